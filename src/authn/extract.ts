@@ -1,0 +1,43 @@
+// Finding the bearer credential in a request. Size is capped here, before any parsing.
+import { AuthnError } from '../lib/errors.js';
+import { queryParamNames, type RequestView } from '../envoy/request.js';
+
+export interface BearerSource {
+  /** Lower-case header name. */
+  readonly header: string;
+  /** Scheme before the token, e.g. `Bearer`; '' means the whole header value is the token. */
+  readonly scheme: string;
+  readonly maxTokenBytes: number;
+}
+
+// RFC 6750 b64token, which also covers the three dot-separated base64url parts of a JWS.
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** The token from the configured header, undefined when the header is absent. */
+export function extractBearer(req: RequestView, src: BearerSource): string | undefined {
+  const raw = req.headers.get(src.header);
+  if (raw === undefined) return undefined;
+  // Cap before anything else looks at the value: scheme + one space + the largest token.
+  if (raw.length > src.maxTokenBytes + src.scheme.length + 1) {
+    throw new AuthnError('token_too_large', `credential header longer than ${src.maxTokenBytes} bytes`);
+  }
+  let token = raw.trim();
+  if (src.scheme !== '') {
+    const sp = token.indexOf(' ');
+    if (sp < 0 || token.slice(0, sp).toLowerCase() !== src.scheme.toLowerCase()) {
+      throw new AuthnError('credential_malformed', `credential header does not use the ${src.scheme} scheme`);
+    }
+    token = token.slice(sp + 1).trimStart();
+  }
+  if (token.length === 0) throw new AuthnError('credential_malformed', 'empty token');
+  if (!B64TOKEN.test(token)) throw new AuthnError('credential_malformed', 'token has characters outside b64token');
+  return token;
+}
+
+/** Rejects requests that carry a credential in the URL: URLs end up in logs, histories and Referer headers. */
+export function refuseQueryCredentials(req: RequestView, forbidden: ReadonlySet<string>): void {
+  if (req.query === '' || forbidden.size === 0) return;
+  for (const name of queryParamNames(req.query)) {
+    if (forbidden.has(name)) throw new AuthnError('credential_in_query', `credential in query parameter ${name}`);
+  }
+}

@@ -1,0 +1,60 @@
+// Where an issuer's verification keys come from: a remote JWKS, a local JWKS file, or an HMAC secret.
+// Built once at startup; per request only the returned resolver runs.
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { readReferencedFile, readReferencedJson } from '../config/files.js';
+import type { LoadedConfig } from '../config/loader.js';
+import type { IssuerConfig } from '../config/schema.js';
+import { ConfigError } from '../lib/errors.js';
+
+export type IssuerKeys = JWTVerifyGetKey | Uint8Array;
+
+// RFC 7518 3.2: the HMAC key must be at least as long as the hash output.
+const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>, at: string, iss: IssuerConfig): Promise<IssuerKeys> {
+  if (iss.secret_file !== undefined) {
+    const buf = await readReferencedFile(loaded, `${at}/secret_file`, iss.secret_file, { secret: true, maxBytes: 4096 });
+    // A single trailing newline (from `echo` or an editor) is not part of the secret.
+    const secret = buf.at(-1) === 0x0a ? buf.subarray(0, buf.length - 1) : buf;
+    const need = Math.max(...iss.algorithms.map((a) => HMAC_MIN_BYTES[a] ?? 0));
+    if (secret.length < need) {
+      throw new ConfigError(loaded.file, [
+        { keyPath: `${at}/secret_file`, problem: `secret is ${secret.length} bytes; ${iss.algorithms.join('/')} needs at least ${need}` },
+      ]);
+    }
+    return new Uint8Array(secret);
+  }
+  const jwks = iss.jwks;
+  if (jwks?.url !== undefined) {
+    return createRemoteJWKSet(new URL(jwks.url), {
+      timeoutDuration: jwks.timeout_ms,
+      cooldownDuration: jwks.cooldown_ms,
+      cacheMaxAge: jwks.cache_max_age_ms,
+    });
+  }
+  if (jwks?.file !== undefined) {
+    const keyPath = `${at}/jwks/file`;
+    const set = await readReferencedJson(loaded, keyPath, jwks.file);
+    return createLocalJWKSet(checkPublicJwks(loaded.file, keyPath, set));
+  }
+  // The loader guarantees one of the three; reaching here is a programming error.
+  throw new ConfigError(loaded.file, [{ keyPath: at, problem: 'no key source' }]);
+}
+
+function checkPublicJwks(file: string, keyPath: string, value: unknown): JSONWebKeySet {
+  const fail = (problem: string): never => {
+    throw new ConfigError(file, [{ keyPath, problem }]);
+  };
+  if (typeof value !== 'object' || value === null || !Array.isArray((value as { keys?: unknown }).keys)) {
+    return fail('not a JWKS: expected {"keys": [...]}');
+  }
+  const keys = (value as { keys: unknown[] }).keys;
+  if (keys.length === 0) fail('JWKS has no keys');
+  keys.forEach((k, i) => {
+    if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') fail(`key ${i} has no kty`);
+    const priv = PRIVATE_JWK_MEMBERS.filter((m) => m in (k as object));
+    if (priv.length > 0) fail(`key ${i} contains private or symmetric material (${priv.join(', ')}); publish public keys only`);
+  });
+  return value as JSONWebKeySet;
+}

@@ -1,0 +1,138 @@
+// JWT bearer verification with jose. The token's `iss` (read unverified) only selects the issuer;
+// the signature and every claim are then checked with that issuer's keys and options pinned.
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import type { LoadedConfig } from '../config/loader.js';
+import type { IssuerConfig } from '../config/schema.js';
+import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
+import type { RequestView } from '../envoy/request.js';
+import type { Authenticator, Principal } from './authenticator.js';
+import { extractBearer, type BearerSource } from './extract.js';
+import { loadIssuerKeys, type IssuerKeys } from './jwks.js';
+
+interface TrustedIssuer {
+  readonly algorithms: ReadonlySet<string>;
+  /** jwtVerify with this issuer's keys and options bound. */
+  readonly verify: (token: string) => Promise<JWTVerifyResult>;
+}
+
+function bindVerify(keys: IssuerKeys, options: JWTVerifyOptions): TrustedIssuer['verify'] {
+  // Two branches because jwtVerify's overloads take either a key or a key resolver, not a union.
+  return keys instanceof Uint8Array ? (t) => jwtVerify(t, keys, options) : (t) => jwtVerify(t, keys, options);
+}
+
+// Header parameters that ask the verifier to fetch or trust a key chosen by the token itself.
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk'] as const;
+// Compact JWS: three base64url parts, non-empty signature (an empty one is an unsecured JWT).
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
+
+export class JwtVerifier {
+  private constructor(private readonly issuers: ReadonlyMap<string, TrustedIssuer>) {}
+
+  static async create(loaded: Pick<LoadedConfig, 'file' | 'dir'>, issuers: readonly IssuerConfig[]): Promise<JwtVerifier> {
+    const map = new Map<string, TrustedIssuer>();
+    for (const [i, iss] of issuers.entries()) {
+      const keys = await loadIssuerKeys(loaded, `/authentication/jwt/issuers/${i}`, iss);
+      map.set(iss.issuer, {
+        algorithms: new Set(iss.algorithms),
+        verify: bindVerify(keys, {
+          issuer: iss.issuer,
+          audience: [...iss.audiences],
+          algorithms: [...iss.algorithms],
+          clockTolerance: iss.clock_tolerance_s,
+          requiredClaims: ['exp', 'sub'],
+          ...(iss.max_token_age_s !== undefined ? { maxTokenAge: iss.max_token_age_s } : {}),
+          ...(iss.required_typ !== undefined ? { typ: iss.required_typ } : {}),
+        }),
+      });
+    }
+    return new JwtVerifier(map);
+  }
+
+  get issuerCount(): number {
+    return this.issuers.size;
+  }
+
+  /** Verifies a compact JWS JWT; the caller has already capped its size. */
+  async verify(token: string): Promise<Principal> {
+    const parts = token.split('.').length;
+    if (parts === 5) throw new AuthnError('token_not_jws', 'JWE tokens are not accepted');
+    if (parts !== 3 || !COMPACT_JWS.test(token)) throw new AuthnError('credential_malformed', 'not a compact JWS');
+
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    let unverifiedIss: unknown;
+    try {
+      header = decodeProtectedHeader(token);
+      unverifiedIss = decodeJwt(token).iss;
+    } catch {
+      throw new AuthnError('credential_malformed', 'token header or payload cannot be decoded');
+    }
+    if (typeof header.alg !== 'string' || header.alg.toLowerCase() === 'none') {
+      throw new AuthnError('alg_forbidden', 'unsecured or missing alg');
+    }
+    for (const h of FORBIDDEN_HEADERS) {
+      if (h in header) throw new AuthnError('header_forbidden', `token carries the ${h} header`);
+    }
+    const issuer = typeof unverifiedIss === 'string' ? this.issuers.get(unverifiedIss) : undefined;
+    if (issuer === undefined) throw new AuthnError('issuer_unknown', 'iss is not a trusted issuer');
+    if (!issuer.algorithms.has(header.alg)) throw new AuthnError('alg_forbidden', `alg ${header.alg} is not allowed for this issuer`);
+
+    try {
+      const { payload } = await issuer.verify(token);
+      return {
+        method: 'jwt',
+        subject: payload.sub as string, // required by requiredClaims
+        issuer: payload.iss as string, // pinned by options.issuer
+        expiresAt: payload.exp as number, // required by requiredClaims
+        claims: payload,
+      };
+    } catch (err) {
+      throw translateJoseError(err);
+    }
+  }
+}
+
+function claimCode(err: joseErrors.JWTClaimValidationFailed): AuthnErrorCode {
+  if (err.claim === 'nbf') return 'token_not_yet_valid';
+  if (err.claim === 'iat' && err.reason === 'check_failed') return 'token_too_old';
+  return 'claim_invalid';
+}
+
+/** Maps jose's errors onto ours: credential problems -> AuthnError, key-fetch problems -> UnavailableError. */
+export function translateJoseError(err: unknown): Error {
+  if (err instanceof AuthnError || err instanceof UnavailableError) return err;
+  if (err instanceof joseErrors.JWTExpired) return new AuthnError('token_expired', 'token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return new AuthnError(claimCode(err), `claim ${err.claim} ${err.reason}`);
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new AuthnError('alg_forbidden', 'alg not allowed');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthnError('signature_invalid', 'signature invalid');
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return new AuthnError('key_not_found', 'no single issuer key matches the token header');
+  }
+  if (err instanceof joseErrors.JOSENotSupported) return new AuthnError('crit_unsupported', err.message);
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) {
+    return new AuthnError('credential_malformed', err.message);
+  }
+  if (err instanceof joseErrors.JWKSTimeout) return new UnavailableError('jwks_unavailable', 'JWKS fetch timed out', { cause: err });
+  // Anything else (network failure, non-200 JWKS response, invalid JWKS document) means the keys
+  // are unknown right now: not the caller's fault, and not a reason to allow.
+  return new UnavailableError('jwks_unavailable', `issuer keys unavailable: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}
+
+/** The Authenticator for `Authorization: Bearer <JWT>` (header and scheme configurable). */
+export class JwtAuthenticator implements Authenticator {
+  readonly method = 'jwt';
+  constructor(
+    private readonly source: BearerSource,
+    private readonly verifier: JwtVerifier,
+  ) {}
+
+  async authenticate(request: RequestView): Promise<Principal | undefined> {
+    const token = extractBearer(request, this.source);
+    if (token === undefined) return undefined;
+    if (token.length > this.source.maxTokenBytes) throw new AuthnError('token_too_large', 'token too large');
+    return this.verifier.verify(token);
+  }
+}

@@ -1,0 +1,50 @@
+// Route table compiled once from config: first match wins; no match means "authentication required".
+import type { RouteConfig } from '../config/schema.js';
+import type { RequestView } from '../envoy/request.js';
+
+export interface Route {
+  readonly name: string;
+  readonly public: boolean;
+}
+
+/** The route a request falls into when no configured route matches. */
+export const DEFAULT_ROUTE: Route = Object.freeze({ name: 'default', public: false });
+
+type Matcher = (req: RequestView) => boolean;
+
+function pathMatcher(m: RouteConfig['match']): Matcher {
+  if (m.path_exact !== undefined) {
+    const exact = m.path_exact;
+    return (req) => req.path === exact;
+  }
+  // Segment-aware prefix: "/public" matches "/public" and "/public/..." but not "/publicity".
+  const prefix = (m.path_prefix ?? '/').replace(/\/+$/, '');
+  if (prefix === '') return () => true;
+  const withSlash = `${prefix}/`;
+  return (req) => req.path === prefix || req.path.startsWith(withSlash);
+}
+
+function compile(r: RouteConfig): { route: Route; matches: Matcher } {
+  const checks: Matcher[] = [pathMatcher(r.match)];
+  if (r.match.methods) {
+    const methods = new Set(r.match.methods);
+    checks.push((req) => methods.has(req.method));
+  }
+  if (r.match.hosts) {
+    const hosts = new Set(r.match.hosts.map((h) => h.toLowerCase()));
+    checks.push((req) => hosts.has(req.host));
+  }
+  return { route: Object.freeze({ name: r.name, public: r.public }), matches: (req) => checks.every((c) => c(req)) };
+}
+
+export class RouteTable {
+  private readonly entries: readonly { route: Route; matches: Matcher }[];
+  constructor(routes: readonly RouteConfig[]) {
+    this.entries = routes.map(compile);
+  }
+
+  match(req: RequestView): Route {
+    for (const e of this.entries) if (e.matches(req)) return e.route;
+    return DEFAULT_ROUTE;
+  }
+}

@@ -1,0 +1,149 @@
+// Reads one YAML config file, validates it against the schema (unknown keys rejected,
+// defaults filled in), applies the rules a schema cannot express, and returns a frozen copy.
+// Every problem is reported with the file and the key path; nothing here logs or exits.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError, type ConfigProblem } from '../lib/errors.js';
+import { ConfigSchema, type Config, type IssuerConfig } from './schema.js';
+
+/** A validated configuration and where it came from (relative file paths resolve against `dir`). */
+export interface LoadedConfig {
+  readonly file: string;
+  readonly dir: string;
+  readonly config: Readonly<Config>;
+}
+
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, coerceTypes: false });
+const validate = ajv.compile<Config>(ConfigSchema);
+
+export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    const buf = await readFile(abs);
+    if (buf.byteLength > MAX_CONFIG_BYTES) throw new ConfigError(file, [{ keyPath: '/', problem: `file is larger than ${MAX_CONFIG_BYTES} bytes` }]);
+    text = buf.toString('utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(file, [{ keyPath: '/', problem: `cannot read file (${(err as NodeJS.ErrnoException).code ?? 'error'})` }]);
+  }
+  return { file, dir: dirname(abs), config: parseConfig(file, text) };
+}
+
+/** Parses and validates config text. `file` is used only to name the source in errors. */
+export function parseConfig(file: string, text: string): Readonly<Config> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { keyPath: '/', problem: `YAML syntax error at line ${pos.line} column ${pos.col}: ${e.message.split('\n')[0] ?? e.code}` };
+      }),
+    );
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  if (!validate(data)) throw new ConfigError(file, (validate.errors ?? []).map(describeSchemaError));
+  const problems = semanticProblems(data);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return deepFreeze(data);
+}
+
+function describeSchemaError(e: ErrorObject): ConfigProblem {
+  const at = e.instancePath || '/';
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      return { keyPath: `${e.instancePath}/${key}`, problem: 'unknown key' };
+    }
+    case 'required': {
+      const key = (e.params as { missingProperty: string }).missingProperty;
+      return { keyPath: `${e.instancePath}/${key}`, problem: 'required key is missing' };
+    }
+    case 'enum': {
+      const values = (e.params as { allowedValues: unknown[] }).allowedValues;
+      return { keyPath: at, problem: `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}` };
+    }
+    default:
+      return { keyPath: at, problem: e.message ?? e.keyword };
+  }
+}
+
+const isHmac = (alg: string): boolean => alg.startsWith('HS');
+
+function issuerProblems(iss: IssuerConfig, at: string): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const hmac = iss.algorithms.filter(isHmac);
+  if (hmac.length > 0 && hmac.length !== iss.algorithms.length) {
+    out.push({ keyPath: `${at}/algorithms`, problem: 'HS* algorithms cannot be mixed with asymmetric ones (key confusion)' });
+  }
+  if (hmac.length > 0) {
+    if (iss.secret_file === undefined) out.push({ keyPath: `${at}/secret_file`, problem: 'required for HS* algorithms' });
+    if (iss.jwks !== undefined) out.push({ keyPath: `${at}/jwks`, problem: 'not allowed with HS* algorithms; use secret_file' });
+    return out;
+  }
+  if (iss.secret_file !== undefined) out.push({ keyPath: `${at}/secret_file`, problem: 'only allowed with HS* algorithms' });
+  if (iss.jwks === undefined) {
+    out.push({ keyPath: `${at}/jwks`, problem: 'required for asymmetric algorithms' });
+    return out;
+  }
+  const { url, file } = iss.jwks;
+  if ((url === undefined) === (file === undefined)) {
+    out.push({ keyPath: `${at}/jwks`, problem: 'set exactly one of url or file' });
+  } else if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      out.push({ keyPath: `${at}/jwks/url`, problem: 'not a valid URL' });
+    }
+    if (parsed && parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && iss.jwks.allow_insecure_http)) {
+      out.push({ keyPath: `${at}/jwks/url`, problem: 'must be https (or http with allow_insecure_http: true)' });
+    }
+  }
+  return out;
+}
+
+function semanticProblems(cfg: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const seenIssuers = new Set<string>();
+  cfg.authentication.jwt.issuers.forEach((iss, i) => {
+    const at = `/authentication/jwt/issuers/${i}`;
+    if (seenIssuers.has(iss.issuer)) out.push({ keyPath: `${at}/issuer`, problem: `duplicate issuer ${JSON.stringify(iss.issuer)}` });
+    seenIssuers.add(iss.issuer);
+    out.push(...issuerProblems(iss, at));
+  });
+  const seenRoutes = new Set<string>();
+  cfg.routes.forEach((r, i) => {
+    const at = `/routes/${i}`;
+    if (seenRoutes.has(r.name)) out.push({ keyPath: `${at}/name`, problem: `duplicate route name ${JSON.stringify(r.name)}` });
+    seenRoutes.add(r.name);
+    if ((r.match.path_exact === undefined) === (r.match.path_prefix === undefined)) {
+      out.push({ keyPath: `${at}/match`, problem: 'set exactly one of path_exact or path_prefix' });
+    }
+  });
+  const h = cfg.authentication.upstream_headers;
+  const reserved = new Set([cfg.authentication.header.toLowerCase(), 'host', ':authority', ':path', ':method']);
+  for (const [key, name] of Object.entries(h)) {
+    if (reserved.has(name.toLowerCase())) out.push({ keyPath: `/authentication/upstream_headers/${key}`, problem: `cannot be ${name}` });
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Resolves a path from the config against the config file's directory. */
+export function resolveConfigPath(loaded: Pick<LoadedConfig, 'dir'>, path: string): string {
+  return resolve(loaded.dir, path);
+}

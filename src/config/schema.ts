@@ -1,0 +1,282 @@
+// The configuration schema: the single source of truth for keys, types and defaults.
+// docs/config.schema.json is emitted from it (`make schema`) and a test keeps the two equal.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const strict = { additionalProperties: false } as const;
+
+/** An object whose every key has a default, so the object itself defaults to `{}` and is filled in. */
+function Section<T extends Parameters<typeof Type.Object>[0]>(properties: T, description: string) {
+  return Type.Object(properties, { ...strict, default: {}, description });
+}
+
+/** A string enum as one JSON Schema `enum` (one clear error instead of one per literal). */
+function StringEnum<const T extends readonly string[]>(values: T, options: { default?: T[number]; description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+function Millis(def: number, min: number, max: number, description: string) {
+  return Type.Integer({ minimum: min, maximum: max, default: def, description });
+}
+
+export const JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
+
+const HostPort = Type.String({
+  pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.\\-]+):[0-9]{1,5}$',
+  description: 'host:port, IPv6 in brackets, e.g. 127.0.0.1:9191 or [::1]:9191',
+});
+
+const ServerTls = Type.Object(
+  {
+    cert_file: Type.String({ minLength: 1, description: 'PEM certificate chain of the listener.' }),
+    key_file: Type.String({ minLength: 1, description: 'PEM private key of the listener.' }),
+    client_ca_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS).' }),
+    ),
+  },
+  { ...strict, description: 'TLS on the gRPC listener (TLS 1.2 minimum). Absent: plaintext, for loopback or a sidecar.' },
+);
+
+const Server = Section(
+  {
+    address: Type.String({ ...HostPort, default: '127.0.0.1:9191' }),
+    tls: Type.Optional(ServerTls),
+    max_receive_message_bytes: Type.Integer({
+      minimum: 4096,
+      maximum: 16 * 1024 * 1024,
+      default: 262144,
+      description: 'Largest CheckRequest accepted (headers + buffered body + peer certificate).',
+    }),
+    max_send_message_bytes: Type.Integer({
+      minimum: 4096,
+      maximum: 16 * 1024 * 1024,
+      default: 65536,
+      description: 'Largest response sent.',
+    }),
+    max_concurrent_streams: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 1000,
+      description: 'HTTP/2 concurrent streams per connection from Envoy.',
+    }),
+    shutdown_drain_ms: Millis(
+      0,
+      0,
+      120000,
+      'On SIGTERM: keep serving this long with health NOT_SERVING, so Envoy\'s health checks move traffic away first.',
+    ),
+    shutdown_grace_ms: Millis(10000, 0, 120000, 'On SIGTERM, after the drain: time for in-flight calls to finish before they are cancelled.'),
+  },
+  'The gRPC listener serving envoy.service.auth.v3.Authorization and grpc.health.v1.Health.',
+);
+
+const Logging = Section(
+  {
+    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      default: 'info',
+      description: 'pino log level.',
+    }),
+  },
+  'JSON logs on stdout. Credentials are always redacted.',
+);
+
+const OnError = Section(
+  {
+    mode: StringEnum(['grpc_error', 'deny'], {
+      default: 'grpc_error',
+      description:
+        'grpc_error: answer with a gRPC error so Envoy\'s failure_mode_allow / status_on_error decide. deny: answer in-band with deny_status.',
+    }),
+    deny_status: Type.Integer({ minimum: 400, maximum: 599, default: 503, description: 'HTTP status for mode: deny.' }),
+  },
+  'What to answer when the decision cannot be made (deadline, JWKS unreachable, internal error). Never allow.',
+);
+
+const Check = Section(
+  {
+    deadline_ms: Millis(
+      150,
+      5,
+      10000,
+      'Budget for one Check; keep it below Envoy\'s ext_authz timeout (default 200 ms). Envoy\'s own grpc-timeout shortens it further.',
+    ),
+    on_error: OnError,
+  },
+  'Answering Envoy.',
+);
+
+const Jwks = Type.Object(
+  {
+    url: Type.Optional(Type.String({ minLength: 1, description: 'Remote JWKS (https). Fetched lazily, cached, re-fetched on unknown kid.' })),
+    file: Type.Optional(Type.String({ minLength: 1, description: 'Local JWKS file, relative to this config file.' })),
+    timeout_ms: Millis(5000, 100, 60000, 'HTTP timeout for one JWKS fetch.'),
+    cooldown_ms: Millis(30000, 0, 3600000, 'Minimum time between two fetches (limits refetch on unknown kid).'),
+    cache_max_age_ms: Millis(600000, 1000, 86400000, 'How long a fetched JWKS is trusted before it is fetched again.'),
+    allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+  },
+  { ...strict, description: 'Where the issuer\'s public keys are. Exactly one of url or file.' },
+);
+
+const Issuer = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1, description: 'Exact value of the iss claim.' }),
+    audiences: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      uniqueItems: true,
+      description: 'The token\'s aud must contain one of these.',
+    }),
+    algorithms: Type.Array(
+      StringEnum(JWS_ALGORITHMS),
+      {
+        minItems: 1,
+        uniqueItems: true,
+        default: ['ES256', 'RS256'],
+        description: 'Pinned algorithms. Asymmetric by default; HS* only with secret_file and never mixed with asymmetric ones.',
+      },
+    ),
+    jwks: Type.Optional(Jwks),
+    secret_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'File holding the HMAC secret for HS* (at least 32/48/64 bytes for HS256/384/512; not world-readable).',
+      }),
+    ),
+    clock_tolerance_s: Type.Integer({ minimum: 0, maximum: 60, default: 30, description: 'Allowed clock skew for exp/nbf/iat.' }),
+    max_token_age_s: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 31536000, description: 'Reject tokens whose iat is older than this (iat then required).' }),
+    ),
+    required_typ: Type.Optional(Type.String({ minLength: 1, description: 'Required JOSE typ header, e.g. at+jwt (RFC 9068).' })),
+  },
+  strict,
+);
+
+const Jwt = Section(
+  {
+    issuers: Type.Array(Issuer, { default: [], description: 'Trusted issuers. The token\'s iss selects one; it is then verified with that issuer pinned.' }),
+  },
+  'JWT bearer tokens.',
+);
+
+const Authentication = Section(
+  {
+    header: Type.String({
+      minLength: 1,
+      pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$',
+      default: 'authorization',
+      description: 'Request header carrying the credential (case-insensitive).',
+    }),
+    scheme: Type.String({
+      pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]*$',
+      default: 'Bearer',
+      description: 'Auth scheme before the token (case-insensitive). Empty: the whole header value is the token.',
+    }),
+    max_token_bytes: Type.Integer({
+      minimum: 256,
+      maximum: 65536,
+      default: 8192,
+      description: 'Longer tokens are rejected before any parsing.',
+    }),
+    forbidden_query_params: Type.Array(Type.String({ minLength: 1 }), {
+      default: ['access_token', 'id_token'],
+      uniqueItems: true,
+      description: 'A request carrying any of these query parameters is rejected: credentials in URLs leak into logs.',
+    }),
+    forward_credential: Type.Boolean({
+      default: false,
+      description: 'Keep the credential header on the upstream request (default: removed).',
+    }),
+    upstream_headers: Section(
+      {
+        subject: Type.String({ minLength: 1, default: 'x-auth-subject', description: 'Carries the verified subject.' }),
+        issuer: Type.String({ minLength: 1, default: 'x-auth-issuer', description: 'Carries the verified issuer.' }),
+      },
+      'Headers set on the upstream request. Client-sent copies are always removed first.',
+    ),
+    jwt: Jwt,
+  },
+  'How callers authenticate.',
+);
+
+const RouteMatch = Type.Object(
+  {
+    path_exact: Type.Optional(Type.String({ pattern: '^/', description: 'Path equals this (query ignored).' })),
+    path_prefix: Type.Optional(
+      Type.String({ pattern: '^/', description: 'Path is this or below it, by whole segments: /public matches /public/x, not /publicity.' }),
+    ),
+    methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, uniqueItems: true })),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Exact :authority values (port stripped).' }),
+    ),
+  },
+  { ...strict, description: 'All given conditions must hold. Exactly one of path_exact or path_prefix.' },
+);
+
+const Route = Type.Object(
+  {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'Shown in logs and metrics.' }),
+    match: RouteMatch,
+    public: Type.Boolean({
+      default: false,
+      description: 'No credential required. A credential that is present is still verified; an invalid one is rejected.',
+    }),
+  },
+  strict,
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of this schema, for editors.' })),
+    server: Server,
+    logging: Logging,
+    check: Check,
+    authentication: Authentication,
+    routes: Type.Array(Route, {
+      default: [],
+      description: 'First match wins. A request that matches no route requires authentication.',
+    }),
+  },
+  { ...strict, title: 'envoy-authz configuration' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type IssuerConfig = Static<typeof Issuer>;
+export type JwksConfig = Static<typeof Jwks>;
+export type RouteConfig = Static<typeof Route>;
+export type ServerConfig = Static<typeof Server>;
+
+type JsonSchemaNode = { [key: string]: unknown; properties?: Record<string, JsonSchemaNode>; required?: string[] };
+
+/** Keys with a default may be omitted by the author: editors should not flag them as missing. */
+function relaxDefaults(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(relaxDefaults);
+  if (node === null || typeof node !== 'object') return node;
+  const out: JsonSchemaNode = {};
+  for (const [k, v] of Object.entries(node)) out[k] = relaxDefaults(v);
+  const props = out.properties;
+  if (props && out.required) {
+    out.required = out.required.filter((k) => props[k]?.default === undefined);
+    if (out.required.length === 0) delete out.required;
+  }
+  return out;
+}
+
+/** The published schema (docs/config.schema.json): plain JSON, draft-07, defaulted keys optional. */
+export function schemaJson(schema: TSchema = ConfigSchema): string {
+  const plain = JSON.parse(JSON.stringify(schema)) as unknown;
+  return `${JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...(relaxDefaults(plain) as object) }, null, 2)}\n`;
+}

@@ -1,0 +1,86 @@
+// Pure translator: Envoy's CheckRequest -> the small, normalized view every stage reads.
+// No I/O, no config: unit-tested on its own.
+import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
+
+export interface RequestView {
+  /** Envoy's request id (x-request-id), for correlation in logs. */
+  readonly id: string;
+  readonly method: string;
+  /** :authority without the port, lower-cased. */
+  readonly host: string;
+  /** Path without query or fragment. */
+  readonly path: string;
+  /** Raw query string without the leading `?` ('' when none). */
+  readonly query: string;
+  /** Lower-cased header names. Envoy joins repeated headers with ','. */
+  readonly headers: ReadonlyMap<string, string>;
+  readonly source: {
+    readonly address?: string;
+    readonly principal?: string;
+    /** URL-encoded PEM of the downstream client certificate, when Envoy includes it. */
+    readonly certificate?: string;
+  };
+  readonly contextExtensions: Readonly<Record<string, string>>;
+}
+
+function headerEntries(http: NonNullable<NonNullable<CheckRequest__Output['attributes']>['request']>['http']): Map<string, string> {
+  const out = new Map<string, string>();
+  if (http?.headers) {
+    for (const [k, v] of Object.entries(http.headers)) out.set(k.toLowerCase(), v);
+  } else if (http?.header_map?.headers) {
+    // encode_raw_headers: true sends a HeaderMap with raw bytes instead of the string map.
+    for (const h of http.header_map.headers) {
+      if (!h.key) continue;
+      const key = h.key.toLowerCase();
+      const value = h.raw_value && h.raw_value.length > 0 ? h.raw_value.toString('utf8') : (h.value ?? '');
+      const prev = out.get(key);
+      out.set(key, prev === undefined ? value : `${prev},${value}`);
+    }
+  }
+  return out;
+}
+
+function stripPort(authority: string): string {
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    return end > 0 ? authority.slice(0, end + 1) : authority;
+  }
+  const colon = authority.lastIndexOf(':');
+  return colon >= 0 && authority.indexOf(':') === colon ? authority.slice(0, colon) : authority;
+}
+
+export function toRequestView(req: CheckRequest__Output): RequestView {
+  const attrs = req.attributes;
+  const http = attrs?.request?.http;
+  const rawPath = http?.path ?? '/';
+  const q = rawPath.indexOf('?');
+  const hashless = (s: string): string => {
+    const h = s.indexOf('#');
+    return h >= 0 ? s.slice(0, h) : s;
+  };
+  const headers = headerEntries(http);
+  const sock = attrs?.source?.address?.socket_address;
+  return {
+    // x-request-id is what Envoy logs and forwards; http.id is only Envoy's internal stream id.
+    id: headers.get('x-request-id') ?? http?.id ?? '',
+    method: (http?.method ?? headers.get(':method') ?? '').toUpperCase(),
+    host: stripPort((http?.host ?? headers.get(':authority') ?? '').toLowerCase()),
+    path: hashless(q >= 0 ? rawPath.slice(0, q) : rawPath),
+    query: q >= 0 ? hashless(rawPath.slice(q + 1)) : '',
+    headers,
+    source: {
+      ...(sock?.address ? { address: sock.address } : {}),
+      ...(attrs?.source?.principal ? { principal: attrs.source.principal } : {}),
+      ...(attrs?.source?.certificate ? { certificate: attrs.source.certificate } : {}),
+    },
+    contextExtensions: attrs?.context_extensions ?? {},
+  };
+}
+
+/** Names of the query parameters present (decoded), for checks such as "no credentials in URLs". */
+export function queryParamNames(query: string): Set<string> {
+  const names = new Set<string>();
+  if (query === '') return names;
+  for (const [k] of new URLSearchParams(query)) names.add(k.toLowerCase());
+  return names;
+}

@@ -1,0 +1,18 @@
+// Bounding work by a deadline: the caller gets an UnavailableError instead of waiting past its budget.
+import { UnavailableError } from './errors.js';
+
+/** Milliseconds left for a call: our own budget, shortened by the caller's gRPC deadline minus a margin. */
+export function budgetMs(ownBudgetMs: number, callerDeadline: Date | number, now = Date.now(), marginMs = 5): number {
+  const deadline = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
+  if (!Number.isFinite(deadline)) return ownBudgetMs;
+  return Math.max(0, Math.min(ownBudgetMs, deadline - now - marginMs));
+}
+
+/** Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed. */
+export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError('deadline_exceeded', `no decision within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}

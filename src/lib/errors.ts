@@ -1,0 +1,68 @@
+// One base class with a string `code`; callers and tests branch on `code`, never on messages.
+// Messages are for the audit log only: nothing here is ever sent to a client.
+
+/** Why a credential was rejected. Every one of these becomes the same 401 for the client. */
+export type AuthnErrorCode =
+  | 'credential_missing'
+  | 'credential_malformed'
+  | 'credential_in_query'
+  | 'token_too_large'
+  | 'token_not_jws'
+  | 'alg_forbidden'
+  | 'header_forbidden'
+  | 'crit_unsupported'
+  | 'issuer_unknown'
+  | 'key_not_found'
+  | 'signature_invalid'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'token_too_old'
+  | 'claim_invalid';
+
+/** A dependency or the service itself failed: the answer is "unknown", so we fail closed. */
+export type UnavailableErrorCode = 'deadline_exceeded' | 'jwks_unavailable' | 'internal';
+
+export type ErrorCode = AuthnErrorCode | UnavailableErrorCode | 'config_invalid';
+
+export abstract class AuthzError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+export class AuthnError extends AuthzError {
+  override readonly name = 'AuthnError';
+  constructor(
+    readonly code: AuthnErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class UnavailableError extends AuthzError {
+  override readonly name = 'UnavailableError';
+  constructor(
+    readonly code: UnavailableErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ConfigProblem {
+  /** JSON-pointer-like key path, e.g. `/authentication/jwt/issuers/0/audiences`; `/` is the whole file. */
+  keyPath: string;
+  problem: string;
+}
+
+/** A configuration file that cannot be used: names the file and, per problem, the key path. */
+export class ConfigError extends AuthzError {
+  override readonly name = 'ConfigError';
+  readonly code = 'config_invalid';
+  constructor(
+    readonly file: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(problems.map((p) => `${file}: ${p.keyPath}: ${p.problem}`).join('\n'));
+  }
+}

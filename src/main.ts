@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Process entry: settings, config, servers, signals. Startup errors are printed as one clear
+// message (file, key path, problem) and exit non-zero, never as a stack trace.
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
+import { ConfigError } from './lib/errors.js';
+import { startService } from './server/service.js';
+import { createLogger } from './telemetry/logger.js';
+
+const USAGE = `usage: envoy-authz [--config FILE]
+
+  --config FILE   YAML configuration (default: $AUTHZ_CONFIG, else embedded defaults)
+  --check-config  validate the configuration and exit
+  --help          this text
+`;
+
+const EXIT_CONFIG = 2;
+const EXIT_STARTUP = 1;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string' },
+      'check-config': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  // TLS 1.2 is the floor for every listener, whatever runtime flags say.
+  // (The CommonJS export is the writable one; an ESM namespace import is read-only.)
+  const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+  if (tls.DEFAULT_MIN_VERSION !== 'TLSv1.3') tls.DEFAULT_MIN_VERSION = 'TLSv1.2';
+
+  const file = values.config ?? process.env.AUTHZ_CONFIG;
+  const loaded: LoadedConfig =
+    file !== undefined && file !== '' ? await loadConfigFile(file) : { file: '<defaults>', dir: process.cwd(), config: parseConfig('<defaults>', '{}') };
+  const log = createLogger(loaded.config.logging.level);
+  if (values['check-config']) {
+    // Build everything that reads referenced files, without listening.
+    const { JwtVerifier } = await import('./authn/jwt.js');
+    await JwtVerifier.create(loaded, loaded.config.authentication.jwt.issuers);
+    process.stdout.write(`${loaded.file}: ok\n`);
+    return 0;
+  }
+  const service = await startService(loaded, log);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ event: 'signal', signal }, 'received signal');
+      service.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ event: 'shutdown_failed', err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+          resolve(EXIT_STARTUP);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error:\n${err.problems.map((p) => `  ${err.file}: ${p.keyPath}: ${p.problem}`).join('\n')}\n`);
+      process.exitCode = EXIT_CONFIG;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`envoy-authz: cannot start: ${message}\n`);
+    process.exitCode = EXIT_STARTUP;
+  },
+);

@@ -1,0 +1,23 @@
+// grpc.health.v1.Health: one status per component service and one for the whole server ('').
+import type { Server } from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+
+export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+export class Health {
+  private readonly impl: HealthImplementation;
+  private readonly services: readonly string[];
+
+  constructor(services: readonly string[]) {
+    this.services = ['', ...services];
+    this.impl = new HealthImplementation(Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING' as ServingStatus])));
+  }
+
+  addTo(server: Server): void {
+    this.impl.addToServer(server);
+  }
+
+  setAll(status: ServingStatus): void {
+    for (const s of this.services) this.impl.setStatus(s, status);
+  }
+}

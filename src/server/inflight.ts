@@ -1,0 +1,37 @@
+// Counts calls in progress so shutdown can wait for exactly those (and not for idle watch streams).
+export class InFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Marks a call as started; call the returned function once when it ends. */
+  begin(): () => void {
+    this.count += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.count -= 1;
+      if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+    };
+  }
+
+  /** Resolves true when no call is in progress, false if `timeoutMs` passes first. */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.count === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== onIdle);
+        resolve(false);
+      }, timeoutMs);
+      const onIdle = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(onIdle);
+    });
+  }
+}
