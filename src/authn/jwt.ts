@@ -93,14 +93,16 @@ export class JwtVerifier {
 
 function claimCode(err: joseErrors.JWTClaimValidationFailed): AuthnErrorCode {
   if (err.claim === 'nbf') return 'token_not_yet_valid';
-  if (err.claim === 'iat' && err.reason === 'check_failed') return 'token_too_old';
   return 'claim_invalid';
 }
 
 /** Maps jose's errors onto ours: credential problems -> AuthnError, key-fetch problems -> UnavailableError. */
 export function translateJoseError(err: unknown): Error {
   if (err instanceof AuthnError || err instanceof UnavailableError) return err;
-  if (err instanceof joseErrors.JWTExpired) return new AuthnError('token_expired', 'token expired');
+  // jose reports both a past exp and an iat older than maxTokenAge as JWTExpired.
+  if (err instanceof joseErrors.JWTExpired) {
+    return err.claim === 'iat' ? new AuthnError('token_too_old', 'token older than max_token_age_s') : new AuthnError('token_expired', 'token expired');
+  }
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     return new AuthnError(claimCode(err), `claim ${err.claim} ${err.reason}`);
   }

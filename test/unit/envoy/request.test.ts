@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { queryParamNames, toRequestView } from '../../../src/envoy/request.js';
+import type { CheckRequest__Output } from '../../../src/gen/envoy/service/auth/v3/CheckRequest.js';
+import { checkRequest } from '../../helpers/requests.js';
+
+describe('toRequestView', () => {
+  it('normalizes method, host, path and query', () => {
+    const v = toRequestView(checkRequest({ method: 'get', path: '/a/b?x=1&y=2', host: 'API.Example.test:8443' }));
+    expect(v).toMatchObject({ method: 'GET', host: 'api.example.test', path: '/a/b', query: 'x=1&y=2', id: 'req-1' });
+    expect(v.source.address).toBe('127.0.0.1');
+  });
+
+  it('keeps IPv6 hosts intact', () => {
+    expect(toRequestView(checkRequest({ host: '[::1]:8080' })).host).toBe('[::1]');
+    expect(toRequestView(checkRequest({ host: '[::1]' })).host).toBe('[::1]');
+  });
+
+  it('lower-cases header names', () => {
+    const v = toRequestView(checkRequest({ headers: { Authorization: 'Bearer x' } }));
+    expect(v.headers.get('authorization')).toBe('Bearer x');
+  });
+
+  it('reads header_map (encode_raw_headers) and joins repeated headers', () => {
+    const req = {
+      attributes: {
+        request: {
+          http: {
+            path: '/x',
+            header_map: {
+              headers: [
+                { key: 'X-A', raw_value: Buffer.from('1') },
+                { key: 'x-a', raw_value: Buffer.from('2') },
+                { key: 'x-b', value: 'v' },
+              ],
+            },
+          },
+        },
+      },
+    } as CheckRequest__Output;
+    const v = toRequestView(req);
+    expect(v.headers.get('x-a')).toBe('1,2');
+    expect(v.headers.get('x-b')).toBe('v');
+  });
+
+  it('survives an empty request', () => {
+    const v = toRequestView({});
+    expect(v).toMatchObject({ method: '', path: '/', query: '', host: '', id: '' });
+  });
+
+  it('passes peer principal, certificate and context extensions through', () => {
+    const v = toRequestView(checkRequest({ principal: 'spiffe://a/b', certificate: '-----BEGIN', contextExtensions: { svc: 'orders' } }));
+    expect(v.source).toMatchObject({ principal: 'spiffe://a/b', certificate: '-----BEGIN' });
+    expect(v.contextExtensions).toEqual({ svc: 'orders' });
+  });
+});
+
+describe('queryParamNames', () => {
+  it('decodes names', () => {
+    expect([...queryParamNames('a=1&B%5Fc=2&&d')]).toEqual(['a', 'b_c', 'd']);
+    expect(queryParamNames('').size).toBe(0);
+  });
+});
