@@ -3,6 +3,7 @@
 // message (file, key path, problem) and exit non-zero, never as a stack trace.
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { setLogger } from '@grpc/grpc-js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
 import { ConfigError } from './lib/errors.js';
 import { startService } from './server/service.js';
@@ -40,6 +41,13 @@ async function main(): Promise<number> {
   const loaded: LoadedConfig =
     file !== undefined && file !== '' ? await loadConfigFile(file) : { file: '<defaults>', dir: process.cwd(), config: parseConfig('<defaults>', '{}') };
   const log = createLogger(loaded.config.logging.level);
+  // grpc-js writes its own diagnostics to stderr; send them through the one (redacting) logger.
+  const grpcLog = log.child({ component: 'grpc' });
+  setLogger({
+    error: (...args: unknown[]) => grpcLog.error(args.map(String).join(' ')),
+    info: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
+    debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
+  });
   if (values['check-config']) {
     // Build everything that reads referenced files, without listening.
     const { JwtVerifier } = await import('./authn/jwt.js');

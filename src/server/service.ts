@@ -19,6 +19,10 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
+/** After the last call ends, how long open connections get to flush and close before being cut. */
+const FLUSH_MS = 500;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 function withPort(address: string, port: number): string {
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }
@@ -48,11 +52,13 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     (stopping ??= (async () => {
       health.setAll('NOT_SERVING');
       log.info({ event: 'stopping', drain_ms: cfg.server.shutdown_drain_ms, in_flight: inflight.size }, 'shutting down');
-      if (cfg.server.shutdown_drain_ms > 0) await new Promise((r) => setTimeout(r, cfg.server.shutdown_drain_ms));
+      if (cfg.server.shutdown_drain_ms > 0) await sleep(cfg.server.shutdown_drain_ms);
       // Stop accepting new calls; calls already running continue.
-      server.tryShutdown(() => undefined);
+      const closed = new Promise<void>((r) => server.tryShutdown(() => r()));
       const finished = await inflight.idle(cfg.server.shutdown_grace_ms);
       if (!finished) log.warn({ event: 'shutdown_forced', in_flight: inflight.size }, 'grace period over; cancelling calls');
+      // The last answers may still be on the wire: let the connections close by themselves, briefly.
+      await Promise.race([closed, sleep(FLUSH_MS)]);
       // Cancels what is left, including idle health Watch streams that would otherwise hold the server open.
       server.forceShutdown();
       log.info({ event: 'stopped' }, 'stopped');

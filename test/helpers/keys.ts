@@ -10,7 +10,7 @@ export interface TestKey {
   publicJwk: JWK;
 }
 
-export async function makeKey(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256', kid = randomUUID()): Promise<TestKey> {
+export async function makeKey(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256', kid: string = randomUUID()): Promise<TestKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   return { alg, kid, privateKey, publicJwk };

@@ -1,4 +1,4 @@
-import { exportSPKI, importJWK } from 'jose';
+import { exportSPKI, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JwtVerifier } from '../../../src/authn/jwt.js';
 import type { IssuerConfig } from '../../../src/config/schema.js';

@@ -1,0 +1,80 @@
+// Starting envoy-authz for tests: in-process (startService) or as a real process (src/main.ts via tsx).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadConfigFile } from '../../src/config/loader.js';
+import { startService, type RunningService } from '../../src/server/service.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { capture } from './log.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+export async function startInProcess(
+  configPath: string,
+): Promise<RunningService & { logs: ReturnType<typeof capture> }> {
+  const logs = capture();
+  const svc = await startService(await loadConfigFile(configPath), createLogger('info', logs.stream));
+  return Object.assign(svc, { logs });
+}
+
+export function configYaml(obj: unknown): string {
+  return stringify(obj);
+}
+
+export interface ServiceProcess {
+  child: ChildProcessWithoutNullStreams;
+  address: string;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `node --import tsx src/main.ts ARGS`; resolves once it logs `started` (or rejects if it exits). */
+export function spawnService(args: string[]): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const lines: Record<string, unknown>[] = [];
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      lines.push(rec);
+      if (rec.event === 'started') {
+        resolve({
+          child,
+          address: rec.address as string,
+          lines,
+          stderr: () => err,
+          exited,
+          stop: (signal = 'SIGTERM') => {
+            if (child.exitCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    void exited.then((code) => reject(new Error(`service exited with ${code}: ${err}`)));
+  });
+}
+
+/** Runs src/main.ts to completion (for startup failures); returns exit code and output. */
+export function runService(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], { cwd: ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}

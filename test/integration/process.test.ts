@@ -1,0 +1,105 @@
+// The real process: startup errors are one clear message and a non-zero exit; SIGTERM drains.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { authzClient, healthCheck } from '../helpers/grpc.js';
+import { loopbackServer, sendJson } from '../helpers/http.js';
+import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../helpers/keys.js';
+import { checkRequest } from '../helpers/requests.js';
+import { ROOT, configYaml, runService, spawnService } from '../helpers/service.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const STACK_TRACE = /^\s+at /m;
+
+describe('startup', () => {
+  const tmp = tempDir();
+
+  it('exits 2 on an invalid config, naming file, key path and problem, without a stack trace', async () => {
+    const file = join(ROOT, 'test', 'fixtures', 'config', 'invalid', 'unknown-nested-key.yaml');
+    const r = await runService(['--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}: /server/adress: unknown key`);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+    expect(r.stdout).toBe('');
+  });
+
+  it('takes the config path from AUTHZ_CONFIG too', async () => {
+    const file = tmp.write('bad-env.yaml', 'check: {deadline_ms: -1}\n');
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts')], { cwd: ROOT, env: { ...process.env, AUTHZ_CONFIG: file } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: /check/deadline_ms:`);
+  });
+
+  it('exits 2 when a referenced file is missing, naming the key that points at it', async () => {
+    const file = tmp.write('missing-jwks.yaml', configYaml({ authentication: { jwt: { issuers: [{ issuer: 'a', audiences: ['b'], jwks: { file: 'nope.json' } }] } } }));
+    const r = await runService(['--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}: /authentication/jwt/issuers/0/jwks/file:`);
+    expect(r.stderr).toContain('ENOENT');
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('exits 1 with one line when the port is taken', async () => {
+    const busy = await loopbackServer(() => undefined);
+    const file = tmp.write('busy.yaml', configYaml({ server: { address: busy.url.replace('http://', '') } }));
+    const r = await runService(['--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^envoy-authz: cannot start: /);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('--check-config validates without listening', async () => {
+    const key = await makeKey();
+    tmp.write('ok-jwks.json', jwks(key));
+    const file = tmp.write('ok.yaml', configYaml({ authentication: { jwt: { issuers: [{ issuer: 'a', audiences: ['b'], jwks: { file: 'ok-jwks.json' } }] } } }));
+    const r = await runService(['--config', file, '--check-config']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${file}: ok\n`);
+  });
+
+  it('rejects unknown flags', async () => {
+    const r = await runService(['--nope']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+});
+
+describe('SIGTERM', () => {
+  const tmp = tempDir();
+
+  it('turns health NOT_SERVING, lets in-flight calls finish, then exits 0', async () => {
+    const key = await makeKey();
+    // A JWKS endpoint that answers slowly keeps one Check in flight across the signal.
+    const slow = await loopbackServer((_req, res) => setTimeout(() => sendJson(res, jwks(key)), 800));
+    const file = tmp.write(
+      'drain.yaml',
+      configYaml({
+        server: { address: '127.0.0.1:0', shutdown_drain_ms: 500, shutdown_grace_ms: 5000 },
+        check: { deadline_ms: 5000 },
+        authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { url: `${slow.url}/jwks`, allow_insecure_http: true } }] } },
+      }),
+    );
+    const svc = await spawnService(['--config', file]);
+    expect(await healthCheck(svc.address)).toBe('SERVING');
+
+    const client = authzClient(svc.address);
+    const inflight = client.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key)}` } }), 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    svc.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 150));
+
+    expect(await healthCheck(svc.address)).toBe('NOT_SERVING');
+    expect(await healthCheck(svc.address, 'envoy.service.auth.v3.Authorization')).toBe('NOT_SERVING');
+    const res = await inflight;
+    expect(res.status?.code).toBe(0);
+    client.close();
+
+    expect(await svc.exited).toBe(0);
+    const events = svc.lines.map((l) => l.event);
+    expect(events).toEqual(expect.arrayContaining(['started', 'signal', 'stopping', 'stopped']));
+    expect(events).not.toContain('shutdown_forced');
+  });
+});
