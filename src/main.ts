@@ -2,6 +2,7 @@
 // Process entry: settings, config, servers, signals. Startup errors are printed as one clear
 // message (file, key path, problem) and exit non-zero, never as a stack trace.
 import { createRequire } from 'node:module';
+import type * as TlsModule from 'node:tls';
 import { parseArgs } from 'node:util';
 import { setLogger } from '@grpc/grpc-js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
   }
   // TLS 1.2 is the floor for every listener, whatever runtime flags say.
   // (The CommonJS export is the writable one; an ESM namespace import is read-only.)
-  const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+  const tls = createRequire(import.meta.url)('node:tls') as typeof TlsModule;
   if (tls.DEFAULT_MIN_VERSION !== 'TLSv1.3') tls.DEFAULT_MIN_VERSION = 'TLSv1.2';
 
   const file = values.config ?? process.env.AUTHZ_CONFIG;

@@ -1,5 +1,6 @@
 // The gRPC listener: message-size caps set deliberately, optional TLS/mTLS, no reflection service.
-import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { Server} from '@grpc/grpc-js';
+import { ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { ServerConfig } from '../config/schema.js';

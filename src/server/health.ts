@@ -10,7 +10,7 @@ export class Health {
 
   constructor(services: readonly string[]) {
     this.services = ['', ...services];
-    this.impl = new HealthImplementation(Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING' as ServingStatus])));
+    this.impl = new HealthImplementation(Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING'])));
   }
 
   addTo(server: Server): void {

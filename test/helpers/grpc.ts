@@ -2,12 +2,13 @@
 import { Client, credentials, loadPackageDefinition, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import type { CheckRequest } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
+import type { CheckRequest, CheckRequest__Output } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { envoyProtos } from '../../src/server/protos.js';
 
 export interface AuthzClient {
-  check(req: CheckRequest, deadlineMs?: number): Promise<CheckResponse__Output>;
+  /** Accepts the decoded (__Output) shape the builders make: on the wire the two are the same message. */
+  check(req: CheckRequest | CheckRequest__Output, deadlineMs?: number): Promise<CheckResponse__Output>;
   close(): void;
 }
 
@@ -17,7 +18,7 @@ export function authzClient(address: string, creds: ChannelCredentials = credent
   return {
     check: (req, deadlineMs = 5000) =>
       new Promise((resolve, reject) => {
-        client.Check(req, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res!)));
+        client.Check(req as CheckRequest, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res!)));
       }),
     close: () => client.close(),
   };

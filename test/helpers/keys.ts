@@ -1,6 +1,6 @@
 // Test keys and tokens. Malformed tokens are assembled by hand so each rejection path is reached
 // for the reason under test and not an earlier one.
-import { KeyObject, createHmac, createSign, randomUUID, type webcrypto } from 'node:crypto';
+import { KeyObject, createHmac, createSign, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 
 export interface TestKey {
@@ -70,6 +70,6 @@ export function hs256Token(header: Record<string, unknown>, payload: Record<stri
 /** ES256 signature over an arbitrary header (for headers SignJWT refuses, such as unknown crit). */
 export function es256WithHeader(key: TestKey, header: Record<string, unknown>, payload: Record<string, unknown>): string {
   const input = `${b64u(header)}.${b64u(payload)}`;
-  const sig = createSign('sha256').update(input).sign({ key: KeyObject.from(key.privateKey as webcrypto.CryptoKey), dsaEncoding: 'ieee-p1363' });
+  const sig = createSign('sha256').update(input).sign({ key: KeyObject.from(key.privateKey), dsaEncoding: 'ieee-p1363' });
   return `${input}.${sig.toString('base64url')}`;
 }

@@ -33,7 +33,7 @@ export function checkRequest(o: ReqOptions = {}): CheckRequest__Output {
       },
       context_extensions: o.contextExtensions ?? {},
     },
-  } as CheckRequest__Output;
+  };
 }
 
 export function requestView(o: ReqOptions = {}): RequestView {

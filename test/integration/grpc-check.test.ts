@@ -29,6 +29,10 @@ function baseConfig(extra: Record<string, unknown> = {}): Record<string, unknown
   };
 }
 
+type HeaderOptions = { header?: { key?: string; value?: string } }[] | undefined;
+const headerMap = (hs: HeaderOptions): Record<string, string | undefined> =>
+  Object.fromEntries((hs ?? []).map((h) => [h.header?.key ?? '', h.header?.value]));
+
 const errOf = (p: Promise<unknown>): Promise<ServiceError> =>
   p.then(
     () => {
@@ -59,7 +63,7 @@ describe('Check over gRPC', () => {
     const res = await client.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }));
     expect(res.status?.code).toBe(0);
     expect(res.http_response).toBe('ok_response');
-    const headers = Object.fromEntries((res.ok_response?.headers ?? []).map((h) => [h.header?.key, h.header?.value]));
+    const headers = headerMap(res.ok_response?.headers);
     expect(headers).toEqual({ 'x-auth-subject': 'alice', 'x-auth-issuer': ISSUER });
     expect(res.ok_response?.headers?.[0]?.append_action).toBe('OVERWRITE_IF_EXISTS_OR_ADD');
     expect(res.ok_response?.headers_to_remove).toEqual(['authorization']);
@@ -70,7 +74,7 @@ describe('Check over gRPC', () => {
     const res = await client.check(checkRequest());
     expect(res.status?.code).toBe(16);
     expect(res.denied_response?.status?.code).toBe('Unauthorized');
-    const headers = Object.fromEntries((res.denied_response?.headers ?? []).map((h) => [h.header?.key, h.header?.value]));
+    const headers = headerMap(res.denied_response?.headers);
     expect(headers['www-authenticate']).toBe('Bearer');
     expect(headers['content-type']).toBe('application/json');
     const other = await client.check(checkRequest({ headers: { authorization: 'Bearer a.b.c' } }));
@@ -233,7 +237,7 @@ describe('TLS listener', () => {
   it('refuses TLS 1.1', async () => {
     const port = Number(svc.address.split(':').pop());
     const outcome = await new Promise<string>((resolve) => {
-      const s = tlsConnect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ca: certs.read('ca.crt'), ALPNProtocols: ['h2'] });
+      const s = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ca: certs.read('ca.crt'), ALPNProtocols: ['h2'] });
       s.once('secureConnect', () => {
         s.destroy();
         resolve('connected');

@@ -1,0 +1,143 @@
+// End to end: real Envoy (envoy/envoy.yaml) + envoy-authz as a process + the demo upstream.
+import type { Server } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
+import { devCerts, type DevCerts } from '../helpers/certs.js';
+import { send } from '../helpers/client.js';
+import { freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
+import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { configYaml, spawnService, type ServiceProcess } from '../helpers/service.js';
+import { tempDir } from '../helpers/tmp.js';
+
+interface Echo {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+describe('Envoy + envoy-authz + upstream', () => {
+  const tmp = tempDir();
+  let key: TestKey;
+  let certs: DevCerts;
+  let ports: EnvoyPorts;
+  let authz: ServiceProcess;
+  let envoy: RunningEnvoy;
+  let upstream: Server;
+  let upstreamHits = 0;
+  let http: string;
+  let https: string;
+
+  beforeAll(async () => {
+    key = await makeKey('ES256');
+    certs = devCerts(`${tmp.dir}/certs`);
+    tmp.write('jwks.json', jwks(key));
+    const authzPort = await freePort();
+    authz = await spawnService([
+      '--config',
+      tmp.write(
+        'authz.yaml',
+        configYaml({
+          server: { address: `127.0.0.1:${authzPort}` },
+          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { file: 'jwks.json' } }] } },
+          routes: [{ name: 'health', match: { path_exact: '/healthz', methods: ['GET'] }, public: true }],
+        }),
+      ),
+    ]);
+    const echo = await startEchoUpstream('127.0.0.1', 0);
+    upstream = echo.server;
+    upstream.on('request', () => (upstreamHits += 1));
+    ports = { http: await freePort(), https: await freePort(), admin: await freePort(), authz: authzPort, upstream: echo.port };
+    envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, `${tmp.dir}/envoy.yaml`), ports.admin);
+    http = `http://127.0.0.1:${ports.http}`;
+    https = `https://127.0.0.1:${ports.https}`;
+  });
+
+  afterAll(async () => {
+    await envoy?.stop();
+    await authz?.stop();
+    upstream?.close();
+  });
+
+  it('forwards a request with a valid token, with identity headers and without Authorization', async () => {
+    const token = await signToken(key, { sub: 'alice' });
+    const r = await send(`${http}/orders/42?x=1`, { headers: { authorization: `Bearer ${token}`, 'x-auth-subject': 'mallory' } });
+    expect(r.status).toBe(200);
+    const echo = JSON.parse(r.body) as Echo;
+    expect(echo.path).toBe('/orders/42?x=1');
+    expect(echo.headers['x-auth-subject']).toBe('alice');
+    expect(echo.headers['x-auth-issuer']).toBe(ISSUER);
+    expect(echo.headers.authorization).toBeUndefined();
+  });
+
+  it('answers 401 with WWW-Authenticate and one uniform body for missing and invalid tokens', async () => {
+    const before = upstreamHits;
+    const missing = await send(`${http}/orders`);
+    const expired = await send(`${http}/orders`, { headers: { authorization: `Bearer ${await signToken(key, { expIn: -600, iatAgo: 900 })}` } });
+    const foreign = await send(`${http}/orders`, { headers: { authorization: `Bearer ${await signToken(await makeKey('ES256'))}` } });
+    const garbage = await send(`${http}/orders`, { headers: { authorization: 'Bearer not-a-jwt' } });
+    for (const r of [missing, expired, foreign, garbage]) {
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate']).toBe('Bearer');
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(r.body).toBe(missing.body);
+    }
+    expect(JSON.parse(missing.body)).toEqual({ error: 'unauthenticated', message: 'Valid credentials are required.' });
+    expect(upstreamHits).toBe(before);
+  });
+
+  it('refuses a token in the query string', async () => {
+    const token = await signToken(key);
+    const r = await send(`${http}/orders?access_token=${token}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(401);
+  });
+
+  it('lets a public route through without a token and strips spoofed identity headers', async () => {
+    const r = await send(`${http}/healthz`, { headers: { 'x-auth-subject': 'admin', 'x-auth-issuer': 'me' } });
+    expect(r.status).toBe(200);
+    const echo = JSON.parse(r.body) as Echo;
+    expect(echo.headers['x-auth-subject']).toBeUndefined();
+    expect(echo.headers['x-auth-issuer']).toBeUndefined();
+  });
+
+  it('serves the same over the TLS listener', async () => {
+    const token = await signToken(key, { sub: 'tls-user' });
+    const ok = await send(`${https}/orders`, { ca: certs.read('ca.crt'), servername: 'localhost', headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect((JSON.parse(ok.body) as Echo).headers['x-auth-subject']).toBe('tls-user');
+    const denied = await send(`${https}/orders`, { ca: certs.read('ca.crt'), servername: 'localhost' });
+    expect(denied.status).toBe(401);
+  });
+
+  it('refuses TLS 1.1 on the TLS listener', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: ports.https, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ca: certs.read('ca.crt'), servername: 'localhost' });
+      s.once('secureConnect', () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.once('error', () => resolve('refused'));
+    });
+    expect(outcome).toBe('refused');
+  });
+
+  it('caps request bodies (413 beyond 1 MiB)', async () => {
+    const token = await signToken(key);
+    const r = await send(`${http}/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.alloc(1024 * 1024 + 1, 1),
+    });
+    expect(r.status).toBe(413);
+  });
+
+  it('fails closed when envoy-authz is down', async () => {
+    const token = await signToken(key);
+    expect((await send(`${http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(await authz.stop()).toBe(0);
+    const before = upstreamHits;
+    const r = await send(`${http}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(503);
+    expect(upstreamHits).toBe(before);
+  });
+});

