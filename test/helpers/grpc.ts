@@ -1,5 +1,5 @@
 // Real gRPC clients for the service under test: Envoy's Authorization and the standard Health.
-import { Client, credentials, loadPackageDefinition, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, loadPackageDefinition, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { CheckRequest, CheckRequest__Output } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
@@ -12,9 +12,9 @@ export interface AuthzClient {
   close(): void;
 }
 
-export function authzClient(address: string, creds: ChannelCredentials = credentials.createInsecure()): AuthzClient {
+export function authzClient(address: string, creds: ChannelCredentials = credentials.createInsecure(), options: ChannelOptions = {}): AuthzClient {
   const Ctor = envoyProtos().envoy.service.auth.v3.Authorization;
-  const client = new Ctor(address, creds);
+  const client = new Ctor(address, creds, options);
   return {
     check: (req, deadlineMs = 5000) =>
       new Promise((resolve, reject) => {

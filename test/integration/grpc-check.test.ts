@@ -193,6 +193,9 @@ describe('failing closed', () => {
   });
 });
 
+// The dev certificate names localhost; the listener is reached by IP.
+const TLS_NAME = { 'grpc.ssl_target_name_override': 'localhost' };
+
 describe('TLS listener', () => {
   const tmp = tempDir();
   let svc: Awaited<ReturnType<typeof startInProcess>>;
@@ -215,7 +218,7 @@ describe('TLS listener', () => {
 
   it('serves Check to a client with a certificate from the trusted CA', async () => {
     const creds = credentials.createSsl(certs.read('ca.crt'), certs.read('client.key'), certs.read('client.crt'));
-    const client = authzClient(svc.address, creds);
+    const client = authzClient(svc.address, creds, TLS_NAME);
     try {
       const res = await client.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key)}` } }));
       expect(res.status?.code).toBe(0);
@@ -225,7 +228,7 @@ describe('TLS listener', () => {
   });
 
   it('refuses a client without a certificate', async () => {
-    const client = authzClient(svc.address, credentials.createSsl(certs.read('ca.crt')));
+    const client = authzClient(svc.address, credentials.createSsl(certs.read('ca.crt')), TLS_NAME);
     try {
       const err = await errOf(client.check(checkRequest(), 2000));
       expect(err.code).toBe(status.UNAVAILABLE);
