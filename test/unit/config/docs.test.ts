@@ -39,7 +39,7 @@ describe('docs/configuration.md', async () => {
   it.each(keyPaths(ConfigSchema as Node))('documents $path', ({ path, default: def }) => {
     expect(rows.has(path), `no table row for ${path}`).toBe(true);
     if (def !== undefined && (typeof def !== 'object' || Array.isArray(def))) {
-      const shown = Array.isArray(def) ? `[${def.join(', ')}]` : String(def as string | number | boolean);
+      const shown = Array.isArray(def) ? `[${def.join(', ')}]` : JSON.stringify(def).replace(/^"|"$/g, '');
       expect(rows.get(path)).toContain(shown);
     }
   });
