@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { setLogger } from '@grpc/grpc-js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
 import { ConfigError } from './lib/errors.js';
-import { startService } from './server/service.js';
+import { checkConfig, startService } from './server/service.js';
 import { createLogger } from './telemetry/logger.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
@@ -50,9 +50,7 @@ async function main(): Promise<number> {
     debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
   });
   if (values['check-config']) {
-    // Build everything that reads referenced files, without listening.
-    const { JwtVerifier } = await import('./authn/jwt.js');
-    await JwtVerifier.create(loaded, loaded.config.authentication.jwt.issuers);
+    await checkConfig(loaded);
     process.stdout.write(`${loaded.file}: ok\n`);
     return 0;
   }

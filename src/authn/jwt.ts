@@ -4,13 +4,12 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
-import type { RequestView } from '../envoy/request.js';
-import type { Authenticator, Principal } from './authenticator.js';
-import { extractBearer, type BearerSource } from './extract.js';
+import { claimList, type SubjectCredential } from './authenticator.js';
 import { loadIssuerKeys, type IssuerKeys } from './jwks.js';
 
 interface TrustedIssuer {
   readonly algorithms: ReadonlySet<string>;
+  readonly claims: IssuerConfig['claims'];
   /** jwtVerify with this issuer's keys and options bound. */
   readonly verify: (token: string) => Promise<JWTVerifyResult>;
 }
@@ -34,6 +33,7 @@ export class JwtVerifier {
       const keys = await loadIssuerKeys(loaded, `/authentication/jwt/issuers/${i}`, iss);
       map.set(iss.issuer, {
         algorithms: new Set(iss.algorithms),
+        claims: iss.claims,
         verify: bindVerify(keys, {
           issuer: iss.issuer,
           audience: [...iss.audiences],
@@ -52,8 +52,8 @@ export class JwtVerifier {
     return this.issuers.size;
   }
 
-  /** Verifies a compact JWS JWT; the caller has already capped its size. */
-  async verify(token: string): Promise<Principal> {
+    /** Verifies a compact JWS JWT; the caller has already capped its size. */
+  async verify(token: string): Promise<SubjectCredential> {
     const parts = token.split('.').length;
     if (parts === 5) throw new AuthnError('token_not_jws', 'JWE tokens are not accepted');
     if (parts !== 3 || !COMPACT_JWS.test(token)) throw new AuthnError('credential_malformed', 'not a compact JWS');
@@ -79,10 +79,14 @@ export class JwtVerifier {
     try {
       const { payload } = await issuer.verify(token);
       return {
+        kind: 'subject',
         method: 'jwt',
         subject: payload.sub as string, // required by requiredClaims
         issuer: payload.iss as string, // pinned by options.issuer
         expiresAt: payload.exp as number, // required by requiredClaims
+        ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
+        scopes: claimList(payload[issuer.claims.scopes]),
+        roles: claimList(payload[issuer.claims.roles]),
         claims: payload,
       };
     } catch (err) {
@@ -123,18 +127,8 @@ export function translateJoseError(err: unknown): Error {
   });
 }
 
-/** The Authenticator for `Authorization: Bearer <JWT>` (header and scheme configurable). */
-export class JwtAuthenticator implements Authenticator {
-  readonly method = 'jwt';
-  constructor(
-    private readonly source: BearerSource,
-    private readonly verifier: JwtVerifier,
-  ) {}
-
-  async authenticate(request: RequestView): Promise<Principal | undefined> {
-    const token = extractBearer(request, this.source);
-    if (token === undefined) return undefined;
-    if (token.length > this.source.maxTokenBytes) throw new AuthnError('token_too_large', 'token too large');
-    return this.verifier.verify(token);
-  }
+/** Whether a bearer token is JWT-shaped (compact JWS or JWE: a base64url JSON header, then dots) rather than opaque. */
+export function looksLikeJwt(token: string): boolean {
+  const dots = token.split('.').length - 1;
+  return (dots === 2 || dots === 4) && token.startsWith('eyJ');
 }

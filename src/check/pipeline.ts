@@ -1,72 +1,102 @@
-// The Check flow: route -> guard -> authenticate -> allow/deny. Pure of gRPC; the adapter in
-// server/ translates in and out. Composition follows Authorino: identity = first success wins,
-// and a present-but-invalid credential fails the request rather than falling through.
-import type { Authenticator, Principal } from '../authn/authenticator.js';
+// The Check flow: guard -> authenticate -> canonicalize -> revocation -> internal token -> allow/deny.
+// Pure of gRPC; the adapter in server/ translates in and out. Composition follows Authorino:
+// per slot (subject, workload) the first credential found wins, and a present-but-invalid
+// credential fails the request rather than falling through to a weaker method.
+import type { Authenticator, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import type { RequestView } from '../envoy/request.js';
-import { AuthnError } from '../lib/errors.js';
+import { canonicalize, type Identity } from '../identity/identity.js';
+import type { TokenMinter } from '../identity/minter.js';
+import type { DenyList } from '../identity/revocation.js';
+import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { Allow, Decision } from './decision.js';
-import type { RouteTable } from './routes.js';
+import type { Route, RouteTable } from './routes.js';
 
-export interface PipelineOptions {
+export interface PipelineDeps {
   readonly authentication: Config['authentication'];
+  readonly routes: RouteTable;
+  /** The authenticators of a route, in its configured order (compiled once at startup). */
+  readonly authenticatorsFor: (route: Route) => readonly Authenticator[];
+  /** Headers that carry caller credentials; removed upstream unless forward_credential. */
+  readonly credentialHeaders: readonly string[];
+  /** Headers always removed upstream (e.g. an untrusted x-forwarded-client-cert). */
+  readonly untrustedHeaders: readonly string[];
+  readonly denyList?: DenyList;
+  readonly token?: { readonly minter: TokenMinter; readonly header: string; readonly scheme: string };
 }
 
 export class CheckPipeline {
   private readonly forbiddenQuery: ReadonlySet<string>;
-  private readonly identityHeaders: Config['authentication']['upstream_headers'];
-  private readonly credentialHeader: string;
-  private readonly forwardCredential: boolean;
+  private readonly identityHeaders: { subject: string; issuer: string };
+  private readonly stripHeaders: readonly string[];
   private readonly challenge: string;
 
-  constructor(
-    opts: PipelineOptions,
-    private readonly routes: RouteTable,
-    private readonly authenticators: readonly Authenticator[],
-  ) {
-    const a = opts.authentication;
+  constructor(private readonly deps: PipelineDeps) {
+    const a = deps.authentication;
     this.forbiddenQuery = new Set(a.forbidden_query_params.map((p) => p.toLowerCase()));
     this.identityHeaders = { subject: a.upstream_headers.subject.toLowerCase(), issuer: a.upstream_headers.issuer.toLowerCase() };
-    this.credentialHeader = a.header.toLowerCase();
-    this.forwardCredential = a.forward_credential;
+    // Identity headers are ours alone: a client-sent copy is always removed (or overwritten).
+    this.stripHeaders = [
+      this.identityHeaders.subject,
+      this.identityHeaders.issuer,
+      ...deps.untrustedHeaders,
+      ...(a.forward_credential ? [] : deps.credentialHeaders),
+    ];
     this.challenge = a.scheme === '' ? 'Bearer' : a.scheme;
   }
 
   /** Decides one request. Rejects only with UnavailableError (or an unexpected error): the caller fails closed. */
   async check(req: RequestView): Promise<Decision> {
-    const route = this.routes.match(req);
+    const route = this.deps.routes.match(req);
+    let identity: Identity | undefined;
     try {
+      if (this.deps.denyList?.sourceBlocked(req.source.address)) throw new AuthnError('source_blocked', 'source address blocked');
       refuseQueryCredentials(req, this.forbiddenQuery);
-      const principal = await this.authenticate(req);
-      if (principal === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
-      return this.allow(route.name, principal);
+      identity = await this.authenticate(req, route);
+      if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
+      const revoked = identity && this.deps.denyList?.revoked(identity);
+      if (revoked) throw new AuthnError('credential_revoked', `revoked by ${revoked}`);
+      return await this.allow(req, route, identity);
     } catch (err) {
-      if (err instanceof AuthnError) {
-        return { allowed: false, route: route.name, status: 401, reason: err.code, challenge: this.challenge };
-      }
-      throw err;
+      if (!(err instanceof AuthnError)) throw err;
+      const forbidden = FORBIDDEN_CODES.has(err.code);
+      return {
+        allowed: false,
+        route: route.name,
+        status: forbidden ? 403 : 401,
+        reason: err.code,
+        ...(forbidden ? {} : { challenge: this.challenge }),
+        ...(identity ? { identity } : {}),
+      };
     }
   }
 
-  private async authenticate(req: RequestView): Promise<Principal | undefined> {
-    for (const a of this.authenticators) {
-      const p = await a.authenticate(req);
-      if (p !== undefined) return p;
+  private async authenticate(req: RequestView, route: Route): Promise<Identity | undefined> {
+    let user: SubjectCredential | undefined;
+    let workload: WorkloadCredential | undefined;
+    for (const a of this.deps.authenticatorsFor(route)) {
+      const c = await a.authenticate(req);
+      if (c?.kind === 'subject') user ??= c;
+      else if (c?.kind === 'workload') workload ??= c;
     }
-    return undefined;
+    return canonicalize(user, workload, this.deps.authentication.service_account_issuer);
   }
 
-  private allow(route: string, principal: Principal | undefined): Allow {
-    const h = this.identityHeaders;
+  private async allow(req: RequestView, route: Route, identity: Identity | undefined): Promise<Allow> {
     const upstreamHeaders: Record<string, string> = {};
-    if (principal) {
-      upstreamHeaders[h.subject] = principal.subject;
-      upstreamHeaders[h.issuer] = principal.issuer;
+    if (identity) {
+      upstreamHeaders[this.identityHeaders.subject] = identity.subject;
+      upstreamHeaders[this.identityHeaders.issuer] = identity.issuer;
+      const t = this.deps.token;
+      if (t) {
+        const token = await t.minter.tokenFor(identity, t.minter.audienceFor(req.contextExtensions, route.audience));
+        upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
+      }
     }
-    // Identity headers are ours alone: a client-sent copy is removed even when we set none.
-    const removeHeaders = [h.subject, h.issuer].filter((name) => !(name in upstreamHeaders));
-    if (!this.forwardCredential) removeHeaders.push(this.credentialHeader);
-    return { allowed: true, route, ...(principal ? { principal } : {}), upstreamHeaders, removeHeaders };
+    // Envoy applies removals after additions: never remove a header we set (e.g. authorization
+    // carrying the minted token).
+    const removeHeaders = this.stripHeaders.filter((h) => !(h in upstreamHeaders));
+    return { allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders };
   }
 }

@@ -1,10 +1,15 @@
 // Route table compiled once from config: first match wins; no match means "authentication required".
 import type { RouteConfig } from '../config/schema.js';
 import type { RequestView } from '../envoy/request.js';
+import type { AuthMethod } from '../authn/authenticator.js';
 
 export interface Route {
   readonly name: string;
   readonly public: boolean;
+  /** Authentication methods in order; undefined: the global default. */
+  readonly methods?: readonly AuthMethod[];
+  /** aud of the internal token minted for this route. */
+  readonly audience?: string;
 }
 
 /** The route a request falls into when no configured route matches. */
@@ -34,13 +39,23 @@ function compile(r: RouteConfig): { route: Route; matches: Matcher } {
     const hosts = new Set(r.match.hosts.map((h) => h.toLowerCase()));
     checks.push((req) => hosts.has(req.host));
   }
-  return { route: Object.freeze({ name: r.name, public: r.public }), matches: (req) => checks.every((c) => c(req)) };
+  const route: Route = Object.freeze({
+    name: r.name,
+    public: r.public,
+    ...(r.methods ? { methods: r.methods } : {}),
+    ...(r.audience !== undefined ? { audience: r.audience } : {}),
+  });
+  return { route, matches: (req) => checks.every((c) => c(req)) };
 }
 
 export class RouteTable {
   private readonly entries: readonly { route: Route; matches: Matcher }[];
   constructor(routes: readonly RouteConfig[]) {
     this.entries = routes.map(compile);
+  }
+
+  get routes(): readonly Route[] {
+    return this.entries.map((e) => e.route);
   }
 
   match(req: RequestView): Route {

@@ -132,6 +132,14 @@ const Jwks = Type.Object(
   { ...strict, description: 'Where the issuer\'s public keys are. Exactly one of url or file.' },
 );
 
+const ClaimMapping = Section(
+  {
+    scopes: Type.String({ minLength: 1, default: 'scope', description: 'Claim holding scopes: a space-delimited string or an array.' }),
+    roles: Type.String({ minLength: 1, default: 'roles', description: 'Claim holding roles: an array or a space-delimited string.' }),
+  },
+  'Where the canonical identity\'s scopes and roles come from in this issuer\'s claims.',
+);
+
 const Issuer = Type.Object(
   {
     issuer: Type.String({ minLength: 1, description: 'Exact value of the iss claim.' }),
@@ -161,8 +169,90 @@ const Issuer = Type.Object(
       Type.Integer({ minimum: 1, maximum: 31536000, description: 'Reject tokens whose iat is older than this (iat then required).' }),
     ),
     required_typ: Type.Optional(Type.String({ minLength: 1, description: 'Required JOSE typ header, e.g. at+jwt (RFC 9068).' })),
+    claims: ClaimMapping,
   },
   strict,
+);
+
+export const AUTH_METHOD_NAMES = ['jwt', 'introspection', 'api_key', 'mtls'] as const;
+const Methods = (description: string, def?: string[]) =>
+  Type.Array(StringEnum(AUTH_METHOD_NAMES), { minItems: 1, uniqueItems: true, ...(def ? { default: def } : {}), description });
+
+const Introspection = Type.Object(
+  {
+    url: Type.String({ minLength: 1, description: 'RFC 7662 introspection endpoint (https).' }),
+    client_id: Type.String({ minLength: 1, description: 'Our client id at the endpoint (HTTP Basic client authentication).' }),
+    client_secret_file: Type.String({ minLength: 1, description: 'File with our client secret (not world-readable).' }),
+    issuer: Type.Optional(Type.String({ minLength: 1, description: 'When set, the response\'s iss must equal it; it is also the identity\'s issuer.' })),
+    audiences: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'When set, the response\'s aud must contain one.' }),
+    ),
+    timeout_ms: Millis(2000, 50, 30000, 'HTTP timeout of one introspection call; a timeout fails closed.'),
+    cache_ttl_s: Type.Integer({ minimum: 0, maximum: 3600, default: 60, description: 'Cache active results this long, never beyond the token\'s exp (0: no cache).' }),
+    cache_max_entries: Type.Integer({ minimum: 1, maximum: 10000000, default: 10000, description: 'Bound of the result cache.' }),
+    allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+    claims: ClaimMapping,
+  },
+  { ...strict, description: 'Opaque bearer tokens (not JWS-shaped) are checked here.' },
+);
+
+const ApiKeyRestrictions = Type.Object(
+  {
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
+    paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { uniqueItems: true, description: 'Path prefixes, by whole segments.' })),
+    methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { uniqueItems: true })),
+    source_cidrs: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'e.g. 10.0.0.0/8, 2001:db8::/32' })),
+  },
+  { ...strict, description: 'A key is only accepted for requests that satisfy every listed restriction.' },
+);
+
+export const ApiKeyEntry = Type.Object(
+  {
+    id: Type.String({ pattern: '^[A-Za-z0-9]{12}$', description: 'The key id (second part of the key).' }),
+    digest: Type.String({ pattern: '^(sha256|hmac-sha256):[0-9a-f]{64}$', description: 'Digest of the whole key; the key itself is never stored.' }),
+    owner: Type.String({ minLength: 1, description: 'Service account the key belongs to.' }),
+    expires_at: Type.String({ minLength: 1, description: 'RFC 3339 time after which the key is refused.' }),
+    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
+    restrictions: Type.Optional(ApiKeyRestrictions),
+    disabled: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export const ApiKeyFile = Type.Object({ keys: Type.Array(ApiKeyEntry) }, strict);
+
+const ApiKeys = Type.Object(
+  {
+    header: Type.String({ minLength: 1, default: 'x-api-key', description: 'Request header carrying the key.' }),
+    prefix: Type.String({ pattern: '^[a-z][a-z0-9]{1,15}$', default: 'eak', description: 'Type prefix every key starts with.' }),
+    file: Type.Optional(Type.String({ minLength: 1, description: 'YAML/JSON file {keys: [...]} of digest entries (make with `envoy-authz-keys generate`).' })),
+    redis: Type.Boolean({ default: false, description: 'Look keys up in Redis (hash <key_prefix>apikeys) instead of / in addition to the file.' }),
+    hmac_secret_file: Type.Optional(Type.String({ minLength: 1, description: 'Server-side secret for hmac-sha256 digests (not world-readable).' })),
+  },
+  { ...strict, description: 'API keys: <prefix>_<id>_<secret>_<crc32>, stored as digests.' },
+);
+
+const TrustDomain = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9._-]+$', description: 'SPIFFE trust domain, e.g. example.org.' }),
+    allowed_ids: Type.Optional(
+      Type.Array(Type.String({ pattern: '^spiffe://' }), { uniqueItems: true, description: 'Exact SPIFFE IDs, or prefixes ending in /*. Absent: every ID of the domain.' }),
+    ),
+    service_accounts: Type.Optional(
+      Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'SPIFFE ID -> service account name. Default: the SPIFFE ID itself.' }),
+    ),
+  },
+  strict,
+);
+
+const Mtls = Type.Object(
+  {
+    trust_domains: Type.Array(TrustDomain, { minItems: 1, description: 'Only workloads of these trust domains are accepted.' }),
+    trust_xfcc: Type.Boolean({
+      default: false,
+      description: 'Read the identity from x-forwarded-client-cert (set only when a trusted proxy hop sets it). Otherwise a client-sent XFCC is ignored and removed.',
+    }),
+  },
+  { ...strict, description: 'Workload identity from the TLS peer certificate Envoy forwards (X509-SVID rules).' },
 );
 
 const Jwt = Section(
@@ -208,6 +298,15 @@ const Authentication = Section(
       'Headers set on the upstream request. Client-sent copies are always removed first.',
     ),
     jwt: Jwt,
+    introspection: Type.Optional(Introspection),
+    api_keys: Type.Optional(ApiKeys),
+    mtls: Type.Optional(Mtls),
+    methods: Methods('Methods tried, in order, for routes that do not say otherwise. Subject (jwt, introspection) and workload (api_key, mtls) credentials combine.', ['jwt', 'introspection', 'api_key', 'mtls']),
+    service_account_issuer: Type.String({
+      minLength: 1,
+      default: 'urn:envoy-authz:service-accounts',
+      description: 'Issuer of the canonical identity when a workload has no user (its service account).',
+    }),
   },
   'How callers authenticate.',
 );
@@ -234,8 +333,72 @@ const Route = Type.Object(
       default: false,
       description: 'No credential required. A credential that is present is still verified; an invalid one is rejected.',
     }),
+    methods: Type.Optional(Methods('Authentication methods for this route, in order (default: authentication.methods).')),
+    audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of the internal token minted for this route.' })),
   },
   strict,
+);
+
+const SigningKey = Type.Object(
+  {
+    file: Type.String({ minLength: 1, description: 'Private JWK (ES256 or EdDSA) with kid; must not be world-readable.' }),
+    activate_at: Type.Optional(
+      Type.String({ minLength: 1, description: 'RFC 3339. Published at once, signs from this time on (rotation with overlap).' }),
+    ),
+  },
+  strict,
+);
+
+const Token = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1, default: 'urn:envoy-authz', description: 'iss of minted tokens.' }),
+    lifetime_s: Type.Integer({ minimum: 10, maximum: 3600, default: 300, description: 'Lifetime of minted tokens.' }),
+    default_audience: Type.String({ minLength: 1, description: 'aud when neither the route nor context_extensions name one.' }),
+    audience_context_key: Type.String({
+      minLength: 1,
+      default: 'audience',
+      description: 'Envoy per-route context_extensions key naming the target service (wins over the route\'s audience).',
+    }),
+    header: Type.String({ minLength: 1, default: 'authorization', description: 'Upstream request header for the minted token.' }),
+    scheme: Type.String({ default: 'Bearer', description: 'Prefix before the token in that header (empty: none).' }),
+    signing_keys: Type.Array(SigningKey, { minItems: 1, description: 'Keys, oldest first. The newest active one signs; all are published.' }),
+    cache_max_entries: Type.Integer({ minimum: 1, maximum: 10000000, default: 10000, description: 'Bound of the minted-token cache.' }),
+    refresh_before_s: Type.Integer({ minimum: 0, maximum: 3600, default: 60, description: 'Mint anew when a cached token has less than this left.' }),
+  },
+  { ...strict, description: 'The token server: one short-lived internal JWT for the upstream instead of the caller\'s credentials.' },
+);
+
+const AdminToken = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'Who holds it (shown in the audit log).' }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'Hex SHA-256 of the admin token.' }),
+  },
+  strict,
+);
+
+const Admin = Section(
+  {
+    address: Type.String({ ...HostPort, default: '127.0.0.1:9192' }),
+    tokens: Type.Array(AdminToken, { default: [], description: 'Bearer tokens for the state-changing admin API. None: that API is closed.' }),
+  },
+  'The admin HTTP listener: /healthz, /readyz, /.well-known/jwks.json, and the revocation API.',
+);
+
+const Redis = Type.Object(
+  {
+    url: Type.String({ minLength: 1, description: 'redis://host:port/db or rediss:// (TLS).' }),
+    key_prefix: Type.String({ default: 'envoy-authz:', description: 'Prefix of every key and channel.' }),
+    connect_timeout_ms: Millis(2000, 100, 60000, 'Connection timeout.'),
+    command_timeout_ms: Millis(200, 10, 60000, 'Timeout of one command.'),
+  },
+  { ...strict, description: 'Shared state (revocations, API keys) for all instances.' },
+);
+
+const Revocation = Section(
+  {
+    store: StringEnum(['memory', 'redis'], { default: 'memory', description: 'memory: this instance only. redis: shared, changes reach every instance via pub/sub.' }),
+  },
+  'Deny lists by jti, subject, API key id and source CIDR.',
 );
 
 export const ConfigSchema = Type.Object(
@@ -249,6 +412,10 @@ export const ConfigSchema = Type.Object(
       default: [],
       description: 'First match wins. A request that matches no route requires authentication.',
     }),
+    token: Type.Optional(Token),
+    admin: Admin,
+    revocation: Revocation,
+    redis: Type.Optional(Redis),
   },
   { ...strict, title: 'envoy-authz configuration' },
 );
@@ -258,6 +425,13 @@ export type IssuerConfig = Static<typeof Issuer>;
 export type JwksConfig = Static<typeof Jwks>;
 export type RouteConfig = Static<typeof Route>;
 export type ServerConfig = Static<typeof Server>;
+export type IntrospectionConfig = Static<typeof Introspection>;
+export type ApiKeysConfig = Static<typeof ApiKeys>;
+export type ApiKeyEntryConfig = Static<typeof ApiKeyEntry>;
+export type MtlsConfig = Static<typeof Mtls>;
+export type TokenConfig = Static<typeof Token>;
+export type RedisConfig = Static<typeof Redis>;
+export type ClaimMappingConfig = Static<typeof ClaimMapping>;
 
 type JsonSchemaNode = { [key: string]: unknown; properties?: Record<string, JsonSchemaNode>; required?: string[] };
 

@@ -34,10 +34,13 @@ export function denyBody(status: number): string {
 export function toCheckResponse(d: Decision): CheckResponse {
   if (d.allowed) {
     const meta: Record<string, string> = { route: d.route };
-    if (d.principal) {
-      meta.subject = d.principal.subject;
-      meta.issuer = d.principal.issuer;
-      meta.auth_method = d.principal.method;
+    const id = d.identity;
+    if (id) {
+      meta.subject = id.subject;
+      meta.issuer = id.issuer;
+      meta.subject_kind = id.kind;
+      meta.auth_method = id.method;
+      if (id.workload) meta.workload = id.workload.id;
     }
     return {
       status: { code: RPC_OK },

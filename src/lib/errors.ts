@@ -17,10 +17,21 @@ export type AuthnErrorCode =
   | 'token_expired'
   | 'token_not_yet_valid'
   | 'token_too_old'
-  | 'claim_invalid';
+  | 'token_inactive'
+  | 'api_key_invalid'
+  | 'claim_invalid'
+  | 'svid_invalid'
+  | 'workload_not_allowed'
+  | 'credential_revoked'
+  // The two below are authorization failures of a valid credential: 403, not 401.
+  | 'credential_restricted'
+  | 'source_blocked';
+
+/** AuthnError codes answered with 403 (the caller is known but not allowed here), not 401. */
+export const FORBIDDEN_CODES: ReadonlySet<AuthnErrorCode> = new Set(['credential_restricted', 'source_blocked']);
 
 /** A dependency or the service itself failed: the answer is "unknown", so we fail closed. */
-export type UnavailableErrorCode = 'deadline_exceeded' | 'jwks_unavailable' | 'internal';
+export type UnavailableErrorCode = 'deadline_exceeded' | 'jwks_unavailable' | 'introspection_unavailable' | 'store_unavailable' | 'internal';
 
 export type ErrorCode = AuthnErrorCode | UnavailableErrorCode | 'config_invalid';
 

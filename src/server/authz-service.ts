@@ -34,9 +34,12 @@ function logDecision(log: Logger, req: RequestView, d: Decision, started: number
       path: req.path,
       source: req.source.address,
       allowed: d.allowed,
-      ...(d.allowed
-        ? { subject: d.principal?.subject, issuer: d.principal?.issuer, auth_method: d.principal?.method }
-        : { status: d.status, reason: d.reason }),
+      subject: d.identity?.subject,
+      issuer: d.identity?.issuer,
+      auth_method: d.identity?.method,
+      workload: d.identity?.workload?.id,
+      api_key_id: d.identity?.workload?.keyId,
+      ...(d.allowed ? {} : { status: d.status, reason: d.reason }),
       duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
     },
     d.allowed ? 'allowed' : 'denied',

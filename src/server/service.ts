@@ -1,10 +1,17 @@
 // Composition root: from a validated config to a listening service, and back down on shutdown.
 import { Server } from '@grpc/grpc-js';
-import { JwtAuthenticator, JwtVerifier } from '../authn/jwt.js';
+import type { Redis } from 'ioredis';
+import { buildAuthenticators } from '../authn/registry.js';
 import { CheckPipeline } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import type { LoadedConfig } from '../config/loader.js';
+import { TokenMinter } from '../identity/minter.js';
+import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
+import { SigningKeys } from '../identity/signing-keys.js';
+import { ConfigError } from '../lib/errors.js';
+import { connectRedis } from '../lib/redis.js';
 import type { Logger } from '../telemetry/logger.js';
+import { startAdmin, type Readiness } from './admin.js';
 import { authorizationHandlers } from './authz-service.js';
 import { bind, serverCredentials, serverOptions } from './grpc.js';
 import { AUTHZ_SERVICE, Health } from './health.js';
@@ -15,6 +22,7 @@ export interface RunningService {
   /** host:port actually bound (port 0 in config picks a free one). */
   readonly address: string;
   readonly port: number;
+  readonly adminAddress: string;
   /** NOT_SERVING, drain, stop accepting, wait for in-flight calls (bounded), close. */
   shutdown(): Promise<void>;
 }
@@ -29,40 +37,110 @@ function withPort(address: string, port: number): string {
 
 export async function startService(loaded: LoadedConfig, log: Logger): Promise<RunningService> {
   const cfg = loaded.config;
-  const auth = cfg.authentication;
-  const verifier = await JwtVerifier.create(loaded, auth.jwt.issuers);
-  const authenticators = [
-    new JwtAuthenticator({ header: auth.header.toLowerCase(), scheme: auth.scheme, maxTokenBytes: auth.max_token_bytes }, verifier),
-  ];
-  const pipeline = new CheckPipeline({ authentication: auth }, new RouteTable(cfg.routes), authenticators);
+  const needsRedis = cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis === true;
+  if (needsRedis && !cfg.redis) throw new ConfigError(loaded.file, [{ keyPath: '/redis', problem: 'required by revocation.store: redis or api_keys.redis' }]);
+  const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands') : undefined;
+  const closers: (() => Promise<void>)[] = [];
 
-  const inflight = new InFlight();
-  const server = new Server(serverOptions(cfg.server));
-  const health = new Health([AUTHZ_SERVICE]);
-  health.addTo(server);
-  server.addService(envoyProtos().envoy.service.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight }));
+  try {
+    const denyList: DenyList =
+      cfg.revocation.store === 'redis' && cfg.redis && redis
+        ? new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber'), cfg.redis.key_prefix)
+        : new MemoryDenyList();
+    closers.push(() => denyList.close());
+    await denyList.start();
 
-  const port = await bind(server, cfg.server.address, await serverCredentials(loaded, cfg.server));
-  health.setAll('SERVING');
-  const address = withPort(cfg.server.address, port);
-  log.info({ event: 'started', address, tls: cfg.server.tls !== undefined, issuers: verifier.issuerCount, routes: cfg.routes.length }, 'serving');
+    const routes = new RouteTable(cfg.routes);
+    const auth = await buildAuthenticators(loaded, routes, redis);
+    const keys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
+    const minter = cfg.token && keys ? new TokenMinter(cfg.token, keys) : undefined;
 
-  let stopping: Promise<void> | undefined;
-  const shutdown = (): Promise<void> =>
-    (stopping ??= (async () => {
-      health.setAll('NOT_SERVING');
-      log.info({ event: 'stopping', drain_ms: cfg.server.shutdown_drain_ms, in_flight: inflight.size }, 'shutting down');
-      if (cfg.server.shutdown_drain_ms > 0) await sleep(cfg.server.shutdown_drain_ms);
-      // Stop accepting new calls; calls already running continue.
-      const closed = new Promise<void>((r) => server.tryShutdown(() => r()));
-      const finished = await inflight.idle(cfg.server.shutdown_grace_ms);
-      if (!finished) log.warn({ event: 'shutdown_forced', in_flight: inflight.size }, 'grace period over; cancelling calls');
-      // The last answers may still be on the wire: let the connections close by themselves, briefly.
-      await Promise.race([closed, sleep(FLUSH_MS)]);
-      // Cancels what is left, including idle health Watch streams that would otherwise hold the server open.
-      server.forceShutdown();
-      log.info({ event: 'stopped' }, 'stopped');
-    })());
+    // A revocation must not be outlived by a cached result (V-274677).
+    denyList.onChange((change) => {
+      auth.introspector?.clear();
+      minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
+    });
 
-  return { address, port, shutdown };
+    const pipeline = new CheckPipeline({
+      authentication: cfg.authentication,
+      routes,
+      authenticatorsFor: auth.forRoute,
+      credentialHeaders: auth.credentialHeaders,
+      untrustedHeaders: auth.untrustedHeaders,
+      denyList,
+      ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
+    });
+
+    const inflight = new InFlight();
+    const server = new Server(serverOptions(cfg.server));
+    const health = new Health([AUTHZ_SERVICE]);
+    health.addTo(server);
+    server.addService(envoyProtos().envoy.service.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight }));
+
+    let serving = false;
+    const readiness = (): Readiness => {
+      const components: Record<string, string> = { grpc: serving ? 'serving' : 'not_serving', revocation: denyList.ready ? 'ready' : 'unavailable' };
+      return { ready: serving && denyList.ready, components };
+    };
+    const admin = await startAdmin({ cfg: cfg.admin, log, denyList, ...(keys ? { jwks: () => keys.jwks() } : {}), readiness });
+    closers.push(() => admin.close());
+
+    const port = await bind(server, cfg.server.address, await serverCredentials(loaded, cfg.server));
+    serving = true;
+    health.setAll('SERVING');
+    const address = withPort(cfg.server.address, port);
+    log.info(
+      {
+        event: 'started',
+        address,
+        admin: admin.address,
+        tls: cfg.server.tls !== undefined,
+        issuers: auth.jwtIssuers,
+        routes: cfg.routes.length,
+        token: cfg.token !== undefined,
+        revocation: cfg.revocation.store,
+      },
+      'serving',
+    );
+
+    let stopping: Promise<void> | undefined;
+    const shutdown = (): Promise<void> =>
+      (stopping ??= (async () => {
+        serving = false;
+        health.setAll('NOT_SERVING');
+        log.info({ event: 'stopping', drain_ms: cfg.server.shutdown_drain_ms, in_flight: inflight.size }, 'shutting down');
+        if (cfg.server.shutdown_drain_ms > 0) await sleep(cfg.server.shutdown_drain_ms);
+        // Stop accepting new calls; calls already running continue.
+        const closed = new Promise<void>((r) => server.tryShutdown(() => r()));
+        const finished = await inflight.idle(cfg.server.shutdown_grace_ms);
+        if (!finished) log.warn({ event: 'shutdown_forced', in_flight: inflight.size }, 'grace period over; cancelling calls');
+        // The last answers may still be on the wire: let the connections close by themselves, briefly.
+        await Promise.race([closed, sleep(FLUSH_MS)]);
+        // Cancels what is left, including idle health Watch streams that would otherwise hold the server open.
+        server.forceShutdown();
+        for (const c of closers.reverse()) await c();
+        redis?.disconnect();
+        log.info({ event: 'stopped' }, 'stopped');
+      })());
+
+    return { address, port, adminAddress: admin.address, shutdown };
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    redis?.disconnect();
+    throw err;
+  }
+}
+
+/** Loads everything a config refers to (keys, JWKS, certificates, key files) without listening or connecting. */
+export async function checkConfig(loaded: LoadedConfig): Promise<void> {
+  const cfg = loaded.config;
+  const { Redis: LazyRedis } = await import('ioredis');
+  const offline = cfg.redis ? new LazyRedis(cfg.redis.url, { lazyConnect: true }) : undefined;
+  try {
+    await buildAuthenticators(loaded, new RouteTable(cfg.routes), offline);
+    if (cfg.token) await SigningKeys.load(loaded, cfg.token.signing_keys);
+    await serverCredentials(loaded, cfg.server);
+  } finally {
+    offline?.disconnect();
+  }
 }

@@ -18,8 +18,10 @@ export async function startInProcess(
   return Object.assign(svc, { logs });
 }
 
-export function configYaml(obj: unknown): string {
-  return stringify(obj);
+/** Config YAML for tests. The admin listener gets a free port unless the test sets one, since
+ *  test files run in parallel and the default (9192) can only be bound once. */
+export function configYaml(obj: Record<string, unknown>): string {
+  return stringify({ admin: { address: '127.0.0.1:0' }, ...obj });
 }
 
 export interface ServiceProcess {

@@ -66,7 +66,7 @@ describe('Check over gRPC', () => {
     const headers = headerMap(res.ok_response?.headers);
     expect(headers).toEqual({ 'x-auth-subject': 'alice', 'x-auth-issuer': ISSUER });
     expect(res.ok_response?.headers?.[0]?.append_action).toBe('OVERWRITE_IF_EXISTS_OR_ADD');
-    expect(res.ok_response?.headers_to_remove).toEqual(['authorization']);
+    expect(res.ok_response?.headers_to_remove).toEqual(['x-forwarded-client-cert', 'authorization']);
     expect(res.dynamic_metadata?.fields?.subject?.stringValue).toBe('alice');
   });
 

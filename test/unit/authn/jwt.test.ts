@@ -21,7 +21,7 @@ import { tempDir } from '../../helpers/tmp.js';
 const OTHER_ISSUER = 'https://other-issuer.test.invalid';
 
 function issuer(over: Partial<IssuerConfig> & Pick<IssuerConfig, 'issuer'>): IssuerConfig {
-  return { audiences: [AUDIENCE], algorithms: ['ES256'], clock_tolerance_s: 5, ...over };
+  return { audiences: [AUDIENCE], algorithms: ['ES256'], clock_tolerance_s: 5, claims: { scopes: 'scope', roles: 'roles' }, ...over };
 }
 
 const fileJwks = (file: string): IssuerConfig['jwks'] => ({
@@ -67,8 +67,8 @@ describe('JwtVerifier', () => {
   });
 
   it('accepts a valid token and returns subject and issuer', async () => {
-    const p = await verifier.verify(await signToken(keyA));
-    expect(p).toMatchObject({ method: 'jwt', subject: 'user-1', issuer: ISSUER });
+    const p = await verifier.verify(await signToken(keyA, { claims: { jti: 'j1', scope: 'read write', roles: ['admin'] } }));
+    expect(p).toMatchObject({ kind: 'subject', method: 'jwt', subject: 'user-1', issuer: ISSUER, jti: 'j1', scopes: ['read', 'write'], roles: ['admin'] });
     expect(p.expiresAt).toBeGreaterThan(Date.now() / 1000);
   });
 

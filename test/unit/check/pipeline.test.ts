@@ -1,44 +1,78 @@
 import { describe, expect, it } from 'vitest';
-import type { Authenticator, Principal } from '../../../src/authn/authenticator.js';
-import { CheckPipeline } from '../../../src/check/pipeline.js';
+import type { AuthMethod, Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../../../src/authn/authenticator.js';
+import { CheckPipeline, type PipelineDeps } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
 import { parseConfig } from '../../../src/config/loader.js';
 import type { RequestView } from '../../../src/envoy/request.js';
+import { MemoryDenyList } from '../../../src/identity/revocation.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
 import { requestView } from '../../helpers/requests.js';
 
-const principal: Principal = { method: 'jwt', subject: 'u1', issuer: 'https://i', expiresAt: 9e9, claims: {} };
+const user: SubjectCredential = {
+  kind: 'subject',
+  method: 'jwt',
+  subject: 'u1',
+  issuer: 'https://i',
+  expiresAt: 9e9,
+  jti: 'jti-1',
+  scopes: ['read'],
+  roles: [],
+  claims: {},
+};
+const workload: WorkloadCredential = { kind: 'workload', method: 'api_key', id: 'svc-a', serviceAccount: 'svc-a', keyId: 'KEY000000001', scopes: ['batch'] };
 
 /** Stands in for a credential verifier: the pipeline's own logic is what is under test here. */
 class FixedAuthenticator implements Authenticator {
-  readonly method = 'jwt';
+  readonly methods: readonly AuthMethod[] = ['jwt'];
   calls = 0;
-  constructor(private readonly outcome: (req: RequestView) => Promise<Principal | undefined>) {}
-  authenticate(req: RequestView): Promise<Principal | undefined> {
+  constructor(private readonly outcome: (req: RequestView) => Promise<Credential | undefined>) {}
+  authenticate(req: RequestView): Promise<Credential | undefined> {
     this.calls += 1;
     return this.outcome(req);
   }
 }
 
-function pipeline(yaml: string, auth: Authenticator[]): CheckPipeline {
+function pipeline(yaml: string, auth: Authenticator[], extra: Partial<PipelineDeps> = {}): CheckPipeline {
   const cfg = parseConfig('t.yaml', yaml);
-  return new CheckPipeline({ authentication: cfg.authentication }, new RouteTable(cfg.routes), auth);
+  return new CheckPipeline({
+    authentication: cfg.authentication,
+    routes: new RouteTable(cfg.routes),
+    authenticatorsFor: () => auth,
+    credentialHeaders: ['authorization', 'x-api-key'],
+    untrustedHeaders: ['x-forwarded-client-cert'],
+    ...extra,
+  });
 }
 
-const withCred = (req: RequestView): Promise<Principal | undefined> => Promise.resolve(req.headers.has('authorization') ? principal : undefined);
+const withCred = (req: RequestView): Promise<Credential | undefined> => Promise.resolve(req.headers.has('authorization') ? user : undefined);
+const withKey = (req: RequestView): Promise<Credential | undefined> => Promise.resolve(req.headers.has('x-api-key') ? workload : undefined);
+const fail = (code: ConstructorParameters<typeof AuthnError>[0]) => new FixedAuthenticator(() => Promise.reject(new AuthnError(code, 'x')));
 
 describe('CheckPipeline', () => {
-  it('allows a verified caller, sets identity headers and removes the credential', async () => {
+  it('allows a verified user, sets identity headers and removes credentials and untrusted headers', async () => {
     const d = await pipeline('', [new FixedAuthenticator(withCred)]).check(requestView({ headers: { authorization: 'Bearer t' } }));
     expect(d).toMatchObject({ allowed: true, route: 'default', upstreamHeaders: { 'x-auth-subject': 'u1', 'x-auth-issuer': 'https://i' } });
-    expect(d.allowed && d.removeHeaders).toEqual(['authorization']);
+    expect(d.identity).toMatchObject({ subject: 'u1', kind: 'user', method: 'jwt' });
+    expect(d.allowed && d.removeHeaders).toEqual(['x-forwarded-client-cert', 'authorization', 'x-api-key']);
   });
 
-  it('forwards the credential only when configured', async () => {
+  it('forwards credentials only when configured, but never untrusted headers', async () => {
     const d = await pipeline('authentication: {forward_credential: true}', [new FixedAuthenticator(withCred)]).check(
       requestView({ headers: { authorization: 'Bearer t' } }),
     );
-    expect(d.allowed && d.removeHeaders).toEqual([]);
+    expect(d.allowed && d.removeHeaders).toEqual(['x-forwarded-client-cert']);
+  });
+
+  it('turns a workload alone into its service account (SP 800-228 2.7.2)', async () => {
+    const d = await pipeline('', [new FixedAuthenticator(withCred), new FixedAuthenticator(withKey)]).check(requestView({ headers: { 'x-api-key': 'k' } }));
+    expect(d.identity).toMatchObject({ subject: 'svc-a', kind: 'service_account', issuer: 'urn:envoy-authz:service-accounts', method: 'api_key', workload: { id: 'svc-a', keyId: 'KEY000000001' } });
+  });
+
+  it('keeps the user as subject and the workload as caller when both are present (2.7.4)', async () => {
+    const d = await pipeline('', [new FixedAuthenticator(withCred), new FixedAuthenticator(withKey)]).check(
+      requestView({ headers: { authorization: 'Bearer t', 'x-api-key': 'k' } }),
+    );
+    expect(d.identity).toMatchObject({ subject: 'u1', kind: 'user', workload: { id: 'svc-a', method: 'api_key' } });
   });
 
   it('denies 401 without a credential', async () => {
@@ -47,24 +81,29 @@ describe('CheckPipeline', () => {
   });
 
   it('denies 401 with the verifier\'s reason for an invalid credential', async () => {
-    const bad = new FixedAuthenticator(() => Promise.reject(new AuthnError('token_expired', 'x')));
-    expect(await pipeline('', [bad]).check(requestView({ headers: { authorization: 'Bearer t' } }))).toMatchObject({
+    expect(await pipeline('', [fail('token_expired')]).check(requestView({ headers: { authorization: 'Bearer t' } }))).toMatchObject({
       allowed: false,
       status: 401,
       reason: 'token_expired',
     });
   });
 
+  it('denies 403 without a challenge for a restricted credential', async () => {
+    const d = await pipeline('', [fail('credential_restricted')]).check(requestView({ headers: { 'x-api-key': 'k' } }));
+    expect(d).toMatchObject({ allowed: false, status: 403, reason: 'credential_restricted' });
+    expect(d.allowed || d.challenge).toBeUndefined();
+  });
+
   it('lets anonymous callers through public routes and strips spoofed identity headers', async () => {
     const p = pipeline('routes: [{name: pub, match: {path_prefix: /pub}, public: true}]', [new FixedAuthenticator(withCred)]);
     const d = await p.check(requestView({ path: '/pub/x', headers: { 'x-auth-subject': 'admin' } }));
     expect(d).toMatchObject({ allowed: true, route: 'pub', upstreamHeaders: {} });
-    expect(d.allowed && d.removeHeaders).toEqual(['x-auth-subject', 'x-auth-issuer', 'authorization']);
+    expect(d.allowed && d.removeHeaders).toContain('x-auth-subject');
+    expect(d.identity).toBeUndefined();
   });
 
   it('still rejects an invalid credential on a public route (no silent downgrade)', async () => {
-    const bad = new FixedAuthenticator(() => Promise.reject(new AuthnError('signature_invalid', 'x')));
-    const p = pipeline('routes: [{name: pub, match: {path_prefix: /pub}, public: true}]', [bad]);
+    const p = pipeline('routes: [{name: pub, match: {path_prefix: /pub}, public: true}]', [fail('signature_invalid')]);
     expect(await p.check(requestView({ path: '/pub/x', headers: { authorization: 'Bearer t' } }))).toMatchObject({ allowed: false, status: 401 });
   });
 
@@ -76,9 +115,8 @@ describe('CheckPipeline', () => {
   });
 
   it('does not fall through to the next authenticator after a failure', async () => {
-    const bad = new FixedAuthenticator(() => Promise.reject(new AuthnError('signature_invalid', 'x')));
     const good = new FixedAuthenticator(withCred);
-    const d = await pipeline('', [bad, good]).check(requestView({ headers: { authorization: 'Bearer t' } }));
+    const d = await pipeline('', [fail('signature_invalid'), good]).check(requestView({ headers: { authorization: 'Bearer t' } }));
     expect(d.allowed).toBe(false);
     expect(good.calls).toBe(0);
   });
@@ -88,5 +126,22 @@ describe('CheckPipeline', () => {
     await expect(pipeline('', [down]).check(requestView({ headers: { authorization: 'Bearer t' } }))).rejects.toMatchObject({
       code: 'jwks_unavailable',
     });
+  });
+
+  it('denies revoked jti, subject and API key id, and blocked sources', async () => {
+    const deny = new MemoryDenyList();
+    const p = pipeline('', [new FixedAuthenticator(withCred), new FixedAuthenticator(withKey)], { denyList: deny });
+    const both = requestView({ headers: { authorization: 'Bearer t', 'x-api-key': 'k' } });
+    expect((await p.check(both)).allowed).toBe(true);
+    for (const [kind, value] of [['jti', 'jti-1'], ['subject', 'u1'], ['api_key', 'KEY000000001']] as const) {
+      await deny.add({ kind, value, createdAt: 0 });
+      expect(await p.check(both)).toMatchObject({ allowed: false, status: 401, reason: 'credential_revoked' });
+      await deny.remove(kind, value);
+      expect((await p.check(both)).allowed).toBe(true);
+    }
+    await deny.add({ kind: 'cidr', value: '127.0.0.0/8', createdAt: 0 });
+    expect(await p.check(both)).toMatchObject({ allowed: false, status: 403, reason: 'source_blocked' });
+    await deny.add({ kind: 'jti', value: 'expired-entry', createdAt: 0, expiresAt: 1 });
+    expect(deny.list().map((e) => e.value)).toEqual(['127.0.0.0/8']);
   });
 });

@@ -6,7 +6,7 @@ describe('toCheckResponse', () => {
     const r = toCheckResponse({
       allowed: true,
       route: 'default',
-      principal: { method: 'jwt', subject: 'u1', issuer: 'https://i', expiresAt: 1, claims: {} },
+      identity: { subject: 'u1', issuer: 'https://i', kind: 'user', method: 'jwt', scopes: [], roles: [], workload: { id: 'spiffe://d/w', method: 'mtls' }, claims: {} },
       upstreamHeaders: { 'x-auth-subject': 'u1', 'x-auth-issuer': 'https://i' },
       removeHeaders: ['authorization'],
     });
@@ -17,6 +17,7 @@ describe('toCheckResponse', () => {
     ]);
     expect(r.ok_response?.headers_to_remove).toEqual(['authorization']);
     expect(r.dynamic_metadata?.fields?.subject).toEqual({ stringValue: 'u1' });
+    expect(r.dynamic_metadata?.fields?.workload).toEqual({ stringValue: 'spiffe://d/w' });
     expect(r.denied_response).toBeUndefined();
   });
 

@@ -1,0 +1,141 @@
+// Where API key digest entries live: a key file (loaded at start) and/or Redis (looked up per
+// request, compiled entries cached briefly). Entries are compiled once: restrictions become sets
+// and a BlockList, nothing is parsed per request.
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { Ajv } from 'ajv';
+import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import { parse as parseYaml } from 'yaml';
+import { readReferencedFile } from '../config/files.js';
+import type { LoadedConfig } from '../config/loader.js';
+import { ApiKeyEntry, ApiKeyFile, type ApiKeyEntryConfig } from '../config/schema.js';
+import { ConfigError, UnavailableError } from '../lib/errors.js';
+
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly digest: string;
+  readonly owner: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly scopes: readonly string[];
+  readonly disabled: boolean;
+  readonly hosts?: ReadonlySet<string>;
+  readonly paths?: readonly string[];
+  readonly methods?: ReadonlySet<string>;
+  readonly sources?: BlockList;
+}
+
+export interface ApiKeyStore {
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validateFile = ajv.compile<{ keys: ApiKeyEntryConfig[] }>(ApiKeyFile);
+const validateEntry = ajv.compile<ApiKeyEntryConfig>(ApiKeyEntry);
+
+function compileCidrs(cidrs: readonly string[]): BlockList | string {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [net, len] = c.split('/');
+    const type = net && isIPv4(net) ? 'ipv4' : net && isIPv6(net) ? 'ipv6' : undefined;
+    const prefix = len === undefined ? (type === 'ipv4' ? 32 : 128) : Number(len);
+    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) return `invalid CIDR ${c}`;
+    list.addSubnet(net!, prefix, type);
+  }
+  return list;
+}
+
+/** Compiles one entry; returns a problem string instead when the entry is unusable. */
+export function compileEntry(e: ApiKeyEntryConfig): ApiKeyRecord | string {
+  const expires = Date.parse(e.expires_at);
+  if (Number.isNaN(expires)) return `expires_at is not an RFC 3339 time`;
+  const r = e.restrictions;
+  const sources = r?.source_cidrs ? compileCidrs(r.source_cidrs) : undefined;
+  if (typeof sources === 'string') return sources;
+  return Object.freeze({
+    id: e.id,
+    digest: e.digest,
+    owner: e.owner,
+    expiresAt: Math.floor(expires / 1000),
+    scopes: e.scopes ?? [],
+    disabled: e.disabled ?? false,
+    ...(r?.hosts ? { hosts: new Set(r.hosts.map((h) => h.toLowerCase())) } : {}),
+    ...(r?.paths ? { paths: r.paths.map((p) => p.replace(/\/+$/, '')) } : {}),
+    ...(r?.methods ? { methods: new Set(r.methods) } : {}),
+    ...(sources ? { sources } : {}),
+  });
+}
+
+export class FileApiKeyStore implements ApiKeyStore {
+  private constructor(private readonly byId: ReadonlyMap<string, ApiKeyRecord>) {}
+
+  static async load(loaded: Pick<LoadedConfig, 'file' | 'dir'>, path: string): Promise<FileApiKeyStore> {
+    const keyPath = '/authentication/api_keys/file';
+    const text = (await readReferencedFile(loaded, keyPath, path, { maxBytes: 16 * 1024 * 1024 })).toString('utf8');
+    const fail = (problem: string): never => {
+      throw new ConfigError(loaded.file, [{ keyPath, problem: `${path}: ${problem}` }]);
+    };
+    let data: unknown;
+    try {
+      data = parseYaml(text);
+    } catch {
+      fail('not valid YAML/JSON');
+    }
+    if (!validateFile(data)) {
+      const e = validateFile.errors?.[0];
+      return fail(`${e?.instancePath || '/'} ${e?.message ?? 'invalid'}`);
+    }
+    const byId = new Map<string, ApiKeyRecord>();
+    data.keys.forEach((entry, i) => {
+      const rec = compileEntry(entry);
+      if (typeof rec === 'string') fail(`/keys/${i}: ${rec}`);
+      else if (byId.has(rec.id)) fail(`/keys/${i}/id: duplicate id ${rec.id}`);
+      else byId.set(rec.id, rec);
+    });
+    return new FileApiKeyStore(byId);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(id: string): Promise<ApiKeyRecord | undefined> {
+    return Promise.resolve(this.byId.get(id));
+  }
+}
+
+/** Entries in the Redis hash `<prefix>apikeys`, field = key id, value = the entry as JSON. */
+export class RedisApiKeyStore implements ApiKeyStore {
+  // Short TTL: a changed entry is seen within seconds; revocation itself goes through the deny list.
+  private readonly cache = new LRUCache<string, ApiKeyRecord | false>({ max: 10000, ttl: 5000 });
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly hashKey: string,
+  ) {}
+
+  async get(id: string): Promise<ApiKeyRecord | undefined> {
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return hit || undefined;
+    let raw: string | null;
+    try {
+      raw = await this.redis.hget(this.hashKey, id);
+    } catch (err) {
+      throw new UnavailableError('store_unavailable', 'API key store unavailable', { cause: err });
+    }
+    let rec: ApiKeyRecord | undefined;
+    if (raw !== null) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        parsed = undefined;
+      }
+      const compiled = validateEntry(parsed) ? compileEntry(parsed) : 'invalid entry';
+      // A corrupt entry authenticates nobody.
+      rec = typeof compiled === 'string' ? undefined : compiled;
+    }
+    this.cache.set(id, rec ?? false);
+    return rec;
+  }
+}

@@ -1,0 +1,31 @@
+// `Authorization: Bearer <token>`: one extraction, then JWT-shaped tokens go to the JWT verifier
+// and opaque ones to introspection. Which of the two a route accepts is its configuration.
+import type { RequestView } from '../envoy/request.js';
+import { AuthnError } from '../lib/errors.js';
+import type { Authenticator, SubjectCredential, SubjectMethod } from './authenticator.js';
+import { extractBearer, type BearerSource } from './extract.js';
+import type { Introspector } from './introspection.js';
+import { looksLikeJwt, type JwtVerifier } from './jwt.js';
+
+export class BearerAuthenticator implements Authenticator {
+  readonly methods: readonly SubjectMethod[];
+
+  constructor(
+    private readonly source: BearerSource,
+    private readonly jwt: JwtVerifier | undefined,
+    private readonly introspector: Introspector | undefined,
+  ) {
+    this.methods = [...(jwt ? (['jwt'] as const) : []), ...(introspector ? (['introspection'] as const) : [])];
+  }
+
+  async authenticate(request: RequestView): Promise<SubjectCredential | undefined> {
+    const token = extractBearer(request, this.source);
+    if (token === undefined) return undefined;
+    if (token.length > this.source.maxTokenBytes) throw new AuthnError('token_too_large', 'token too large');
+    if (looksLikeJwt(token) || !this.introspector) {
+      if (!this.jwt) throw new AuthnError('credential_malformed', 'JWTs are not accepted here');
+      return this.jwt.verify(token);
+    }
+    return this.introspector.verify(token);
+  }
+}

@@ -1,0 +1,78 @@
+// The token server: one short-lived internal JWT per identity and audience, cached and refreshed
+// before expiry. It goes to the upstream only, never back to the client (V-274679).
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { TokenConfig } from '../config/schema.js';
+import type { Identity } from './identity.js';
+import type { SigningKeys } from './signing-keys.js';
+
+interface Minted {
+  readonly token: string;
+  /** Epoch seconds. */
+  readonly exp: number;
+  readonly subject: string;
+}
+
+function cacheKey(id: Identity, audience: string): string {
+  const parts = [id.subject, id.issuer, id.kind, id.method, id.workload?.id ?? '', audience, id.scopes.join(' '), id.roles.join(' ')];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
+
+export class TokenMinter {
+  private readonly cache: LRUCache<string, Minted>;
+
+  constructor(
+    private readonly cfg: TokenConfig,
+    private readonly keys: SigningKeys,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.cache = new LRUCache({ max: cfg.cache_max_entries });
+  }
+
+  /** The audience for a request: Envoy's context_extensions, then the route, then the default. */
+  audienceFor(contextExtensions: Readonly<Record<string, string>>, routeAudience: string | undefined): string {
+    return contextExtensions[this.cfg.audience_context_key] || routeAudience || this.cfg.default_audience;
+  }
+
+  async tokenFor(id: Identity, audience: string): Promise<string> {
+    const nowS = Math.floor(this.now() / 1000);
+    const key = cacheKey(id, audience);
+    const hit = this.cache.get(key);
+    if (hit && hit.exp - nowS > this.cfg.refresh_before_s) return hit.token;
+
+    // Never outlive the credential the identity came from.
+    const exp = Math.min(nowS + this.cfg.lifetime_s, id.expiresAt ?? Number.MAX_SAFE_INTEGER);
+    const signer = this.keys.current(this.now());
+    const claims: Record<string, unknown> = {
+      sub_type: id.kind,
+      auth_method: id.method,
+      idp: id.issuer,
+      ...(id.scopes.length > 0 ? { scope: id.scopes.join(' ') } : {}),
+      ...(id.roles.length > 0 ? { roles: [...id.roles] } : {}),
+      // RFC 8693 actor: the workload calling on the subject's behalf.
+      ...(id.workload ? { act: { sub: id.workload.id } } : {}),
+    };
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
+      .setIssuer(this.cfg.issuer)
+      .setSubject(id.subject)
+      .setAudience(audience)
+      .setIssuedAt(nowS)
+      .setExpirationTime(exp)
+      .setJti(randomUUID())
+      .sign(signer.key);
+    // Only cache what stays useful past the refresh margin.
+    if (exp - nowS > this.cfg.refresh_before_s) this.cache.set(key, { token, exp, subject: id.subject });
+    return token;
+  }
+
+  /** Drops cached tokens (all, or one subject's) after a revocation. */
+  forget(subject?: string): void {
+    if (subject === undefined) {
+      this.cache.clear();
+      return;
+    }
+    for (const [k, v] of this.cache.entries()) if (v.subject === subject) this.cache.delete(k);
+  }
+}
