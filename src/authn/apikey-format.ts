@@ -39,10 +39,15 @@ export interface ParsedKey {
   readonly id: string;
 }
 
+/** A key from its parts, with its checksum appended. */
+export function assembleApiKey(prefix: string, id: string, secret: string): string {
+  const body = `${prefix}_${id}_${secret}`;
+  return `${body}_${checksum(body)}`;
+}
+
 export function generateApiKey(prefix: string): { key: string; id: string } {
   const id = randomBase62(ID_LEN);
-  const body = `${prefix}_${id}_${randomBase62(SECRET_LEN)}`;
-  return { key: `${body}_${checksum(body)}`, id };
+  return { key: assembleApiKey(prefix, id, randomBase62(SECRET_LEN)), id };
 }
 
 /** Shape, prefix and checksum; undefined when the key is malformed. No secret is compared here. */

@@ -39,13 +39,13 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
   const cfg = loaded.config;
   const needsRedis = cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis === true;
   if (needsRedis && !cfg.redis) throw new ConfigError(loaded.file, [{ keyPath: '/redis', problem: 'required by revocation.store: redis or api_keys.redis' }]);
-  const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands') : undefined;
+  const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log) : undefined;
   const closers: (() => Promise<void>)[] = [];
 
   try {
     const denyList: DenyList =
       cfg.revocation.store === 'redis' && cfg.redis && redis
-        ? new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber'), cfg.redis.key_prefix)
+        ? new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber', log), cfg.redis.key_prefix)
         : new MemoryDenyList();
     closers.push(() => denyList.close());
     await denyList.start();

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { assembleApiKey, digestApiKey, generateApiKey, parseApiKey } from '../../../src/authn/apikey-format.js';
+import { ApiKeyAuthenticator } from '../../../src/authn/apikey.js';
+import { FileApiKeyStore, compileEntry, type ApiKeyRecord, type ApiKeyStore } from '../../../src/authn/apikey-store.js';
+import type { ApiKeyEntryConfig } from '../../../src/config/schema.js';
+import { requestView, type ReqOptions } from '../../helpers/requests.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const code = async (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e as { code?: string }).code,
+  );
+
+function store(...entries: ApiKeyEntryConfig[]): ApiKeyStore {
+  const map = new Map(entries.map((e) => [e.id, compileEntry(e) as ApiKeyRecord]));
+  return { get: (id) => Promise.resolve(map.get(id)) };
+}
+
+function entryFor(key: string, id: string, over: Partial<ApiKeyEntryConfig> = {}): ApiKeyEntryConfig {
+  return { id, digest: digestApiKey(key), owner: 'svc-orders', expires_at: new Date(Date.now() + 86400_000).toISOString(), ...over };
+}
+
+const req = (key: string | undefined, o: ReqOptions = {}) => requestView({ ...o, headers: { ...(key ? { 'x-api-key': key } : {}), ...o.headers } });
+
+describe('API key format', () => {
+  it('generates keys that parse, with prefix, id and checksum', () => {
+    const { key, id } = generateApiKey('eak');
+    expect(key).toMatch(/^eak_[A-Za-z0-9]{12}_[A-Za-z0-9]{32}_[A-Za-z0-9]{6}$/);
+    expect(parseApiKey(key, 'eak')).toEqual({ prefix: 'eak', id });
+  });
+
+  it('rejects a wrong prefix, a wrong checksum, a typo and junk before any lookup', () => {
+    const { key } = generateApiKey('eak');
+    expect(parseApiKey(key, 'xyz')).toBeUndefined();
+    const typo = `${key.slice(0, 20)}${key[20] === 'a' ? 'b' : 'a'}${key.slice(21)}`;
+    expect(parseApiKey(typo, 'eak')).toBeUndefined();
+    expect(parseApiKey(`${key.slice(0, -6)}AAAAAA`, 'eak')).toBeUndefined();
+    expect(parseApiKey('eak_short', 'eak')).toBeUndefined();
+    expect(parseApiKey(`${key}x`, 'eak')).toBeUndefined();
+  });
+
+  it('digests with sha256 or HMAC-SHA256, never storing the key', () => {
+    const { key } = generateApiKey('eak');
+    expect(digestApiKey(key)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(digestApiKey(key, new Uint8Array(32))).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(digestApiKey(key)).not.toContain(key);
+  });
+});
+
+describe('ApiKeyAuthenticator', () => {
+  const { key, id } = generateApiKey('eak');
+  const opts = { header: 'x-api-key', prefix: 'eak' };
+
+  it('authenticates a key as its owner (a workload and service account)', async () => {
+    const a = new ApiKeyAuthenticator(opts, [store(entryFor(key, id, { scopes: ['orders:read'] }))]);
+    expect(await a.authenticate(req(key))).toMatchObject({ kind: 'workload', method: 'api_key', id: 'svc-orders', serviceAccount: 'svc-orders', keyId: id, scopes: ['orders:read'] });
+    expect(await a.authenticate(req(undefined))).toBeUndefined();
+  });
+
+  it('rejects malformed, unknown, wrong-secret, disabled and expired keys', async () => {
+    const other = generateApiKey('eak');
+    const sameId = generateApiKey('eak');
+    const a = new ApiKeyAuthenticator(opts, [store(entryFor(key, id), entryFor(sameId.key, other.id, { digest: digestApiKey(other.key) }))]);
+    expect(await code(a.authenticate(req('eak_not_a_key')))).toBe('credential_malformed');
+    expect(await code(a.authenticate(req(generateApiKey('eak').key)))).toBe('api_key_invalid');
+    // Right id, well-formed, wrong secret.
+    const forged = assembleApiKey('eak', id, 'x'.repeat(32));
+    expect(await code(a.authenticate(req(forged)))).toBe('api_key_invalid');
+    const d = new ApiKeyAuthenticator(opts, [store(entryFor(key, id, { disabled: true }))]);
+    expect(await code(d.authenticate(req(key)))).toBe('credential_revoked');
+    const e = new ApiKeyAuthenticator(opts, [store(entryFor(key, id, { expires_at: '2020-01-01T00:00:00Z' }))]);
+    expect(await code(e.authenticate(req(key)))).toBe('token_expired');
+  });
+
+  it('enforces host, path, method and source CIDR restrictions (V-274556)', async () => {
+    const a = new ApiKeyAuthenticator(opts, [
+      store(entryFor(key, id, { restrictions: { hosts: ['api.example.test'], paths: ['/orders'], methods: ['GET'], source_cidrs: ['127.0.0.0/8', '2001:db8::/32'] } })),
+    ]);
+    const ok = { host: 'api.example.test', path: '/orders/1', method: 'GET' };
+    expect(await a.authenticate(req(key, ok))).toBeDefined();
+    expect(await code(a.authenticate(req(key, { ...ok, host: 'other.test' })))).toBe('credential_restricted');
+    expect(await code(a.authenticate(req(key, { ...ok, path: '/ordersX' })))).toBe('credential_restricted');
+    expect(await code(a.authenticate(req(key, { ...ok, method: 'DELETE' })))).toBe('credential_restricted');
+    const fromElsewhere = { ...req(key, ok), source: { address: '192.0.2.7' } };
+    expect(await code(a.authenticate(fromElsewhere))).toBe('credential_restricted');
+    expect(await a.authenticate({ ...req(key, ok), source: { address: '2001:db8::1' } })).toBeDefined();
+  });
+
+  it('verifies HMAC digests with the server secret', async () => {
+    const secret = new Uint8Array(Buffer.from('s'.repeat(32)));
+    const a = new ApiKeyAuthenticator({ ...opts, hmacSecret: secret }, [store(entryFor(key, id, { digest: digestApiKey(key, secret) }))]);
+    expect(await a.authenticate(req(key))).toBeDefined();
+    const wrong = new ApiKeyAuthenticator({ ...opts, hmacSecret: new Uint8Array(32) }, [store(entryFor(key, id, { digest: digestApiKey(key, secret) }))]);
+    expect(await code(wrong.authenticate(req(key)))).toBe('api_key_invalid');
+  });
+});
+
+describe('FileApiKeyStore', () => {
+  const tmp = tempDir();
+  it('loads entries and names the problem of a bad file', async () => {
+    const { key, id } = generateApiKey('eak');
+    tmp.write('keys.yaml', `keys:\n  - ${JSON.stringify(entryFor(key, id))}\n`);
+    const s = await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'keys.yaml');
+    expect(s.size).toBe(1);
+    expect((await s.get(id))?.owner).toBe('svc-orders');
+    tmp.write('bad.yaml', `keys:\n  - {id: short, digest: x}\n`);
+    await expect(FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'bad.yaml')).rejects.toMatchObject({
+      code: 'config_invalid',
+      problems: [{ keyPath: '/authentication/api_keys/file' }],
+    });
+    tmp.write('cidr.yaml', `keys:\n  - ${JSON.stringify(entryFor(key, id, { restrictions: { source_cidrs: ['10.0.0.0/99'] } }))}\n`);
+    await expect(FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'cidr.yaml')).rejects.toThrow(/invalid CIDR/);
+  });
+});
