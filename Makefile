@@ -17,11 +17,12 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: help deps run token test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: help deps run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
 	@echo "make token  - print a token of the development issuer"
+	@echo "make apikey - print the demo API key"
 	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -52,6 +53,9 @@ run: deps build certs
 
 token: $(BUILD_STAMP)
 	@node dist/src/dev/cli.js token
+
+apikey: $(BUILD_STAMP)
+	@node dist/src/dev/cli.js apikey
 
 lint: $(GEN_STAMP)
 	npx --no-install eslint .

@@ -89,7 +89,7 @@ export class MtlsAuthenticator implements Authenticator {
         scopes: [],
       });
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
   }
 }

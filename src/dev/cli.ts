@@ -1,8 +1,10 @@
 // Developer commands for the local stack:
-//   init-issuer [--dir D]                       create the dev issuer key pair if missing
+//   init [--dev-dir .dev]                       create every local secret that is missing
 //   token [--dir D] [--sub S] [--aud A] [--ttl SECONDS] [--scope "a b"]   print a dev token
+//   apikey [--dev-dir .dev]                     print the demo API key
 import { parseArgs } from 'node:util';
 import { ensureDevIssuer, mintDevToken } from './issuer.js';
+import { ensureDevApiKey, ensureDevSigningKey } from './local-secrets.js';
 
 const DEFAULT_DIR = '.dev/issuer';
 
@@ -12,6 +14,7 @@ async function run(argv: string[]): Promise<void> {
     args: rest,
     options: {
       dir: { type: 'string', default: DEFAULT_DIR },
+      'dev-dir': { type: 'string', default: '.dev' },
       sub: { type: 'string' },
       aud: { type: 'string' },
       ttl: { type: 'string' },
@@ -20,9 +23,14 @@ async function run(argv: string[]): Promise<void> {
     strict: true,
   });
   switch (command) {
-    case 'init-issuer': {
-      const created = await ensureDevIssuer(values.dir);
-      process.stderr.write(created ? `dev issuer key created in ${values.dir}\n` : '');
+    case 'init': {
+      if (await ensureDevIssuer(values.dir)) process.stderr.write(`dev issuer key created in ${values.dir}\n`);
+      await ensureDevApiKey(values['dev-dir']);
+      await ensureDevSigningKey(values['dev-dir']);
+      return;
+    }
+    case 'apikey': {
+      process.stdout.write(`${await ensureDevApiKey(values['dev-dir'])}\n`);
       return;
     }
     case 'token': {
@@ -39,7 +47,7 @@ async function run(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new Error('usage: cli.js init-issuer|token [--dir D] [--sub S] [--aud A] [--ttl SECONDS] [--scope S]');
+      throw new Error('usage: cli.js init|token|apikey [--dir D] [--dev-dir D] [--sub S] [--aud A] [--ttl SECONDS] [--scope S]');
   }
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { startEchoUpstream } from './echo-upstream.js';
 import { ensureDevIssuer } from './issuer.js';
+import { ensureDevApiKey, ensureDevSigningKey } from './local-secrets.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const envoyBin = process.env.ENVOY_BIN ?? 'envoy';
@@ -15,6 +16,8 @@ function say(msg: string): void {
 
 async function main(): Promise<void> {
   if (await ensureDevIssuer(join(root, '.dev', 'issuer'))) say('created the development issuer key in .dev/issuer');
+  await ensureDevApiKey(join(root, '.dev'));
+  await ensureDevSigningKey(join(root, '.dev'));
   const upstream = await startEchoUpstream('127.0.0.1', 9080);
   say('demo upstream on 127.0.0.1:9080');
 
@@ -42,8 +45,9 @@ async function main(): Promise<void> {
 
   start('envoy-authz', process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', join(root, 'envoy', 'local', 'authz.yaml')]);
   start('envoy', envoyBin, ['-c', join(root, 'envoy', 'envoy.yaml'), '--log-level', 'warn', '--base-id', '9191']);
-  say('envoy-authz on 127.0.0.1:9191, Envoy on http://127.0.0.1:8080 and https://127.0.0.1:8443');
+  say('envoy-authz on 127.0.0.1:9191 (admin 127.0.0.1:9192), Envoy on http://127.0.0.1:8080, https://127.0.0.1:8443, mTLS https://127.0.0.1:8444');
   say('try: curl -H "Authorization: Bearer $(make -s token)" http://127.0.0.1:8080/hello');
+  say('     curl -H "x-api-key: $(make -s apikey)" http://127.0.0.1:8080/hello');
   process.once('SIGINT', () => stopAll(0));
   process.once('SIGTERM', () => stopAll(0));
 }

@@ -45,7 +45,7 @@ export class SigningKeys {
       if (Number.isNaN(activeFrom)) fail(`${at}/activate_at`, 'not an RFC 3339 time');
       let key: CryptoKey;
       try {
-        key = (await importJWK({ ...jwk, alg: alg! }, alg!)) as CryptoKey;
+        key = (await importJWK({ ...jwk, alg: alg! }, alg)) as CryptoKey;
       } catch {
         return fail(`${at}/file`, 'the JWK cannot be imported');
       }

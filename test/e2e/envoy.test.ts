@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { devCerts, type DevCerts } from '../helpers/certs.js';
 import { send } from '../helpers/client.js';
-import { freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
+import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
 import { configYaml, spawnService, type ServiceProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -47,7 +47,7 @@ describe('Envoy + envoy-authz + upstream', () => {
     const echo = await startEchoUpstream('127.0.0.1', 0);
     upstream = echo.server;
     upstream.on('request', () => (upstreamHits += 1));
-    ports = { http: await freePort(), https: await freePort(), admin: await freePort(), authz: authzPort, upstream: echo.port };
+    ports = await envoyPorts(authzPort, echo.port);
     envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, `${tmp.dir}/envoy.yaml`), ports.admin);
     http = `http://127.0.0.1:${ports.http}`;
     https = `https://127.0.0.1:${ports.https}`;

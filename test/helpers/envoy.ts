@@ -28,6 +28,7 @@ export function freePort(): Promise<number> {
 export interface EnvoyPorts {
   http: number;
   https: number;
+  mtls: number;
   admin: number;
   authz: number;
   upstream: number;
@@ -44,12 +45,16 @@ interface Bootstrap {
   };
 }
 
+export async function envoyPorts(authz: number, upstream: number): Promise<EnvoyPorts> {
+  return { http: await freePort(), https: await freePort(), mtls: await freePort(), admin: await freePort(), authz, upstream };
+}
+
 /** envoy/envoy.yaml with the given ports and certificate directory; returns the written file. */
 export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string): string {
   const text = readFileSync(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8').replaceAll('.dev/certs/', `${certDir}/`);
   const boot = parse(text, { maxAliasCount: 100 }) as Bootstrap;
   boot.admin.address.socket_address.port_value = ports.admin;
-  const listenerPorts: Record<string, number> = { http: ports.http, https: ports.https };
+  const listenerPorts: Record<string, number> = { http: ports.http, https: ports.https, mtls: ports.mtls };
   for (const l of boot.static_resources.listeners) l.address.socket_address.port_value = listenerPorts[l.name]!;
   const clusterPorts: Record<string, number> = { ext_authz: ports.authz, upstream: ports.upstream };
   for (const c of boot.static_resources.clusters) {

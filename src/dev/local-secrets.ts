@@ -1,0 +1,42 @@
+// Secrets of the local stack, generated on first use into .dev/ (never committed): a demo API key
+// (its digest in apikeys.yaml, the key itself in demo-apikey, 0600) and the token server's
+// signing key.
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import { stringify } from 'yaml';
+import { digestApiKey, generateApiKey } from '../authn/apikey-format.js';
+
+const exists = (p: string): Promise<boolean> =>
+  readFile(p).then(
+    () => true,
+    () => false,
+  );
+
+/** The demo API key of the local stack, created with its digest entry on first use. */
+export async function ensureDevApiKey(devDir: string): Promise<string> {
+  const keyFile = join(devDir, 'demo-apikey');
+  if (await exists(keyFile)) return (await readFile(keyFile, 'utf8')).trim();
+  await mkdir(devDir, { recursive: true, mode: 0o700 });
+  const { key, id } = generateApiKey('eak');
+  const entry = {
+    id,
+    digest: digestApiKey(key),
+    owner: 'svc-demo-batch',
+    expires_at: new Date(Date.now() + 365 * 86400_000).toISOString(),
+    scopes: ['orders:read'],
+  };
+  await writeFile(join(devDir, 'apikeys.yaml'), stringify({ keys: [entry] }), { mode: 0o644 });
+  await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/** The local token server's ES256 signing key (a private JWK, 0600). */
+export async function ensureDevSigningKey(devDir: string): Promise<void> {
+  const file = join(devDir, 'token-signing.jwk');
+  if (await exists(file)) return;
+  await mkdir(devDir, { recursive: true, mode: 0o700 });
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
+  await writeFile(file, `${JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' })}\n`, { mode: 0o600 });
+}
