@@ -74,22 +74,23 @@ export class MtlsAuthenticator implements Authenticator {
   }
 
   authenticate(req: RequestView): Promise<WorkloadCredential | undefined> {
-    try {
-      const id = this.presented(req);
-      if (!id) return Promise.resolve(undefined);
-      const domain = this.domains.get(id.trustDomain);
-      const allowed = domain && (domain.exact === undefined || domain.exact.has(id.id) || domain.prefixes.some((p) => id.id.startsWith(p)));
-      if (!domain || !allowed) throw new AuthnError('workload_not_allowed', 'SPIFFE ID not allowed');
-      return Promise.resolve({
-        kind: 'workload',
-        method: 'mtls',
-        id: id.id,
-        serviceAccount: domain.serviceAccounts[id.id] ?? id.id,
-        trustDomain: id.trustDomain,
-        scopes: [],
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    // Synchronous work; a throw inside the executor becomes the rejection.
+    return new Promise((resolve) => resolve(this.identify(req)));
+  }
+
+  private identify(req: RequestView): WorkloadCredential | undefined {
+    const id = this.presented(req);
+    if (!id) return undefined;
+    const domain = this.domains.get(id.trustDomain);
+    const allowed = domain && (domain.exact === undefined || domain.exact.has(id.id) || domain.prefixes.some((p) => id.id.startsWith(p)));
+    if (!domain || !allowed) throw new AuthnError('workload_not_allowed', 'SPIFFE ID not allowed');
+    return {
+      kind: 'workload',
+      method: 'mtls',
+      id: id.id,
+      serviceAccount: domain.serviceAccounts[id.id] ?? id.id,
+      trustDomain: id.trustDomain,
+      scopes: [],
+    };
   }
 }
