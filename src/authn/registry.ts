@@ -5,6 +5,7 @@ import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import { ConfigError } from '../lib/errors.js';
 import { ApiKeyAuthenticator } from './apikey.js';
+import { parseApiKey } from './apikey-format.js';
 import { FileApiKeyStore, RedisApiKeyStore, type ApiKeyStore } from './apikey-store.js';
 import type { AuthMethod, Authenticator } from './authenticator.js';
 import { BearerAuthenticator } from './bearer.js';
@@ -18,6 +19,8 @@ export interface Authenticators {
   readonly credentialHeaders: readonly string[];
   /** Headers a client must not be able to set for the upstream: always removed. */
   readonly untrustedHeaders: readonly string[];
+  /** Recognizes an API key by its value (shape and checksum), wherever it appears. */
+  readonly isCredential?: (value: string) => boolean;
   readonly introspector?: Introspector;
   readonly jwtIssuers: number;
 }
@@ -84,6 +87,7 @@ export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTab
     credentialHeaders,
     // A client-sent x-forwarded-client-cert is ignored and stripped unless a trusted hop sets it.
     untrustedHeaders: a.mtls?.trust_xfcc ? [] : [XFCC_HEADER],
+    ...(a.api_keys ? { isCredential: (v: string) => parseApiKey(v, a.api_keys!.prefix) !== undefined } : {}),
     ...(introspector ? { introspector } : {}),
     jwtIssuers: a.jwt.issuers.length,
   };

@@ -22,6 +22,8 @@ export interface PipelineDeps {
   readonly credentialHeaders: readonly string[];
   /** Headers always removed upstream (e.g. an untrusted x-forwarded-client-cert). */
   readonly untrustedHeaders: readonly string[];
+  /** Recognizes a credential by its value (API keys), to refuse it in the query string. */
+  readonly isCredential?: (value: string) => boolean;
   readonly denyList?: DenyList;
   readonly token?: { readonly minter: TokenMinter; readonly header: string; readonly scheme: string };
 }
@@ -52,7 +54,7 @@ export class CheckPipeline {
     let identity: Identity | undefined;
     try {
       if (this.deps.denyList?.sourceBlocked(req.source.address)) throw new AuthnError('source_blocked', 'source address blocked');
-      refuseQueryCredentials(req, this.forbiddenQuery);
+      refuseQueryCredentials(req, this.forbiddenQuery, this.deps.isCredential);
       identity = await this.authenticate(req, route);
       if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
       const revoked = identity && this.deps.denyList?.revoked(identity);

@@ -282,7 +282,7 @@ const Authentication = Section(
       description: 'Longer tokens are rejected before any parsing.',
     }),
     forbidden_query_params: Type.Array(Type.String({ minLength: 1 }), {
-      default: ['access_token', 'id_token'],
+      default: ['access_token', 'id_token', 'api_key', 'apikey'],
       uniqueItems: true,
       description: 'A request carrying any of these query parameters is rejected: credentials in URLs leak into logs.',
     }),

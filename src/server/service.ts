@@ -67,6 +67,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       authenticatorsFor: auth.forRoute,
       credentialHeaders: auth.credentialHeaders,
       untrustedHeaders: auth.untrustedHeaders,
+      ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),
       denyList,
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
     });

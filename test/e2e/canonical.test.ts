@@ -94,6 +94,13 @@ describe('canonical credential through Envoy', () => {
     expect(JSON.stringify(r.upstream)).not.toContain(apiKey.key);
   });
 
+  it('refuses an API key in the query string, whatever the parameter is called', async () => {
+    seen = [];
+    expect((await send(`http://127.0.0.1:${ports.http}/orders?api_key=${apiKey.key}`)).status).toBe(401);
+    expect((await send(`http://127.0.0.1:${ports.http}/orders?k=${apiKey.key}`, { headers: { 'x-api-key': apiKey.key } })).status).toBe(401);
+    expect(seen).toHaveLength(0);
+  });
+
   it('an mTLS client certificate becomes the internal token of its SPIFFE identity', async () => {
     const r = await through(() =>
       send(`https://127.0.0.1:${ports.mtls}/orders`, {

@@ -57,3 +57,11 @@ describe('refuseQueryCredentials', () => {
     expect(code(() => refuseQueryCredentials(requestView({ path: '/a?token_type=x&q=access_token' }), forbidden))).toBeUndefined();
   });
 });
+
+describe('refuseQueryCredentials by value', () => {
+  it('refuses a recognized credential under any parameter name', () => {
+    const isKey = (v: string): boolean => v.startsWith('eak_');
+    expect(code(() => refuseQueryCredentials(requestView({ path: '/a?k=eak_123' }), new Set(), isKey))).toBe('credential_in_query');
+    expect(code(() => refuseQueryCredentials(requestView({ path: '/a?k=other' }), new Set(), isKey))).toBeUndefined();
+  });
+});
