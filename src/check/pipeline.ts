@@ -10,6 +10,7 @@ import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
+import type { PolicyAuthorizer } from '../policy/authorizer.js';
 import type { Allow, Decision } from './decision.js';
 import type { Route, RouteTable } from './routes.js';
 
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   readonly isCredential?: (value: string) => boolean;
   readonly denyList?: DenyList;
   readonly token?: { readonly minter: TokenMinter; readonly header: string; readonly scheme: string };
+  /** The policy stage; absent: authentication alone decides. */
+  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean };
 }
 
 export class CheckPipeline {
@@ -59,7 +62,7 @@ export class CheckPipeline {
       if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
       const revoked = identity && this.deps.denyList?.revoked(identity);
       if (revoked) throw new AuthnError('credential_revoked', `revoked by ${revoked}`);
-      return await this.allow(req, route, identity);
+      return await this.authorize(req, route, identity);
     } catch (err) {
       if (!(err instanceof AuthnError)) throw err;
       const forbidden = FORBIDDEN_CODES.has(err.code);
@@ -85,7 +88,26 @@ export class CheckPipeline {
     return canonicalize(user, workload, this.deps.authentication.service_account_issuer);
   }
 
-  private async allow(req: RequestView, route: Route, identity: Identity | undefined): Promise<Allow> {
+  /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
+  private async authorize(req: RequestView, route: Route, identity: Identity | undefined): Promise<Decision> {
+    const p = this.deps.policy;
+    const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
+    if (!p || mode === 'skip') return this.allow(req, route, identity);
+    const { decision, revision } = p.authorizer.authorize(req, identity);
+    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision });
+    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true });
+    return {
+      allowed: false,
+      route: route.name,
+      status: decision.httpStatus ?? 403,
+      reason: 'policy_denied',
+      ...(identity ? { identity } : {}),
+      policy: decision,
+      policyRevision: revision,
+    };
+  }
+
+  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow> = {}): Promise<Allow> {
     const upstreamHeaders: Record<string, string> = {};
     if (identity) {
       upstreamHeaders[this.identityHeaders.subject] = identity.subject;
@@ -98,7 +120,7 @@ export class CheckPipeline {
     }
     // Envoy applies removals after additions: never remove a header we set (e.g. authorization
     // carrying the minted token).
-    const removeHeaders = this.stripHeaders.filter((h) => !(h in upstreamHeaders));
-    return { allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders };
+    const removeHeaders = [...this.stripHeaders.filter((h) => !(h in upstreamHeaders)), ...(extra.policy?.requestHeadersToRemove ?? [])];
+    return { ...extra, allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders };
   }
 }

@@ -10,6 +10,8 @@ export interface Route {
   readonly methods?: readonly AuthMethod[];
   /** aud of the internal token minted for this route. */
   readonly audience?: string;
+  /** Policy stage: undefined means the global default. */
+  readonly policy?: 'enforce' | 'dry_run' | 'skip';
 }
 
 /** The route a request falls into when no configured route matches. */
@@ -44,6 +46,7 @@ function compile(r: RouteConfig): { route: Route; matches: Matcher } {
     public: r.public,
     ...(r.methods ? { methods: r.methods } : {}),
     ...(r.audience !== undefined ? { audience: r.audience } : {}),
+    ...(r.policy !== undefined ? { policy: r.policy } : {}),
   });
   return { route, matches: (req) => checks.every((c) => c(req)) };
 }

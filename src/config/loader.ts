@@ -127,6 +127,22 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
       out.push({ keyPath: `${at}/match`, problem: 'set exactly one of path_exact or path_prefix' });
     }
   });
+  const b = cfg.policy?.bundle;
+  if (b && (b.file === undefined) === (b.url === undefined)) out.push({ keyPath: '/policy/bundle', problem: 'set exactly one of file or url' });
+  if (b?.url !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(b.url);
+    } catch {
+      out.push({ keyPath: '/policy/bundle/url', problem: 'not a valid URL' });
+    }
+    if (u && u.protocol !== 'https:' && !(u.protocol === 'http:' && b.allow_insecure_http)) {
+      out.push({ keyPath: '/policy/bundle/url', problem: 'must be https (or http with allow_insecure_http: true)' });
+    }
+  }
+  if (cfg.policy && cfg.policy.memory_initial_pages > cfg.policy.memory_max_pages) {
+    out.push({ keyPath: '/policy/memory_initial_pages', problem: 'must not exceed memory_max_pages' });
+  }
   const h = cfg.authentication.upstream_headers;
   const reserved = new Set([cfg.authentication.header.toLowerCase(), 'host', ':authority', ':path', ':method']);
   for (const [key, name] of Object.entries(h)) {

@@ -335,6 +335,9 @@ const Route = Type.Object(
     }),
     methods: Type.Optional(Methods('Authentication methods for this route, in order (default: authentication.methods).')),
     audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of the internal token minted for this route.' })),
+    policy: Type.Optional(
+      StringEnum(['enforce', 'dry_run', 'skip'], { description: 'Policy stage for this route (default: enforce, or dry_run when policy.dry_run).' }),
+    ),
   },
   strict,
 );
@@ -384,6 +387,52 @@ const Admin = Section(
   'The admin HTTP listener: /healthz, /readyz, /.well-known/jwks.json, and the revocation API.',
 );
 
+const Policy = Type.Object(
+  {
+    bundle: Type.Object(
+      {
+        file: Type.Optional(Type.String({ minLength: 1, description: 'bundle.tar.gz on disk (relative to this file); re-read when it changes.' })),
+        url: Type.Optional(Type.String({ minLength: 1, description: 'bundle.tar.gz over HTTPS, polled with If-None-Match (ETag).' })),
+        poll_interval_ms: Millis(10000, 100, 3600000, 'How often the file is checked / the URL polled.'),
+        timeout_ms: Millis(5000, 100, 60000, 'HTTP timeout of one download.'),
+        allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+      },
+      { ...strict, description: 'Where the OPA bundle (built with opa build -t wasm) comes from. Exactly one of file or url.' },
+    ),
+    decision_path: Type.String({
+      pattern: '^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$',
+      default: 'envoy/authz/allow',
+      description: 'The rule whose value is the decision (a wasm entrypoint), as in opa-envoy-plugin.',
+    }),
+    verification: Type.Optional(
+      Type.Object(
+        {
+          key_file: Type.String({ minLength: 1, description: 'PEM public key (or, for HS*, the secret; not world-readable).' }),
+          algorithm: StringEnum(JWS_ALGORITHMS, { description: 'Pinned signature algorithm of .signatures.json.' }),
+        },
+        { ...strict, description: 'When set, every bundle must carry a valid .signatures.json; unsigned or tampered bundles are refused.' },
+      ),
+    ),
+    memory_initial_pages: Type.Integer({ minimum: 2, maximum: 65536, default: 16, description: 'Initial wasm memory in 64 KiB pages.' }),
+    memory_max_pages: Type.Integer({ minimum: 2, maximum: 65536, default: 1024, description: 'Maximum wasm memory in 64 KiB pages (1024 = 64 MiB).' }),
+    dry_run: Type.Boolean({ default: false, description: 'Evaluate and log, but always allow (routes may override).' }),
+    decision_cache: Type.Optional(
+      Type.Object(
+        {
+          key: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.]+$' }), {
+            minItems: 1,
+            description: 'Dotted input paths that determine the decision, e.g. attributes.request.http.method, parsed_path, identity.roles.',
+          }),
+          max_entries: Type.Integer({ minimum: 1, maximum: 1000000, default: 10000 }),
+          ttl_ms: Millis(60000, 100, 3600000, 'Longest life of a cached decision.'),
+        },
+        { ...strict, description: 'Cache decisions by the declared input fields only; emptied whenever the bundle revision changes.' },
+      ),
+    ),
+  },
+  { ...strict, description: 'Authorization with OPA Rego compiled to WebAssembly (opa-envoy-plugin compatible input and decisions).' },
+);
+
 const Redis = Type.Object(
   {
     url: Type.String({ minLength: 1, description: 'redis://host:port/db or rediss:// (TLS).' }),
@@ -413,6 +462,7 @@ export const ConfigSchema = Type.Object(
       description: 'First match wins. A request that matches no route requires authentication.',
     }),
     token: Type.Optional(Token),
+    policy: Type.Optional(Policy),
     admin: Admin,
     revocation: Revocation,
     redis: Type.Optional(Redis),
@@ -431,6 +481,7 @@ export type ApiKeyEntryConfig = Static<typeof ApiKeyEntry>;
 export type MtlsConfig = Static<typeof Mtls>;
 export type TokenConfig = Static<typeof Token>;
 export type RedisConfig = Static<typeof Redis>;
+export type PolicyConfig = Static<typeof Policy>;
 export type ClaimMappingConfig = Static<typeof ClaimMapping>;
 
 type JsonSchemaNode = { [key: string]: unknown; properties?: Record<string, JsonSchemaNode>; required?: string[] };

@@ -21,6 +21,8 @@ export interface RequestView {
     readonly certificate?: string;
   };
   readonly contextExtensions: Readonly<Record<string, string>>;
+  /** The request as Envoy sent it, for the policy input (built only when a policy runs). */
+  readonly raw: CheckRequest__Output;
 }
 
 function headerEntries(http: NonNullable<NonNullable<CheckRequest__Output['attributes']>['request']>['http']): Map<string, string> {
@@ -74,6 +76,7 @@ export function toRequestView(req: CheckRequest__Output): RequestView {
       ...(attrs?.source?.certificate ? { certificate: attrs.source.certificate } : {}),
     },
     contextExtensions: attrs?.context_extensions ?? {},
+    raw: req,
   };
 }
 

@@ -1,10 +1,13 @@
 // Pure translator: Decision -> Envoy's CheckResponse. Denials carry a uniform body per status
-// that never says which check failed (REC-API-23); the reason goes to the log instead.
+// that never says which check failed (REC-API-23) unless a policy sets its own; the reason goes
+// to the log instead.
 import type { Decision } from '../check/decision.js';
 import type { HeaderValueOption } from '../gen/envoy/config/core/v3/HeaderValueOption.js';
 import type { CheckResponse } from '../gen/envoy/service/auth/v3/CheckResponse.js';
-import type { Struct } from '../gen/google/protobuf/Struct.js';
 import type { StatusCode } from '../gen/envoy/type/v3/StatusCode.js';
+import type { Struct } from '../gen/google/protobuf/Struct.js';
+import type { Value } from '../gen/google/protobuf/Value.js';
+import type { HeaderList } from '../policy/decision.js';
 
 // google.rpc.Code values.
 const RPC_OK = 0;
@@ -23,8 +26,22 @@ function overwrite(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
-function stringStruct(fields: Record<string, string>): Struct {
-  return { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) };
+/** A policy's headers, as opa-envoy-plugin sends them (Envoy's default action for ext_authz). */
+function plain(list: HeaderList): HeaderValueOption[] {
+  return list.map(([key, value]) => ({ header: { key, value } }));
+}
+
+function jsonToValue(v: unknown): Value {
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(jsonToValue) } };
+  return { structValue: jsonToStruct(v as Record<string, unknown>) };
+}
+
+function jsonToStruct(o: Readonly<Record<string, unknown>>): Struct {
+  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, jsonToValue(v)])) };
 }
 
 export function denyBody(status: number): string {
@@ -33,7 +50,7 @@ export function denyBody(status: number): string {
 
 export function toCheckResponse(d: Decision): CheckResponse {
   if (d.allowed) {
-    const meta: Record<string, string> = { route: d.route };
+    const meta: Record<string, unknown> = { ...d.policy?.dynamicMetadata, route: d.route };
     const id = d.identity;
     if (id) {
       meta.subject = id.subject;
@@ -42,22 +59,32 @@ export function toCheckResponse(d: Decision): CheckResponse {
       meta.auth_method = id.method;
       if (id.workload) meta.workload = id.workload.id;
     }
+    if (d.policyRevision !== undefined) meta.policy_revision = d.policyRevision;
+    const p = d.policy;
     return {
       status: { code: RPC_OK },
       ok_response: {
-        headers: Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)),
+        headers: [...Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)), ...plain(p?.headers ?? [])],
         headers_to_remove: [...d.removeHeaders],
+        ...(p && p.responseHeadersToAdd.length > 0 ? { response_headers_to_add: plain(p.responseHeadersToAdd) } : {}),
+        ...(p && p.queryParametersToSet.length > 0 ? { query_parameters_to_set: p.queryParametersToSet.map(([key, value]) => ({ key, value })) } : {}),
+        ...(p && p.queryParametersToRemove.length > 0 ? { query_parameters_to_remove: [...p.queryParametersToRemove] } : {}),
       },
       // Read by later filters (e.g. rate limits keyed on the verified subject).
-      dynamic_metadata: stringStruct(meta),
+      dynamic_metadata: jsonToStruct(meta),
     };
   }
-  const headers = [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
+  const own = d.policy;
+  const headers = own
+    ? plain(own.headers)
+    : [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
+  if (own && own.body === undefined) headers.push(overwrite('content-type', 'application/json'));
   if (d.status === 401) headers.push(overwrite('www-authenticate', d.challenge ?? 'Bearer'));
   const rpc = d.status === 401 ? RPC_UNAUTHENTICATED : d.status >= 500 ? RPC_UNAVAILABLE : RPC_PERMISSION_DENIED;
   return {
     status: { code: rpc },
     // proto3 enums are open: any HTTP status number encodes, named in Envoy's enum or not.
-    denied_response: { status: { code: d.status as StatusCode }, headers, body: denyBody(d.status) },
+    denied_response: { status: { code: d.status as StatusCode }, headers, body: own?.body ?? denyBody(d.status) },
+    ...(own?.dynamicMetadata ? { dynamic_metadata: jsonToStruct(own.dynamicMetadata) } : {}),
   };
 }

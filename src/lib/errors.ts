@@ -31,7 +31,13 @@ export type AuthnErrorCode =
 export const FORBIDDEN_CODES: ReadonlySet<AuthnErrorCode> = new Set(['credential_restricted', 'source_blocked']);
 
 /** A dependency or the service itself failed: the answer is "unknown", so we fail closed. */
-export type UnavailableErrorCode = 'deadline_exceeded' | 'jwks_unavailable' | 'introspection_unavailable' | 'store_unavailable' | 'internal';
+export type UnavailableErrorCode =
+  | 'deadline_exceeded'
+  | 'jwks_unavailable'
+  | 'introspection_unavailable'
+  | 'store_unavailable'
+  | 'policy_error'
+  | 'internal';
 
 export type ErrorCode = AuthnErrorCode | UnavailableErrorCode | 'config_invalid';
 

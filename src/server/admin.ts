@@ -19,6 +19,8 @@ export interface AdminDeps {
   readonly denyList: DenyList;
   readonly jwks?: () => { keys: JWK[] };
   readonly readiness: () => Readiness;
+  /** Re-reads and activates the policy bundle now. */
+  readonly reloadPolicy?: () => Promise<{ ok: true; revision: string; changed: boolean } | { ok: false; error: string }>;
 }
 
 export interface RunningAdmin {
@@ -120,6 +122,20 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     if (req.method === 'GET' && path === '/.well-known/jwks.json') {
       if (!deps.jwks) throw new HttpError(404, 'not_found', 'no token signing keys configured');
       return send(res, 200, deps.jwks(), 'public, max-age=60');
+    }
+    if (path === '/v1/policy/reload') {
+      let actor: string | undefined;
+      try {
+        actor = authenticate(req);
+        if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+        if (!deps.reloadPolicy) throw new HttpError(404, 'not_found', 'no policy configured');
+        const r = await deps.reloadPolicy();
+        audit(req, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
+        return send(res, r.ok ? 200 : 422, r);
+      } catch (err) {
+        if (err instanceof HttpError) audit(req, { actor: actor ?? null, action: 'policy_reload', result: 'error', status: err.status });
+        throw err;
+      }
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {
       let actor: string | undefined;

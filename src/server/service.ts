@@ -8,6 +8,9 @@ import type { LoadedConfig } from '../config/loader.js';
 import { TokenMinter } from '../identity/minter.js';
 import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
 import { SigningKeys } from '../identity/signing-keys.js';
+import { PolicyAuthorizer } from '../policy/authorizer.js';
+import { PolicyEngine } from '../policy/engine.js';
+import { BundleSource, loadVerification } from '../policy/source.js';
 import { ConfigError } from '../lib/errors.js';
 import { connectRedis } from '../lib/redis.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -55,6 +58,22 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     const keys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
     const minter = cfg.token && keys ? new TokenMinter(cfg.token, keys) : undefined;
 
+    let policy: { source: BundleSource; authorizer: PolicyAuthorizer } | undefined;
+    if (cfg.policy) {
+      const engine = new PolicyEngine({
+        decisionPath: cfg.policy.decision_path,
+        initialPages: cfg.policy.memory_initial_pages,
+        maxPages: cfg.policy.memory_max_pages,
+      });
+      const authorizer = new PolicyAuthorizer(engine, cfg.policy.decision_cache);
+      const source = new BundleSource(loaded, cfg.policy, engine, await loadVerification(loaded, cfg.policy), log);
+      // A new bundle or data revision invalidates every cached decision (V-274677).
+      source.onActivate(() => authorizer.invalidate());
+      await source.start();
+      closers.push(() => Promise.resolve(source.stop()));
+      policy = { source, authorizer };
+    }
+
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
       auth.introspector?.clear();
@@ -70,6 +89,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),
       denyList,
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
+      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run } } : {}),
     });
 
     const inflight = new InFlight();
@@ -81,9 +101,18 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     let serving = false;
     const readiness = (): Readiness => {
       const components: Record<string, string> = { grpc: serving ? 'serving' : 'not_serving', revocation: denyList.ready ? 'ready' : 'unavailable' };
-      return { ready: serving && denyList.ready, components };
+      const st = policy?.source.status();
+      if (st) components.policy = st.revision !== undefined ? `active ${st.revision}${st.lastError ? ' (last update rejected)' : ''}` : 'no bundle';
+      return { ready: serving && denyList.ready && (st === undefined || st.revision !== undefined), components };
     };
-    const admin = await startAdmin({ cfg: cfg.admin, log, denyList, ...(keys ? { jwks: () => keys.jwks() } : {}), readiness });
+    const admin = await startAdmin({
+      cfg: cfg.admin,
+      log,
+      denyList,
+      ...(keys ? { jwks: () => keys.jwks() } : {}),
+      ...(policy ? { reloadPolicy: () => policy.source.reload(true) } : {}),
+      readiness,
+    });
     closers.push(() => admin.close());
 
     const port = await bind(server, cfg.server.address, await serverCredentials(loaded, cfg.server));
@@ -140,6 +169,7 @@ export async function checkConfig(loaded: LoadedConfig): Promise<void> {
   try {
     await buildAuthenticators(loaded, new RouteTable(cfg.routes), offline);
     if (cfg.token) await SigningKeys.load(loaded, cfg.token.signing_keys);
+    if (cfg.policy) await loadVerification(loaded, cfg.policy);
     await serverCredentials(loaded, cfg.server);
   } finally {
     offline?.disconnect();

@@ -1,0 +1,56 @@
+// The authorization stage: builds the opa-envoy-plugin input, evaluates the active policy (or
+// answers from the decision cache), and checks the decision's shape.
+import { LRUCache } from 'lru-cache';
+import type { PolicyConfig } from '../config/schema.js';
+import { toPolicyInput } from '../envoy/input.js';
+import type { RequestView } from '../envoy/request.js';
+import type { Identity } from '../identity/identity.js';
+import { toPolicyDecision, type PolicyDecision } from './decision.js';
+import type { PolicyEngine } from './engine.js';
+
+export interface Authorization {
+  readonly decision: PolicyDecision;
+  readonly revision: string;
+}
+
+function at(doc: unknown, path: string): unknown {
+  let node = doc;
+  for (const seg of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[seg];
+  }
+  return node;
+}
+
+export class PolicyAuthorizer {
+  private readonly cache: LRUCache<string, Authorization> | undefined;
+  private readonly keyPaths: readonly string[];
+
+  constructor(
+    private readonly engine: PolicyEngine,
+    cacheCfg: PolicyConfig['decision_cache'],
+  ) {
+    this.keyPaths = cacheCfg?.key ?? [];
+    this.cache = cacheCfg ? new LRUCache({ max: cacheCfg.max_entries, ttl: cacheCfg.ttl_ms }) : undefined;
+  }
+
+  /** Called when a new bundle (or data) becomes active: no decision of the old one survives (V-274677). */
+  invalidate(): void {
+    this.cache?.clear();
+  }
+
+  get revision(): string | undefined {
+    return this.engine.revision;
+  }
+
+  authorize(req: RequestView, identity: Identity | undefined): Authorization {
+    const input = toPolicyInput(req.raw, identity);
+    const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
+    const hit = this.cache?.get(key);
+    if (hit) return hit;
+    const { result, revision } = this.engine.evaluate(input);
+    const out = { decision: toPolicyDecision(result), revision };
+    this.cache?.set(key, out);
+    return out;
+  }
+}

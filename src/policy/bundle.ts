@@ -1,0 +1,83 @@
+// An OPA bundle (bundle.tar.gz built by `opa build -t wasm`): .manifest, policy.wasm, data.json
+// files, and optionally .signatures.json. Parsed and checked completely before it can be
+// activated, so a bad bundle never replaces a good one.
+import { createHash } from 'node:crypto';
+import type { CryptoKey, KeyObject } from 'jose';
+import { readTarGz } from './tar.js';
+import { verifyBundleSignature } from './signature.js';
+
+export interface PolicyBundle {
+  readonly revision: string;
+  readonly wasm: Buffer;
+  readonly data: Record<string, unknown>;
+  readonly entrypoints: readonly string[];
+}
+
+export interface BundleVerification {
+  readonly key: CryptoKey | KeyObject | Uint8Array;
+  readonly algorithm: string;
+}
+
+export class BundleError extends Error {
+  override readonly name = 'BundleError';
+}
+
+const LIMITS = { maxCompressedBytes: 64 * 1024 * 1024, maxUncompressedBytes: 256 * 1024 * 1024, maxFiles: 10000 };
+
+interface Manifest {
+  revision?: unknown;
+  wasm?: { entrypoint?: unknown; module?: unknown }[];
+}
+
+function setAt(root: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = root;
+  for (const seg of path) {
+    const next = node[seg];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[seg] = {};
+    node = node[seg] as Record<string, unknown>;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BundleError(`data file at /${path.join('/')} is not an object`);
+  Object.assign(node, value);
+}
+
+export async function parseBundle(archive: Buffer, verification?: BundleVerification): Promise<PolicyBundle> {
+  let files: Map<string, Buffer>;
+  try {
+    files = readTarGz(archive, LIMITS);
+  } catch (err) {
+    throw new BundleError(`not a readable bundle: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (verification) await verifyBundleSignature(files, verification.key, verification.algorithm);
+
+  let manifest: Manifest = {};
+  const rawManifest = files.get('.manifest');
+  if (rawManifest) {
+    try {
+      manifest = JSON.parse(rawManifest.toString('utf8')) as Manifest;
+    } catch {
+      throw new BundleError('.manifest is not JSON');
+    }
+  }
+  const modules = manifest.wasm ?? [];
+  const modulePath = typeof modules[0]?.module === 'string' ? modules[0].module.replace(/^\/+/, '') : 'policy.wasm';
+  const wasm = files.get(modulePath);
+  if (!wasm) throw new BundleError(`bundle has no ${modulePath}: build it with opa build -t wasm`);
+
+  const data: Record<string, unknown> = {};
+  for (const [name, content] of [...files].sort(([a], [b]) => a.split('/').length - b.split('/').length)) {
+    if (name !== 'data.json' && !name.endsWith('/data.json')) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(content.toString('utf8'));
+    } catch {
+      throw new BundleError(`${name} is not JSON`);
+    }
+    setAt(data, name.split('/').slice(0, -1), value);
+  }
+  const revision =
+    typeof manifest.revision === 'string' && manifest.revision !== ''
+      ? manifest.revision
+      : `sha256:${createHash('sha256').update(archive).digest('hex').slice(0, 16)}`;
+  const entrypoints = modules.map((m) => m.entrypoint).filter((e): e is string => typeof e === 'string');
+  return { revision, wasm, data, entrypoints };
+}

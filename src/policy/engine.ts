@@ -1,0 +1,64 @@
+// Evaluates the active policy (OPA compiled to wasm, via @open-policy-agent/opa-wasm). A new
+// bundle is loaded and checked fully, then swapped in by one reference assignment; evaluation is
+// synchronous, so a request always sees exactly one bundle.
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { UnavailableError } from '../lib/errors.js';
+import { BundleError, type PolicyBundle } from './bundle.js';
+
+interface Active {
+  readonly policy: LoadedPolicy;
+  readonly revision: string;
+}
+
+export interface EngineOptions {
+  /** e.g. envoy/authz/allow */
+  readonly decisionPath: string;
+  /** WebAssembly memory in 64 KiB pages. */
+  readonly initialPages: number;
+  readonly maxPages: number;
+}
+
+export class PolicyEngine {
+  private active: Active | undefined;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  get revision(): string | undefined {
+    return this.active?.revision;
+  }
+
+  /** Loads a bundle; on any problem the active policy stays as it was. */
+  async activate(bundle: PolicyBundle): Promise<void> {
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(bundle.wasm, { initial: this.opts.initialPages, maximum: this.opts.maxPages });
+    } catch (err) {
+      throw new BundleError(`policy.wasm cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const entrypoints = policy.entrypoints as Record<string, number>;
+    if (!(this.opts.decisionPath in entrypoints)) {
+      throw new BundleError(`bundle has no entrypoint ${this.opts.decisionPath} (has: ${Object.keys(entrypoints).join(', ') || 'none'})`);
+    }
+    try {
+      policy.setData(bundle.data);
+    } catch (err) {
+      throw new BundleError(`bundle data does not fit the policy memory: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.active = { policy, revision: bundle.revision };
+  }
+
+  /** The decision document for `input`, and the revision that produced it. */
+  evaluate(input: unknown): { result: unknown; revision: string } {
+    const active = this.active;
+    if (!active) throw new UnavailableError('policy_error', 'no policy bundle is active');
+    let results: unknown;
+    try {
+      results = active.policy.evaluate(input, this.opts.decisionPath);
+    } catch (err) {
+      throw new UnavailableError('policy_error', `policy evaluation failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const first = Array.isArray(results) ? (results[0] as { result?: unknown } | undefined) : undefined;
+    if (first === undefined || first.result === undefined) throw new UnavailableError('policy_error', 'policy decision is undefined');
+    return { result: first.result, revision: active.revision };
+  }
+}

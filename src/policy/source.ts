@@ -1,0 +1,144 @@
+// Keeps the policy engine fed: loads the bundle from a file (re-read when it changes) or an
+// HTTP(S) URL (polled with If-None-Match). A bad bundle is logged and counted and the last good
+// one keeps serving; readiness reports whether any bundle is active.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { importSPKI, type CryptoKey } from 'jose';
+import { readReferencedFile } from '../config/files.js';
+import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
+import type { PolicyConfig } from '../config/schema.js';
+import { ConfigError } from '../lib/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { parseBundle, type BundleVerification } from './bundle.js';
+import type { PolicyEngine } from './engine.js';
+
+const MAX_DOWNLOAD = 64 * 1024 * 1024;
+
+export interface BundleStatus {
+  readonly revision?: string;
+  readonly activations: number;
+  readonly failures: number;
+  readonly lastError?: string;
+}
+
+export type ReloadResult = { ok: true; revision: string; changed: boolean } | { ok: false; error: string };
+
+export async function loadVerification(loaded: Pick<LoadedConfig, 'file' | 'dir'>, cfg: PolicyConfig): Promise<BundleVerification | undefined> {
+  const v = cfg.verification;
+  if (!v) return undefined;
+  const keyPath = '/policy/verification/key_file';
+  const raw = await readReferencedFile(loaded, keyPath, v.key_file, { secret: v.algorithm.startsWith('HS'), maxBytes: 65536 });
+  if (v.algorithm.startsWith('HS')) return { key: new Uint8Array(raw), algorithm: v.algorithm };
+  try {
+    return { key: (await importSPKI(raw.toString('utf8'), v.algorithm)) as CryptoKey, algorithm: v.algorithm };
+  } catch {
+    throw new ConfigError(loaded.file, [{ keyPath, problem: `not a PEM public key usable with ${v.algorithm}` }]);
+  }
+}
+
+export class BundleSource {
+  private timer: NodeJS.Timeout | undefined;
+  private lastDigest = '';
+  private etag = '';
+  private fileStamp = '';
+  private activations = 0;
+  private failures = 0;
+  private lastError: string | undefined;
+  private running: Promise<ReloadResult> | undefined;
+  private readonly listeners: ((revision: string) => void)[] = [];
+
+  constructor(
+    private readonly loaded: Pick<LoadedConfig, 'file' | 'dir'>,
+    private readonly cfg: PolicyConfig,
+    private readonly engine: PolicyEngine,
+    private readonly verification: BundleVerification | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  onActivate(l: (revision: string) => void): void {
+    this.listeners.push(l);
+  }
+
+  status(): BundleStatus {
+    return {
+      ...(this.engine.revision !== undefined ? { revision: this.engine.revision } : {}),
+      activations: this.activations,
+      failures: this.failures,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  /** First load (a file bundle must load; a URL may come later), then watch/poll. */
+  async start(): Promise<void> {
+    const first = await this.reload(true);
+    if (!first.ok && this.cfg.bundle.file !== undefined) {
+      throw new ConfigError(this.loaded.file, [{ keyPath: '/policy/bundle/file', problem: first.error }]);
+    }
+    this.timer = setInterval(() => void this.reload(false), this.cfg.bundle.poll_interval_ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Fetches and, when it changed (or `force`), activates the bundle. Concurrent calls share one run. */
+  reload(force = false): Promise<ReloadResult> {
+    this.running ??= this.doReload(force).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async doReload(force: boolean): Promise<ReloadResult> {
+    try {
+      const archive = await this.fetch(force);
+      if (!archive) return { ok: true, revision: this.engine.revision ?? '', changed: false };
+      const digest = createHash('sha256').update(archive).digest('hex');
+      if (!force && digest === this.lastDigest) return { ok: true, revision: this.engine.revision ?? '', changed: false };
+      const bundle = await parseBundle(archive, this.verification);
+      await this.engine.activate(bundle);
+      this.lastDigest = digest;
+      this.activations += 1;
+      this.lastError = undefined;
+      this.log.info({ event: 'bundle_activated', revision: bundle.revision }, 'policy bundle activated');
+      for (const l of this.listeners) l(bundle.revision);
+      return { ok: true, revision: bundle.revision, changed: true };
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      this.failures += 1;
+      this.lastError = error;
+      this.log.warn({ event: 'bundle_rejected', err: error, active_revision: this.engine.revision ?? null }, 'policy bundle rejected; keeping the last good one');
+      return { ok: false, error };
+    }
+  }
+
+  private async fetch(force: boolean): Promise<Buffer | undefined> {
+    const b = this.cfg.bundle;
+    if (b.file !== undefined) {
+      const path = resolveConfigPath(this.loaded, b.file);
+      const info = await stat(path);
+      const stamp = `${info.mtimeMs}:${info.size}`;
+      if (!force && stamp === this.fileStamp) return undefined;
+      if (info.size > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
+      const buf = await readFile(path);
+      this.fileStamp = stamp;
+      return buf;
+    }
+    const res = await fetch(b.url!, {
+      headers: force || this.etag === '' ? {} : { 'if-none-match': this.etag },
+      signal: AbortSignal.timeout(b.timeout_ms),
+      redirect: 'error',
+    });
+    if (res.status === 304) return undefined;
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`bundle download answered ${res.status}`);
+    }
+    if (Number(res.headers.get('content-length') ?? 0) > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
+    const buf = Buffer.from(await res.arrayBuffer());
+    if (buf.length > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
+    this.etag = res.headers.get('etag') ?? '';
+    return buf;
+  }
+}
