@@ -40,7 +40,8 @@ export interface DevTokenOptions {
 export async function mintDevToken(dir: string, opts: DevTokenOptions = {}): Promise<string> {
   const jwk = JSON.parse(await readFile(privatePath(dir), 'utf8')) as JWK;
   const key = await importJWK(jwk, ALG);
-  const jwt = new SignJWT({ ...(opts.scope ? { scope: opts.scope } : {}) })
+  // The demo user may read orders (see policies/data.json); --scope replaces that.
+  const jwt = new SignJWT({ scope: opts.scope ?? 'orders:read', roles: ['buyer'] })
     .setProtectedHeader({ alg: ALG, kid: jwk.kid ?? '', typ: 'JWT' })
     .setIssuer(DEV_ISSUER)
     .setAudience(opts.audience ?? DEV_AUDIENCE)

@@ -7,7 +7,7 @@
 # Rules, driven by data.authz (policies/data.json):
 #   - public paths are open to everyone;
 #   - route- and method-based RBAC: a request is allowed when a rule for its path and method
-#     names one of the caller's roles or scopes;
+#     names one of the caller's roles or scopes, or the caller itself (subjects);
 #   - /admin is for the admin role only, answered with its own 403 body;
 #   - API keys are read-only unless the key carries the "write" scope;
 #   - allowed requests get the caller's roles injected for the upstream (x-authz-roles).
@@ -91,6 +91,10 @@ granted(rule) if {
 granted(rule) if {
 	some s in rule.scopes
 	s in scopes
+}
+
+granted(rule) if {
+	identity.subject in object.get(rule, "subjects", [])
 }
 
 api_key_write_blocked if {

@@ -55,3 +55,8 @@ test_api_key_read_only_without_write_scope if {
 	not authz.allow.allowed with input as req("DELETE", "/orders/1", api_key(["orders:write"]))
 	authz.allow.allowed with input as req("DELETE", "/orders/1", api_key(["orders:write", "write"]))
 }
+
+test_named_subject_granted if {
+	authz.allow.allowed with input as req("GET", "/hello", {"subject": "spiffe://dev.local/ns/demo/sa/client", "roles": [], "scopes": [], "workload": {"method": "mtls"}})
+	not authz.allow.allowed with input as req("GET", "/hello", {"subject": "spiffe://dev.local/ns/demo/sa/other", "roles": [], "scopes": [], "workload": {"method": "mtls"}})
+}

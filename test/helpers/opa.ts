@@ -1,0 +1,47 @@
+// Builds real OPA wasm bundles for tests with the pinned OPA CLI (make installs it).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './service.js';
+
+export function opaBinary(): string {
+  const candidates = [process.env.OPA_BIN, join(ROOT, '.tools', 'bin', 'opa')].filter((c): c is string => !!c);
+  for (const c of candidates) if (existsSync(c)) return c;
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'opa'))) return join(dir, 'opa');
+  throw new Error('opa not found: run `make deps` (go install into .tools/bin)');
+}
+
+export interface BundleSpec {
+  rego: string;
+  data?: unknown;
+  revision?: string;
+  entrypoint?: string;
+  signingKey?: { file: string; alg: string };
+}
+
+/** Writes the sources to `dir/src-<name>` and builds `dir/<name>.tar.gz`; returns its path. */
+export function buildBundle(dir: string, name: string, spec: BundleSpec): string {
+  const src = join(dir, `src-${name}`);
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'policy.rego'), spec.rego);
+  if (spec.data !== undefined) writeFileSync(join(src, 'data.json'), JSON.stringify(spec.data));
+  const out = join(dir, `${name}.tar.gz`);
+  execFileSync(
+    opaBinary(),
+    [
+      'build',
+      '-b',
+      '-t',
+      'wasm',
+      '-e',
+      spec.entrypoint ?? 'envoy/authz/allow',
+      ...(spec.revision ? ['--revision', spec.revision] : []),
+      ...(spec.signingKey ? ['--signing-key', spec.signingKey.file, '--signing-alg', spec.signingKey.alg] : []),
+      '-o',
+      out,
+      src,
+    ],
+    { stdio: 'pipe' },
+  );
+  return out;
+}
