@@ -50,7 +50,7 @@ function toProtoJson(msg: unknown, field = ''): unknown {
   if (Array.isArray(msg)) return msg.map((m) => toProtoJson(m));
   if (msg === null || typeof msg !== 'object') return msg;
   const o = msg as Record<string, unknown>;
-  if (field === 'time' && ('seconds' in o || 'nanos' in o)) return timestamp(o as { seconds?: string; nanos?: number });
+  if (field === 'time' && ('seconds' in o || 'nanos' in o)) return timestamp(o);
   if (field === 'filter_metadata') return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, structToJson(v as { fields?: Record<string, ProtoValue> })]));
   if (MAP_FIELDS.has(field)) return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toProtoJson(v)]));
   const out: Record<string, unknown> = {};

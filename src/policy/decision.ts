@@ -46,7 +46,7 @@ function pairs(v: unknown, field: string): [string, string][] {
 function strings(v: unknown, field: string): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw invalid(`${field} must be a list of strings`);
-  return v as string[];
+  return v;
 }
 
 export function toPolicyDecision(result: unknown): PolicyDecision {

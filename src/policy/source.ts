@@ -3,7 +3,7 @@
 // one keeps serving; readiness reports whether any bundle is active.
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { importSPKI, type CryptoKey } from 'jose';
+import { importSPKI } from 'jose';
 import { readReferencedFile } from '../config/files.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { PolicyConfig } from '../config/schema.js';
@@ -30,7 +30,7 @@ export async function loadVerification(loaded: Pick<LoadedConfig, 'file' | 'dir'
   const raw = await readReferencedFile(loaded, keyPath, v.key_file, { secret: v.algorithm.startsWith('HS'), maxBytes: 65536 });
   if (v.algorithm.startsWith('HS')) return { key: new Uint8Array(raw), algorithm: v.algorithm };
   try {
-    return { key: (await importSPKI(raw.toString('utf8'), v.algorithm)) as CryptoKey, algorithm: v.algorithm };
+    return { key: (await importSPKI(raw.toString('utf8'), v.algorithm)), algorithm: v.algorithm };
   } catch {
     throw new ConfigError(loaded.file, [{ keyPath, problem: `not a PEM public key usable with ${v.algorithm}` }]);
   }

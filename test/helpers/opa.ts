@@ -45,3 +45,13 @@ export function buildBundle(dir: string, name: string, spec: BundleSpec): string
   );
   return out;
 }
+
+/** The repository's example policies (policies/), built the way `make policies` builds them. */
+export function buildRepoPolicies(out: string): string {
+  execFileSync(
+    opaBinary(),
+    ['build', '-b', '-t', 'wasm', '-e', 'envoy/authz/allow', '--ignore', 'build', '--ignore', '*_test.rego', '--ignore', 'README.md', '--revision', 'repo', '-o', out, join(ROOT, 'policies')],
+    { stdio: 'pipe' },
+  );
+  return out;
+}

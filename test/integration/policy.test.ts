@@ -1,11 +1,12 @@
 // The policy stage through the real gRPC server with real OPA wasm bundles: every decision
 // field of opa-envoy-plugin's format, the error cases, signed bundles, and hot reload under load.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigError, ConfigProblem } from '../../src/lib/errors.js';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
@@ -255,8 +256,53 @@ describe('signed bundles', () => {
     c.close();
     await good.shutdown();
 
-    await expect(startInProcess(config('unsigned.tar.gz'))).rejects.toMatchObject({ problems: [{ keyPath: '/policy/bundle/file', problem: expect.stringContaining('not signed') }] });
-    await expect(startInProcess(config('tampered.tar.gz'))).rejects.toMatchObject({ problems: [{ problem: expect.stringContaining('data.json does not match') }] });
-    expect(readFileSync(signed).length).toBeGreaterThan(0);
+    const refusal = async (file: string): Promise<ConfigProblem | undefined> =>
+      startInProcess(config(file)).then(
+        () => undefined,
+        (e: unknown) => (e as ConfigError).problems[0],
+      );
+    const unsigned = await refusal('unsigned.tar.gz');
+    expect(unsigned?.keyPath).toBe('/policy/bundle/file');
+    expect(unsigned?.problem).toContain('not signed');
+    expect((await refusal('tampered.tar.gz'))?.problem).toContain('data.json does not match');
+  });
+});
+
+describe('dry run and decision cache', () => {
+  const tmp = tempDir();
+  const ADMIN = 'cache-admin-token-0123456789';
+
+  it('a dry-run route logs the denial but allows; cached decisions follow only the declared keys and die with the revision', async () => {
+    buildBundle(tmp.dir, 'table', { rego: TABLE_REGO, data: { cases: CASES }, revision: 'c-1' });
+    const svc = await startInProcess(
+      tmp.write(
+        'authz.yaml',
+        configYaml({
+          server: { address: '127.0.0.1:0' },
+          routes: [
+            { name: 'trial', match: { path_prefix: '/bool_false' }, public: true, policy: 'dry_run' },
+            { name: 'all', match: { path_prefix: '/' }, public: true },
+          ],
+          policy: { bundle: { file: 'table.tar.gz' }, decision_cache: { key: ['parsed_path'] } },
+          admin: { address: '127.0.0.1:0', tokens: [{ name: 'ops', sha256: createHash('sha256').update(ADMIN).digest('hex') }] },
+        }),
+      ),
+    );
+    const client = authzClient(svc.address);
+    try {
+      expect((await client.check(checkRequest({ path: '/bool_false' }))).status?.code).toBe(0);
+      expect(svc.logs.lines()).toContainEqual(expect.objectContaining({ event: 'check', route: 'trial', allowed: true, dry_run_denied: true }));
+
+      const method = async (m: string): Promise<string | undefined> =>
+        hv((await client.check(checkRequest({ method: m, path: '/echo?q=1' }))).ok_response?.headers).find(([k]) => k === 'x-method')?.[1];
+      expect(await method('GET')).toBe('GET');
+      expect(await method('POST')).toBe('GET'); // method is not a declared key: the cached decision answers
+      const reload = await send(`http://${svc.adminAddress}/v1/policy/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(reload.status).toBe(200);
+      expect(await method('POST')).toBe('POST'); // a new activation emptied the cache
+    } finally {
+      client.close();
+      await svc.shutdown();
+    }
   });
 });
