@@ -1,7 +1,7 @@
 // The policy stage through the real gRPC server with real OPA wasm bundles: every decision
 // field of opa-envoy-plugin's format, the error cases, signed bundles, and hot reload under load.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -11,9 +11,10 @@ import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { buildBundle } from '../helpers/opa.js';
+import { buildBundle, buildRepoPolicies } from '../helpers/opa.js';
+import { loopbackServer } from '../helpers/http.js';
 import { checkRequest } from '../helpers/requests.js';
-import { configYaml, startInProcess } from '../helpers/service.js';
+import { ROOT, configYaml, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TABLE_REGO = `package envoy.authz
@@ -304,5 +305,69 @@ describe('dry run and decision cache', () => {
       client.close();
       await svc.shutdown();
     }
+  });
+});
+
+describe('bundle over HTTP', () => {
+  const tmp = tempDir();
+
+  it('downloads the bundle, polls with If-None-Match, and activates a changed one', async () => {
+    const a = readFileSync(buildBundle(tmp.dir, 'http-a', { rego: REV_REGO('HA'), revision: 'HA' }));
+    const b = readFileSync(buildBundle(tmp.dir, 'http-b', { rego: REV_REGO('HB'), revision: 'HB' }));
+    let current = a;
+    let notModified = 0;
+    const server = await loopbackServer((req, res) => {
+      const etag = `"${createHash('sha256').update(current).digest('hex').slice(0, 16)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        notModified += 1;
+        res.writeHead(304).end();
+        return;
+      }
+      res.writeHead(200, { etag, 'content-type': 'application/gzip' }).end(current);
+    });
+    const svc = await startInProcess(
+      tmp.write(
+        'authz.yaml',
+        configYaml({
+          server: { address: '127.0.0.1:0' },
+          routes: [{ name: 'all', match: { path_prefix: '/' }, public: true }],
+          policy: { bundle: { url: `${server.url}/bundle.tar.gz`, poll_interval_ms: 100, allow_insecure_http: true } },
+        }),
+      ),
+    );
+    const client = authzClient(svc.address);
+    const revision = async (): Promise<string | undefined> => (await client.check(checkRequest())).dynamic_metadata?.fields?.policy_revision?.stringValue;
+    try {
+      expect(await revision()).toBe('HA');
+      await new Promise((r) => setTimeout(r, 350));
+      expect(notModified).toBeGreaterThan(0);
+      current = b;
+      const until = Date.now() + 3000;
+      while ((await revision()) !== 'HB' && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(await revision()).toBe('HB');
+    } finally {
+      client.close();
+      await svc.shutdown();
+    }
+  });
+});
+
+describe('policy CLI', () => {
+  const tmp = tempDir();
+
+  it('evaluates a short-form request against a bundle and prints the Envoy answer', () => {
+    const bundle = buildRepoPolicies(join(tmp.dir, 'repo.tar.gz'));
+    const run = (req: unknown): { allowed: boolean; check_response: CheckResponse__Output } =>
+      JSON.parse(
+        execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'policy.ts'), 'eval', '--bundle', bundle, '--request', tmp.write(`r${Math.random()}.json`, req)], {
+          cwd: ROOT,
+        }).toString(),
+      ) as { allowed: boolean; check_response: CheckResponse__Output };
+    const ok = run({ method: 'GET', path: '/orders/1', identity: { subject: 'alice', roles: ['buyer'] } });
+    expect(ok.allowed).toBe(true);
+    expect(hv(ok.check_response.ok_response?.headers)).toContainEqual(['x-authz-roles', 'buyer']);
+    const admin = run({ method: 'GET', path: '/admin', identity: { subject: 'bob', roles: ['buyer'] } });
+    expect(admin.allowed).toBe(false);
+    expect(admin.check_response.denied_response?.body).toContain('Administrators only');
   });
 });
