@@ -34,6 +34,8 @@ export interface Deny {
   /** A denying policy's own answer (status is in `status`); absent: the uniform body. */
   readonly policy?: PolicyDecision;
   readonly policyRevision?: string;
+  /** For 429 answers. */
+  readonly retryAfterSeconds?: number;
 }
 
 export type Decision = Allow | Deny;

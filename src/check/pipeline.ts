@@ -11,6 +11,7 @@ import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
+import type { FailureGuard } from '../authn/brute-force.js';
 import type { Allow, Decision } from './decision.js';
 import type { Route, RouteTable } from './routes.js';
 
@@ -27,24 +28,31 @@ export interface PipelineDeps {
   readonly isCredential?: (value: string) => boolean;
   readonly denyList?: DenyList;
   readonly token?: { readonly minter: TokenMinter; readonly header: string; readonly scheme: string };
+  /** Credential-stuffing protection; absent: off. */
+  readonly failureGuard?: FailureGuard;
   /** The policy stage; absent: authentication alone decides. */
   readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean };
 }
 
 export class CheckPipeline {
   private readonly forbiddenQuery: ReadonlySet<string>;
-  private readonly identityHeaders: { subject: string; issuer: string };
+  private readonly identityHeaders: { subject: string; issuer: string; client: string };
   private readonly stripHeaders: readonly string[];
   private readonly challenge: string;
 
   constructor(private readonly deps: PipelineDeps) {
     const a = deps.authentication;
     this.forbiddenQuery = new Set(a.forbidden_query_params.map((p) => p.toLowerCase()));
-    this.identityHeaders = { subject: a.upstream_headers.subject.toLowerCase(), issuer: a.upstream_headers.issuer.toLowerCase() };
+    this.identityHeaders = {
+      subject: a.upstream_headers.subject.toLowerCase(),
+      issuer: a.upstream_headers.issuer.toLowerCase(),
+      client: a.upstream_headers.client.toLowerCase(),
+    };
     // Identity headers are ours alone: a client-sent copy is always removed (or overwritten).
     this.stripHeaders = [
       this.identityHeaders.subject,
       this.identityHeaders.issuer,
+      this.identityHeaders.client,
       ...deps.untrustedHeaders,
       ...(a.forward_credential ? [] : deps.credentialHeaders),
     ];
@@ -58,13 +66,23 @@ export class CheckPipeline {
     try {
       if (this.deps.denyList?.sourceBlocked(req.source.address)) throw new AuthnError('source_blocked', 'source address blocked');
       refuseQueryCredentials(req, this.forbiddenQuery, this.deps.isCredential);
-      identity = await this.authenticate(req, route);
+      const guard = this.deps.failureGuard;
+      if (guard && (await guard.blocked(req))) throw new AuthnError('too_many_failures', 'too many failed authentications');
+      try {
+        identity = await this.authenticate(req, route);
+      } catch (err) {
+        if (guard && err instanceof AuthnError) await guard.record(req);
+        throw err;
+      }
       if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
       const revoked = identity && this.deps.denyList?.revoked(identity);
       if (revoked) throw new AuthnError('credential_revoked', `revoked by ${revoked}`);
       return await this.authorize(req, route, identity);
     } catch (err) {
       if (!(err instanceof AuthnError)) throw err;
+      if (err.code === 'too_many_failures') {
+        return { allowed: false, route: route.name, status: 429, reason: err.code, retryAfterSeconds: this.deps.failureGuard?.retryAfterSeconds ?? 60 };
+      }
       const forbidden = FORBIDDEN_CODES.has(err.code);
       return {
         allowed: false,
@@ -112,6 +130,8 @@ export class CheckPipeline {
     if (identity) {
       upstreamHeaders[this.identityHeaders.subject] = identity.subject;
       upstreamHeaders[this.identityHeaders.issuer] = identity.issuer;
+      // The caller for per-client limits: the workload, else the subject itself.
+      upstreamHeaders[this.identityHeaders.client] = identity.workload?.id ?? identity.subject;
       const t = this.deps.token;
       if (t) {
         const token = await t.minter.tokenFor(identity, t.minter.audienceFor(req.contextExtensions, route.audience));

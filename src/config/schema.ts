@@ -116,6 +116,7 @@ const Check = Section(
       'Budget for one Check; keep it below Envoy\'s ext_authz timeout (default 200 ms). Envoy\'s own grpc-timeout shortens it further.',
     ),
     on_error: OnError,
+    enabled: Type.Boolean({ default: true, description: 'Serve envoy.service.auth.v3.Authorization on the gRPC port.' }),
   },
   'Answering Envoy.',
 );
@@ -294,6 +295,7 @@ const Authentication = Section(
       {
         subject: Type.String({ minLength: 1, default: 'x-auth-subject', description: 'Carries the verified subject.' }),
         issuer: Type.String({ minLength: 1, default: 'x-auth-issuer', description: 'Carries the verified issuer.' }),
+        client: Type.String({ minLength: 1, default: 'x-auth-client', description: 'Carries the calling workload (API-key owner or SPIFFE ID), else the subject.' }),
       },
       'Headers set on the upstream request. Client-sent copies are always removed first.',
     ),
@@ -302,6 +304,13 @@ const Authentication = Section(
     api_keys: Type.Optional(ApiKeys),
     mtls: Type.Optional(Mtls),
     methods: Methods('Methods tried, in order, for routes that do not say otherwise. Subject (jwt, introspection) and workload (api_key, mtls) credentials combine.', ['jwt', 'introspection', 'api_key', 'mtls']),
+    brute_force: Section(
+      {
+        max_failures: Type.Integer({ minimum: 0, maximum: 1000000, default: 20, description: 'Failed authentications allowed per source address and per claimed subject/key id in window_s; then 429 before any verification. 0: off.' }),
+        window_s: Type.Integer({ minimum: 1, maximum: 86400, default: 300, description: 'Counting window.' }),
+      },
+      'Credential-stuffing protection (REC-API-11-1), counted in the rate-limit store (memory or Redis).',
+    ),
     service_account_issuer: Type.String({
       minLength: 1,
       default: 'urn:envoy-authz:service-accounts',
@@ -433,9 +442,38 @@ const Policy = Type.Object(
   { ...strict, description: 'Authorization with OPA Rego compiled to WebAssembly (opa-envoy-plugin compatible input and decisions).' },
 );
 
+const RateLimit = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Serve envoy.service.ratelimit.v3.RateLimitService on the gRPC port.' }),
+    files: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'envoyproxy/ratelimit YAML files (relative to this file), one domain each; re-read when they change.',
+    }),
+    store: StringEnum(['memory', 'redis'], { default: 'memory', description: 'memory: this instance only. redis: shared through the redis section (single node, Sentinel or Cluster).' }),
+    algorithm: StringEnum(['token_bucket', 'fixed_window'], {
+      default: 'token_bucket',
+      description: 'token_bucket (GCRA, burst = requests_per_unit unless set) or fixed_window (exactly envoyproxy/ratelimit). Quotas always use fixed windows.',
+    }),
+    failure_mode: StringEnum(['deny', 'allow', 'local'], {
+      default: 'local',
+      description: 'When Redis fails: deny (everything over limit), allow, or local (in-process buckets until Redis answers).',
+    }),
+    headers: StringEnum(['draft', 'legacy', 'both', 'none'], {
+      default: 'draft',
+      description: 'Rate-limit headers: IETF draft RateLimit-Policy/RateLimit, legacy X-RateLimit-*, both, or none. Retry-After is always sent on 429.',
+    }),
+    memory_max_keys: Type.Integer({ minimum: 100, maximum: 100000000, default: 100000, description: 'Bound of the in-process bucket table.' }),
+    reload_interval_ms: Millis(5000, 100, 3600000, 'How often the files are checked for changes.'),
+  },
+  { ...strict, description: 'The rate-limit service (drop-in for envoyproxy/ratelimit configs).' },
+);
+
 const Redis = Type.Object(
   {
-    url: Type.String({ minLength: 1, description: 'redis://host:port/db or rediss:// (TLS).' }),
+    url: Type.String({ minLength: 1, description: 'redis://[user:password@]host:port/db or rediss:// (TLS). For sentinel/cluster: the credentials and TLS to use; host/port come from nodes.' }),
+    mode: StringEnum(['standalone', 'sentinel', 'cluster'], { default: 'standalone', description: 'standalone (url), sentinel (nodes are sentinels), or cluster (nodes are seed nodes; rate limits only).' }),
+    nodes: Type.Optional(Type.Array(Type.String({ ...HostPort }), { minItems: 1, description: 'Sentinels or cluster seed nodes, host:port.' })),
+    sentinel_name: Type.Optional(Type.String({ minLength: 1, description: 'Master name for sentinel mode.' })),
     key_prefix: Type.String({ default: 'envoy-authz:', description: 'Prefix of every key and channel.' }),
     connect_timeout_ms: Millis(2000, 100, 60000, 'Connection timeout.'),
     command_timeout_ms: Millis(200, 10, 60000, 'Timeout of one command.'),
@@ -463,6 +501,7 @@ export const ConfigSchema = Type.Object(
     }),
     token: Type.Optional(Token),
     policy: Type.Optional(Policy),
+    ratelimit: Type.Optional(RateLimit),
     admin: Admin,
     revocation: Revocation,
     redis: Type.Optional(Redis),
@@ -482,6 +521,7 @@ export type MtlsConfig = Static<typeof Mtls>;
 export type TokenConfig = Static<typeof Token>;
 export type RedisConfig = Static<typeof Redis>;
 export type PolicyConfig = Static<typeof Policy>;
+export type RateLimitConfig = Static<typeof RateLimit>;
 export type ClaimMappingConfig = Static<typeof ClaimMapping>;
 
 type JsonSchemaNode = { [key: string]: unknown; properties?: Record<string, JsonSchemaNode>; required?: string[] };

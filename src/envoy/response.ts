@@ -18,6 +18,7 @@ const RPC_UNAUTHENTICATED = 16;
 const DENY_BODIES: Readonly<Record<number, string>> = {
   401: '{"error":"unauthenticated","message":"Valid credentials are required."}',
   403: '{"error":"forbidden","message":"Access denied."}',
+  429: '{"error":"too_many_requests","message":"Too many requests."}',
 };
 const UNAVAILABLE_BODY = '{"error":"unavailable","message":"Authorization is temporarily unavailable."}';
 
@@ -80,6 +81,7 @@ export function toCheckResponse(d: Decision): CheckResponse {
     : [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
   if (own && own.body === undefined) headers.push(overwrite('content-type', 'application/json'));
   if (d.status === 401) headers.push(overwrite('www-authenticate', d.challenge ?? 'Bearer'));
+  if (d.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(d.retryAfterSeconds)));
   const rpc = d.status === 401 ? RPC_UNAUTHENTICATED : d.status >= 500 ? RPC_UNAVAILABLE : RPC_PERMISSION_DENIED;
   return {
     status: { code: rpc },

@@ -25,7 +25,9 @@ export type AuthnErrorCode =
   | 'credential_revoked'
   // The two below are authorization failures of a valid credential: 403, not 401.
   | 'credential_restricted'
-  | 'source_blocked';
+  | 'source_blocked'
+  // Too many failed authentications from this address or for this identity: 429.
+  | 'too_many_failures';
 
 /** AuthnError codes answered with 403 (the caller is known but not allowed here), not 401. */
 export const FORBIDDEN_CODES: ReadonlySet<AuthnErrorCode> = new Set(['credential_restricted', 'source_blocked']);

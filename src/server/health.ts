@@ -3,6 +3,7 @@ import type { Server } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
 export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
+export const RLS_SERVICE = 'envoy.service.ratelimit.v3.RateLimitService';
 
 export class Health {
   private readonly impl: HealthImplementation;

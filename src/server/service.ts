@@ -12,12 +12,21 @@ import { PolicyAuthorizer } from '../policy/authorizer.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { BundleSource, loadVerification } from '../policy/source.js';
 import { ConfigError } from '../lib/errors.js';
-import { connectRedis } from '../lib/redis.js';
+import { connectRateLimitRedis, connectRedis } from '../lib/redis.js';
+import { FailureGuard } from '../authn/brute-force.js';
+import { resolveConfigPath } from '../config/loader.js';
+import type { RateLimitStore } from '../ratelimit/limits.js';
+import { RateLimiter } from '../ratelimit/limiter.js';
+import { MemoryStore } from '../ratelimit/memory-store.js';
+import { RedisStore } from '../ratelimit/redis-store.js';
+import { RateLimitConfigs } from '../ratelimit/reloader.js';
+import { ResilientStore } from '../ratelimit/resilient-store.js';
+import { rateLimitHandlers } from './rls-service.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startAdmin, type Readiness } from './admin.js';
 import { authorizationHandlers } from './authz-service.js';
 import { bind, serverCredentials, serverOptions } from './grpc.js';
-import { AUTHZ_SERVICE, Health } from './health.js';
+import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { envoyProtos } from './protos.js';
 
@@ -74,6 +83,38 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       policy = { source, authorizer };
     }
 
+    // Rate-limit buckets (and the failed-authentication counters) live in one store.
+    const rl = cfg.ratelimit;
+    const localStore = new MemoryStore(rl?.memory_max_keys ?? 100000);
+    let store: RateLimitStore = localStore;
+    let resilient: ResilientStore | undefined;
+    if (rl?.store === 'redis' && cfg.redis) {
+      resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log);
+      store = resilient;
+    }
+    closers.push(() => store.close());
+    let limiter: RateLimiter | undefined;
+    if (rl?.enabled) {
+      const configs = new RateLimitConfigs(
+        rl.files.map((f) => resolveConfigPath(loaded, f)),
+        { algorithm: rl.algorithm },
+        log,
+      );
+      await configs.start(rl.reload_interval_ms);
+      closers.push(() => Promise.resolve(configs.stop()));
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers);
+    }
+    const bf = cfg.authentication.brute_force;
+    const failureGuard =
+      bf.max_failures > 0
+        ? new FailureGuard(store, {
+            maxFailures: bf.max_failures,
+            windowSeconds: bf.window_s,
+            bearerHeader: cfg.authentication.header.toLowerCase(),
+            ...(cfg.authentication.api_keys ? { apiKey: { header: cfg.authentication.api_keys.header.toLowerCase(), prefix: cfg.authentication.api_keys.prefix } } : {}),
+          })
+        : undefined;
+
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
       auth.introspector?.clear();
@@ -88,19 +129,23 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       untrustedHeaders: auth.untrustedHeaders,
       ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),
       denyList,
+      ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
       ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run } } : {}),
     });
 
     const inflight = new InFlight();
     const server = new Server(serverOptions(cfg.server));
-    const health = new Health([AUTHZ_SERVICE]);
+    const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(limiter ? [RLS_SERVICE] : [])]);
     health.addTo(server);
-    server.addService(envoyProtos().envoy.service.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight }));
+    const protos = envoyProtos().envoy.service;
+    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight }));
+    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, rateLimitHandlers({ limiter, log, inflight }));
 
     let serving = false;
     const readiness = (): Readiness => {
       const components: Record<string, string> = { grpc: serving ? 'serving' : 'not_serving', revocation: denyList.ready ? 'ready' : 'unavailable' };
+      if (limiter) components.ratelimit_store = `${store.kind}${resilient?.degraded ? ` degraded (failure_mode ${rl?.failure_mode})` : ''}`;
       const st = policy?.source.status();
       if (st) components.policy = st.revision !== undefined ? `active ${st.revision}${st.lastError ? ' (last update rejected)' : ''}` : 'no bundle';
       return { ready: serving && denyList.ready && (st === undefined || st.revision !== undefined), components };
@@ -129,6 +174,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
         routes: cfg.routes.length,
         token: cfg.token !== undefined,
         revocation: cfg.revocation.store,
+        authorization: cfg.check.enabled,
+        ratelimit: limiter ? store.kind : false,
       },
       'serving',
     );

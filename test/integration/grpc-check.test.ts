@@ -64,7 +64,7 @@ describe('Check over gRPC', () => {
     expect(res.status?.code).toBe(0);
     expect(res.http_response).toBe('ok_response');
     const headers = headerMap(res.ok_response?.headers);
-    expect(headers).toEqual({ 'x-auth-subject': 'alice', 'x-auth-issuer': ISSUER });
+    expect(headers).toEqual({ 'x-auth-subject': 'alice', 'x-auth-issuer': ISSUER, 'x-auth-client': 'alice' });
     expect(res.ok_response?.headers?.[0]?.append_action).toBe('OVERWRITE_IF_EXISTS_OR_ADD');
     expect(res.ok_response?.headers_to_remove).toEqual(['x-forwarded-client-cert', 'authorization']);
     expect(res.dynamic_metadata?.fields?.subject?.stringValue).toBe('alice');

@@ -1,0 +1,54 @@
+// A limit as the limiter sees it, whatever file syntax it came from.
+
+export type Algorithm = 'token_bucket' | 'fixed_window';
+/** Units of envoyproxy/ratelimit; `UNKNOWN` reports custom windows (and weeks) in responses. */
+export type ReportedUnit = 'SECOND' | 'MINUTE' | 'HOUR' | 'DAY' | 'MONTH' | 'YEAR' | 'UNKNOWN';
+
+export const UNIT_SECONDS: Readonly<Record<string, number>> = {
+  second: 1,
+  minute: 60,
+  hour: 3600,
+  day: 86400,
+  week: 604800,
+  month: 2592000, // 30 days, as envoyproxy/ratelimit
+  year: 31536000,
+};
+
+export interface Limit {
+  readonly name?: string;
+  /** Requests admitted per window (token bucket: refill of this many per window). */
+  readonly requestsPerUnit: number;
+  readonly windowSeconds: number;
+  readonly reportedUnit: ReportedUnit;
+  /** Token bucket capacity (defaults to requestsPerUnit). */
+  readonly burst: number;
+  readonly algorithm: Algorithm;
+  readonly shadow: boolean;
+  readonly unlimited: boolean;
+  readonly replaces: readonly string[];
+  readonly detailedMetric: boolean;
+}
+
+export interface BucketRequest {
+  /** Store key, unique per descriptor, value path and limit. */
+  readonly key: string;
+  readonly limit: Limit;
+  /** 0 checks without consuming. */
+  readonly hits: number;
+}
+
+export interface BucketState {
+  readonly allowed: boolean;
+  readonly remaining: number;
+  /** ms until the bucket is full again / the window ends. */
+  readonly resetMs: number;
+  /** ms until a request of this size would be admitted (0 when allowed). */
+  readonly retryAfterMs: number;
+}
+
+export interface RateLimitStore {
+  readonly kind: string;
+  /** Atomically: evaluates every bucket, and consumes from all of them only if no non-shadow bucket is over. */
+  evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]>;
+  close(): Promise<void>;
+}

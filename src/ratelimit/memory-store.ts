@@ -1,0 +1,79 @@
+// The embedded store: the same algorithms as the Redis script, in process, bounded by an LRU
+// whose entries expire once they hold no information (bucket full / window over).
+import { LRUCache } from 'lru-cache';
+import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+
+interface Step {
+  readonly state: BucketState;
+  /** New stored value and its time to live, applied when the request is admitted. */
+  readonly write?: { value: number; ttlMs: number };
+}
+
+/** One bucket at time `now` with stored value `stored` (token bucket: TAT in ms; fixed window: count). */
+export function step(b: BucketRequest, stored: number | undefined, now: number): Step {
+  const { limit, hits } = b;
+  const windowMs = limit.windowSeconds * 1000;
+  if (limit.algorithm === 'token_bucket') {
+    const interval = windowMs / limit.requestsPerUnit; // ms per token
+    const tat = Math.max(stored ?? now, now);
+    const newTat = tat + hits * interval;
+    const allowAt = newTat - limit.burst * interval;
+    if (allowAt <= now) {
+      return {
+        state: { allowed: true, remaining: Math.floor((now - allowAt) / interval), resetMs: Math.ceil(newTat - now), retryAfterMs: 0 },
+        ...(hits > 0 ? { write: { value: newTat, ttlMs: Math.ceil(newTat - now) + 1000 } } : {}),
+      };
+    }
+    const remaining = Math.max(0, Math.floor((now - (tat - limit.burst * interval)) / interval));
+    return { state: { allowed: false, remaining, resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(allowAt - now) } };
+  }
+  const start = Math.floor(now / windowMs) * windowMs;
+  const resetMs = start + windowMs - now;
+  const count = stored ?? 0;
+  if (count + hits <= limit.requestsPerUnit) {
+    return {
+      state: { allowed: true, remaining: limit.requestsPerUnit - count - hits, resetMs, retryAfterMs: 0 },
+      ...(hits > 0 ? { write: { value: count + hits, ttlMs: resetMs } } : {}),
+    };
+  }
+  return { state: { allowed: false, remaining: Math.max(0, limit.requestsPerUnit - count), resetMs, retryAfterMs: resetMs } };
+}
+
+export class MemoryStore implements RateLimitStore {
+  readonly kind = 'memory';
+  private readonly values: LRUCache<string, { v: number; window?: number }>;
+
+  constructor(
+    maxKeys: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.values = new LRUCache({ max: maxKeys, ttlAutopurge: false, perf: { now } });
+  }
+
+  evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    const now = this.now();
+    const steps = buckets.map((b) => {
+      const entry = this.values.get(b.key);
+      // A fixed-window counter belongs to one window only.
+      const windowMs = b.limit.windowSeconds * 1000;
+      const current = b.limit.algorithm === 'fixed_window' ? (entry?.window === Math.floor(now / windowMs) ? entry.v : undefined) : entry?.v;
+      return step(b, current, now);
+    });
+    const admitted = steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
+    if (admitted) {
+      steps.forEach((s, i) => {
+        const b = buckets[i]!;
+        if (s.write) {
+          const window = b.limit.algorithm === 'fixed_window' ? Math.floor(now / (b.limit.windowSeconds * 1000)) : undefined;
+          this.values.set(b.key, { v: s.write.value, ...(window !== undefined ? { window } : {}) }, { ttl: s.write.ttlMs });
+        }
+      });
+    }
+    return Promise.resolve(steps.map((s) => s.state));
+  }
+
+  close(): Promise<void> {
+    this.values.clear();
+    return Promise.resolve();
+  }
+}

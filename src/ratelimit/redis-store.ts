@@ -1,0 +1,141 @@
+// Token buckets (GCRA) and fixed windows in Redis: one Lua script evaluates every bucket of a
+// request atomically, on Redis server time (instances with skewed clocks agree), and consumes
+// only when the request is admitted. ioredis auto-pipelines concurrent requests. In a Redis
+// Cluster the buckets are grouped by hash slot, one script per slot: first a check of every
+// slot, then the consuming pass (a race between the two can only refuse, never over-admit).
+import { createRequire } from 'node:module';
+import type { Cluster, Redis } from 'ioredis';
+import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+
+// Redis Cluster hash slot of a key (honours {hash tags}); the package is CommonJS without types.
+const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
+
+// ARGV[1]: 'check' | 'consume'; then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
+// Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms.
+const SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mode = ARGV[1]
+local n = #KEYS
+local out = {}
+local writes = {}
+local admitted = true
+for i = 1, n do
+  local b = 1 + (i - 1) * 6
+  local algo = ARGV[b + 1]
+  local limit = tonumber(ARGV[b + 2])
+  local window = tonumber(ARGV[b + 3])
+  local burst = tonumber(ARGV[b + 4])
+  local hits = tonumber(ARGV[b + 5])
+  local shadow = ARGV[b + 6] == '1'
+  local ok, remaining, reset, retry
+  if algo == 'tb' then
+    local interval = window / limit
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local newtat = tat + hits * interval
+    local allowat = newtat - burst * interval
+    if allowat <= now then
+      ok = 1
+      remaining = math.floor((now - allowat) / interval)
+      reset = math.ceil(newtat - now)
+      retry = 0
+      if hits > 0 then writes[#writes + 1] = {KEYS[i], 'tb', string.format('%.3f', newtat), math.ceil(newtat - now) + 1000} end
+    else
+      ok = 0
+      remaining = math.max(0, math.floor((now - (tat - burst * interval)) / interval))
+      reset = math.ceil(tat - now)
+      retry = math.ceil(allowat - now)
+    end
+  else
+    local start = math.floor(now / window) * window
+    reset = start + window - now
+    local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if count + hits <= limit then
+      ok = 1
+      remaining = limit - count - hits
+      retry = 0
+      if hits > 0 then writes[#writes + 1] = {KEYS[i], 'fw', hits, start + window} end
+    else
+      ok = 0
+      remaining = math.max(0, limit - count)
+      retry = reset
+    end
+  end
+  if ok == 0 and not shadow then admitted = false end
+  out[#out + 1] = ok
+  out[#out + 1] = remaining
+  out[#out + 1] = reset
+  out[#out + 1] = retry
+end
+if admitted and mode == 'consume' then
+  for _, w in ipairs(writes) do
+    if w[2] == 'tb' then
+      redis.call('SET', w[1], w[3], 'PX', w[4])
+    else
+      redis.call('INCRBY', w[1], w[3])
+      redis.call('PEXPIREAT', w[1], w[4])
+    end
+  end
+end
+return out
+`;
+
+type Client = Redis | Cluster;
+type ScriptClient = Client & { envoyAuthzRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+
+function isCluster(c: Client): c is Cluster {
+  return (c as Cluster).isCluster === true;
+}
+
+export class RedisStore implements RateLimitStore {
+  readonly kind: string;
+  private readonly client: ScriptClient;
+
+  constructor(client: Client) {
+    client.defineCommand('envoyAuthzRateLimit', { lua: SCRIPT });
+    this.client = client as ScriptClient;
+    this.kind = isCluster(client) ? 'redis-cluster' : 'redis';
+  }
+
+  private async run(mode: 'check' | 'consume', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    const args: (string | number)[] = [mode];
+    for (const b of buckets) {
+      const l = b.limit;
+      args.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', l.requestsPerUnit, l.windowSeconds * 1000, l.burst, b.hits, l.shadow ? '1' : '0');
+    }
+    const raw = await this.client.envoyAuthzRateLimit(buckets.length, ...buckets.map((b) => b.key), ...args);
+    return buckets.map((_, i) => ({
+      allowed: raw[i * 4] === 1,
+      remaining: Number(raw[i * 4 + 1]),
+      resetMs: Number(raw[i * 4 + 2]),
+      retryAfterMs: Number(raw[i * 4 + 3]),
+    }));
+  }
+
+  async evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    if (buckets.length === 0) return [];
+    if (!isCluster(this.client)) return this.run('consume', buckets);
+    const bySlot = new Map<number, number[]>();
+    buckets.forEach((b, i) => {
+      const slot = calculateSlot(b.key);
+      bySlot.set(slot, [...(bySlot.get(slot) ?? []), i]);
+    });
+    const groups = [...bySlot.values()];
+    const pick = (g: number[]): BucketRequest[] => g.map((i) => buckets[i]!);
+    const merge = (results: BucketState[][]): BucketState[] => {
+      const out: BucketState[] = new Array<BucketState>(buckets.length);
+      groups.forEach((g, gi) => g.forEach((i, k) => (out[i] = results[gi]![k]!)));
+      return out;
+    };
+    if (groups.length === 1) return this.run('consume', buckets);
+    const checked = merge(await Promise.all(groups.map((g) => this.run('check', pick(g)))));
+    if (checked.some((s, i) => !s.allowed && !buckets[i]!.limit.shadow)) return checked;
+    return merge(await Promise.all(groups.map((g) => this.run('consume', pick(g)))));
+  }
+
+  close(): Promise<void> {
+    this.client.disconnect();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,55 @@
+// Holds the compiled rate-limit configuration and swaps in a new one when the files change; a
+// config that does not load is logged and counted, and the old one keeps serving.
+import { stat } from 'node:fs/promises';
+import type { Logger } from '../telemetry/logger.js';
+import { loadRateLimitFiles, type CompileOptions, type DomainConfig } from './config.js';
+
+export class RateLimitConfigs {
+  private current: ReadonlyMap<string, DomainConfig> = new Map();
+  private stamp = '';
+  private timer: NodeJS.Timeout | undefined;
+  failures = 0;
+  reloads = 0;
+
+  constructor(
+    private readonly files: readonly string[],
+    private readonly opts: CompileOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get domains(): ReadonlyMap<string, DomainConfig> {
+    return this.current;
+  }
+
+  /** First load: errors propagate (a bad file at start is a startup error). */
+  async start(intervalMs: number): Promise<void> {
+    this.stamp = await this.stampOf();
+    this.current = await loadRateLimitFiles(this.files, this.opts);
+    this.timer = setInterval(() => void this.check(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async stampOf(): Promise<string> {
+    const parts = await Promise.all(this.files.map((f) => stat(f).then((s) => `${s.mtimeMs}:${s.size}`, () => 'missing')));
+    return parts.join('|');
+  }
+
+  /** Reloads when any file changed. */
+  async check(): Promise<void> {
+    const stamp = await this.stampOf();
+    if (stamp === this.stamp) return;
+    this.stamp = stamp;
+    try {
+      this.current = await loadRateLimitFiles(this.files, this.opts);
+      this.reloads += 1;
+      this.log.info({ event: 'ratelimit_config_reloaded', domains: [...this.current.keys()] }, 'rate-limit configuration reloaded');
+    } catch (err) {
+      this.failures += 1;
+      this.log.warn({ event: 'ratelimit_config_rejected', err: err instanceof Error ? err.message : String(err) }, 'rate-limit configuration rejected; keeping the old one');
+    }
+  }
+}

@@ -1,0 +1,52 @@
+// A shared store with a configured answer for its failures: `deny` (everything over limit),
+// `allow` (nothing limited), or `local` (in-process buckets until the shared store answers
+// again). Whether it is degraded is visible to readiness and the logs.
+import type { Logger } from '../telemetry/logger.js';
+import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+
+export type FailureMode = 'deny' | 'allow' | 'local';
+
+export class ResilientStore implements RateLimitStore {
+  readonly kind: string;
+  private failing = false;
+
+  constructor(
+    private readonly primary: RateLimitStore,
+    private readonly mode: FailureMode,
+    private readonly local: RateLimitStore,
+    private readonly log: Logger,
+  ) {
+    this.kind = primary.kind;
+  }
+
+  get degraded(): boolean {
+    return this.failing;
+  }
+
+  async evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    try {
+      const r = await this.primary.evaluate(buckets);
+      if (this.failing) this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
+      this.failing = false;
+      return r;
+    } catch (err) {
+      if (!this.failing) {
+        this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
+      }
+      this.failing = true;
+      if (this.mode === 'local') return this.local.evaluate(buckets);
+      const allowed = this.mode === 'allow';
+      return buckets.map((b) => ({
+        allowed,
+        remaining: allowed ? b.limit.requestsPerUnit : 0,
+        resetMs: b.limit.windowSeconds * 1000,
+        retryAfterMs: allowed ? 0 : 1000,
+      }));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.primary.close();
+    await this.local.close();
+  }
+}

@@ -1,0 +1,60 @@
+// Thin gRPC adapter for envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit: translate in,
+// run the limiter, translate out, audit every over-limit decision (V-274525).
+import { status, type ServiceError } from '@grpc/grpc-js';
+import type { RateLimitResponse } from '../gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
+import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
+import type { Entry } from '../ratelimit/matcher.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { InFlight } from './inflight.js';
+
+const duration = (ms: number): { seconds: number; nanos: number } => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+
+export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inflight: InFlight }): RateLimitServiceHandlers {
+  const { limiter, log, inflight } = deps;
+  return {
+    ShouldRateLimit(call, callback) {
+      const done = inflight.begin();
+      const req = call.request;
+      const domain = req.domain ?? '';
+      const descriptors: Entry[][] = (req.descriptors ?? []).map((d) => (d.entries ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })));
+      // proto3 cannot tell an unset hits_addend from 0: both mean 1, as in envoyproxy/ratelimit.
+      const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
+      limiter
+        .shouldRateLimit(domain, descriptors, hits)
+        .then(
+          (d) => {
+            d.descriptors.forEach((r, i) => {
+              if (r.over || r.shadowOver) {
+                log.info(
+                  { event: 'ratelimit', domain, descriptor: descriptors[i], limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
+                  r.over ? 'over limit' : 'over limit (shadow mode)',
+                );
+              }
+            });
+            const res: RateLimitResponse = {
+              overall_code: d.over ? 'OVER_LIMIT' : 'OK',
+              statuses: d.descriptors.map((r) => ({
+                code: r.over ? 'OVER_LIMIT' : 'OK',
+                ...(r.limit && r.state
+                  ? {
+                      current_limit: { requests_per_unit: r.limit.requestsPerUnit, unit: r.limit.reportedUnit, ...(r.limit.name ? { name: r.limit.name } : {}) },
+                      limit_remaining: r.state.remaining,
+                      duration_until_reset: duration(r.state.resetMs),
+                    }
+                  : {}),
+              })),
+              response_headers_to_add: d.headers.map(([key, value]) => ({ key, value })),
+            };
+            callback(null, res);
+          },
+          (err: unknown) => {
+            log.warn({ event: 'ratelimit_error', domain, err: err instanceof Error ? err.message : String(err) }, 'rate-limit check failed');
+            const e: Partial<ServiceError> = { code: status.UNAVAILABLE, details: 'rate limit decision unavailable' };
+            callback(e);
+          },
+        )
+        .finally(done);
+    },
+  };
+}
