@@ -54,7 +54,8 @@ export function parseConfig(file: string, text: string): Readonly<Config> {
   return deepFreeze(data);
 }
 
-function describeSchemaError(e: ErrorObject): ConfigProblem {
+/** An Ajv error as a problem at a key path (also used for rate-limit files). */
+export function describeSchemaError(e: ErrorObject): ConfigProblem {
   const at = e.instancePath || '/';
   switch (e.keyword) {
     case 'additionalProperties': {

@@ -5,7 +5,8 @@
 // and `rate_limits` (several limits on one descriptor, e.g. burst plus sustained).
 import { readFile } from 'node:fs/promises';
 import { Type, type Static } from '@sinclair/typebox';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
+import { describeSchemaError } from '../config/loader.js';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../lib/errors.js';
 import { UNIT_SECONDS, type Algorithm, type Limit, type ReportedUnit } from './limits.js';
@@ -65,11 +66,6 @@ export interface DomainConfig {
   readonly root: Node;
   readonly file: string;
 }
-
-const schemaProblem = (e: ErrorObject): ConfigProblem =>
-  e.keyword === 'additionalProperties'
-    ? { keyPath: `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`, problem: 'unknown key' }
-    : { keyPath: e.instancePath || '/', problem: e.message ?? e.keyword };
 
 export interface CompileOptions {
   /** Algorithm for ordinary limits (quotas always count in fixed windows). */
@@ -149,7 +145,7 @@ export function compileRateLimitFile(file: string, text: string, opts: CompileOp
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => ({ keyPath: '/', problem: `YAML syntax error: ${e.message.split('\n')[0]}` })));
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
-  if (!validate(data)) throw new ConfigError(file, (validate.errors ?? []).map(schemaProblem));
+  if (!validate(data)) throw new ConfigError(file, (validate.errors ?? []).map(describeSchemaError));
   const out: ConfigProblem[] = [];
   const top = compileLevel(data.descriptors ?? [], '/descriptors', out, opts);
   if (out.length > 0) throw new ConfigError(file, out);
