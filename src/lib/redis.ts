@@ -53,5 +53,10 @@ export function connectRedis(cfg: RedisConfig, name: string, log: Logger): Redis
 export function connectRateLimitRedis(cfg: RedisConfig, log: Logger): Redis | Cluster {
   if (cfg.mode !== 'cluster') return connectRedis(cfg, 'ratelimit', log);
   const o = options(cfg, 'ratelimit');
-  return watch(new Cluster((cfg.nodes ?? []).map(splitHostPort), { redisOptions: o, enableAutoPipelining: true, enableOfflineQueue: true }), 'ratelimit', log);
+  return watch(new Cluster((cfg.nodes ?? []).map(splitHostPort), {
+      // ioredis auto-pipelining batches commands of different slots together, which a cluster refuses.
+      redisOptions: { ...o, enableAutoPipelining: false },
+      enableAutoPipelining: false,
+      enableOfflineQueue: true,
+    }), 'ratelimit', log);
 }

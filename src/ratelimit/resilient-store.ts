@@ -6,15 +6,20 @@ import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
 
 export type FailureMode = 'deny' | 'allow' | 'local';
 
+/** While the shared store is failing, it is tried again at most this often (others use the failure mode at once). */
+const PROBE_INTERVAL_MS = 500;
+
 export class ResilientStore implements RateLimitStore {
   readonly kind: string;
   private failing = false;
+  private nextProbe = 0;
 
   constructor(
     private readonly primary: RateLimitStore,
     private readonly mode: FailureMode,
     private readonly local: RateLimitStore,
     private readonly log: Logger,
+    private readonly now: () => number = Date.now,
   ) {
     this.kind = primary.kind;
   }
@@ -24,6 +29,10 @@ export class ResilientStore implements RateLimitStore {
   }
 
   async evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    // A dead store would cost every request its command timeout: answer by the failure mode,
+    // and let one request at a time probe whether it is back.
+    if (this.failing && this.now() < this.nextProbe) return this.fallback(buckets);
+    if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
     try {
       const r = await this.primary.evaluate(buckets);
       if (this.failing) this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
@@ -34,15 +43,20 @@ export class ResilientStore implements RateLimitStore {
         this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
       }
       this.failing = true;
-      if (this.mode === 'local') return this.local.evaluate(buckets);
-      const allowed = this.mode === 'allow';
-      return buckets.map((b) => ({
-        allowed,
-        remaining: allowed ? b.limit.requestsPerUnit : 0,
-        resetMs: b.limit.windowSeconds * 1000,
-        retryAfterMs: allowed ? 0 : 1000,
-      }));
+      this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+      return this.fallback(buckets);
     }
+  }
+
+  private fallback(buckets: readonly BucketRequest[]): Promise<BucketState[]> | BucketState[] {
+    if (this.mode === 'local') return this.local.evaluate(buckets);
+    const allowed = this.mode === 'allow';
+    return buckets.map((b) => ({
+      allowed,
+      remaining: allowed ? b.limit.requestsPerUnit : 0,
+      resetMs: b.limit.windowSeconds * 1000,
+      retryAfterMs: allowed ? 0 : 1000,
+    }));
   }
 
   async close(): Promise<void> {

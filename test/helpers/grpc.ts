@@ -4,6 +4,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { CheckRequest, CheckRequest__Output } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
+import type { RateLimitResponse__Output } from '../../src/gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import { envoyProtos } from '../../src/server/protos.js';
 
 export interface AuthzClient {
@@ -57,4 +58,26 @@ export function callRaw(address: string, path: string): Promise<ServiceError | n
       },
     );
   });
+}
+
+export interface RlsClient {
+  shouldRateLimit(domain: string, descriptors: [string, string][][], hits?: number): Promise<RateLimitResponse__Output>;
+  close(): void;
+}
+
+export function rlsClient(address: string): RlsClient {
+  const Ctor = envoyProtos().envoy.service.ratelimit.v3.RateLimitService;
+  const client = new Ctor(address, credentials.createInsecure());
+  return {
+    shouldRateLimit: (domain, descriptors, hits) =>
+      new Promise((resolve, reject) => {
+        client.ShouldRateLimit(
+          { domain, descriptors: descriptors.map((d) => ({ entries: d.map(([key, value]) => ({ key, value })) })), ...(hits !== undefined ? { hits_addend: hits } : {}) },
+          new Metadata(),
+          { deadline: Date.now() + 5000 },
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        );
+      }),
+    close: () => client.close(),
+  };
 }

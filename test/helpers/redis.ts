@@ -42,3 +42,68 @@ export async function startRedis(): Promise<TestRedis> {
     },
   };
 }
+
+/** A real Redis Cluster: `n` cluster-enabled redis-server processes joined by redis-cli. */
+export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(): Promise<void> }> {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFileSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'envoy-authz-cluster-'));
+  const children: ChildProcess[] = [];
+  const nodes: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const port = await freePort();
+    children.push(
+      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
+    );
+    nodes.push(`127.0.0.1:${port}`);
+  }
+  const until = Date.now() + 10_000;
+  for (const node of nodes) {
+    const c = new Redis(`redis://${node}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    for (;;) {
+      try {
+        await c.connect();
+        await c.ping();
+        break;
+      } catch {
+        c.disconnect();
+        if (Date.now() > until) throw new Error('cluster node did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    c.disconnect();
+  }
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  // Wait until every node agrees the cluster is up.
+  for (const node of nodes) {
+    const c = new Redis(`redis://${node}`, { maxRetriesPerRequest: 0 });
+    c.on('error', () => undefined);
+    while (!(await c.cluster('INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > until + 10_000) throw new Error('cluster did not converge');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    c.disconnect();
+  }
+  return {
+    nodes,
+    stop: async () => {
+      await Promise.all(children.map((ch) => new Promise<void>((r) => (ch.exitCode !== null ? r() : (ch.once('exit', () => r()), ch.kill('SIGTERM'))))));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Restarts nothing: starts a redis-server on a given port (to bring a stopped one back). */
+export function startRedisOn(port: number): { stop(): Promise<void> } {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
