@@ -144,14 +144,14 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
   if (cfg.policy && cfg.policy.memory_initial_pages > cfg.policy.memory_max_pages) {
     out.push({ keyPath: '/policy/memory_initial_pages', problem: 'must not exceed memory_max_pages' });
   }
-  if (cfg.ratelimit?.store === 'redis' && !cfg.redis) out.push({ keyPath: '/ratelimit/store', problem: 'redis needs the redis section' });
+  if (cfg.ratelimit.store === 'redis' && !cfg.redis) out.push({ keyPath: '/ratelimit/store', problem: 'redis needs the redis section' });
   const r = cfg.redis;
   if (r && r.mode !== 'standalone' && !r.nodes) out.push({ keyPath: '/redis/nodes', problem: `required for mode ${r.mode}` });
   if (r?.mode === 'sentinel' && !r.sentinel_name) out.push({ keyPath: '/redis/sentinel_name', problem: 'required for mode sentinel' });
   if (r?.mode === 'cluster' && (cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis)) {
     out.push({ keyPath: '/redis/mode', problem: 'cluster mode serves rate limits only; revocation and API keys need standalone or sentinel' });
   }
-  if (!cfg.check.enabled && !(cfg.ratelimit?.enabled ?? false)) out.push({ keyPath: '/check/enabled', problem: 'nothing to serve: enable check or ratelimit' });
+  if (!cfg.check.enabled && !cfg.ratelimit.enabled) out.push({ keyPath: '/check/enabled', problem: 'nothing to serve: enable check or ratelimit' });
   const h = cfg.authentication.upstream_headers;
   const reserved = new Set([cfg.authentication.header.toLowerCase(), 'host', ':authority', ':path', ':method']);
   for (const [key, name] of Object.entries(h)) {

@@ -442,12 +442,12 @@ const Policy = Type.Object(
   { ...strict, description: 'Authorization with OPA Rego compiled to WebAssembly (opa-envoy-plugin compatible input and decisions).' },
 );
 
-const RateLimit = Type.Object(
+const RateLimit = Section(
   {
     enabled: Type.Boolean({ default: true, description: 'Serve envoy.service.ratelimit.v3.RateLimitService on the gRPC port.' }),
     files: Type.Array(Type.String({ minLength: 1 }), {
-      minItems: 1,
-      description: 'envoyproxy/ratelimit YAML files (relative to this file), one domain each; re-read when they change.',
+      default: [],
+      description: 'envoyproxy/ratelimit YAML files (relative to this file), one domain each; re-read when they change. None: every request is within limits.',
     }),
     store: StringEnum(['memory', 'redis'], { default: 'memory', description: 'memory: this instance only. redis: shared through the redis section (single node, Sentinel or Cluster).' }),
     algorithm: StringEnum(['token_bucket', 'fixed_window'], {
@@ -465,7 +465,7 @@ const RateLimit = Type.Object(
     memory_max_keys: Type.Integer({ minimum: 100, maximum: 100000000, default: 100000, description: 'Bound of the in-process bucket table.' }),
     reload_interval_ms: Millis(5000, 100, 3600000, 'How often the files are checked for changes.'),
   },
-  { ...strict, description: 'The rate-limit service (drop-in for envoyproxy/ratelimit configs).' },
+  'The rate-limit service (drop-in for envoyproxy/ratelimit configs).',
 );
 
 const Redis = Type.Object(
@@ -501,7 +501,7 @@ export const ConfigSchema = Type.Object(
     }),
     token: Type.Optional(Token),
     policy: Type.Optional(Policy),
-    ratelimit: Type.Optional(RateLimit),
+    ratelimit: RateLimit,
     admin: Admin,
     revocation: Revocation,
     redis: Type.Optional(Redis),

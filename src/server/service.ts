@@ -85,16 +85,16 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
 
     // Rate-limit buckets (and the failed-authentication counters) live in one store.
     const rl = cfg.ratelimit;
-    const localStore = new MemoryStore(rl?.memory_max_keys ?? 100000);
+    const localStore = new MemoryStore(rl.memory_max_keys);
     let store: RateLimitStore = localStore;
     let resilient: ResilientStore | undefined;
-    if (rl?.store === 'redis' && cfg.redis) {
+    if (rl.store === 'redis' && cfg.redis) {
       resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log);
       store = resilient;
     }
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;
-    if (rl?.enabled) {
+    if (rl.enabled) {
       const configs = new RateLimitConfigs(
         rl.files.map((f) => resolveConfigPath(loaded, f)),
         { algorithm: rl.algorithm },
@@ -145,7 +145,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     let serving = false;
     const readiness = (): Readiness => {
       const components: Record<string, string> = { grpc: serving ? 'serving' : 'not_serving', revocation: denyList.ready ? 'ready' : 'unavailable' };
-      if (limiter) components.ratelimit_store = `${store.kind}${resilient?.degraded ? ` degraded (failure_mode ${rl?.failure_mode})` : ''}`;
+      if (limiter) components.ratelimit_store = `${store.kind}${resilient?.degraded ? ` degraded (failure_mode ${rl.failure_mode})` : ''}`;
       const st = policy?.source.status();
       if (st) components.policy = st.revision !== undefined ? `active ${st.revision}${st.lastError ? ' (last update rejected)' : ''}` : 'no bundle';
       return { ready: serving && denyList.ready && (st === undefined || st.revision !== undefined), components };
