@@ -1,5 +1,8 @@
 // A real redis-server on a free loopback port, for the duration of a test file.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './envoy.js';
 
@@ -45,10 +48,6 @@ export async function startRedis(): Promise<TestRedis> {
 
 /** A real Redis Cluster: `n` cluster-enabled redis-server processes joined by redis-cli. */
 export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(): Promise<void> }> {
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { execFileSync } = await import('node:child_process');
   const dir = mkdtempSync(join(tmpdir(), 'envoy-authz-cluster-'));
   const children: ChildProcess[] = [];
   const nodes: string[] = [];
@@ -96,7 +95,7 @@ export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(
   };
 }
 
-/** Restarts nothing: starts a redis-server on a given port (to bring a stopped one back). */
+/** A redis-server on a given port (to bring a stopped one back). */
 export function startRedisOn(port: number): { stop(): Promise<void> } {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
