@@ -124,3 +124,32 @@ describe('invalid rate-limit config fixtures', async () => {
     expect(hit!.problem).toContain(problem);
   });
 });
+
+describe('rate-limit configuration reload', () => {
+  it('swaps in a changed file and keeps the old configuration when the new one is bad', async () => {
+    const { RateLimitConfigs } = await import('../../../src/ratelimit/reloader.js');
+    const { createLogger } = await import('../../../src/telemetry/logger.js');
+    const { capture } = await import('../../helpers/log.js');
+    const { utimesSync } = await import('node:fs');
+    const tmp = tempDir();
+    const file = tmp.write('rl.yaml', 'domain: one\n');
+    const logs = capture();
+    const configs = new RateLimitConfigs([file], opts, createLogger('info', logs.stream));
+    await configs.start(60_000);
+    try {
+      expect([...configs.domains.keys()]).toEqual(['one']);
+      tmp.write('rl.yaml', 'domain: two\n');
+      utimesSync(file, new Date(), new Date(Date.now() + 5000));
+      await configs.check();
+      expect([...configs.domains.keys()]).toEqual(['two']);
+      tmp.write('rl.yaml', 'domain: three\nbogus: 1\n');
+      utimesSync(file, new Date(), new Date(Date.now() + 10000));
+      await configs.check();
+      expect([...configs.domains.keys()]).toEqual(['two']);
+      expect(configs.failures).toBe(1);
+      expect(logs.lines().map((l) => l.event)).toEqual(['ratelimit_config_reloaded', 'ratelimit_config_rejected']);
+    } finally {
+      configs.stop();
+    }
+  });
+});
