@@ -1,74 +1,50 @@
 // End to end: a JWT, an API key and an mTLS client certificate each reach the upstream as the same
 // canonical credential - an internal JWT in Authorization, verifiable against our JWKS - and
 // neither does the upstream see the original credential nor the client the internal token.
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import { join } from 'node:path';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
-import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { ensureDevSigningKey } from '../../src/dev/local-secrets.js';
-import { devCerts, type DevCerts } from '../helpers/certs.js';
+import type { DevCerts } from '../helpers/certs.js';
 import { send, type Reply } from '../helpers/client.js';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
+import type { EnvoyPorts } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { configYaml, spawnService, type ServiceProcess } from '../helpers/service.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('canonical credential through Envoy', () => {
   const tmp = tempDir();
   const apiKey = generateApiKey('eak');
   let key: TestKey;
+  let stack: Stack;
   let certs: DevCerts;
   let ports: EnvoyPorts;
-  let authz: ServiceProcess;
   let adminPort: number;
-  let envoy: RunningEnvoy;
-  let upstream: Server;
-  let seen: IncomingHttpHeaders[] = [];
 
   beforeAll(async () => {
     key = await makeKey('ES256');
-    certs = devCerts(join(tmp.dir, 'certs'));
     tmp.write('jwks.json', jwks(key));
     tmp.write('apikeys.yaml', { keys: [{ id: apiKey.id, digest: digestApiKey(apiKey.key), owner: 'svc-batch', expires_at: new Date(Date.now() + 86400_000).toISOString() }] });
     await ensureDevSigningKey(tmp.dir);
-    const authzPort = await freePort();
-    adminPort = await freePort();
-    authz = await spawnService([
-      '--config',
-      tmp.write(
-        'authz.yaml',
-        configYaml({
-          server: { address: `127.0.0.1:${authzPort}` },
-          admin: { address: `127.0.0.1:${adminPort}` },
-          authentication: {
-            jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] },
-            api_keys: { file: 'apikeys.yaml' },
-            mtls: { trust_domains: [{ name: 'dev.local' }] },
-          },
-          token: { issuer: 'urn:envoy-authz:test', default_audience: 'demo-upstream', signing_keys: [{ file: 'token-signing.jwk' }] },
-        }),
-      ),
-    ]);
-    const echo = await startEchoUpstream('127.0.0.1', 0, (h) => seen.push(h));
-    upstream = echo.server;
-    ports = await envoyPorts(authzPort, echo.port);
-    envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml')), ports.admin);
+    stack = await startStack(tmp, {
+      authentication: {
+        jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] },
+        api_keys: { file: 'apikeys.yaml' },
+        mtls: { trust_domains: [{ name: 'dev.local' }] },
+      },
+      token: { issuer: 'urn:envoy-authz:test', default_audience: 'demo-upstream', signing_keys: [{ file: 'token-signing.jwk' }] },
+    });
+    ({ certs, ports, adminPort } = stack);
   });
-
-  afterAll(async () => {
-    await envoy?.stop();
-    await authz?.stop();
-    upstream?.close();
-  });
+  afterAll(() => stack?.stop());
 
   async function through(request: () => Promise<Reply>): Promise<{ reply: Reply; upstream: IncomingHttpHeaders; claims: JWTPayload; token: string }> {
-    seen = [];
+    stack.clear();
     const reply = await request();
     expect(reply.status).toBe(200);
-    expect(seen).toHaveLength(1);
-    const auth = seen[0]!.authorization ?? '';
+    expect(stack.seen).toHaveLength(1);
+    const auth = stack.seen[0]!.authorization ?? '';
     expect(auth).toMatch(/^Bearer ey/);
     const token = auth.slice('Bearer '.length);
     const ourJwks = createRemoteJWKSet(new URL(`http://127.0.0.1:${adminPort}/.well-known/jwks.json`));
@@ -76,7 +52,7 @@ describe('canonical credential through Envoy', () => {
     // The client never sees the internal token.
     expect(JSON.stringify(reply.headers)).not.toContain(token);
     expect(reply.body).not.toContain(token);
-    return { reply, upstream: seen[0]!, claims: payload, token };
+    return { reply, upstream: stack.seen[0]!, claims: payload, token };
   }
 
   it('a JWT becomes the internal token of the user', async () => {
@@ -95,10 +71,10 @@ describe('canonical credential through Envoy', () => {
   });
 
   it('refuses an API key in the query string, whatever the parameter is called', async () => {
-    seen = [];
+    stack.clear();
     expect((await send(`http://127.0.0.1:${ports.http}/orders?api_key=${apiKey.key}`)).status).toBe(401);
     expect((await send(`http://127.0.0.1:${ports.http}/orders?k=${apiKey.key}`, { headers: { 'x-api-key': apiKey.key } })).status).toBe(401);
-    expect(seen).toHaveLength(0);
+    expect(stack.seen).toHaveLength(0);
   });
 
   it('an mTLS client certificate becomes the internal token of its SPIFFE identity', async () => {
@@ -131,9 +107,9 @@ describe('canonical credential through Envoy', () => {
 
   it('refuses the mTLS listener without a client certificate, and a forged XFCC does not authenticate', async () => {
     await expect(send(`https://127.0.0.1:${ports.mtls}/orders`, { ca: certs.read('ca.crt'), servername: 'localhost' })).rejects.toThrow();
-    seen = [];
+    stack.clear();
     const r = await send(`http://127.0.0.1:${ports.http}/orders`, { headers: { 'x-forwarded-client-cert': 'By=x;URI=spiffe://dev.local/ns/demo/sa/client' } });
     expect(r.status).toBe(401);
-    expect(seen).toHaveLength(0);
+    expect(stack.seen).toHaveLength(0);
   });
 });

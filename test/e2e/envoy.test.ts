@@ -1,13 +1,11 @@
 // End to end: real Envoy (envoy/envoy.yaml) + envoy-authz as a process + the demo upstream.
-import type { Server } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
-import { devCerts, type DevCerts } from '../helpers/certs.js';
+import type { DevCerts } from '../helpers/certs.js';
 import { send } from '../helpers/client.js';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
+import type { EnvoyPorts } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { configYaml, spawnService, type ServiceProcess } from '../helpers/service.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 interface Echo {
@@ -19,45 +17,24 @@ interface Echo {
 describe('Envoy + envoy-authz + upstream', () => {
   const tmp = tempDir();
   let key: TestKey;
+  let stack: Stack;
   let certs: DevCerts;
   let ports: EnvoyPorts;
-  let authz: ServiceProcess;
-  let envoy: RunningEnvoy;
-  let upstream: Server;
-  let upstreamHits = 0;
   let http: string;
   let https: string;
+  const upstreamHits = (): number => stack.seen.length;
 
   beforeAll(async () => {
     key = await makeKey('ES256');
-    certs = devCerts(`${tmp.dir}/certs`);
     tmp.write('jwks.json', jwks(key));
-    const authzPort = await freePort();
-    authz = await spawnService([
-      '--config',
-      tmp.write(
-        'authz.yaml',
-        configYaml({
-          server: { address: `127.0.0.1:${authzPort}` },
-          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { file: 'jwks.json' } }] } },
-          routes: [{ name: 'health', match: { path_exact: '/healthz', methods: ['GET'] }, public: true }],
-        }),
-      ),
-    ]);
-    const echo = await startEchoUpstream('127.0.0.1', 0);
-    upstream = echo.server;
-    upstream.on('request', () => (upstreamHits += 1));
-    ports = await envoyPorts(authzPort, echo.port);
-    envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, `${tmp.dir}/envoy.yaml`), ports.admin);
-    http = `http://127.0.0.1:${ports.http}`;
+    stack = await startStack(tmp, {
+      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { file: 'jwks.json' } }] } },
+      routes: [{ name: 'health', match: { path_exact: '/healthz', methods: ['GET'] }, public: true }],
+    });
+    ({ certs, ports, http } = stack);
     https = `https://127.0.0.1:${ports.https}`;
   });
-
-  afterAll(async () => {
-    await envoy?.stop();
-    await authz?.stop();
-    upstream?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('forwards a request with a valid token, with identity headers and without Authorization', async () => {
     const token = await signToken(key, { sub: 'alice' });
@@ -71,7 +48,7 @@ describe('Envoy + envoy-authz + upstream', () => {
   });
 
   it('answers 401 with WWW-Authenticate and one uniform body for missing and invalid tokens', async () => {
-    const before = upstreamHits;
+    const before = upstreamHits();
     const missing = await send(`${http}/orders`);
     const expired = await send(`${http}/orders`, { headers: { authorization: `Bearer ${await signToken(key, { expIn: -600, iatAgo: 900 })}` } });
     const foreign = await send(`${http}/orders`, { headers: { authorization: `Bearer ${await signToken(await makeKey('ES256'))}` } });
@@ -83,7 +60,7 @@ describe('Envoy + envoy-authz + upstream', () => {
       expect(r.body).toBe(missing.body);
     }
     expect(JSON.parse(missing.body)).toEqual({ error: 'unauthenticated', message: 'Valid credentials are required.' });
-    expect(upstreamHits).toBe(before);
+    expect(upstreamHits()).toBe(before);
   });
 
   it('refuses a token in the query string', async () => {
@@ -134,10 +111,10 @@ describe('Envoy + envoy-authz + upstream', () => {
   it('fails closed when envoy-authz is down', async () => {
     const token = await signToken(key);
     expect((await send(`${http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
-    expect(await authz.stop()).toBe(0);
-    const before = upstreamHits;
+    expect(await stack.authz.stop()).toBe(0);
+    const before = upstreamHits();
     const r = await send(`${http}/orders`, { headers: { authorization: `Bearer ${token}` } });
     expect(r.status).toBe(503);
-    expect(upstreamHits).toBe(before);
+    expect(upstreamHits()).toBe(before);
   });
 });

@@ -1,23 +1,15 @@
 // End to end: Envoy's ratelimit filter after ext_authz, asking envoy-authz's RateLimitService
 // with descriptors built from the verified identity.
-import type { Server } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
-import { devCerts } from '../helpers/certs.js';
 import { send } from '../helpers/client.js';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { configYaml, spawnService, type ServiceProcess } from '../helpers/service.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('per-user rate limits through Envoy', () => {
   const tmp = tempDir();
   let key: TestKey;
-  let ports: EnvoyPorts;
-  let authz: ServiceProcess;
-  let envoy: RunningEnvoy;
-  let upstream: Server;
+  let stack: Stack;
 
   beforeAll(async () => {
     key = await makeKey();
@@ -30,31 +22,14 @@ descriptors:
     rate_limit: {name: per-user, unit: minute, requests_per_unit: 3}
 `,
     );
-    const authzPort = await freePort();
-    authz = await spawnService([
-      '--config',
-      tmp.write(
-        'authz.yaml',
-        configYaml({
-          server: { address: `127.0.0.1:${authzPort}` },
-          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] }, brute_force: { max_failures: 3, window_s: 60 } },
-          ratelimit: { files: ['limits.yaml'], algorithm: 'fixed_window', headers: 'both' },
-        }),
-      ),
-    ]);
-    const echo = await startEchoUpstream('127.0.0.1', 0);
-    upstream = echo.server;
-    ports = await envoyPorts(authzPort, echo.port);
-    envoy = await startEnvoy(renderEnvoyConfig(ports, devCerts(join(tmp.dir, 'certs')).dir, join(tmp.dir, 'envoy.yaml')), ports.admin);
+    stack = await startStack(tmp, {
+      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] }, brute_force: { max_failures: 3, window_s: 60 } },
+      ratelimit: { files: ['limits.yaml'], algorithm: 'fixed_window', headers: 'both' },
+    });
   });
+  afterAll(() => stack?.stop());
 
-  afterAll(async () => {
-    await envoy?.stop();
-    await authz?.stop();
-    upstream?.close();
-  });
-
-  const get = async (sub: string) => send(`http://127.0.0.1:${ports.http}/orders`, { headers: { authorization: `Bearer ${await signToken(key, { sub })}` } });
+  const get = async (sub: string) => send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${await signToken(key, { sub })}` } });
 
   it('the N+1th request of a user gets 429 with Retry-After and RateLimit headers; another user is still served', async () => {
     const first = await get('carol');
@@ -72,7 +47,7 @@ descriptors:
   });
 
   it('a client cannot pick its own rate-limit identity: spoofed x-auth-subject is replaced', async () => {
-    const r = await send(`http://127.0.0.1:${ports.http}/orders`, {
+    const r = await send(`${stack.http}/orders`, {
       headers: { authorization: `Bearer ${await signToken(key, { sub: 'erin' })}`, 'x-auth-subject': 'carol' },
     });
     expect(r.status).toBe(200);
@@ -81,9 +56,9 @@ descriptors:
   it('answers 429 after repeated failed authentications from one address, before verifying', async () => {
     const bad = { authorization: `Bearer ${await signToken(await makeKey(), { sub: 'mallory' })}` };
     const codes = [];
-    for (let i = 0; i < 5; i++) codes.push((await send(`http://127.0.0.1:${ports.http}/orders`, { headers: bad })).status);
+    for (let i = 0; i < 5; i++) codes.push((await send(`${stack.http}/orders`, { headers: bad })).status);
     expect(codes).toEqual([401, 401, 401, 429, 429]);
-    const lines = authz.lines.filter((l) => l.event === 'check' && l.reason === 'too_many_failures');
+    const lines = stack.authz.lines.filter((l) => l.event === 'check' && l.reason === 'too_many_failures');
     expect(lines.length).toBe(2);
   });
 });

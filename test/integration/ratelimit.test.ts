@@ -2,6 +2,7 @@
 // instances and with a Redis Cluster, and every failure mode with Redis stopped mid-stream.
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testLimit } from '../helpers/limits.js';
 import type { Limit } from '../../src/ratelimit/limits.js';
 import { RedisStore } from '../../src/ratelimit/redis-store.js';
 import { send } from '../helpers/client.js';
@@ -10,18 +11,7 @@ import { startRedis, startRedisCluster, startRedisOn, type TestRedis } from '../
 import { configYaml, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const limit = (over: Partial<Limit> = {}): Limit => ({
-  requestsPerUnit: 10,
-  windowSeconds: 1,
-  reportedUnit: 'SECOND',
-  burst: 3,
-  algorithm: 'token_bucket',
-  shadow: false,
-  unlimited: false,
-  replaces: [],
-  detailedMetric: false,
-  ...over,
-});
+const limit = (over: Partial<Limit> = {}): Limit => testLimit({ windowSeconds: 1, reportedUnit: 'SECOND', ...over });
 
 const LIMITS = `domain: acc
 descriptors:

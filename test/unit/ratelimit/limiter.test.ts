@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { testLimit } from '../../helpers/limits.js';
 import { compileRateLimitFile } from '../../../src/ratelimit/config.js';
-import type { Limit } from '../../../src/ratelimit/limits.js';
 import { RateLimiter } from '../../../src/ratelimit/limiter.js';
 import { MemoryStore } from '../../../src/ratelimit/memory-store.js';
 
-const limit = (over: Partial<Limit> = {}): Limit => ({
-  requestsPerUnit: 10,
-  windowSeconds: 10,
-  reportedUnit: 'UNKNOWN',
-  burst: 3,
-  algorithm: 'token_bucket',
-  shadow: false,
-  unlimited: false,
-  replaces: [],
-  detailedMetric: false,
-  ...over,
-});
+const limit = testLimit;
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;

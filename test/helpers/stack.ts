@@ -1,0 +1,55 @@
+// The end-to-end stack of a test file: envoy-authz as a process (with the given config, ports
+// filled in), the demo upstream recording what reached it, and Envoy running envoy/envoy.yaml.
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import { join } from 'node:path';
+import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
+import { devCerts, type DevCerts } from './certs.js';
+import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from './envoy.js';
+import { configYaml, spawnService, type ServiceProcess } from './service.js';
+import type { tempDir } from './tmp.js';
+
+export interface Stack {
+  readonly ports: EnvoyPorts;
+  readonly adminPort: number;
+  readonly authz: ServiceProcess;
+  readonly envoy: RunningEnvoy;
+  readonly upstream: Server;
+  readonly certs: DevCerts;
+  /** Request headers the upstream received, in order; `clear()` empties it. */
+  readonly seen: IncomingHttpHeaders[];
+  clear(): void;
+  /** http://127.0.0.1:<envoy http port> */
+  readonly http: string;
+  stop(): Promise<void>;
+}
+
+/** `config` is envoy-authz's config without server/admin addresses; files it names live in `tmp`. */
+export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record<string, unknown>): Promise<Stack> {
+  const certs = devCerts(join(tmp.dir, 'certs'));
+  const authzPort = await freePort();
+  const adminPort = await freePort();
+  const authz = await spawnService([
+    '--config',
+    tmp.write('authz.yaml', configYaml({ ...config, server: { address: `127.0.0.1:${authzPort}` }, admin: { address: `127.0.0.1:${adminPort}` } })),
+  ]);
+  const seen: IncomingHttpHeaders[] = [];
+  const echo = await startEchoUpstream('127.0.0.1', 0, (h) => seen.push(h));
+  const ports = await envoyPorts(authzPort, echo.port);
+  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml')), ports.admin);
+  return {
+    ports,
+    adminPort,
+    authz,
+    envoy,
+    upstream: echo.server,
+    certs,
+    seen,
+    clear: () => void seen.splice(0),
+    http: `http://127.0.0.1:${ports.http}`,
+    stop: async () => {
+      await envoy.stop();
+      await authz.stop();
+      echo.server.close();
+    },
+  };
+}
