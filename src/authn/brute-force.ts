@@ -1,8 +1,10 @@
 // Credential-stuffing protection (REC-API-11-1): failed authentications are counted per source
 // address and per claimed identity (the unverified JWT `sub` or the API key id) in the
 // rate-limit store; past the threshold the request is refused with 429 before any (expensive)
-// verification.
+// verification. Only failures touch the store: a key found over the threshold is remembered
+// locally until its window ends, so successful traffic costs no store round trip.
 import { decodeJwt } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { RequestView } from '../envoy/request.js';
 import type { Limit, RateLimitStore } from '../ratelimit/limits.js';
 import { parseApiKey } from './apikey-format.js';
@@ -16,6 +18,7 @@ export interface FailureGuardOptions {
 
 export class FailureGuard {
   private readonly limit: Limit;
+  private readonly blockedKeys = new LRUCache<string, true>({ max: 100000 });
 
   constructor(
     private readonly store: RateLimitStore,
@@ -59,16 +62,18 @@ export class FailureGuard {
   }
 
   /** True when any counter of this request has reached the threshold. */
-  async blocked(req: RequestView): Promise<boolean> {
-    const keys = this.keys(req);
-    if (keys.length === 0) return false;
-    const states = await this.store.evaluate(keys.map((key) => ({ key, limit: this.limit, hits: 0 })));
-    return states.some((s) => s.remaining <= 0);
+  blocked(req: RequestView): boolean {
+    return this.keys(req).some((k) => this.blockedKeys.has(k));
   }
 
-  /** Counts one failure on every counter of this request. */
+  /** Counts one failure on every counter of this request; a counter at the threshold blocks its key. */
   async record(req: RequestView): Promise<void> {
     // One call per key: a counter already at its limit must not stop the others from counting.
-    await Promise.all(this.keys(req).map((key) => this.store.evaluate([{ key, limit: this.limit, hits: 1 }])));
+    await Promise.all(
+      this.keys(req).map(async (key) => {
+        const [state] = await this.store.evaluate([{ key, limit: this.limit, hits: 1 }]);
+        if (state && (!state.allowed || state.remaining <= 0)) this.blockedKeys.set(key, true, { ttl: Math.max(1000, state.resetMs) });
+      }),
+    );
   }
 }

@@ -67,7 +67,7 @@ export class CheckPipeline {
       if (this.deps.denyList?.sourceBlocked(req.source.address)) throw new AuthnError('source_blocked', 'source address blocked');
       refuseQueryCredentials(req, this.forbiddenQuery, this.deps.isCredential);
       const guard = this.deps.failureGuard;
-      if (guard && (await guard.blocked(req))) throw new AuthnError('too_many_failures', 'too many failed authentications');
+      if (guard?.blocked(req)) throw new AuthnError('too_many_failures', 'too many failed authentications');
       try {
         identity = await this.authenticate(req, route);
       } catch (err) {
