@@ -53,6 +53,7 @@ export class BundleSource {
     private readonly engine: PolicyEngine,
     private readonly verification: BundleVerification | undefined,
     private readonly log: Logger,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {}
 
   onActivate(l: (revision: string) => void): void {
@@ -102,12 +103,14 @@ export class BundleSource {
       this.activations += 1;
       this.lastError = undefined;
       this.log.info({ event: 'bundle_activated', revision: bundle.revision }, 'policy bundle activated');
+      this.onEvent('bundle_activated');
       for (const l of this.listeners) l(bundle.revision);
       return { ok: true, revision: bundle.revision, changed: true };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       this.failures += 1;
       this.lastError = error;
+      this.onEvent('bundle_rejected');
       this.log.warn({ event: 'bundle_rejected', err: error, active_revision: this.engine.revision ?? null }, 'policy bundle rejected; keeping the last good one');
       return { ok: false, error };
     }

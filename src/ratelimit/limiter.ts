@@ -30,6 +30,11 @@ export class RateLimiter {
     private readonly headerMode: HeaderMode,
   ) {}
 
+  /** Whether a domain is configured (bounds metric labels). */
+  knows(domain: string): boolean {
+    return this.domains().has(domain);
+  }
+
   async shouldRateLimit(domain: string, descriptors: readonly (readonly Entry[])[], hits: number): Promise<RateLimitDecision> {
     const config = this.domains().get(domain);
     const matches = descriptors.map((d) => (config ? matchDescriptor(config, d) : undefined));

@@ -15,6 +15,7 @@ export class RateLimitConfigs {
     private readonly files: readonly string[],
     private readonly opts: CompileOptions,
     private readonly log: Logger,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {}
 
   get domains(): ReadonlyMap<string, DomainConfig> {
@@ -46,9 +47,11 @@ export class RateLimitConfigs {
     try {
       this.current = await loadRateLimitFiles(this.files, this.opts);
       this.reloads += 1;
+      this.onEvent('ratelimit_config_reloaded');
       this.log.info({ event: 'ratelimit_config_reloaded', domains: [...this.current.keys()] }, 'rate-limit configuration reloaded');
     } catch (err) {
       this.failures += 1;
+      this.onEvent('ratelimit_config_rejected');
       this.log.warn({ event: 'ratelimit_config_rejected', err: err instanceof Error ? err.message : String(err) }, 'rate-limit configuration rejected; keeping the old one');
     }
   }

@@ -20,6 +20,7 @@ export class ResilientStore implements RateLimitStore {
     private readonly local: RateLimitStore,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {
     this.kind = primary.kind;
   }
@@ -35,12 +36,16 @@ export class ResilientStore implements RateLimitStore {
     if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
     try {
       const r = await this.primary.evaluate(buckets);
-      if (this.failing) this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
+      if (this.failing) {
+        this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
+        this.onEvent('ratelimit_store_recovered');
+      }
       this.failing = false;
       return r;
     } catch (err) {
       if (!this.failing) {
         this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
+        this.onEvent('ratelimit_store_failed');
       }
       this.failing = true;
       this.nextProbe = this.now() + PROBE_INTERVAL_MS;

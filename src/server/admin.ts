@@ -19,6 +19,8 @@ export interface AdminDeps {
   readonly denyList: DenyList;
   readonly jwks?: () => { keys: JWK[] };
   readonly readiness: () => Readiness;
+  /** Serves /metrics (Prometheus text). */
+  readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Re-reads and activates the policy bundle now. */
   readonly reloadPolicy?: () => Promise<{ ok: true; revision: string; changed: boolean } | { ok: false; error: string }>;
 }
@@ -119,6 +121,7 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
       const r = deps.readiness();
       return send(res, r.ready ? 200 : 503, r);
     }
+    if (req.method === 'GET' && path === '/metrics' && deps.metrics) return deps.metrics(req, res);
     if (req.method === 'GET' && path === '/.well-known/jwks.json') {
       if (!deps.jwks) throw new HttpError(404, 'not_found', 'no token signing keys configured');
       return send(res, 200, deps.jwks(), 'public, max-age=60');

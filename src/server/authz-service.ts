@@ -10,6 +10,7 @@ import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authori
 import { budgetMs, withDeadline } from '../lib/deadline.js';
 import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 
 export interface AuthzServiceDeps {
@@ -17,6 +18,7 @@ export interface AuthzServiceDeps {
   readonly check: Config['check'];
   readonly log: Logger;
   readonly inflight: InFlight;
+  readonly metrics?: Metrics;
 }
 
 function asUnavailable(err: unknown): UnavailableError {
@@ -48,7 +50,8 @@ function logDecision(log: Logger, req: RequestView, d: Decision, started: number
 }
 
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
-  const { pipeline, check, log, inflight } = deps;
+  const { pipeline, check, log, inflight, metrics } = deps;
+  const seconds = (started: number): number => (performance.now() - started) / 1000;
   return {
     Check(call, callback) {
       const started = performance.now();
@@ -62,11 +65,13 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
         .then(
           (d) => {
             if (req) logDecision(log, req, d, started);
+            metrics?.decision(d.allowed ? 'allowed' : 'denied', d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason, d.route, seconds(started));
             callback(null, toCheckResponse(d));
           },
           (err: unknown) => {
             const u = asUnavailable(err);
             log.warn({ event: 'check_error', request_id: req?.id, code: u.code, err: u.message }, 'no decision; failing closed');
+            metrics?.checkError(u.code, seconds(started));
             if (check.on_error.mode === 'deny') {
               callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
               return;

@@ -6,15 +6,24 @@ import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
+
+/** "near": less than a tenth of the limit left. */
+function outcomeOf(over: boolean, shadowOver: boolean, remaining: number, limit: number): RateLimitOutcome {
+  if (over) return 'over';
+  if (shadowOver) return 'shadow_over';
+  return remaining * 10 < limit ? 'near' : 'within';
+}
 
 const duration = (ms: number): { seconds: number; nanos: number } => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
-export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inflight: InFlight }): RateLimitServiceHandlers {
-  const { limiter, log, inflight } = deps;
+export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inflight: InFlight; metrics?: Metrics }): RateLimitServiceHandlers {
+  const { limiter, log, inflight, metrics } = deps;
   return {
     ShouldRateLimit(call, callback) {
       const done = inflight.begin();
+      const started = performance.now();
       const req = call.request;
       const domain = req.domain ?? '';
       const descriptors: Entry[][] = (req.descriptors ?? []).map((d) => (d.entries ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })));
@@ -24,7 +33,10 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
         .shouldRateLimit(domain, descriptors, hits)
         .then(
           (d) => {
+            // Unknown domains share one label: the request names them, the config bounds them.
+            const label = limiter.knows(domain) ? domain : 'unknown';
             d.descriptors.forEach((r, i) => {
+              if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r.over, r.shadowOver, r.state.remaining, r.limit.requestsPerUnit));
               if (r.over || r.shadowOver) {
                 log.info(
                   { event: 'ratelimit', domain, descriptor: descriptors[i], limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
@@ -46,6 +58,7 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
               })),
               response_headers_to_add: d.headers.map(([key, value]) => ({ key, value })),
             };
+            metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
             callback(null, res);
           },
           (err: unknown) => {

@@ -23,6 +23,7 @@ import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import { rateLimitHandlers } from './rls-service.js';
 import type { Logger } from '../telemetry/logger.js';
+import { Metrics } from '../telemetry/metrics.js';
 import { startAdmin, type Readiness } from './admin.js';
 import { authorizationHandlers } from './authz-service.js';
 import { bind, serverCredentials, serverOptions } from './grpc.js';
@@ -53,6 +54,9 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
   if (needsRedis && !cfg.redis) throw new ConfigError(loaded.file, [{ keyPath: '/redis', problem: 'required by revocation.store: redis or api_keys.redis' }]);
   const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log) : undefined;
   const closers: (() => Promise<void>)[] = [];
+  const metrics = new Metrics();
+  const event = (name: string): void => metrics.event(name);
+  closers.push(() => metrics.shutdown());
 
   try {
     const denyList: DenyList =
@@ -75,7 +79,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
         maxPages: cfg.policy.memory_max_pages,
       });
       const authorizer = new PolicyAuthorizer(engine, cfg.policy.decision_cache);
-      const source = new BundleSource(loaded, cfg.policy, engine, await loadVerification(loaded, cfg.policy), log);
+      const source = new BundleSource(loaded, cfg.policy, engine, await loadVerification(loaded, cfg.policy), log, event);
       // A new bundle or data revision invalidates every cached decision (V-274677).
       source.onActivate(() => authorizer.invalidate());
       await source.start();
@@ -89,7 +93,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     let store: RateLimitStore = localStore;
     let resilient: ResilientStore | undefined;
     if (rl.store === 'redis' && cfg.redis) {
-      resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log);
+      resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log, Date.now, event);
       store = resilient;
     }
     closers.push(() => store.close());
@@ -99,6 +103,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
         rl.files.map((f) => resolveConfigPath(loaded, f)),
         { algorithm: rl.algorithm },
         log,
+        event,
       );
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
@@ -117,6 +122,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
 
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
+      event('revocation_changed');
       auth.introspector?.clear();
       minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
     });
@@ -139,8 +145,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(limiter ? [RLS_SERVICE] : [])]);
     health.addTo(server);
     const protos = envoyProtos().envoy.service;
-    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight }));
-    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, rateLimitHandlers({ limiter, log, inflight }));
+    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight, metrics }));
+    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, rateLimitHandlers({ limiter, log, inflight, metrics }));
 
     let serving = false;
     const readiness = (): Readiness => {
@@ -157,6 +163,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       ...(keys ? { jwks: () => keys.jwks() } : {}),
       ...(policy ? { reloadPolicy: () => policy.source.reload(true) } : {}),
       readiness,
+      metrics: (req, res) => metrics.handle(req, res),
     });
     closers.push(() => admin.close());
 

@@ -1,0 +1,82 @@
+// OpenTelemetry metrics, served as Prometheus text on the admin listener's /metrics. Every
+// attribute comes from a bounded set (outcomes, reason codes, configured route and domain
+// names, store kinds): never a subject, a token or a raw path.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+
+export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
+
+// Seconds; the Check budget is 150 ms, so the buckets are fine-grained below it.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
+
+export class Metrics {
+  private readonly provider: MeterProvider;
+  private readonly exporter: PrometheusExporter;
+  private readonly decisions: Counter;
+  private readonly checkDuration: Histogram;
+  private readonly checkErrors: Counter;
+  private readonly rateLimit: Counter;
+  private readonly rateLimitDuration: Histogram;
+  private readonly events: Counter;
+
+  constructor() {
+    this.exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    this.provider = new MeterProvider({
+      resource: resourceFromAttributes({ 'service.name': 'envoy-authz' }),
+      readers: [this.exporter],
+      views: [],
+    });
+    const meter: Meter = this.provider.getMeter('envoy-authz');
+    this.decisions = meter.createCounter('envoy_authz_decisions', { description: 'Check decisions by outcome (allowed, denied) and reason.' });
+    this.checkDuration = meter.createHistogram('envoy_authz_check_duration_seconds', {
+      description: 'Time to answer one Check.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
+    this.checkErrors = meter.createCounter('envoy_authz_check_errors', { description: 'Checks answered with an error (failing closed), by code.' });
+    this.rateLimit = meter.createCounter('envoy_authz_ratelimit_checks', { description: 'ShouldRateLimit descriptors by domain and outcome (within, near, over, shadow_over).' });
+    this.rateLimitDuration = meter.createHistogram('envoy_authz_ratelimit_duration_seconds', {
+      description: 'Time to answer one ShouldRateLimit.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
+    this.events = meter.createCounter('envoy_authz_events', {
+      description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
+    });
+  }
+
+  decision(outcome: 'allowed' | 'denied', reason: string, route: string, seconds: number): void {
+    this.decisions.add(1, { outcome, reason, route });
+    this.checkDuration.record(seconds, { outcome });
+  }
+
+  checkError(code: string, seconds: number): void {
+    this.checkErrors.add(1, { code });
+    this.checkDuration.record(seconds, { outcome: 'error' });
+  }
+
+  rateLimitDescriptor(domain: string, outcome: RateLimitOutcome): void {
+    this.rateLimit.add(1, { domain, outcome });
+  }
+
+  rateLimitAnswered(seconds: number, over: boolean): void {
+    this.rateLimitDuration.record(seconds, { outcome: over ? 'over' : 'ok' });
+  }
+
+  /** A bounded event name, e.g. bundle_activated, ratelimit_store_failed. */
+  event(name: string): void {
+    this.events.add(1, { event: name });
+  }
+
+  /** Serves the Prometheus text format. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.exporter.getMetricsRequestHandler(req, res);
+  }
+
+  shutdown(): Promise<void> {
+    return this.provider.shutdown();
+  }
+}
