@@ -3,6 +3,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { CheckPipeline } from '../check/pipeline.js';
 import type { Decision } from '../check/decision.js';
+import { checkErrorRecord, checkRecord } from '../telemetry/audit.js';
 import type { Config } from '../config/schema.js';
 import { toRequestView, type RequestView } from '../envoy/request.js';
 import { toCheckResponse } from '../envoy/response.js';
@@ -25,30 +26,6 @@ function asUnavailable(err: unknown): UnavailableError {
   return err instanceof UnavailableError ? err : new UnavailableError('internal', err instanceof Error ? err.message : 'unknown error');
 }
 
-function logDecision(log: Logger, req: RequestView, d: Decision, started: number): void {
-  log.info(
-    {
-      event: 'check',
-      request_id: req.id,
-      route: d.route,
-      method: req.method,
-      host: req.host,
-      path: req.path,
-      source: req.source.address,
-      allowed: d.allowed,
-      subject: d.identity?.subject,
-      issuer: d.identity?.issuer,
-      auth_method: d.identity?.method,
-      workload: d.identity?.workload?.id,
-      api_key_id: d.identity?.workload?.keyId,
-      policy_revision: d.policyRevision,
-      ...(d.allowed ? { dry_run_denied: d.dryRunDenied } : { status: d.status, reason: d.reason }),
-      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-    },
-    d.allowed ? 'allowed' : 'denied',
-  );
-}
-
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
   const { pipeline, check, log, inflight, metrics } = deps;
   const seconds = (started: number): number => (performance.now() - started) / 1000;
@@ -56,6 +33,8 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
     Check(call, callback) {
       const started = performance.now();
       const done = inflight.begin();
+      const tp = call.metadata.get('traceparent')[0];
+      const traceparent = typeof tp === 'string' ? tp : undefined;
       let req: RequestView | undefined;
       const decide = async (): Promise<Decision> => {
         req = toRequestView(call.request);
@@ -64,13 +43,13 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       withDeadline(decide(), budgetMs(check.deadline_ms, call.getDeadline()))
         .then(
           (d) => {
-            if (req) logDecision(log, req, d, started);
+            if (req) log.info(checkRecord(req, d, performance.now() - started, traceparent), d.allowed ? 'allowed' : 'denied');
             metrics?.decision(d.allowed ? 'allowed' : 'denied', d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason, d.route, seconds(started));
             callback(null, toCheckResponse(d));
           },
           (err: unknown) => {
             const u = asUnavailable(err);
-            log.warn({ event: 'check_error', request_id: req?.id, code: u.code, err: u.message }, 'no decision; failing closed');
+            log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceparent), 'no decision; failing closed');
             metrics?.checkError(u.code, seconds(started));
             if (check.on_error.mode === 'deny') {
               callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));

@@ -292,7 +292,7 @@ describe('dry run and decision cache', () => {
     const client = authzClient(svc.address);
     try {
       expect((await client.check(checkRequest({ path: '/bool_false' }))).status?.code).toBe(0);
-      expect(svc.logs.lines()).toContainEqual(expect.objectContaining({ event: 'check', route: 'trial', allowed: true, dry_run_denied: true }));
+      expect(svc.logs.lines()).toContainEqual(expect.objectContaining({ event: 'check', route: 'trial', allowed: true, reason: 'dry_run_denied' }));
 
       const method = async (m: string): Promise<string | undefined> =>
         hv((await client.check(checkRequest({ method: m, path: '/echo?q=1' }))).ok_response?.headers).find(([k]) => k === 'x-method')?.[1];

@@ -1,0 +1,65 @@
+// Audit records (DISA API SRG V-274517..V-274534): one JSON record per decision with who, what,
+// where from, the outcome and why, written through the redacting logger. Credentials never
+// appear: the record names identities, never tokens; the path carries query keys, not values.
+import { randomUUID } from 'node:crypto';
+import type { Decision } from '../check/decision.js';
+import { queryParamNames, type RequestView } from '../envoy/request.js';
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The trace id of the HTTP request (W3C traceparent, else B3), or of the gRPC call. */
+export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string): string | undefined {
+  const w3c = TRACEPARENT.exec(req?.headers.get('traceparent') ?? grpcTraceparent ?? '')?.[1];
+  if (w3c) return w3c;
+  const b3 = req?.headers.get('x-b3-traceid');
+  return b3 !== undefined && /^[0-9a-f]{16,32}$/.test(b3) ? b3 : undefined;
+}
+
+function requestFields(req: RequestView | undefined): Record<string, unknown> {
+  if (!req) return {};
+  return {
+    request_id: req.id,
+    source: req.source.address,
+    method: req.method,
+    host: req.host,
+    path: req.path,
+    query_keys: [...queryParamNames(req.query)].sort(),
+  };
+}
+
+/** The record of one decision. */
+export function checkRecord(req: RequestView, d: Decision, durationMs: number, grpcTraceparent?: string): Record<string, unknown> {
+  return {
+    event: 'check',
+    decision_id: randomUUID(),
+    trace_id: traceIdOf(req, grpcTraceparent) ?? null,
+    ...requestFields(req),
+    route: d.route,
+    allowed: d.allowed,
+    // What Envoy does with the answer: forward (200 from us; the upstream decides the rest) or deny.
+    status: d.allowed ? 200 : d.status,
+    reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
+    subject: d.identity?.subject,
+    subject_kind: d.identity?.kind,
+    issuer: d.identity?.issuer,
+    auth_method: d.identity?.method,
+    workload: d.identity?.workload?.id,
+    api_key_id: d.identity?.workload?.keyId,
+    policy_revision: d.policyRevision,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
+  };
+}
+
+/** The record of a Check that failed closed (no decision). */
+export function checkErrorRecord(req: RequestView | undefined, code: string, message: string, durationMs: number, grpcTraceparent?: string): Record<string, unknown> {
+  return {
+    event: 'check_error',
+    decision_id: randomUUID(),
+    trace_id: traceIdOf(req, grpcTraceparent) ?? null,
+    ...requestFields(req),
+    allowed: false,
+    code,
+    err: message,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
+  };
+}
