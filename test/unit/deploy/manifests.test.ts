@@ -1,0 +1,83 @@
+// deploy/ cannot be applied here (no cluster, no Docker engine); check that every manifest
+// parses, that the embedded configs are valid for envoy-authz, and that monitoring refers only
+// to metrics the service exports.
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/loader.js';
+import { compileRateLimitFile } from '../../../src/ratelimit/config.js';
+import { Metrics } from '../../../src/telemetry/metrics.js';
+import { ROOT } from '../../helpers/service.js';
+
+const read = (p: string): Promise<string> => readFile(join(ROOT, 'deploy', p), 'utf8');
+const EXPORTED = [
+  'envoy_authz_decisions_total',
+  'envoy_authz_check_errors_total',
+  'envoy_authz_check_duration_seconds_bucket',
+  'envoy_authz_ratelimit_checks_total',
+  'envoy_authz_ratelimit_duration_seconds_bucket',
+  'envoy_authz_events_total',
+];
+
+interface K8sDoc {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: { template?: { spec: { containers: { readinessProbe: { grpc: { port: number; service: string } }; ports: { containerPort: number }[] }[]; volumes: { secret?: { defaultMode: number } }[] } } };
+}
+
+function metricNames(text: string): string[] {
+  return [...text.matchAll(/envoy_authz_[a-z_]+/g)].map((m) => m[0]);
+}
+
+describe('deploy/', () => {
+  it('Kubernetes manifests parse, embed a valid config and rate-limit file, and probe gRPC health', async () => {
+    const docs = parseAllDocuments(await read('kubernetes/envoy-authz.yaml')).map((d) => d.toJS() as K8sDoc);
+    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy']);
+    const cm = docs.find((d) => d.kind === 'ConfigMap')!;
+    const cfg = parseConfig('configmap:authz.yaml', cm.data!['authz.yaml']!);
+    expect(cfg.server.address).toBe('0.0.0.0:9191');
+    expect(compileRateLimitFile('configmap:ratelimit.yaml', cm.data!['ratelimit.yaml']!, { algorithm: 'token_bucket' }).domain).toBe('envoy-authz');
+    const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template!.spec;
+    expect(pod.containers[0]!.readinessProbe.grpc).toEqual({ port: 9191, service: 'envoy.service.auth.v3.Authorization' });
+    // Secrets must not be readable by "other": the service refuses such key files.
+    expect(pod.volumes.find((v) => v.secret)!.secret!.defaultMode & 0o004).toBe(0);
+  });
+
+  it('the list of exported metrics is what the service serves', async () => {
+    const m = new Metrics();
+    m.decision('allowed', 'ok', 'default', 0.001);
+    m.checkError('internal', 0.001);
+    m.rateLimitDescriptor('d', 'over');
+    m.rateLimitAnswered(0.001, true);
+    m.event('bundle_activated');
+    const server = createServer((req, res) => m.handle(req, res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`)).text();
+      for (const name of EXPORTED) expect(text).toContain(`${name}{`);
+    } finally {
+      server.close();
+      await m.shutdown();
+    }
+  });
+
+  it('alert rules and the dashboard use only exported metrics', async () => {
+    const alerts = parse(await read('monitoring/alerts.yaml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const exprs = alerts.groups.flatMap((g) => g.rules.map((r) => r.expr));
+    expect(exprs.length).toBeGreaterThanOrEqual(5);
+    const dashboard = JSON.parse(await read('monitoring/grafana-dashboard.json')) as { panels: { targets: { expr: string }[] }[] };
+    const all = [...exprs, ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+    for (const name of all.flatMap(metricNames)) expect(EXPORTED, name).toContain(name);
+  });
+
+  it('the Dockerfile is multi-stage, runs as non-root and ships no dev dependencies', async () => {
+    const text = await read('Dockerfile');
+    expect(text.match(/^FROM /gm)).toHaveLength(2);
+    expect(text).toMatch(/^USER 1000:1000$/m);
+    expect(text).toContain('npm prune --omit=dev');
+  });
+});
