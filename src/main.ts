@@ -9,6 +9,7 @@ import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.
 import { ConfigError } from './lib/errors.js';
 import { checkConfig, startService } from './server/service.js';
 import { createLogger } from './telemetry/logger.js';
+import { setupTracing } from './telemetry/tracing.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
 
@@ -54,12 +55,16 @@ async function main(): Promise<number> {
     process.stdout.write(`${loaded.file}: ok\n`);
     return 0;
   }
+  const tracing = await setupTracing(log);
   const service = await startService(loaded, log);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ event: 'signal', signal }, 'received signal');
-      service.shutdown().then(
+      service
+        .shutdown()
+        .then(() => tracing.shutdown())
+        .then(
         () => resolve(0),
         (err: unknown) => {
           log.error({ event: 'shutdown_failed', err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');

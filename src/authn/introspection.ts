@@ -8,6 +8,7 @@ import type { LoadedConfig } from '../config/loader.js';
 import type { IntrospectionConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
+import { childSpan } from '../telemetry/tracing.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -59,7 +60,7 @@ export class Introspector {
     const cached = this.cache?.get(key);
     if (cached && cached.expiresAt * 1000 > this.now()) return cached;
 
-    const body = await this.call(token);
+    const body = await childSpan('introspection', {}, () => this.call(token));
     const cred = this.check(body);
     if (this.cache) {
       const ttlMs = Math.min(this.cfg.cache_ttl_s * 1000, cred.expiresAt * 1000 - this.now());

@@ -6,6 +6,7 @@ import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { loadIssuerKeys, type IssuerKeys } from './jwks.js';
+import { childSpan } from '../telemetry/tracing.js';
 
 interface TrustedIssuer {
   readonly algorithms: ReadonlySet<string>;
@@ -77,7 +78,8 @@ export class JwtVerifier {
     if (!issuer.algorithms.has(header.alg)) throw new AuthnError('alg_forbidden', `alg ${header.alg} is not allowed for this issuer`);
 
     try {
-      const { payload } = await issuer.verify(token);
+      // The span covers a JWKS fetch when the key set has to be (re)loaded.
+      const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token));
       return {
         kind: 'subject',
         method: 'jwt',

@@ -12,6 +12,7 @@ import type { DenyList } from '../identity/revocation.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
 import type { FailureGuard } from '../authn/brute-force.js';
+import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
 import type { Route, RouteTable } from './routes.js';
 
@@ -99,7 +100,7 @@ export class CheckPipeline {
     let user: SubjectCredential | undefined;
     let workload: WorkloadCredential | undefined;
     for (const a of this.deps.authenticatorsFor(route)) {
-      const c = await a.authenticate(req);
+      const c = await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req));
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }
@@ -111,7 +112,7 @@ export class CheckPipeline {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
     if (!p || mode === 'skip') return this.allow(req, route, identity);
-    const { decision, revision } = p.authorizer.authorize(req, identity);
+    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(req, identity)));
     if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision });
     if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true });
     return {
@@ -134,7 +135,8 @@ export class CheckPipeline {
       upstreamHeaders[this.identityHeaders.client] = identity.workload?.id ?? identity.subject;
       const t = this.deps.token;
       if (t) {
-        const token = await t.minter.tokenFor(identity, t.minter.audienceFor(req.contextExtensions, route.audience));
+        const audience = t.minter.audienceFor(req.contextExtensions, route.audience);
+        const token = await childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience));
         upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
       }
     }

@@ -4,6 +4,7 @@ import type { DomainConfig } from './config.js';
 import { rateLimitHeaders, type HeaderMode } from './headers.js';
 import type { BucketRequest, BucketState, Limit, RateLimitStore } from './limits.js';
 import { matchDescriptor, type Entry } from './matcher.js';
+import { childSpan } from '../telemetry/tracing.js';
 
 export interface DescriptorResult {
   readonly over: boolean;
@@ -49,7 +50,7 @@ export class RateLimiter {
         owners.push({ descriptor: i, limit });
       });
     });
-    const states = await this.store.evaluate(buckets);
+    const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets));
 
     const perDescriptor = descriptors.map((): { limit: Limit; state: BucketState }[] => []);
     states.forEach((state, k) => perDescriptor[owners[k]!.descriptor]!.push({ limit: owners[k]!.limit, state }));

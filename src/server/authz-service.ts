@@ -1,9 +1,10 @@
 // Thin gRPC adapter for envoy.service.auth.v3.Authorization/Check: translate in, run the pipeline
 // under a deadline, translate out, log the decision. Failures never allow and never leak details.
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
-import type { Decision } from '../check/decision.js';
-import { checkErrorRecord, checkRecord } from '../telemetry/audit.js';
+import { checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
+import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
 import type { Config } from '../config/schema.js';
 import { toRequestView, type RequestView } from '../envoy/request.js';
 import { toCheckResponse } from '../envoy/response.js';
@@ -26,6 +27,13 @@ function asUnavailable(err: unknown): UnavailableError {
   return err instanceof UnavailableError ? err : new UnavailableError('internal', err instanceof Error ? err.message : 'unknown error');
 }
 
+/** gRPC metadata as a lower-case map of single string values (for trace context extraction). */
+export function metadataMap(md: Metadata): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') out.set(k.toLowerCase(), v);
+  return out;
+}
+
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
   const { pipeline, check, log, inflight, metrics } = deps;
   const seconds = (started: number): number => (performance.now() - started) / 1000;
@@ -33,36 +41,47 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
     Check(call, callback) {
       const started = performance.now();
       const done = inflight.begin();
-      const tp = call.metadata.get('traceparent')[0];
-      const traceparent = typeof tp === 'string' ? tp : undefined;
       let req: RequestView | undefined;
-      const decide = async (): Promise<Decision> => {
+      try {
         req = toRequestView(call.request);
-        return pipeline.check(req);
-      };
-      withDeadline(decide(), budgetMs(check.deadline_ms, call.getDeadline()))
-        .then(
-          (d) => {
-            if (req) log.info(checkRecord(req, d, performance.now() - started, traceparent), d.allowed ? 'allowed' : 'denied');
-            metrics?.decision(d.allowed ? 'allowed' : 'denied', d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason, d.route, seconds(started));
-            callback(null, toCheckResponse(d));
-          },
-          (err: unknown) => {
-            const u = asUnavailable(err);
-            log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceparent), 'no decision; failing closed');
-            metrics?.checkError(u.code, seconds(started));
-            if (check.on_error.mode === 'deny') {
-              callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
-              return;
-            }
-            const e: Partial<ServiceError> = {
-              code: u.code === 'deadline_exceeded' ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
-              details: 'authorization decision unavailable',
-            };
-            callback(e);
-          },
-        )
-        .finally(done);
+      } catch {
+        req = undefined; // answered below as an internal error
+      }
+      const meta = metadataMap(call.metadata);
+      void serverSpan('envoy-authz Check', callerContext(meta, req?.headers), async (span) => {
+        const traceId = activeTraceId() ?? traceIdOf(req, meta.get('traceparent'));
+        try {
+          if (!req) throw new UnavailableError('internal', 'CheckRequest could not be read');
+          const d = await withDeadline(pipeline.check(req), budgetMs(check.deadline_ms, call.getDeadline()));
+          const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
+          span.setAttributes({
+            'envoy_authz.route': d.route,
+            'envoy_authz.allowed': d.allowed,
+            'envoy_authz.reason': reason,
+            ...(d.allowed ? {} : { 'envoy_authz.status': d.status }),
+            ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
+          });
+          log.info(checkRecord(req, d, performance.now() - started, traceId), d.allowed ? 'allowed' : 'denied');
+          metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
+          callback(null, toCheckResponse(d));
+        } catch (err) {
+          const u = asUnavailable(err);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
+          log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
+          metrics?.checkError(u.code, seconds(started));
+          if (check.on_error.mode === 'deny') {
+            callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
+            return;
+          }
+          const e: Partial<ServiceError> = {
+            code: u.code === 'deadline_exceeded' ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
+            details: 'authorization decision unavailable',
+          };
+          callback(e);
+        } finally {
+          done();
+        }
+      });
     },
   };
 }

@@ -3,9 +3,12 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { RateLimitResponse } from '../gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
-import type { RateLimiter } from '../ratelimit/limiter.js';
+import type { RateLimitDecision, RateLimiter } from '../ratelimit/limiter.js';
 import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { callerContext, serverSpan } from '../telemetry/tracing.js';
+import { metadataMap } from './authz-service.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 
@@ -29,45 +32,50 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const descriptors: Entry[][] = (req.descriptors ?? []).map((d) => (d.entries ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })));
       // proto3 cannot tell an unset hits_addend from 0: both mean 1, as in envoyproxy/ratelimit.
       const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
-      limiter
-        .shouldRateLimit(domain, descriptors, hits)
-        .then(
-          (d) => {
-            // Unknown domains share one label: the request names them, the config bounds them.
-            const label = limiter.knows(domain) ? domain : 'unknown';
-            d.descriptors.forEach((r, i) => {
-              if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r.over, r.shadowOver, r.state.remaining, r.limit.requestsPerUnit));
-              if (r.over || r.shadowOver) {
-                log.info(
-                  { event: 'ratelimit', domain, descriptor: descriptors[i], limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
-                  r.over ? 'over limit' : 'over limit (shadow mode)',
-                );
-              }
-            });
-            const res: RateLimitResponse = {
-              overall_code: d.over ? 'OVER_LIMIT' : 'OK',
-              statuses: d.descriptors.map((r) => ({
-                code: r.over ? 'OVER_LIMIT' : 'OK',
-                ...(r.limit && r.state
-                  ? {
-                      current_limit: { requests_per_unit: r.limit.requestsPerUnit, unit: r.limit.reportedUnit, ...(r.limit.name ? { name: r.limit.name } : {}) },
-                      limit_remaining: r.state.remaining,
-                      duration_until_reset: duration(r.state.resetMs),
-                    }
-                  : {}),
-              })),
-              response_headers_to_add: d.headers.map(([key, value]) => ({ key, value })),
-            };
-            metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
-            callback(null, res);
-          },
-          (err: unknown) => {
-            log.warn({ event: 'ratelimit_error', domain, err: err instanceof Error ? err.message : String(err) }, 'rate-limit check failed');
-            const e: Partial<ServiceError> = { code: status.UNAVAILABLE, details: 'rate limit decision unavailable' };
-            callback(e);
-          },
-        )
-        .finally(done);
+      // Unknown domains share one label: the request names them, the config bounds them.
+      const label = limiter.knows(domain) ? domain : 'unknown';
+      void serverSpan('envoy-authz ShouldRateLimit', callerContext(metadataMap(call.metadata), undefined), async (span) => {
+        try {
+          const d = await limiter.shouldRateLimit(domain, descriptors, hits);
+          span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over });
+          d.descriptors.forEach((r, i) => {
+            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r.over, r.shadowOver, r.state.remaining, r.limit.requestsPerUnit));
+            if (r.over || r.shadowOver) {
+              log.info(
+                { event: 'ratelimit', domain, descriptor: descriptors[i], limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
+                r.over ? 'over limit' : 'over limit (shadow mode)',
+              );
+            }
+          });
+          metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
+          callback(null, toRateLimitResponse(d));
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'store' });
+          log.warn({ event: 'ratelimit_error', domain, err: err instanceof Error ? err.message : String(err) }, 'rate-limit check failed');
+          const e: Partial<ServiceError> = { code: status.UNAVAILABLE, details: 'rate limit decision unavailable' };
+          callback(e);
+        } finally {
+          done();
+        }
+      });
     },
+  };
+}
+
+/** Pure translator: the limiter's decision -> Envoy's RateLimitResponse. */
+export function toRateLimitResponse(d: RateLimitDecision): RateLimitResponse {
+  return {
+    overall_code: d.over ? 'OVER_LIMIT' : 'OK',
+    statuses: d.descriptors.map((r) => ({
+      code: r.over ? 'OVER_LIMIT' : 'OK',
+      ...(r.limit && r.state
+        ? {
+            current_limit: { requests_per_unit: r.limit.requestsPerUnit, unit: r.limit.reportedUnit, ...(r.limit.name ? { name: r.limit.name } : {}) },
+            limit_remaining: r.state.remaining,
+            duration_until_reset: duration(r.state.resetMs),
+          }
+        : {}),
+    })),
+    response_headers_to_add: d.headers.map(([key, value]) => ({ key, value })),
   };
 }

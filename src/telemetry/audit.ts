@@ -28,11 +28,11 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
 }
 
 /** The record of one decision. */
-export function checkRecord(req: RequestView, d: Decision, durationMs: number, grpcTraceparent?: string): Record<string, unknown> {
+export function checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined): Record<string, unknown> {
   return {
     event: 'check',
     decision_id: randomUUID(),
-    trace_id: traceIdOf(req, grpcTraceparent) ?? null,
+    trace_id: traceId ?? null,
     ...requestFields(req),
     route: d.route,
     allowed: d.allowed,
@@ -51,11 +51,11 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, g
 }
 
 /** The record of a Check that failed closed (no decision). */
-export function checkErrorRecord(req: RequestView | undefined, code: string, message: string, durationMs: number, grpcTraceparent?: string): Record<string, unknown> {
+export function checkErrorRecord(req: RequestView | undefined, code: string, message: string, durationMs: number, traceId: string | undefined): Record<string, unknown> {
   return {
     event: 'check_error',
     decision_id: randomUUID(),
-    trace_id: traceIdOf(req, grpcTraceparent) ?? null,
+    trace_id: traceId ?? null,
     ...requestFields(req),
     allowed: false,
     code,

@@ -1,0 +1,81 @@
+// OpenTelemetry traces, off unless the standard environment asks for them:
+//   OTEL_TRACES_EXPORTER=otlp  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
+//   OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (default) | grpc
+// One span per Check and per ShouldRateLimit, joined to the caller's trace (W3C traceparent or
+// B3, from the gRPC metadata Envoy sends, else from the HTTP headers inside the CheckRequest),
+// with child spans per stage. Attributes name outcomes and identities, never credentials.
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { Logger } from './logger.js';
+
+const TRACER = 'envoy-authz';
+
+export interface Tracing {
+  readonly enabled: boolean;
+  shutdown(): Promise<void>;
+}
+
+/** Registers the global tracer provider when OTEL_TRACES_EXPORTER=otlp; otherwise spans are no-ops. */
+export async function setupTracing(log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
+  if ((env.OTEL_TRACES_EXPORTER ?? 'none') !== 'otlp') return { enabled: false, shutdown: () => Promise.resolve() };
+  const grpc = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
+  // Both exporters read their endpoint, headers and timeouts from the OTEL_EXPORTER_OTLP_* variables.
+  const exporter =
+    grpc === 'grpc'
+      ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()
+      : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  });
+  provider.register({
+    propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })] }),
+  });
+  log.info({ event: 'tracing_enabled', protocol: grpc }, 'OpenTelemetry tracing on');
+  return { enabled: true, shutdown: () => provider.shutdown() };
+}
+
+const mapGetter: TextMapGetter<ReadonlyMap<string, string>> = {
+  keys: (c) => [...c.keys()],
+  get: (c, k) => c.get(k.toLowerCase()),
+};
+
+/** The caller's context: from the gRPC call's metadata, else from the proxied request's headers. */
+export function callerContext(grpcMetadata: ReadonlyMap<string, string>, httpHeaders: ReadonlyMap<string, string> | undefined): Context {
+  const fromGrpc = propagation.extract(ROOT_CONTEXT, grpcMetadata, mapGetter);
+  if (trace.getSpanContext(fromGrpc)) return fromGrpc;
+  return httpHeaders ? propagation.extract(ROOT_CONTEXT, httpHeaders, mapGetter) : ROOT_CONTEXT;
+}
+
+/** Runs `fn` in a SERVER span under `parent`. */
+export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+  return trace.getTracer(TRACER).startActiveSpan(name, { kind: SpanKind.SERVER }, parent, (span) =>
+    fn(span).finally(() => span.end()),
+  );
+}
+
+/** Runs `fn` in a child span of the active one; errors mark the span and propagate. */
+export function childSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return trace.getTracer(TRACER).startActiveSpan(name, { attributes }, context.active(), (span) =>
+    fn().then(
+      (v) => {
+        span.end();
+        return v;
+      },
+      (err: unknown) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as { code?: string }).code ?? 'error' });
+        span.end();
+        throw err;
+      },
+    ),
+  );
+}
+
+/** The trace id of the active span, if any (for audit records). */
+export function activeTraceId(): string | undefined {
+  const sc = trace.getActiveSpan()?.spanContext();
+  return sc && trace.isSpanContextValid(sc) ? sc.traceId : undefined;
+}
