@@ -9,6 +9,7 @@ import type { IntrospectionConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { childSpan } from '../telemetry/tracing.js';
+import { recordCacheLookup, recordCall } from '../telemetry/metrics.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -58,9 +59,20 @@ export class Introspector {
   async verify(token: string): Promise<SubjectCredential> {
     const key = tokenHash(token);
     const cached = this.cache?.get(key);
-    if (cached && cached.expiresAt * 1000 > this.now()) return cached;
+    const hit = cached !== undefined && cached.expiresAt * 1000 > this.now();
+    if (this.cache) recordCacheLookup('introspection', hit);
+    if (hit) return cached;
 
-    const body = await childSpan('introspection', {}, () => this.call(token));
+    const body = await childSpan('introspection', {}, () => this.call(token)).then(
+      (b) => {
+        recordCall('introspection', true);
+        return b;
+      },
+      (err: unknown) => {
+        recordCall('introspection', false);
+        throw err;
+      },
+    );
     const cred = this.check(body);
     if (this.cache) {
       const ttlMs = Math.min(this.cfg.cache_ttl_s * 1000, cred.expiresAt * 1000 - this.now());

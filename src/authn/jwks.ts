@@ -1,6 +1,7 @@
 // Where an issuer's verification keys come from: a remote JWKS, a local JWKS file, or an HMAC secret.
 // Built once at startup; per request only the returned resolver runs.
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { recordCall } from '../telemetry/metrics.js';
 import { readReferencedFile, readReferencedJson } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
@@ -31,6 +32,18 @@ export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>,
       timeoutDuration: jwks.timeout_ms,
       cooldownDuration: jwks.cooldown_ms,
       cacheMaxAge: jwks.cache_max_age_ms,
+      // Counted, otherwise the plain fetch jose would use.
+      [customFetch]: (url, options) =>
+        fetch(url, options).then(
+          (res) => {
+            recordCall('jwks', res.status === 200);
+            return res;
+          },
+          (err: unknown) => {
+            recordCall('jwks', false);
+            throw err;
+          },
+        ),
     });
   }
   if (jwks?.file !== undefined) {

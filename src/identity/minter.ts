@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import type { TokenConfig } from '../config/schema.js';
 import type { Identity } from './identity.js';
 import type { SigningKeys } from './signing-keys.js';
+import { recordCacheLookup } from '../telemetry/metrics.js';
 
 interface Minted {
   readonly token: string;
@@ -39,7 +40,9 @@ export class TokenMinter {
     const nowS = Math.floor(this.now() / 1000);
     const key = cacheKey(id, audience);
     const hit = this.cache.get(key);
-    if (hit && hit.exp - nowS > this.cfg.refresh_before_s) return hit.token;
+    const fresh = hit !== undefined && hit.exp - nowS > this.cfg.refresh_before_s;
+    recordCacheLookup('minted_token', fresh);
+    if (fresh) return hit.token;
 
     // Never outlive the credential the identity came from.
     const exp = Math.min(nowS + this.cfg.lifetime_s, id.expiresAt ?? Number.MAX_SAFE_INTEGER);

@@ -7,6 +7,7 @@ import type { RequestView } from '../envoy/request.js';
 import type { Identity } from '../identity/identity.js';
 import { toPolicyDecision, type PolicyDecision } from './decision.js';
 import type { PolicyEngine } from './engine.js';
+import { recordCacheLookup } from '../telemetry/metrics.js';
 
 export interface Authorization {
   readonly decision: PolicyDecision;
@@ -47,6 +48,7 @@ export class PolicyAuthorizer {
     const input = toPolicyInput(req.raw, identity);
     const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
     const hit = this.cache?.get(key);
+    if (this.cache) recordCacheLookup('policy_decision', hit !== undefined);
     if (hit) return hit;
     const { result, revision } = this.engine.evaluate(input);
     const out = { decision: toPolicyDecision(result), revision };

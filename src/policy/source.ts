@@ -10,6 +10,7 @@ import type { PolicyConfig } from '../config/schema.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { parseBundle, type BundleVerification } from './bundle.js';
+import { recordCall } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
 
 const MAX_DOWNLOAD = 64 * 1024 * 1024;
@@ -133,6 +134,7 @@ export class BundleSource {
       signal: AbortSignal.timeout(b.timeout_ms),
       redirect: 'error',
     });
+    recordCall('bundle', res.status === 200 || res.status === 304);
     if (res.status === 304) return undefined;
     if (res.status !== 200) {
       await res.body?.cancel();

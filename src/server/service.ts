@@ -23,7 +23,7 @@ import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import { rateLimitHandlers } from './rls-service.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Metrics } from '../telemetry/metrics.js';
+import { Metrics, useMetrics } from '../telemetry/metrics.js';
 import { startAdmin, type Readiness } from './admin.js';
 import { authorizationHandlers } from './authz-service.js';
 import { bind, serverCredentials, serverOptions } from './grpc.js';
@@ -55,6 +55,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
   const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log) : undefined;
   const closers: (() => Promise<void>)[] = [];
   const metrics = new Metrics();
+  useMetrics(metrics);
   const event = (name: string): void => metrics.event(name);
   closers.push(() => metrics.shutdown());
 

@@ -5,9 +5,32 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 
 export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
+export type CacheName = 'introspection' | 'minted_token' | 'policy_decision';
+export type CallTarget = 'jwks' | 'introspection' | 'bundle';
+
+// The process's metrics, for code deep in the stack (caches, outbound calls) that should not
+// carry a Metrics parameter through every constructor - the same reach as OTel's global API.
+let current: Metrics | undefined;
+
+/** Makes `m` the process's metrics for the record* helpers below. */
+export function useMetrics(m: Metrics | undefined): void {
+  current = m;
+}
+
+/** Counts a cache lookup (hit ratio = hits / lookups). */
+export function recordCacheLookup(cache: CacheName, hit: boolean): void {
+  current?.cacheLookup(cache, hit);
+}
+
+/** Counts an outbound call (JWKS fetch, introspection, bundle download) and its outcome. */
+export function recordCall(target: CallTarget, ok: boolean): void {
+  current?.call(target, ok);
+}
 
 // Seconds; the Check budget is 150 ms, so the buckets are fine-grained below it.
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
@@ -21,12 +44,20 @@ export class Metrics {
   private readonly rateLimit: Counter;
   private readonly rateLimitDuration: Histogram;
   private readonly events: Counter;
+  private readonly caches: Counter;
+  private readonly calls: Counter;
 
-  constructor() {
+  /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
+  constructor(env: NodeJS.ProcessEnv = process.env) {
     this.exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    const readers: MetricReader[] = [this.exporter];
+    if (env.OTEL_METRICS_EXPORTER === 'otlp') {
+      const protocol = env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
+      readers.push(new PeriodicExportingMetricReader({ exporter: protocol === 'grpc' ? new OtlpGrpc() : new OtlpProto() }));
+    }
     this.provider = new MeterProvider({
-      resource: resourceFromAttributes({ 'service.name': 'envoy-authz' }),
-      readers: [this.exporter],
+      resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
+      readers,
       views: [],
     });
     const meter: Meter = this.provider.getMeter('envoy-authz');
@@ -43,6 +74,8 @@ export class Metrics {
       unit: 's',
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
+    this.caches = meter.createCounter('envoy_authz_cache_lookups', { description: 'Cache lookups by cache and result (hit, miss).' });
+    this.calls = meter.createCounter('envoy_authz_outbound_calls', { description: 'Outbound calls (JWKS, introspection, bundle downloads) by target and outcome.' });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
     });
@@ -69,6 +102,14 @@ export class Metrics {
   /** A bounded event name, e.g. bundle_activated, ratelimit_store_failed. */
   event(name: string): void {
     this.events.add(1, { event: name });
+  }
+
+  cacheLookup(cache: CacheName, hit: boolean): void {
+    this.caches.add(1, { cache, result: hit ? 'hit' : 'miss' });
+  }
+
+  call(target: CallTarget, ok: boolean): void {
+    this.calls.add(1, { target, outcome: ok ? 'ok' : 'error' });
   }
 
   /** Serves the Prometheus text format. */

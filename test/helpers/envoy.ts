@@ -39,10 +39,40 @@ interface SocketAddress {
 }
 interface Bootstrap {
   admin: { address: SocketAddress };
+  layered_runtime?: unknown;
   static_resources: {
-    listeners: { name: string; address: SocketAddress }[];
+    listeners: { name: string; address: SocketAddress; filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[];
     clusters: { name: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: SocketAddress } }[] }[] } }[];
   };
+}
+
+/** Turns on Envoy's OpenTelemetry tracer on every listener, exporting OTLP/HTTP to `collectorPort`. */
+function addTracing(boot: Bootstrap, collectorPort: number): void {
+  for (const l of boot.static_resources.listeners) {
+    for (const fc of l.filter_chains) {
+      for (const f of fc.filters) {
+        f.typed_config.tracing = {
+          random_sampling: { value: 100 },
+          provider: {
+            name: 'envoy.tracers.opentelemetry',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+              service_name: 'envoy',
+              http_service: { http_uri: { uri: `http://127.0.0.1:${collectorPort}/v1/traces`, cluster: 'otel_collector', timeout: '1s' } },
+            },
+          },
+        };
+      }
+    }
+  }
+  boot.static_resources.clusters.push({
+    name: 'otel_collector',
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: 'otel_collector', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: collectorPort } } } }] }] },
+  } as unknown as Bootstrap['static_resources']['clusters'][number]);
+  // Export every span at once instead of every 5 s.
+  boot.layered_runtime = { layers: [{ name: 'static', static_layer: { tracing: { opentelemetry: { min_flush_spans: 1, flush_interval_ms: 100 } } } }] };
 }
 
 export async function envoyPorts(authz: number, upstream: number): Promise<EnvoyPorts> {
@@ -50,7 +80,7 @@ export async function envoyPorts(authz: number, upstream: number): Promise<Envoy
 }
 
 /** envoy/envoy.yaml with the given ports and certificate directory; returns the written file. */
-export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string): string {
+export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string, tracingCollectorPort?: number): string {
   const text = readFileSync(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8').replaceAll('.dev/certs/', `${certDir}/`);
   const boot = parse(text, { maxAliasCount: 100 }) as Bootstrap;
   boot.admin.address.socket_address.port_value = ports.admin;
@@ -60,6 +90,7 @@ export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: s
   for (const c of boot.static_resources.clusters) {
     for (const e of c.load_assignment.endpoints) for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address.port_value = clusterPorts[c.name]!;
   }
+  if (tracingCollectorPort !== undefined) addTracing(boot, tracingCollectorPort);
   writeFileSync(outFile, stringify(boot, { aliasDuplicateObjects: false }));
   return outFile;
 }

@@ -34,11 +34,11 @@ export interface ServiceProcess {
 }
 
 /** Runs `node --import tsx src/main.ts ARGS`; resolves once it logs `started` (or rejects if it exits). */
-export function spawnService(args: string[]): Promise<ServiceProcess> {
+export function spawnService(args: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
   });
   const lines: Record<string, unknown>[] = [];
   let err = '';

@@ -24,18 +24,25 @@ export interface Stack {
 }
 
 /** `config` is envoy-authz's config without server/admin addresses; files it names live in `tmp`. */
-export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record<string, unknown>): Promise<Stack> {
+export interface StackOptions {
+  /** Environment for the envoy-authz process (e.g. OTEL_*). */
+  readonly env?: Record<string, string>;
+  /** Turn on Envoy's OpenTelemetry tracer, exporting to this loopback port. */
+  readonly tracingCollectorPort?: number;
+}
+
+export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record<string, unknown>, opts: StackOptions = {}): Promise<Stack> {
   const certs = devCerts(join(tmp.dir, 'certs'));
   const authzPort = await freePort();
   const adminPort = await freePort();
   const authz = await spawnService([
     '--config',
     tmp.write('authz.yaml', configYaml({ ...config, server: { address: `127.0.0.1:${authzPort}` }, admin: { address: `127.0.0.1:${adminPort}` } })),
-  ]);
+  ], opts.env);
   const seen: IncomingHttpHeaders[] = [];
   const echo = await startEchoUpstream('127.0.0.1', 0, (h) => seen.push(h));
   const ports = await envoyPorts(authzPort, echo.port);
-  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml')), ports.admin);
+  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml'), opts.tracingCollectorPort), ports.admin);
   return {
     ports,
     adminPort,

@@ -106,3 +106,37 @@ describe('/metrics', () => {
     expect(r.body).not.toContain('eyJ');
   });
 });
+
+describe('cache and outbound-call metrics', () => {
+  const tmp = tempDir();
+
+  it('counts JWKS fetches and minted-token cache hits', async () => {
+    const { loopbackServer: serve, sendJson } = await import('../helpers/http.js');
+    const { ensureDevSigningKey } = await import('../../src/dev/local-secrets.js');
+    const key = await makeKey();
+    const host = await serve((_req, res) => sendJson(res, jwks(key)));
+    await ensureDevSigningKey(tmp.dir);
+    const svc = await startInProcess(
+      tmp.write(
+        'authz.yaml',
+        configYaml({
+          server: { address: '127.0.0.1:0' },
+          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { url: `${host.url}/jwks`, allow_insecure_http: true } }] } },
+          token: { default_audience: 'api', signing_keys: [{ file: 'token-signing.jwk' }] },
+        }),
+      ),
+    );
+    const client = authzClient(svc.address);
+    try {
+      const token = await signToken(key, { sub: 'bob' });
+      for (let i = 0; i < 3; i++) await client.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }));
+      const text = (await send(`http://${svc.adminAddress}/metrics`)).body;
+      expect(text).toMatch(/envoy_authz_outbound_calls_total\{target="jwks",outcome="ok"\} 1/);
+      expect(text).toMatch(/envoy_authz_cache_lookups_total\{cache="minted_token",result="miss"\} 1/);
+      expect(text).toMatch(/envoy_authz_cache_lookups_total\{cache="minted_token",result="hit"\} 2/);
+    } finally {
+      client.close();
+      await svc.shutdown();
+    }
+  });
+});
