@@ -22,14 +22,18 @@ export interface Tracing {
 export async function setupTracing(log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
   if ((env.OTEL_TRACES_EXPORTER ?? 'none') !== 'otlp') return { enabled: false, shutdown: () => Promise.resolve() };
   const grpc = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
-  // Both exporters read their endpoint, headers and timeouts from the OTEL_EXPORTER_OTLP_* variables.
+  // The endpoint as the OTLP specification derives it (the exporters read headers, timeouts and
+  // TLS settings from the OTEL_EXPORTER_OTLP_* variables themselves).
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base && grpc !== 'grpc' ? `${base}/v1/traces` : base);
   const exporter =
     grpc === 'grpc'
-      ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()
-      : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+      ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(url ? { url } : {})
+      : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(url ? { url } : {});
+  const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
-    spanProcessors: [new BatchSpanProcessor(exporter)],
+    spanProcessors: [new BatchSpanProcessor(exporter, Number.isFinite(delay) && delay > 0 ? { scheduledDelayMillis: delay } : {})],
   });
   provider.register({
     propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })] }),

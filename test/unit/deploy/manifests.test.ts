@@ -74,6 +74,16 @@ describe('deploy/', () => {
     for (const name of all.flatMap(metricNames)) expect(EXPORTED, name).toContain(name);
   });
 
+  it('the compose stack runs the repository\'s own Envoy bootstrap and a valid envoy-authz config', async () => {
+    const compose = parse(await read('compose.yaml')) as { services: Record<string, { image?: string; build?: unknown; command?: string[]; network_mode?: string }> };
+    expect(Object.keys(compose.services).sort()).toEqual(['authz', 'envoy', 'jaeger', 'redis', 'upstream']);
+    expect(compose.services.envoy!.command).toContain('/work/envoy/envoy.yaml');
+    for (const s of Object.values(compose.services)) expect(s.network_mode).toBe('host');
+    const cfg = parseConfig('deploy/compose/authz.yaml', await read('compose/authz.yaml'));
+    expect(cfg.ratelimit.store).toBe('redis');
+    expect(cfg.server.address).toBe('127.0.0.1:9191'); // where envoy/envoy.yaml sends ext_authz
+  });
+
   it('the Dockerfile is multi-stage, runs as non-root and ships no dev dependencies', async () => {
     const text = await read('Dockerfile');
     expect(text.match(/^FROM /gm)).toHaveLength(2);
