@@ -71,6 +71,10 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     const auth = await buildAuthenticators(loaded, routes, redis);
     const keys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
     const minter = cfg.token && keys ? new TokenMinter(cfg.token, keys) : undefined;
+    if (keys) {
+      // Key changes are audit events: which key signs, which are published.
+      log.info({ event: 'signing_keys', signing_kid: keys.current(Date.now()).kid, published_kids: keys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
+    }
 
     let policy: { source: BundleSource; authorizer: PolicyAuthorizer } | undefined;
     if (cfg.policy) {
@@ -96,6 +100,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     if (rl.store === 'redis' && cfg.redis) {
       resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log, Date.now, event);
       store = resilient;
+      const r = resilient;
+      metrics.observeStore(() => ({ store: r.kind, mode: rl.failure_mode, degraded: r.degraded }));
     }
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;

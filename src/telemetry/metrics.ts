@@ -27,6 +27,11 @@ export function recordCacheLookup(cache: CacheName, hit: boolean): void {
   current?.cacheLookup(cache, hit);
 }
 
+/** Times one pipeline stage (the names of the tracing child spans: a bounded set). */
+export function recordStage(stage: string, seconds: number): void {
+  current?.stage(stage, seconds);
+}
+
 /** Counts an outbound call (JWKS fetch, introspection, bundle download) and its outcome. */
 export function recordCall(target: CallTarget, ok: boolean): void {
   current?.call(target, ok);
@@ -37,6 +42,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export class Metrics {
   private readonly provider: MeterProvider;
+  private readonly meter: Meter;
   private readonly exporter: PrometheusExporter;
   private readonly decisions: Counter;
   private readonly checkDuration: Histogram;
@@ -46,6 +52,7 @@ export class Metrics {
   private readonly events: Counter;
   private readonly caches: Counter;
   private readonly calls: Counter;
+  private readonly stages: Histogram;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -61,6 +68,7 @@ export class Metrics {
       views: [],
     });
     const meter: Meter = this.provider.getMeter('envoy-authz');
+    this.meter = meter;
     this.decisions = meter.createCounter('envoy_authz_decisions', { description: 'Check decisions by outcome (allowed, denied) and reason.' });
     this.checkDuration = meter.createHistogram('envoy_authz_check_duration_seconds', {
       description: 'Time to answer one Check.',
@@ -75,6 +83,11 @@ export class Metrics {
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
     this.caches = meter.createCounter('envoy_authz_cache_lookups', { description: 'Cache lookups by cache and result (hit, miss).' });
+    this.stages = meter.createHistogram('envoy_authz_stage_duration_seconds', {
+      description: 'Time per pipeline stage (authenticate, jwt.verify, introspection, policy.evaluate, token.mint, ratelimit.store).',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
     this.calls = meter.createCounter('envoy_authz_outbound_calls', { description: 'Outbound calls (JWKS, introspection, bundle downloads) by target and outcome.' });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
@@ -106,6 +119,20 @@ export class Metrics {
 
   cacheLookup(cache: CacheName, hit: boolean): void {
     this.caches.add(1, { cache, result: hit ? 'hit' : 'miss' });
+  }
+
+  stage(stage: string, seconds: number): void {
+    this.stages.record(seconds, { stage });
+  }
+
+  /** Reports the rate-limit store's state at every collection: 1 while degraded. */
+  observeStore(state: () => { store: string; mode: string; degraded: boolean }): void {
+    this.meter
+      .createObservableGauge('envoy_authz_ratelimit_store_degraded', { description: '1 while the shared rate-limit store fails (limits follow failure_mode).' })
+      .addCallback((r) => {
+        const s = state();
+        r.observe(s.degraded ? 1 : 0, { store: s.store, mode: s.mode });
+      });
   }
 
   call(target: CallTarget, ok: boolean): void {

@@ -93,6 +93,8 @@ describe('/metrics', () => {
     expect(value(s, 'envoy_authz_ratelimit_checks_total', { domain: 'm', outcome: 'over' })).toBe(1);
     expect(value(s, 'envoy_authz_ratelimit_checks_total', { domain: 'm' })).toBe(3);
     expect(value(s, 'envoy_authz_ratelimit_duration_seconds_count', {})).toBe(4);
+    expect(value(s, 'envoy_authz_stage_duration_seconds_count', { stage: 'authenticate' })).toBeGreaterThanOrEqual(3);
+    expect(value(s, 'envoy_authz_stage_duration_seconds_count', { stage: 'ratelimit.store' })).toBe(4);
 
     // Counters move.
     await authz.check(checkRequest());

@@ -174,6 +174,7 @@ describe('Redis failure modes', () => {
         expect((await c.shouldRateLimit('acc', [[['window', 'x']]])).overall_code).toBe(expected);
       }
       expect((await ready()).components.ratelimit_store).toBe(`redis degraded (failure_mode ${mode})`);
+      expect((await send(`http://${svc.adminAddress}/metrics`)).body).toContain(`envoy_authz_ratelimit_store_degraded{store="redis",mode="${mode}"} 1`);
       const back = startRedisOn(redis.port);
       try {
         const until = Date.now() + 8000;
