@@ -2,6 +2,7 @@
 // /v1/traces (what both Envoy and our exporter send) and keeps the spans.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Server as GrpcServer, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
 // The subset of opentelemetry/proto (collector/trace/v1, trace/v1, common/v1) the tests read,
@@ -21,6 +22,56 @@ message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans =
 message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
 `;
 const Request = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('ExportTraceServiceRequest');
+
+/** Decodes one ExportTraceServiceRequest into spans. */
+function collect(body: Buffer, into: ReceivedSpan[]): void {
+  const msg = Request.toObject(Request.decode(body), { longs: String, bytes: Array }) as Decoded;
+  for (const rs of msg.resource_spans ?? []) {
+    const service = String(val(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value));
+    for (const ss of rs.scope_spans ?? []) {
+      for (const s of ss.spans ?? []) {
+        into.push({
+          service,
+          name: s.name,
+          traceId: hex(s.trace_id),
+          spanId: hex(s.span_id),
+          parentSpanId: hex(s.parent_span_id),
+          attributes: Object.fromEntries((s.attributes ?? []).map((a) => [a.key, val(a.value)])),
+        });
+      }
+    }
+  }
+}
+
+/** The same receiver over OTLP/gRPC: opentelemetry.proto.collector.trace.v1.TraceService/Export. */
+export async function startOtlpGrpcReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; server: GrpcServer }> {
+  const spans: ReceivedSpan[] = [];
+  const server = new GrpcServer();
+  const identity = (b: Buffer): Buffer => b;
+  server.addService(
+    {
+      Export: {
+        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
+    {
+      Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+        collect(call.request, spans);
+        callback(null, Buffer.alloc(0)); // an empty ExportTraceServiceResponse
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, spans, server };
+}
 
 export interface ReceivedSpan {
   service: string;
@@ -51,22 +102,7 @@ export async function startOtlpReceiver(): Promise<{ port: number; spans: Receiv
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       try {
-        const msg = Request.toObject(Request.decode(Buffer.concat(chunks)), { longs: String, bytes: Array }) as Decoded;
-        for (const rs of msg.resource_spans ?? []) {
-          const service = String(val(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value));
-          for (const ss of rs.scope_spans ?? []) {
-            for (const s of ss.spans ?? []) {
-              spans.push({
-                service,
-                name: s.name,
-                traceId: hex(s.trace_id),
-                spanId: hex(s.span_id),
-                parentSpanId: hex(s.parent_span_id),
-                attributes: Object.fromEntries((s.attributes ?? []).map((a) => [a.key, val(a.value)])),
-              });
-            }
-          }
-        }
+        collect(Buffer.concat(chunks), spans);
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
       } catch {
         res.writeHead(400).end();
