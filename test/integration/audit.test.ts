@@ -1,11 +1,10 @@
 // Audit records: for an allowed, a denied, a rate-limited and an errored request, the record
 // exists with every field the SRG asks for, and no secret appears anywhere in the log.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authzClient, rlsClient, type AuthzClient, type RlsClient } from '../helpers/grpc.js';
-import { loopbackServer } from '../helpers/http.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SLOW_ISSUER, startObservedService, type ObservedService } from '../helpers/observed.js';
+import type { AuthzClient, RlsClient } from '../helpers/grpc.js';
+import { ISSUER, signToken, type TestKey } from '../helpers/keys.js';
 import { checkRequest } from '../helpers/requests.js';
-import { configYaml, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const DECISION_FIELDS = ['time', 'decision_id', 'trace_id', 'request_id', 'source', 'method', 'host', 'path', 'query_keys', 'route', 'allowed', 'status', 'reason', 'duration_ms'];
@@ -14,45 +13,17 @@ const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 describe('audit records', () => {
   const tmp = tempDir();
   let key: TestKey;
-  let svc: Awaited<ReturnType<typeof startInProcess>>;
+  let svc: ObservedService['svc'];
   let authz: AuthzClient;
   let rls: RlsClient;
 
   beforeAll(async () => {
-    key = await makeKey();
-    tmp.write('jwks.json', jwks(key));
-    tmp.write('limits.yaml', 'domain: a\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1, name: per-user}\n');
-    const hang = await loopbackServer(() => undefined);
-    svc = await startInProcess(
-      tmp.write(
-        'authz.yaml',
-        configYaml({
-          server: { address: '127.0.0.1:0' },
-          check: { deadline_ms: 100 },
-          authentication: {
-            jwt: {
-              issuers: [
-                { issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } },
-                { issuer: 'https://slow.test.invalid', audiences: [AUDIENCE], jwks: { url: `${hang.url}/jwks`, allow_insecure_http: true } },
-              ],
-            },
-          },
-          ratelimit: { files: ['limits.yaml'] },
-        }),
-      ),
-    );
-    authz = authzClient(svc.address);
-    rls = rlsClient(svc.address);
-  });
-  afterAll(async () => {
-    authz?.close();
-    rls?.close();
-    await svc?.shutdown();
+    ({ key, svc, authz, rls } = await startObservedService(tmp, 'domain: a\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 1, name: per-user}\n'));
   });
 
   it('records allowed, denied, rate-limited and errored requests completely, and no secret', async () => {
     const token = await signToken(key, { sub: 'alice' });
-    const slow = await signToken(key, { iss: 'https://slow.test.invalid' });
+    const slow = await signToken(key, { iss: SLOW_ISSUER });
     const traceparent = `00-${TRACE}-00f067aa0ba902b7-01`;
     await authz.check(checkRequest({ path: '/orders?limit=5&secret=abc', headers: { authorization: `Bearer ${token}`, traceparent, cookie: `s=${token}` } }));
     await authz.check(checkRequest({ path: '/orders', headers: { authorization: `Bearer ${token}x` } }));

@@ -1,10 +1,10 @@
 // /metrics on the admin listener: valid Prometheus text, and the counters move as requests are
 // allowed, denied, fail, and are rate limited. No label carries a subject or a token.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SLOW_ISSUER, startObservedService, type ObservedService } from '../helpers/observed.js';
 import { send } from '../helpers/client.js';
-import { authzClient, rlsClient, type AuthzClient, type RlsClient } from '../helpers/grpc.js';
+import { authzClient, type AuthzClient, type RlsClient } from '../helpers/grpc.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { loopbackServer } from '../helpers/http.js';
 import { checkRequest } from '../helpers/requests.js';
 import { configYaml, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -32,40 +32,12 @@ function parsePrometheus(text: string): Sample[] {
 describe('/metrics', () => {
   const tmp = tempDir();
   let key: TestKey;
-  let svc: Awaited<ReturnType<typeof startInProcess>>;
+  let svc: ObservedService['svc'];
   let authz: AuthzClient;
   let rls: RlsClient;
 
   beforeAll(async () => {
-    key = await makeKey();
-    tmp.write('jwks.json', jwks(key));
-    tmp.write('limits.yaml', 'domain: m\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 2}\n');
-    const hang = await loopbackServer(() => undefined);
-    svc = await startInProcess(
-      tmp.write(
-        'authz.yaml',
-        configYaml({
-          server: { address: '127.0.0.1:0' },
-          check: { deadline_ms: 100 },
-          authentication: {
-            jwt: {
-              issuers: [
-                { issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } },
-                { issuer: 'https://slow.test.invalid', audiences: [AUDIENCE], jwks: { url: `${hang.url}/jwks`, allow_insecure_http: true } },
-              ],
-            },
-          },
-          ratelimit: { files: ['limits.yaml'] },
-        }),
-      ),
-    );
-    authz = authzClient(svc.address);
-    rls = rlsClient(svc.address);
-  });
-  afterAll(async () => {
-    authz?.close();
-    rls?.close();
-    await svc?.shutdown();
+    ({ key, svc, authz, rls } = await startObservedService(tmp, 'domain: m\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 2}\n'));
   });
 
   const scrape = async (): Promise<Sample[]> => {
@@ -81,7 +53,7 @@ describe('/metrics', () => {
     await authz.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }));
     await authz.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }));
     await authz.check(checkRequest());
-    await authz.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key, { iss: 'https://slow.test.invalid' })}` } })).catch(() => undefined);
+    await authz.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key, { iss: SLOW_ISSUER })}` } })).catch(() => undefined);
     for (let i = 0; i < 3; i++) await rls.shouldRateLimit('m', [[['user', 'u1']]]);
     await rls.shouldRateLimit('not-configured', [[['user', 'u1']]]);
 
