@@ -5,6 +5,7 @@ import { buildAuthenticators } from '../authn/registry.js';
 import { CheckPipeline } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import type { LoadedConfig } from '../config/loader.js';
+import type { PolicyConfig } from '../config/schema.js';
 import { TokenMinter } from '../identity/minter.js';
 import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
 import { SigningKeys } from '../identity/signing-keys.js';
@@ -48,6 +49,37 @@ function withPort(address: string, port: number): string {
   return `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
 }
 
+/** The policy stage: engine, bundle source (loaded now) and authorizer, wired for cache invalidation. */
+async function startPolicy(
+  loaded: LoadedConfig,
+  cfg: PolicyConfig,
+  log: Logger,
+  event: (name: string) => void,
+): Promise<{ source: BundleSource; authorizer: PolicyAuthorizer }> {
+  const engine = new PolicyEngine({ decisionPath: cfg.decision_path, initialPages: cfg.memory_initial_pages, maxPages: cfg.memory_max_pages });
+  const authorizer = new PolicyAuthorizer(engine, cfg.decision_cache);
+  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, event);
+  // A new bundle or data revision invalidates every cached decision (V-274677).
+  source.onActivate(() => authorizer.invalidate());
+  await source.start();
+  return { source, authorizer };
+}
+
+/** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
+function rateLimitStore(
+  cfg: LoadedConfig['config'],
+  log: Logger,
+  metrics: Metrics,
+  event: (name: string) => void,
+): { store: RateLimitStore; resilient?: ResilientStore } {
+  const rl = cfg.ratelimit;
+  const local = new MemoryStore(rl.memory_max_keys);
+  if (rl.store !== 'redis' || !cfg.redis) return { store: local };
+  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, local, log, Date.now, event);
+  metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
+  return { store: resilient, resilient };
+}
+
 export async function startService(loaded: LoadedConfig, log: Logger): Promise<RunningService> {
   const cfg = loaded.config;
   const needsRedis = cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis === true;
@@ -76,33 +108,12 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       log.info({ event: 'signing_keys', signing_kid: keys.current(Date.now()).kid, published_kids: keys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
     }
 
-    let policy: { source: BundleSource; authorizer: PolicyAuthorizer } | undefined;
-    if (cfg.policy) {
-      const engine = new PolicyEngine({
-        decisionPath: cfg.policy.decision_path,
-        initialPages: cfg.policy.memory_initial_pages,
-        maxPages: cfg.policy.memory_max_pages,
-      });
-      const authorizer = new PolicyAuthorizer(engine, cfg.policy.decision_cache);
-      const source = new BundleSource(loaded, cfg.policy, engine, await loadVerification(loaded, cfg.policy), log, event);
-      // A new bundle or data revision invalidates every cached decision (V-274677).
-      source.onActivate(() => authorizer.invalidate());
-      await source.start();
-      closers.push(() => Promise.resolve(source.stop()));
-      policy = { source, authorizer };
-    }
+    const policy = cfg.policy ? await startPolicy(loaded, cfg.policy, log, event) : undefined;
+    if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
 
     // Rate-limit buckets (and the failed-authentication counters) live in one store.
     const rl = cfg.ratelimit;
-    const localStore = new MemoryStore(rl.memory_max_keys);
-    let store: RateLimitStore = localStore;
-    let resilient: ResilientStore | undefined;
-    if (rl.store === 'redis' && cfg.redis) {
-      resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log)), rl.failure_mode, localStore, log, Date.now, event);
-      store = resilient;
-      const r = resilient;
-      metrics.observeStore(() => ({ store: r.kind, mode: rl.failure_mode, degraded: r.degraded }));
-    }
+    const { store, resilient } = rateLimitStore(cfg, log, metrics, event);
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;
     if (rl.enabled) {
