@@ -1,6 +1,20 @@
 // JWT bearer verification with jose. The token's `iss` (read unverified) only selects the issuer;
 // the signature and every claim are then checked with that issuer's keys and options pinned.
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+// Verified tokens are cached by a hash of the token, never beyond exp (or the maximum token
+// age), at most a minute, and only while their signing key is still published; revocation is
+// checked by the pipeline on every request, cached or not.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTHeaderParameters,
+  type JWTVerifyOptions,
+  type JWTVerifyResult,
+} from 'jose';
+import { recordCacheLookup } from '../telemetry/metrics.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
@@ -11,8 +25,33 @@ import { childSpan } from '../telemetry/tracing.js';
 interface TrustedIssuer {
   readonly algorithms: ReadonlySet<string>;
   readonly claims: IssuerConfig['claims'];
+  readonly maxTokenAgeS?: number;
   /** jwtVerify with this issuer's keys and options bound. */
   readonly verify: (token: string) => Promise<JWTVerifyResult>;
+  /** Whether the key that signed a token with this header is still in the issuer's key set. */
+  readonly keyPublished: (header: JWTHeaderParameters) => Promise<boolean>;
+}
+
+interface CachedToken {
+  readonly cred: SubjectCredential;
+  readonly header: JWTHeaderParameters;
+  readonly issuer: TrustedIssuer;
+}
+
+const CACHE_MAX_TTL_MS = 60_000;
+
+function keyCheck(keys: IssuerKeys): TrustedIssuer['keyPublished'] {
+  if (keys instanceof Uint8Array) return () => Promise.resolve(true);
+  return (header) =>
+    Promise.resolve()
+      .then(() => keys(header, { payload: '', signature: '' }))
+      .then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return false;
+        throw translateJoseError(err);
+      },
+    );
 }
 
 function bindVerify(keys: IssuerKeys, options: JWTVerifyOptions): TrustedIssuer['verify'] {
@@ -25,16 +64,34 @@ const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk'] as const;
 // Compact JWS: three base64url parts, non-empty signature (an empty one is an unsecured JWT).
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 
-export class JwtVerifier {
-  private constructor(private readonly issuers: ReadonlyMap<string, TrustedIssuer>) {}
+export interface JwtVerifierOptions {
+  /** Bound of the verified-token cache; 0 turns it off. */
+  readonly cacheMaxEntries?: number;
+  readonly now?: () => number;
+}
 
-  static async create(loaded: Pick<LoadedConfig, 'file' | 'dir'>, issuers: readonly IssuerConfig[]): Promise<JwtVerifier> {
+export class JwtVerifier {
+  private readonly cache: LRUCache<string, CachedToken> | undefined;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly issuers: ReadonlyMap<string, TrustedIssuer>,
+    opts: JwtVerifierOptions,
+  ) {
+    const max = opts.cacheMaxEntries ?? 10000;
+    this.now = opts.now ?? Date.now;
+    this.cache = max > 0 ? new LRUCache({ max, perf: { now: this.now } }) : undefined;
+  }
+
+  static async create(loaded: Pick<LoadedConfig, 'file' | 'dir'>, issuers: readonly IssuerConfig[], opts: JwtVerifierOptions = {}): Promise<JwtVerifier> {
     const map = new Map<string, TrustedIssuer>();
     for (const [i, iss] of issuers.entries()) {
       const keys = await loadIssuerKeys(loaded, `/authentication/jwt/issuers/${i}`, iss);
       map.set(iss.issuer, {
         algorithms: new Set(iss.algorithms),
         claims: iss.claims,
+        ...(iss.max_token_age_s !== undefined ? { maxTokenAgeS: iss.max_token_age_s } : {}),
+        keyPublished: keyCheck(keys),
         verify: bindVerify(keys, {
           issuer: iss.issuer,
           audience: [...iss.audiences],
@@ -46,15 +103,38 @@ export class JwtVerifier {
         }),
       });
     }
-    return new JwtVerifier(map);
+    return new JwtVerifier(map, opts);
+  }
+
+  /** A cached verification of exactly this token, if it is still good. */
+  private async cached(key: string): Promise<SubjectCredential | undefined> {
+    const hit = this.cache?.get(key);
+    if (hit && (await hit.issuer.keyPublished(hit.header))) return hit.cred;
+    if (hit) this.cache?.delete(key);
+    return undefined;
+  }
+
+  private remember(key: string, cred: SubjectCredential, header: JWTHeaderParameters, issuer: TrustedIssuer): void {
+    if (!this.cache) return;
+    const now = this.now();
+    const iat = typeof cred.claims.iat === 'number' ? cred.claims.iat : undefined;
+    const ageLimit = issuer.maxTokenAgeS !== undefined && iat !== undefined ? (iat + issuer.maxTokenAgeS) * 1000 - now : Infinity;
+    const ttl = Math.min(cred.expiresAt * 1000 - now, ageLimit, CACHE_MAX_TTL_MS);
+    if (ttl > 0) this.cache.set(key, { cred, header, issuer }, { ttl });
   }
 
   get issuerCount(): number {
     return this.issuers.size;
   }
 
-    /** Verifies a compact JWS JWT; the caller has already capped its size. */
+  /** Verifies a compact JWS JWT; the caller has already capped its size. */
   async verify(token: string): Promise<SubjectCredential> {
+    const cacheKey = this.cache ? createHash('sha256').update(token).digest('base64url') : '';
+    if (this.cache) {
+      const hit = await this.cached(cacheKey);
+      recordCacheLookup('verified_token', hit !== undefined);
+      if (hit) return hit;
+    }
     const parts = token.split('.').length;
     if (parts === 5) throw new AuthnError('token_not_jws', 'JWE tokens are not accepted');
     if (parts !== 3 || !COMPACT_JWS.test(token)) throw new AuthnError('credential_malformed', 'not a compact JWS');
@@ -80,7 +160,7 @@ export class JwtVerifier {
     try {
       // The span covers a JWKS fetch when the key set has to be (re)loaded.
       const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token));
-      return {
+      const cred: SubjectCredential = {
         kind: 'subject',
         method: 'jwt',
         subject: payload.sub as string, // required by requiredClaims
@@ -91,6 +171,8 @@ export class JwtVerifier {
         roles: claimList(payload[issuer.claims.roles]),
         claims: payload,
       };
+      this.remember(cacheKey, cred, header as JWTHeaderParameters, issuer);
+      return cred;
     } catch (err) {
       throw translateJoseError(err);
     }

@@ -28,7 +28,7 @@ export interface Authenticators {
 export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTable, redis?: Redis): Promise<Authenticators> {
   const cfg = loaded.config;
   const a = cfg.authentication;
-  const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers) : undefined;
+  const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries }) : undefined;
   const introspector = a.introspection ? await Introspector.create(loaded, a.introspection) : undefined;
   const bearerSource = { header: a.header.toLowerCase(), scheme: a.scheme, maxTokenBytes: a.max_token_bytes };
 

@@ -259,6 +259,12 @@ const Mtls = Type.Object(
 const Jwt = Section(
   {
     issuers: Type.Array(Issuer, { default: [], description: 'Trusted issuers. The token\'s iss selects one; it is then verified with that issuer pinned.' }),
+    cache_max_entries: Type.Integer({
+      minimum: 0,
+      maximum: 10000000,
+      default: 10000,
+      description: 'Verified tokens remembered by a SHA-256 of the token (at most 60 s, never past exp, only while the signing key is published). 0: off.',
+    }),
   },
   'JWT bearer tokens.',
 );

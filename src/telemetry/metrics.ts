@@ -10,7 +10,7 @@ import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-
 import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 
 export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
-export type CacheName = 'introspection' | 'minted_token' | 'policy_decision';
+export type CacheName = 'verified_token' | 'introspection' | 'minted_token' | 'policy_decision';
 export type CallTarget = 'jwks' | 'introspection' | 'bundle';
 
 // The process's metrics, for code deep in the stack (caches, outbound calls) that should not

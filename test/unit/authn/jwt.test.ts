@@ -231,3 +231,38 @@ describe('JwtVerifier local JWKS file checks', () => {
     ).rejects.toMatchObject({ code: 'config_invalid', problems: [{ keyPath: '/authentication/jwt/issuers/0/jwks/file' }] });
   });
 });
+
+describe('verified-token cache', () => {
+  it('stops honouring a cached token once its signing key leaves the JWKS', async () => {
+    const a = await makeKey('ES256');
+    const b = await makeKey('ES256');
+    let served = jwks(a);
+    const host = await loopbackServer((_req, res) => sendJson(res, served));
+    const v = await JwtVerifier.create({ file: 't.yaml', dir: '/' }, [
+      issuer({ issuer: ISSUER, jwks: { url: `${host.url}/jwks`, timeout_ms: 500, cooldown_ms: 0, cache_max_age_ms: 1000, allow_insecure_http: true } }),
+    ]);
+    const token = await signToken(a);
+    await v.verify(token);
+    await v.verify(token); // from the cache: the key set is still fresh, nothing fetched
+    expect(host.hits()).toBe(1);
+
+    served = jwks(b); // key A rotated out
+    await new Promise((r) => setTimeout(r, 1100));
+    await expectCode(v.verify(token), 'key_not_found');
+  });
+
+  it('is off with cache_max_entries 0, and never serves a different token', async () => {
+    const tmp = tempDir();
+    const k = await makeKey('ES256');
+    tmp.write('k.json', jwks(k));
+    const v = await JwtVerifier.create({ file: 't.yaml', dir: tmp.dir }, [issuer({ issuer: ISSUER, jwks: fileJwks('k.json') })], { cacheMaxEntries: 0 });
+    const token = await signToken(k);
+    await v.verify(token);
+    const [h, , s] = token.split('.');
+    const p = Buffer.from(JSON.stringify({ ...standardClaims(), sub: 'admin' })).toString('base64url');
+    await expectCode(v.verify(`${h}.${p}.${s}`), 'signature_invalid');
+    const cached = await JwtVerifier.create({ file: 't.yaml', dir: tmp.dir }, [issuer({ issuer: ISSUER, jwks: fileJwks('k.json') })]);
+    await cached.verify(token);
+    await expectCode(cached.verify(`${h}.${p}.${s}`), 'signature_invalid');
+  });
+});
