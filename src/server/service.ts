@@ -21,6 +21,9 @@ import { RateLimiter } from '../ratelimit/limiter.js';
 import { MemoryStore } from '../ratelimit/memory-store.js';
 import { RedisStore } from '../ratelimit/redis-store.js';
 import { RateLimitConfigs } from '../ratelimit/reloader.js';
+import { loadRateLimitFiles } from '../ratelimit/config.js';
+import { parseBundle } from '../policy/bundle.js';
+import { readReferencedFile } from '../config/files.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import { rateLimitHandlers } from './rls-service.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -241,7 +244,20 @@ export async function checkConfig(loaded: LoadedConfig): Promise<void> {
   try {
     await buildAuthenticators(loaded, new RouteTable(cfg.routes), offline);
     if (cfg.token) await SigningKeys.load(loaded, cfg.token.signing_keys);
-    if (cfg.policy) await loadVerification(loaded, cfg.policy);
+    if (cfg.policy) {
+      const verification = await loadVerification(loaded, cfg.policy);
+      if (cfg.policy.bundle.file !== undefined) {
+        const keyPath = '/policy/bundle/file';
+        const archive = await readReferencedFile(loaded, keyPath, cfg.policy.bundle.file, { maxBytes: 64 * 1024 * 1024 });
+        await parseBundle(archive, verification).catch((err: unknown) => {
+          throw new ConfigError(loaded.file, [{ keyPath, problem: err instanceof Error ? err.message : String(err) }]);
+        });
+      }
+    }
+    await loadRateLimitFiles(
+      cfg.ratelimit.files.map((f) => resolveConfigPath(loaded, f)),
+      { algorithm: cfg.ratelimit.algorithm },
+    );
     await serverCredentials(loaded, cfg.server);
   } finally {
     offline?.disconnect();

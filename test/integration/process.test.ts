@@ -103,3 +103,17 @@ describe('SIGTERM', () => {
     expect(events).not.toContain('shutdown_forced');
   });
 });
+
+describe('--check-config reads everything the config names', () => {
+  const tmp = tempDir();
+  it('refuses a broken rate-limit file and a broken policy bundle, naming them', async () => {
+    tmp.write('bad-limits.yaml', 'domain: d\nbogus: 1\n');
+    const rl = await runService(['--config', tmp.write('rl.yaml', configYaml({ ratelimit: { files: ['bad-limits.yaml'] } })), '--check-config']);
+    expect(rl.code).toBe(2);
+    expect(rl.stderr).toContain('bad-limits.yaml: /bogus: unknown key');
+    tmp.write('bad.tar.gz', 'not a bundle');
+    const pol = await runService(['--config', tmp.write('pol.yaml', configYaml({ policy: { bundle: { file: 'bad.tar.gz' } } })), '--check-config']);
+    expect(pol.code).toBe(2);
+    expect(pol.stderr).toContain('/policy/bundle/file: not a readable bundle');
+  });
+});
