@@ -94,13 +94,43 @@ class Mirror {
   list(nowS: number): DenyEntry[] {
     return [...this.entries.values()].filter((e) => e.expiresAt === undefined || e.expiresAt > nowS);
   }
+
+  /** Removes expired entries; returns their keys. */
+  prune(nowS: number): string[] {
+    const gone: string[] = [];
+    for (const [k, e] of this.entries) {
+      if (e.expiresAt !== undefined && e.expiresAt <= nowS) {
+        this.entries.delete(k);
+        gone.push(k);
+      }
+    }
+    if (gone.some((k) => k.startsWith('cidr:'))) this.rebuildCidrs();
+    return gone;
+  }
 }
+
+/** How often expired entries are swept out (lookups ignore them before that anyway). */
+const PRUNE_INTERVAL_MS = 60_000;
 
 export abstract class DenyList {
   protected readonly mirror = new Mirror();
   private readonly listeners: Listener[] = [];
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly now: () => number = Date.now) {}
+
+  /** Sweeps expired entries out of the mirror (and, for shared lists, out of the store). */
+  protected startPruning(onPruned: (keys: string[]) => Promise<void> = () => Promise.resolve()): void {
+    this.pruneTimer = setInterval(() => {
+      const gone = this.mirror.prune(Math.floor(this.now() / 1000));
+      if (gone.length > 0) void onPruned(gone).catch(() => undefined);
+    }, PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  protected stopPruning(): void {
+    clearInterval(this.pruneTimer);
+  }
 
   /** Whether the list is loaded and current (readiness). */
   abstract get ready(): boolean;
@@ -141,6 +171,7 @@ export class MemoryDenyList extends DenyList {
   }
 
   start(): Promise<void> {
+    this.startPruning();
     return Promise.resolve();
   }
 
@@ -157,6 +188,7 @@ export class MemoryDenyList extends DenyList {
   }
 
   close(): Promise<void> {
+    this.stopPruning();
     return Promise.resolve();
   }
 }
@@ -195,6 +227,10 @@ export class RedisDenyList extends DenyList {
     this.subscriber.on('ready', () => void this.reload().catch(() => undefined));
     await this.subscriber.subscribe(this.channel);
     await this.reload();
+    // Expired entries leave the shared hash too (every instance may do it; HDEL is idempotent).
+    this.startPruning(async (keys) => {
+      await this.redis.hdel(this.hashKey, ...keys);
+    });
   }
 
   private async reload(): Promise<void> {
@@ -241,6 +277,7 @@ export class RedisDenyList extends DenyList {
   }
 
   close(): Promise<void> {
+    this.stopPruning();
     this.subscriber.disconnect();
     this.redis.disconnect();
     return Promise.resolve();

@@ -145,3 +145,18 @@ describe('CheckPipeline', () => {
     expect(deny.list().map((e) => e.value)).toEqual(['127.0.0.0/8']);
   });
 });
+
+describe('deny list expiry', () => {
+  it('sweeps expired entries out', async () => {
+    let now = 1_000_000_000;
+    const deny = new MemoryDenyList(() => now);
+    await deny.add({ kind: 'jti', value: 'short', createdAt: 0, expiresAt: now / 1000 + 10 });
+    await deny.add({ kind: 'cidr', value: '10.0.0.0/8', createdAt: 0, expiresAt: now / 1000 + 10 });
+    await deny.add({ kind: 'subject', value: 'forever', createdAt: 0 });
+    expect(deny.sourceBlocked('10.1.2.3')).toBe(true);
+    now += 11_000;
+    expect(deny.sourceBlocked('10.1.2.3')).toBe(false); // ignored once expired, before any sweep
+    expect(deny.list().map((e) => e.value)).toEqual(['forever']);
+    await deny.close();
+  });
+});
