@@ -482,7 +482,7 @@ const Redis = Type.Object(
     sentinel_name: Type.Optional(Type.String({ minLength: 1, description: 'Master name for sentinel mode.' })),
     key_prefix: Type.String({ default: 'envoy-authz:', description: 'Prefix of every key and channel.' }),
     connect_timeout_ms: Millis(2000, 100, 60000, 'Connection timeout.'),
-    command_timeout_ms: Millis(200, 10, 60000, 'Timeout of one command.'),
+    command_timeout_ms: Millis(100, 10, 60000, 'Timeout of one command; keep it below Envoy\'s ratelimit filter timeout so the failure mode answers first.'),
   },
   { ...strict, description: 'Shared state (revocations, API keys) for all instances.' },
 );

@@ -47,6 +47,10 @@ describe('envoy/envoy.yaml', async () => {
     expect(cfg.with_request_body.max_request_bytes).toBeLessThanOrEqual(65536);
     expect(parseFloat(cfg.grpc_service.timeout) * 1000).toBeGreaterThan(parseConfig('<defaults>', '').check.deadline_ms);
     expect(hcm.http_filters.map((f) => f.name)).toContain('envoy.filters.http.buffer');
+    const rl = hcm.http_filters.find((f) => f.name === 'envoy.filters.http.ratelimit')!.typed_config as { timeout: string; failure_mode_deny: boolean };
+    expect(rl.failure_mode_deny).toBe(true);
+    // Redis timeouts resolve into the configured failure mode before Envoy stops waiting.
+    expect(parseFloat(rl.timeout) * 1000).toBeGreaterThan(parseConfig('<defaults>', 'redis: {url: "redis://x"}').redis!.command_timeout_ms);
     expect(hcm.normalize_path).toBe(true);
     expect(hcm.forward_client_cert_details).toBe('SANITIZE');
   });
