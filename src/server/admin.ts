@@ -113,6 +113,18 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     deps.log.info({ event: 'admin', source: req.socket.remoteAddress, method: req.method, path: req.url?.split('?')[0], ...fields }, 'admin request');
   };
 
+  /** Runs a state-changing endpoint for an authenticated admin; any failure is audited, then rethrown. */
+  const authenticated = async <T>(req: IncomingMessage, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
+    let actor: string | undefined;
+    try {
+      actor = authenticate(req);
+      return { actor, result: await fn(actor) };
+    } catch (err) {
+      audit(req, { actor: actor ?? null, action, result: 'error', status: err instanceof HttpError ? err.status : 503 });
+      throw err;
+    }
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const path = url.pathname;
@@ -127,23 +139,17 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
       return send(res, 200, deps.jwks(), 'public, max-age=60');
     }
     if (path === '/v1/policy/reload') {
-      let actor: string | undefined;
-      try {
-        actor = authenticate(req);
+      return authenticated(req, 'policy_reload', async () => {
         if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
         if (!deps.reloadPolicy) throw new HttpError(404, 'not_found', 'no policy configured');
-        const r = await deps.reloadPolicy();
+        return deps.reloadPolicy();
+      }).then(({ actor, result: r }) => {
         audit(req, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
-        return send(res, r.ok ? 200 : 422, r);
-      } catch (err) {
-        if (err instanceof HttpError) audit(req, { actor: actor ?? null, action: 'policy_reload', result: 'error', status: err.status });
-        throw err;
-      }
+        send(res, r.ok ? 200 : 422, r);
+      });
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {
-      let actor: string | undefined;
-      try {
-        actor = authenticate(req);
+      await authenticated(req, req.method ?? 'unknown', async (actor) => {
         if (req.method === 'GET' && path === '/v1/revocations') {
           audit(req, { actor, action: 'list', result: 'ok' });
           return send(res, 200, { entries: deps.denyList.list() });
@@ -163,11 +169,8 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
           return removed ? send(res, 204, {}) : send(res, 404, { error: 'not_found' });
         }
         throw new HttpError(404, 'not_found', 'no such admin endpoint');
-      } catch (err) {
-        const status = err instanceof HttpError ? err.status : 503;
-        audit(req, { actor: actor ?? null, action: req.method, result: 'error', status });
-        throw err;
-      }
+      });
+      return;
     }
     throw new HttpError(404, 'not_found', 'no such endpoint');
   };
