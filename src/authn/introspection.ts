@@ -1,19 +1,18 @@
 // OAuth 2.0 Token Introspection (RFC 7662) for opaque bearer tokens. We authenticate to the
 // endpoint (HTTP Basic), and check active/exp/iss/aud ourselves. Active results are cached by a
 // hash of the token, never beyond its exp; endpoint errors and timeouts fail closed.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IntrospectionConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError } from '../lib/errors.js';
+import { tokenHash } from '../lib/hash.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { childSpan } from '../telemetry/tracing.js';
 import { recordCacheLookup, recordCall } from '../telemetry/metrics.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 interface IntrospectionResponse {
   active?: unknown;

@@ -3,7 +3,6 @@
 // Verified tokens are cached by a hash of the token, never beyond exp (or the maximum token
 // age), at most a minute, and only while their signing key is still published; revocation is
 // checked by the pipeline on every request, cached or not.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import {
   decodeJwt,
@@ -15,6 +14,7 @@ import {
   type JWTVerifyResult,
 } from 'jose';
 import { recordCacheLookup } from '../telemetry/metrics.js';
+import { tokenHash } from '../lib/hash.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
@@ -129,7 +129,7 @@ export class JwtVerifier {
 
   /** Verifies a compact JWS JWT; the caller has already capped its size. */
   async verify(token: string): Promise<SubjectCredential> {
-    const cacheKey = this.cache ? createHash('sha256').update(token).digest('base64url') : '';
+    const cacheKey = this.cache ? tokenHash(token) : '';
     if (this.cache) {
       const hit = await this.cached(cacheKey);
       recordCacheLookup('verified_token', hit !== undefined);
