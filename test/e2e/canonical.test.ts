@@ -77,31 +77,19 @@ describe('canonical credential through Envoy', () => {
     expect(stack.seen).toHaveLength(0);
   });
 
+  /** A request over the mTLS listener with the dev client certificate. */
+  const viaMtls = (headers: Record<string, string>): Promise<Reply> =>
+    send(`https://127.0.0.1:${ports.mtls}/orders`, { ca: certs.read('ca.crt'), cert: certs.read('client.crt'), key: certs.read('client.key'), servername: 'localhost', headers });
+
   it('an mTLS client certificate becomes the internal token of its SPIFFE identity', async () => {
-    const r = await through(() =>
-      send(`https://127.0.0.1:${ports.mtls}/orders`, {
-        ca: certs.read('ca.crt'),
-        cert: certs.read('client.crt'),
-        key: certs.read('client.key'),
-        servername: 'localhost',
-        headers: { 'x-forwarded-client-cert': 'URI=spiffe://dev.local/ns/demo/sa/admin' },
-      }),
-    );
+    const r = await through(() => viaMtls({ 'x-forwarded-client-cert': 'URI=spiffe://dev.local/ns/demo/sa/admin' }));
     expect(r.claims).toMatchObject({ sub: 'spiffe://dev.local/ns/demo/sa/client', sub_type: 'service_account', auth_method: 'mtls', act: { sub: 'spiffe://dev.local/ns/demo/sa/client' } });
     expect(r.upstream['x-forwarded-client-cert']).toBeUndefined();
   });
 
   it('a user calling through an mTLS workload gets both: the user as sub, the workload as act', async () => {
     const original = await signToken(key, { sub: 'bob' });
-    const r = await through(() =>
-      send(`https://127.0.0.1:${ports.mtls}/orders`, {
-        ca: certs.read('ca.crt'),
-        cert: certs.read('client.crt'),
-        key: certs.read('client.key'),
-        servername: 'localhost',
-        headers: { authorization: `Bearer ${original}` },
-      }),
-    );
+    const r = await through(() => viaMtls({ authorization: `Bearer ${original}` }));
     expect(r.claims).toMatchObject({ sub: 'bob', sub_type: 'user', act: { sub: 'spiffe://dev.local/ns/demo/sa/client' } });
   });
 
