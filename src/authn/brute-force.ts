@@ -63,6 +63,8 @@ export class FailureGuard {
 
   /** True when any counter of this request has reached the threshold. */
   blocked(req: RequestView): boolean {
+    // Nothing blocked (the normal state): no token decoding on the hot path.
+    if (this.blockedKeys.size === 0) return false;
     return this.keys(req).some((k) => this.blockedKeys.has(k));
   }
 

@@ -8,7 +8,17 @@ import type { Identity } from '../identity/identity.js';
 const MAP_FIELDS = new Set(['headers', 'context_extensions', 'labels', 'filter_metadata', 'typed_filter_metadata', 'fields']);
 const MAX_PARSED_BODY = 1024 * 1024;
 
-const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+// Field names come from the proto schema (a few hundred at most), so their protojson names are
+// computed once each; the bound only guards against a schema we did not foresee.
+const CAMEL = new Map<string, string>();
+const camel = (s: string): string => {
+  let c = CAMEL.get(s);
+  if (c === undefined) {
+    c = s.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
+    if (CAMEL.size < 4096) CAMEL.set(s, c);
+  }
+  return c;
+};
 
 interface ProtoValue {
   kind?: string;
@@ -52,12 +62,13 @@ function toProtoJson(msg: unknown, field = ''): unknown {
   const o = msg as Record<string, unknown>;
   if (field === 'time' && ('seconds' in o || 'nanos' in o)) return timestamp(o);
   if (field === 'filter_metadata') return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, structToJson(v as { fields?: Record<string, ProtoValue> })]));
+  // Map keys are data (a header may be called __proto__): defined as own properties, never assigned.
   if (MAP_FIELDS.has(field)) return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toProtoJson(v)]));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
+  for (const k in o) {
+    const v = o[k];
     // With `oneofs`, the loader adds a string naming which member of a oneof is set.
-    if (typeof v === 'string' && v !== k && v in o && !MAP_FIELDS.has(k)) continue;
-    if (v === undefined) continue;
+    if (v === undefined || (typeof v === 'string' && v !== k && v in o && !MAP_FIELDS.has(k))) continue;
     out[camel(k)] = toProtoJson(v, k);
   }
   return out;
