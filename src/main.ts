@@ -10,6 +10,8 @@ import { ConfigError } from './lib/errors.js';
 import { checkConfig, startService } from './server/service.js';
 import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
+import cluster from 'node:cluster';
+import { READY_MESSAGE, runPrimary, workerConfig, workerCount, workerIndex } from './server/workers.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
 
@@ -55,8 +57,12 @@ async function main(): Promise<number> {
     process.stdout.write(`${loaded.file}: ok\n`);
     return 0;
   }
+  const workers = workerCount(loaded.config.server.workers);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log);
+  const index = workerIndex();
   const tracing = await setupTracing(log);
-  const service = await startService(loaded, log);
+  const service = await startService(index === undefined ? loaded : workerConfig(loaded, index), index === undefined ? log : log.child({ worker: index }));
+  process.send?.(READY_MESSAGE);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -72,23 +78,35 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // `on`, not `once`: a worker may get the signal twice (from the terminal's process group and
+    // from the primary), and a second one must not kill it mid-drain. Shutdown is idempotent.
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
 }
+
+// A cluster worker's IPC channel would keep it alive after shutdown, and letting go of the channel
+// makes Node exit with 0: a worker ends with an explicit exit so the primary sees its real code.
+// (Logs are written synchronously, and stdio pipes are synchronous on Linux: nothing is lost.)
+const release = (): void => {
+  if (cluster.isWorker) process.exit();
+};
 
 main().then(
   (code) => {
     process.exitCode = code;
+    release();
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`configuration error:\n${err.problems.map((p) => `  ${err.file}: ${p.keyPath}: ${p.problem}`).join('\n')}\n`);
       process.exitCode = EXIT_CONFIG;
+      release();
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`envoy-authz: cannot start: ${message}\n`);
     process.exitCode = EXIT_STARTUP;
+    release();
   },
 );

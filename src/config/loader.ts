@@ -151,6 +151,12 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
   if (r?.mode === 'cluster' && (cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis)) {
     out.push({ keyPath: '/redis/mode', problem: 'cluster mode serves rate limits only; revocation and API keys need standalone or sentinel' });
   }
+  if (cfg.server.workers !== 1) {
+    // Each worker is a process of its own: in-process state would be per worker (N times the limits,
+    // revocations reaching one worker only).
+    if (cfg.ratelimit.store !== 'redis') out.push({ keyPath: '/server/workers', problem: 'more than one worker needs ratelimit.store: redis (buckets shared by all workers)' });
+    if (cfg.revocation.store !== 'redis') out.push({ keyPath: '/server/workers', problem: 'more than one worker needs revocation.store: redis (revocations reach every worker)' });
+  }
   if (!cfg.check.enabled && !cfg.ratelimit.enabled) out.push({ keyPath: '/check/enabled', problem: 'nothing to serve: enable check or ratelimit' });
   const h = cfg.authentication.upstream_headers;
   const reserved = new Set([cfg.authentication.header.toLowerCase(), 'host', ':authority', ':path', ':method']);

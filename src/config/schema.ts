@@ -81,6 +81,13 @@ const Server = Section(
       'On SIGTERM: keep serving this long with health NOT_SERVING, so Envoy\'s health checks move traffic away first.',
     ),
     shutdown_grace_ms: Millis(10000, 0, 120000, 'On SIGTERM, after the drain: time for in-flight calls to finish before they are cancelled.'),
+    workers: Type.Integer({
+      minimum: 0,
+      maximum: 256,
+      default: 1,
+      description:
+        'Worker processes sharing the gRPC port (node:cluster), one per core to use them all; 0: one per available core. Above 1, state must be shared: ratelimit.store and revocation.store must be redis. Worker i (from 0) serves the admin API on admin.address\'s port + i.',
+    }),
   },
   'The gRPC listener serving envoy.service.auth.v3.Authorization and grpc.health.v1.Health.',
 );

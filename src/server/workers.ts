@@ -1,0 +1,95 @@
+// All cores behind one port: with server.workers > 1 the process becomes a primary that forks
+// that many workers (node:cluster). Each worker runs the whole service; the primary owns the
+// listening socket and hands connections to the workers in turn. The primary serves nothing
+// itself: it starts the workers, restarts one that dies after startup (with backoff), forwards
+// SIGTERM/SIGINT and exits when every worker has stopped.
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { LoadedConfig } from '../config/loader.js';
+import type { Logger } from '../telemetry/logger.js';
+
+export const WORKER_INDEX_ENV = 'ENVOY_AUTHZ_WORKER_INDEX';
+/** Message a worker sends once it serves. */
+export const READY_MESSAGE = 'envoy-authz:ready';
+
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
+export function workerCount(configured: number): number {
+  return configured === 0 ? availableParallelism() : configured;
+}
+
+/** This process's worker index, or undefined when it is not a worker. */
+export function workerIndex(): number | undefined {
+  if (!cluster.isWorker) return undefined;
+  const i = Number(process.env[WORKER_INDEX_ENV]);
+  return Number.isInteger(i) && i >= 0 ? i : undefined;
+}
+
+/** The config a worker runs: the admin API on the configured port + its index (port 0 stays 0). */
+export function workerConfig(loaded: LoadedConfig, index: number): LoadedConfig {
+  const admin = loaded.config.admin.address;
+  const sep = admin.lastIndexOf(':');
+  const port = Number(admin.slice(sep + 1));
+  if (index === 0 || port === 0) return loaded;
+  return { ...loaded, config: { ...loaded.config, admin: { ...loaded.config.admin, address: `${admin.slice(0, sep)}:${port + index}` } } };
+}
+
+/**
+ * Runs the primary until every worker has stopped; resolves with the exit code. A worker that
+ * exits before it serves is a startup failure: the others are stopped and its code returned.
+ */
+export function runPrimary(count: number, log: Logger): Promise<number> {
+  return new Promise((resolve) => {
+    const workers = new Map<number, Worker>();
+    const ready = new Set<number>();
+    const backoff = new Map<number, number>();
+    let stopping = false;
+    let exitCode = 0;
+
+    const fork = (index: number): void => {
+      const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+      workers.set(index, w);
+      w.on('message', (m: unknown) => {
+        if (m !== READY_MESSAGE) return;
+        ready.add(index);
+        backoff.delete(index);
+        if (ready.size === count) log.info({ event: 'workers_ready', workers: count }, 'all workers serving');
+      });
+      w.on('exit', (code, signal) => {
+        workers.delete(index);
+        const wasReady = ready.delete(index);
+        if (stopping) {
+          if (workers.size === 0) resolve(exitCode);
+          return;
+        }
+        if (!wasReady) {
+          // Failed to start: the same would happen again. Stop the rest and report it.
+          log.error({ event: 'worker_start_failed', worker: index, code, signal }, 'worker failed to start; stopping');
+          exitCode = code ?? 1;
+          stop('SIGTERM');
+          if (workers.size === 0) resolve(exitCode);
+          return;
+        }
+        const delay = Math.min(RESTART_MAX_MS, (backoff.get(index) ?? RESTART_MIN_MS / 2) * 2);
+        backoff.set(index, delay);
+        log.error({ event: 'worker_exited', worker: index, code, signal, restart_in_ms: delay }, 'worker exited; restarting');
+        setTimeout(() => {
+          if (!stopping) fork(index);
+        }, delay).unref();
+      });
+    };
+
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'signal', signal, workers: workers.size }, 'stopping workers');
+      for (const w of workers.values()) w.process.kill(signal);
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+
+    log.info({ event: 'primary', workers: count }, `starting ${count} workers`);
+    for (let i = 0; i < count; i++) fork(i);
+  });
+}

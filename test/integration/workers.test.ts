@@ -1,0 +1,91 @@
+// server.workers: several processes behind one gRPC port, sharing state through Redis.
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/envoy.js';
+import { rlsClient } from '../helpers/grpc.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { configYaml, runService, spawnService } from '../helpers/service.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** A port p with p + 1 free too (the second worker's admin listener). */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return p;
+  }
+}
+
+async function ready(port: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+describe('worker processes', () => {
+  const tmp = tempDir();
+  let redis: TestRedis;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  function config(port: number, admin: number): string {
+    tmp.write('limits.yaml', 'domain: shared\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 10 }\n');
+    return tmp.write(
+      `workers-${port}.yaml`,
+      configYaml({
+        server: { address: `127.0.0.1:${port}`, workers: 2 },
+        admin: { address: `127.0.0.1:${admin}` },
+        ratelimit: { files: ['limits.yaml'], store: 'redis', algorithm: 'fixed_window' },
+        revocation: { store: 'redis' },
+        redis: { url: redis.url },
+      }),
+    );
+  }
+
+  it('serves one port from two workers that share the rate-limit buckets, each with its own admin port, and stops on SIGTERM', async () => {
+    const [port, admin] = [await freePort(), await freePortPair()];
+    const svc = await spawnService(['--config', config(port, admin)]);
+    try {
+      expect(await ready(admin)).toBe(true);
+      expect(await ready(admin + 1)).toBe(true);
+      const started = svc.lines.filter((l) => l.event === 'started').map((l) => l.worker);
+      expect(started.sort()).toEqual([0, 1]);
+      // Separate channels are separate connections, which the primary hands to the workers in turn.
+      const clients = Array.from({ length: 6 }, () => rlsClient(`127.0.0.1:${port}`));
+      const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % clients.length]!.shouldRateLimit('shared', [[['user', 'alice']]])));
+      clients.forEach((c) => c.close());
+      // Ten a minute in total, not ten per worker.
+      expect(answers.filter((a) => a.overall_code === 'OK')).toHaveLength(10);
+      expect(answers.filter((a) => a.overall_code === 'OVER_LIMIT')).toHaveLength(20);
+    } finally {
+      expect(await svc.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('exits non-zero when a worker cannot start (port taken), instead of restarting it forever', async () => {
+    const blocker = createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
+    try {
+      const r = await runService(['--config', config(port, await freePortPair())]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('cannot start');
+    } finally {
+      blocker.close();
+    }
+  });
+});
