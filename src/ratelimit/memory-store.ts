@@ -39,9 +39,17 @@ export function step(b: BucketRequest, stored: number | undefined, now: number):
   return { state: { allowed: false, remaining: Math.max(0, limit.requestsPerUnit - count), resetMs, retryAfterMs: resetMs } };
 }
 
+interface FixedWindowCount {
+  readonly v: number;
+  readonly window: number;
+}
+
 export class MemoryStore implements RateLimitStore {
   readonly kind = 'memory';
-  private readonly values: LRUCache<string, { v: number; window?: number }>;
+  // A token bucket's value is its TAT, stored as a bare number: no wrapper object per key (the
+  // table holds up to memory_max_keys of them; see the bytes-per-key figure in docs/performance.md).
+  // A fixed window also needs the window it counts.
+  private readonly values: LRUCache<string, number | FixedWindowCount>;
 
   constructor(
     maxKeys: number,
@@ -56,7 +64,14 @@ export class MemoryStore implements RateLimitStore {
       const entry = this.values.get(b.key);
       // A fixed-window counter belongs to one window only.
       const windowMs = b.limit.windowSeconds * 1000;
-      const current = b.limit.algorithm === 'fixed_window' ? (entry?.window === Math.floor(now / windowMs) ? entry.v : undefined) : entry?.v;
+      const current =
+        b.limit.algorithm === 'fixed_window'
+          ? typeof entry === 'object' && entry.window === Math.floor(now / windowMs)
+            ? entry.v
+            : undefined
+          : typeof entry === 'number'
+            ? entry
+            : undefined;
       return step(b, current, now);
     });
     const admitted = steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
@@ -64,8 +79,8 @@ export class MemoryStore implements RateLimitStore {
       steps.forEach((s, i) => {
         const b = buckets[i]!;
         if (s.write) {
-          const window = b.limit.algorithm === 'fixed_window' ? Math.floor(now / (b.limit.windowSeconds * 1000)) : undefined;
-          this.values.set(b.key, { v: s.write.value, ...(window !== undefined ? { window } : {}) }, { ttl: s.write.ttlMs });
+          const value = b.limit.algorithm === 'fixed_window' ? { v: s.write.value, window: Math.floor(now / (b.limit.windowSeconds * 1000)) } : s.write.value;
+          this.values.set(b.key, value, { ttl: s.write.ttlMs });
         }
       });
     }
