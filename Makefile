@@ -24,7 +24,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: help deps policies policy-test redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: bench bench-tools help deps policies policy-test redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -32,6 +32,7 @@ help:
 	@echo "make apikey - print the demo API key"
 	@echo "make policies - build the example policy bundle (policies/build/bundle.tar.gz)"
 	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
+	@echo "make bench  - benchmarks against the peers (minutes; not part of make test), regenerates docs/performance.md"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error >&2
@@ -104,6 +105,35 @@ unit: deps $(CERTS) $(BUNDLE)
 	npx --no-install vitest run
 
 test: deps certs lint typecheck envoy-validate policy-test unit
+
+# Benchmarks: load tools and peers at pinned versions, then every scenario (bench/run.ts).
+# BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset.
+GHZ_VERSION := v0.93.0
+VEGETA_VERSION := v12.13.0
+# envoyproxy/ratelimit publishes no module tags newer than 2020; this is main of 2026-01-22.
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+BENCH_TOOLS := .tools/bin/ghz .tools/bin/vegeta .tools/bin/ratelimit .tools/bin/opa-authz
+
+.tools/bin/ghz:
+	GOBIN=$(abspath .tools/bin) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION) >&2
+
+.tools/bin/vegeta:
+	GOBIN=$(abspath .tools/bin) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION) >&2
+
+.tools/bin/ratelimit:
+	GOBIN=$(abspath .tools/gobin) go install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION) >&2
+	mv .tools/gobin/service_cmd $@
+
+# The Check peer: OPA's Go SDK (same release as OPA_VERSION) on opa-envoy-plugin's hot path.
+.tools/bin/opa-authz: bench/peers/opa-authz/main.go bench/peers/opa-authz/go.mod bench/peers/opa-authz/go.sum
+	cd bench/peers/opa-authz && go build -o $(abspath $@) . >&2
+
+bench-tools: $(BENCH_TOOLS)
+	@command -v taskset >/dev/null || { echo "taskset (util-linux) is missing" >&2; exit 1; }
+
+bench: deps build certs bench-tools
+	node --import tsx bench/run.ts $(BENCH_ARGS)
+	node --import tsx bench/report.ts
 
 clean:
 	rm -rf dist src/gen node_modules/.installed

@@ -1,0 +1,60 @@
+// What every scenario gets: where to write, how long to measure, which cores to use.
+import { ghz, type GhzRun } from './ghz.js';
+import { cpuSeconds } from './procs.js';
+import type { LoadResult } from './stats.js';
+
+export interface Bench {
+  workDir: string;
+  resultsDir: string;
+  /** Measured seconds per run, and the warm-up before the first measured run of a server. */
+  seconds: number;
+  warmupSeconds: number;
+  /** The server under test runs here; the load generator (and Redis, Envoy, upstream) on loadCpus. */
+  serverCpus: string;
+  loadCpus: string;
+  /** Smaller sizes and shorter runs (a smoke run of the whole bench). */
+  quick: boolean;
+  log(message: string): void;
+}
+
+export type GhzOptions = Omit<GhzRun, 'seconds' | 'cpus' | 'workDir' | 'concurrency' | 'connections'> & Partial<Pick<GhzRun, 'concurrency' | 'connections'>>;
+
+/** Load shape of every gRPC run: two HTTP/2 connections (as an Envoy with two workers holds) and 32 calls in flight. */
+const DEFAULTS = { concurrency: 32, connections: 2 };
+
+export async function warmUp(b: Bench, o: GhzOptions & { cpus?: string }): Promise<void> {
+  await ghz({ ...DEFAULTS, ...o, seconds: b.warmupSeconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir });
+}
+
+/** Processes whose CPU time per request a run reports. */
+export interface CpuOf {
+  server: number;
+  redis?: number;
+}
+
+/** CPU microseconds per request of each process over `run` (the load generator's core is often the limit on two cores, so this is the server's cost that throughput alone can hide). */
+export async function withCpu(cpu: CpuOf | undefined, run: () => Promise<LoadResult>): Promise<LoadResult> {
+  if (!cpu) return run();
+  const before = { server: cpuSeconds(cpu.server), redis: cpu.redis !== undefined ? cpuSeconds(cpu.redis) : 0 };
+  const r = await run();
+  const per = (s: number): number => Math.round((s * 1e6) / Math.max(1, r.requests) * 10) / 10;
+  return {
+    ...r,
+    serverCpuUs: per(cpuSeconds(cpu.server) - before.server),
+    ...(cpu.redis !== undefined ? { redisCpuUs: per(cpuSeconds(cpu.redis) - before.redis) } : {}),
+  };
+}
+
+export function describe(r: LoadResult): string {
+  const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}` : '';
+  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
+}
+
+/** One measured run: unthrottled when o.rps is unset (max throughput), else at that offered load. */
+export async function measure(b: Bench, label: string, o: GhzOptions & { cpus?: string }, cpu?: CpuOf): Promise<LoadResult> {
+  const r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: b.seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir }));
+  b.log(`  ${label}${o.rps !== undefined ? ` @${o.rps}/s` : ' max'}: ${describe(r)}`);
+  return r;
+}
+
+export const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 100) / 100 : Number.NaN);

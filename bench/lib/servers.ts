@@ -1,0 +1,88 @@
+// The servers the bench compares, each started pinned to the server core: envoy-authz (the
+// built dist/, as `make run` starts it), the empty grpc-js floor, and the Go peers.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../../test/helpers/envoy.js';
+import { startPinned, waitForPort, type Proc } from './procs.js';
+import { ROOT, tool } from './tools.js';
+
+export interface Server {
+  proc: Proc;
+  /** Process id, for CPU and memory accounting. */
+  pid: number;
+  port: number;
+  address: string;
+  stop(): Promise<void>;
+}
+
+export interface OursOptions {
+  cpus: string;
+  /** Write a V8 CPU profile here on exit (node --cpu-prof). */
+  profileDir?: string;
+  /** Extra environment (e.g. UV_THREADPOOL_SIZE). */
+  env?: Record<string, string>;
+  /** Extra node flags. */
+  nodeArgs?: string[];
+  /** Keep the server's stdout in proc.output() (for diagnostics such as --trace-gc). */
+  captureStdout?: boolean;
+}
+
+/** envoy-authz from dist/ with `config` (port and admin port filled in), written into `dir`. */
+export async function startOurs(dir: string, name: string, config: Record<string, unknown>, o: OursOptions): Promise<Server> {
+  const port = await freePort();
+  const server = (config.server ?? {}) as Record<string, unknown>;
+  const file = join(dir, `envoy-authz-${name}.yaml`);
+  writeFileSync(file, stringify({ logging: { level: 'info' }, ...config, server: { ...server, address: `127.0.0.1:${port}` }, admin: { address: `127.0.0.1:${await freePort()}` } }));
+  const nodeArgs = [...(o.nodeArgs ?? []), ...(o.profileDir ? (mkdirSync(o.profileDir, { recursive: true }), [`--cpu-prof`, `--cpu-prof-dir=${o.profileDir}`]) : [])];
+  const proc = startPinned(`envoy-authz (${name})`, process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js'), '--config', file], { cpus: o.cpus, ...(o.env ? { env: o.env } : {}), ...(o.captureStdout ? { captureStdout: true } : {}) });
+  await waitForPort(proc, port);
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
+
+/** The floor: a grpc-js server whose Check handler answers OK at once (the cost of gRPC alone). */
+export async function startFloor(cpus: string): Promise<Server> {
+  const port = await freePort();
+  const proc = startPinned('grpc-js empty Check', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'empty-check.ts'), String(port)], { cpus, cwd: ROOT });
+  await waitForPort(proc, port);
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
+
+/** The Check peer (bench/peers/opa-authz: OPA's Go SDK on opa-envoy-plugin's hot path). */
+export async function startOpaPeer(policyDir: string, cpus: string, jwtCacheEntries = 0): Promise<Server> {
+  const port = await freePort();
+  const proc = startPinned('opa-authz (OPA Go)', tool('opa-authz'), ['-addr', `127.0.0.1:${port}`, '-policy', policyDir, '-jwt-cache', String(jwtCacheEntries)], { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
+  await waitForPort(proc, port);
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
+
+/** envoyproxy/ratelimit on Redis, reading `configYaml` from its runtime directory. */
+export async function startRatelimitPeer(dir: string, configYaml: string, redisPort: number, cpus: string, env: Record<string, string> = {}): Promise<Server> {
+  const runtime = join(dir, 'rl-runtime');
+  mkdirSync(join(runtime, 'ratelimit', 'config'), { recursive: true });
+  writeFileSync(join(runtime, 'ratelimit', 'config', 'bench.yaml'), configYaml);
+  const [port, http, debug] = [await freePort(), await freePort(), await freePort()];
+  const proc = startPinned('envoyproxy/ratelimit', tool('ratelimit'), [], {
+    cpus,
+    env: {
+      GOMAXPROCS: String(cpus.split(',').length),
+      HOST: '127.0.0.1',
+      PORT: String(http),
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: String(port),
+      DEBUG_HOST: '127.0.0.1',
+      DEBUG_PORT: String(debug),
+      USE_STATSD: 'false',
+      LOG_LEVEL: 'warn',
+      RUNTIME_ROOT: runtime,
+      RUNTIME_SUBDIRECTORY: 'ratelimit',
+      RUNTIME_WATCH_ROOT: 'false',
+      BACKEND_TYPE: 'redis',
+      REDIS_SOCKET_TYPE: 'tcp',
+      REDIS_URL: `127.0.0.1:${redisPort}`,
+      ...env,
+    },
+  });
+  await waitForPort(proc, port);
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}

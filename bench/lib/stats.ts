@@ -1,0 +1,42 @@
+// What every load run reports, whatever tool produced it.
+export interface LoadResult {
+  /** Offered load in requests/s; undefined for an unthrottled (max throughput) run. */
+  offered?: number;
+  /** Completed requests per second over the measured interval. */
+  throughput: number;
+  requests: number;
+  errors: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  /** Status (gRPC code or HTTP status) -> count. */
+  statuses: Record<string, number>;
+  /** CPU time per completed request, in microseconds: of the server under test, and of Redis when used. */
+  serverCpuUs?: number;
+  redisCpuUs?: number;
+}
+
+/** Nearest-rank percentile of ascending-sorted values. */
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export function summarize(latenciesMs: number[], seconds: number, errors: number, statuses: Record<string, number>, offered?: number): LoadResult {
+  const sorted = Float64Array.from(latenciesMs).sort();
+  const round = (v: number): number => Math.round(v * 1000) / 1000;
+  return {
+    ...(offered !== undefined ? { offered } : {}),
+    throughput: Math.round(latenciesMs.length / seconds),
+    requests: latenciesMs.length,
+    errors,
+    p50: round(percentile(sorted, 50)),
+    p90: round(percentile(sorted, 90)),
+    p99: round(percentile(sorted, 99)),
+    p999: round(percentile(sorted, 99.9)),
+    statuses,
+  };
+}

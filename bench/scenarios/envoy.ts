@@ -1,0 +1,106 @@
+// End to end through a real Envoy (envoy/envoy.yaml: ext_authz + ratelimit filters asking
+// envoy-authz) against the same Envoy with both filters removed: the latency Envoy users pay
+// for us, at fixed offered loads (open loop, vegeta).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy } from '../../test/helpers/envoy.js';
+import { withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
+import { buildPolicies, checkFixtures, oursCheckConfig } from '../lib/fixtures.js';
+import { pin, startPinned, waitForPort } from '../lib/procs.js';
+import { startOurs } from '../lib/servers.js';
+import type { LoadResult } from '../lib/stats.js';
+import { ROOT } from '../lib/tools.js';
+import { vegeta } from '../lib/vegeta.js';
+
+export interface EnvoyResults {
+  rates: number[];
+  /** Per offered load: with our filters, and with the filters off. */
+  filters: LoadResult[];
+  direct: LoadResult[];
+  /** p99 added by the filters at each rate, in ms. */
+  addedP99: number[];
+  addedP50: number[];
+}
+
+/** Limits high enough that every request is admitted: the descriptors of envoy/envoy.yaml. */
+const LIMITS = `domain: envoy-authz
+descriptors:
+  - key: user
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+  - key: client
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+  - key: remote_address
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+  - key: route
+    value: default
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+`;
+
+interface Hcm {
+  http_filters: { name: string }[];
+}
+interface Boot {
+  static_resources: { listeners: { name: string; filter_chains: { filters: { typed_config: Hcm }[] }[] }[] };
+}
+
+/** The rendered bootstrap with the ext_authz and ratelimit filters removed from every listener. */
+function withoutFilters(file: string, out: string): string {
+  const boot = parse(readFileSync(file, 'utf8'), { maxAliasCount: 1000 }) as Boot;
+  for (const l of boot.static_resources.listeners) {
+    for (const fc of l.filter_chains) {
+      for (const f of fc.filters) {
+        f.typed_config.http_filters = f.typed_config.http_filters.filter((h) => h.name !== 'envoy.filters.http.ext_authz' && h.name !== 'envoy.filters.http.ratelimit');
+      }
+    }
+  }
+  writeFileSync(out, stringify(boot, { aliasDuplicateObjects: false }));
+  return out;
+}
+
+export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
+  const rates = b.quick ? [1000] : [500, 1000, 2000];
+  const f = await checkFixtures(1);
+  const { bundle } = buildPolicies(b.workDir, f, 100);
+  const limits = join(b.workDir, 'envoy-limits.yaml');
+  writeFileSync(limits, LIMITS);
+  const ours = await startOurs(b.workDir, 'envoy', { ...oursCheckConfig(b.workDir, f, bundle, 10000), ratelimit: { files: [limits] } }, { cpus: b.serverCpus });
+  const upstreamPort = await freePort();
+  const upstream = startPinned('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'upstream.ts'), String(upstreamPort)], { cpus: b.loadCpus, cwd: ROOT });
+  const filters: LoadResult[] = [];
+  const direct: LoadResult[] = [];
+  try {
+    await waitForPort(upstream, upstreamPort);
+    const ports = await envoyPorts(ours.port, upstreamPort);
+    const withFile = renderEnvoyConfig(ports, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-filters.yaml'));
+    const files = { filters: withFile, direct: withoutFilters(withFile, join(b.workDir, 'envoy-direct.yaml')) };
+    const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
+    for (const variant of ['direct', 'filters'] as const) {
+      const envoy = await startEnvoy(files[variant], ports.admin);
+      try {
+        // Envoy shares the load generator's core: the server core stays envoy-authz's alone.
+        pin(envoy.process.pid!, b.loadCpus);
+        const url = `http://127.0.0.1:${ports.http}/orders/42`;
+        await vegeta({ url, headers, rps: 500, seconds: b.warmupSeconds, cpus: b.loadCpus, workDir: b.workDir });
+        for (const rps of rates) {
+          const r = await withCpu({ server: ours.pid }, () => vegeta({ url, headers, rps, seconds: b.seconds * 2, cpus: b.loadCpus, workDir: b.workDir }));
+          b.log(`  envoy ${variant} @${rps}/s: ${describeRun(r)} ${JSON.stringify(r.statuses)}`);
+          (variant === 'filters' ? filters : direct).push(r);
+        }
+      } finally {
+        await envoy.stop();
+      }
+    }
+  } finally {
+    await upstream.stop();
+    await ours.stop();
+  }
+  const round = (v: number): number => Math.round(v * 1000) / 1000;
+  return {
+    rates,
+    filters,
+    direct,
+    addedP99: rates.map((_, i) => round(filters[i]!.p99 - direct[i]!.p99)),
+    addedP50: rates.map((_, i) => round(filters[i]!.p50 - direct[i]!.p50)),
+  };
+}

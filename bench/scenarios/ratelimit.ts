@@ -1,0 +1,111 @@
+// ShouldRateLimit with 1 and 3 descriptors: envoy-authz on its memory store and on Redis
+// (fixed window, envoyproxy/ratelimit's algorithm, and token bucket, our default) against
+// envoyproxy/ratelimit on the same Redis with the same config file. Redis's own counters tell
+// the commands and socket reads each request cost.
+import { measure, warmUp, type Bench } from '../lib/bench.js';
+import { ghz, RLS } from '../lib/ghz.js';
+import { startBenchRedis, type BenchRedis } from '../lib/redis.js';
+import { startOurs, startRatelimitPeer, type Server } from '../lib/servers.js';
+import type { LoadResult } from '../lib/stats.js';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+
+export type RlsServer = 'ours_memory' | 'ours_redis_fixed' | 'ours_redis_bucket' | 'peer';
+export interface RedisCost {
+  /** Commands the server sent per request (Redis MONITOR sample; commands run by a Lua script excluded). */
+  clientCommandsPerRequest?: number;
+  /** Commands Redis executed per request, including those inside scripts (INFO commandstats). */
+  commandsPerRequest: number;
+  readsPerRequest: number;
+  commands: Record<string, number>;
+}
+export interface RlsResults {
+  users: number;
+  max: Record<'d1' | 'd3', Partial<Record<RlsServer, LoadResult & { redis?: RedisCost }>>>;
+  loads: Partial<Record<RlsServer, LoadResult[]>>;
+  fractions: number[];
+}
+
+/** One config file for everyone, in envoyproxy/ratelimit's format; limits high enough that every request is admitted. */
+export const RLS_CONFIG = `domain: bench
+descriptors:
+  - key: user
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+  - key: client
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+  - key: route
+    value: orders
+    rate_limit: { unit: second, requests_per_unit: 1000000 }
+`;
+
+export function rlsRequests(users: number, descriptors: 1 | 3): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; i < users; i++) {
+    const d = [{ entries: [{ key: 'user', value: `user-${i}` }] }];
+    if (descriptors === 3) d.push({ entries: [{ key: 'client', value: `client-${i % 50}` }] }, { entries: [{ key: 'route', value: 'orders' }] });
+    out.push({ domain: 'bench', descriptors: d, hits_addend: 1 });
+  }
+  return out;
+}
+
+const FRACTIONS = [0.25, 0.5, 0.75, 1];
+
+async function redisCost(redis: BenchRedis, requests: number): Promise<RedisCost> {
+  const { commands, reads } = await redis.counters();
+  const total = Object.values(commands).reduce((s, n) => s + n, 0);
+  const per = (n: number): number => Math.round((n / Math.max(1, requests)) * 100) / 100;
+  return { commandsPerRequest: per(total), readsPerRequest: per(reads), commands };
+}
+
+export async function runRateLimit(b: Bench): Promise<RlsResults> {
+  const users = b.quick ? 100 : 1000;
+  const redis = await startBenchRedis(b.loadCpus);
+  const file = join(b.workDir, 'rls-bench.yaml');
+  writeFileSync(file, RLS_CONFIG);
+  // Only the rate-limit service is served (check.enabled: false), as envoyproxy/ratelimit does.
+  const ours = (name: string, rl: Record<string, unknown>): Promise<Server> =>
+    startOurs(
+      b.workDir,
+      name,
+      { ratelimit: { files: [file], ...rl }, check: { enabled: false }, ...(rl.store === 'redis' ? { redis: { url: redis.url } } : {}) },
+      { cpus: b.serverCpus },
+    );
+  const starters: Record<RlsServer, () => Promise<Server>> = {
+    peer: () => startRatelimitPeer(b.workDir, RLS_CONFIG, redis.port, b.serverCpus),
+    ours_redis_fixed: () => ours('rls-redis-fixed', { store: 'redis', algorithm: 'fixed_window' }),
+    ours_redis_bucket: () => ours('rls-redis-bucket', { store: 'redis' }),
+    ours_memory: () => ours('rls-memory', { store: 'memory' }),
+  };
+  const max: RlsResults['max'] = { d1: {}, d3: {} };
+  const loads: RlsResults['loads'] = {};
+  try {
+    for (const name of ['peer', 'ours_redis_fixed', 'ours_redis_bucket', 'ours_memory'] as const) {
+      const server = await starters[name]();
+      try {
+        const cpuOf = { server: server.pid, ...(name === 'ours_memory' ? {} : { redis: redis.proc.child.pid! }) };
+        await warmUp(b, { method: RLS, address: server.address, data: rlsRequests(users, 1) });
+        for (const d of [1, 3] as const) {
+          await redis.client.flushall();
+          await redis.reset();
+          const r = await measure(b, `${name} ${d} descriptor${d > 1 ? 's' : ''}`, { method: RLS, address: server.address, data: rlsRequests(users, d) }, cpuOf);
+          if (name === 'ours_memory') max[`d${d}`][name] = r;
+          else {
+            const cost = await redisCost(redis, r.requests);
+            // Which of those commands the server sent (the rest ran inside its Lua script): a short sample at a low rate.
+            const sent = await redis.clientCommands(async () => (await ghz({ method: RLS, address: server.address, data: rlsRequests(users, d), seconds: 1, rps: 200, concurrency: 4, connections: 1, cpus: b.loadCpus, workDir: b.workDir })).requests);
+            max[`d${d}`][name] = { ...r, redis: { ...cost, clientCommandsPerRequest: sent } };
+          }
+          if (name !== 'ours_memory') b.log(`    redis: ${JSON.stringify(max[`d${d}`][name]?.redis)}`);
+        }
+        const peerMax = max.d1.peer?.throughput ?? 1000;
+        loads[name] = [];
+        for (const fr of FRACTIONS) loads[name].push(await measure(b, `${name} 1 descriptor`, { method: RLS, address: server.address, data: rlsRequests(users, 1), rps: Math.max(100, Math.round(peerMax * fr)) }, cpuOf));
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await redis.stop();
+  }
+  return { users, max, loads, fractions: FRACTIONS };
+}
