@@ -162,7 +162,9 @@ async function growBundleData(b: Bench, sizes: number[], rps: number): Promise<G
   for (const n of sizes) {
     const { bundle, peerDir } = buildPolicies(b.workDir, f, n);
     for (const side of ['ours', 'peer'] as const) {
-      const server = side === 'ours' ? await startOurs(b.workDir, `bundle-${n}`, oursCheckConfig(b.workDir, f, bundle, 10000), { cpus: b.serverCpus }) : await startOpaPeer(peerDir, b.serverCpus);
+      // 100,000 roles are ~10 MB of data: more than the default 64 MiB of wasm memory holds once parsed.
+      const config = oursCheckConfig(b.workDir, f, bundle, 10000);
+      const server = side === 'ours' ? await startOurs(b.workDir, `bundle-${n}`, { ...config, policy: { ...(config.policy as object), memory_max_pages: 16384 } }, { cpus: b.serverCpus }) : await startOpaPeer(peerDir, b.serverCpus);
       try {
         (side === 'ours' ? ours : peer).push(await point(b, `bundle data roles (${side})`, n, server, CHECK, data, rps));
       } finally {
