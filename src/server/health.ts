@@ -1,5 +1,6 @@
 // grpc.health.v1.Health: one status per component service and one for the whole server ('').
 import type { Server } from '@grpc/grpc-js';
+import type { GrpcServer } from './transport.js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
 export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
@@ -14,8 +15,10 @@ export class Health {
     this.impl = new HealthImplementation(Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING'])));
   }
 
-  addTo(server: Server): void {
-    this.impl.addToServer(server);
+  addTo(server: GrpcServer): void {
+    // The library registers its handlers through addService only; ours takes the same arguments.
+    const registrar = { addService: (def: Parameters<Server['addService']>[0], impl: Parameters<Server['addService']>[1]) => server.addService(def, impl) };
+    this.impl.addToServer(registrar);
   }
 
   setAll(status: ServingStatus): void {

@@ -1,5 +1,4 @@
 // Composition root: from a validated config to a listening service, and back down on shutdown.
-import { Server } from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
 import { buildAuthenticators } from '../authn/registry.js';
 import { CheckPipeline } from '../check/pipeline.js';
@@ -30,7 +29,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { Metrics, useMetrics } from '../telemetry/metrics.js';
 import { startAdmin, type Readiness } from './admin.js';
 import { authorizationHandlers } from './authz-service.js';
-import { bind, serverCredentials, serverOptions } from './grpc.js';
+import { serverCredentials, serverOptions } from './grpc.js';
+import { GrpcServer } from './transport.js';
 import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { envoyProtos } from './protos.js';
@@ -162,12 +162,12 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     });
 
     const inflight = new InFlight();
-    const server = new Server(serverOptions(cfg.server));
+    const server = new GrpcServer(serverOptions(cfg.server));
     const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(limiter ? [RLS_SERVICE] : [])]);
     health.addTo(server);
     const protos = envoyProtos().envoy.service;
-    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, authorizationHandlers({ pipeline, check: cfg.check, log, inflight, metrics }));
-    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, rateLimitHandlers({ limiter, log, inflight, metrics }));
+    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authorizationHandlers({ pipeline, check: cfg.check, log, inflight, metrics }) });
+    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rateLimitHandlers({ limiter, log, inflight, metrics }) });
 
     let serving = false;
     const readiness = (): Readiness => {
@@ -188,7 +188,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     });
     closers.push(() => admin.close());
 
-    const port = await bind(server, cfg.server.address, await serverCredentials(loaded, cfg.server));
+    const port = await server.bind(cfg.server.address, await serverCredentials(loaded, cfg.server));
     serving = true;
     health.setAll('SERVING');
     const address = withPort(cfg.server.address, port);

@@ -9,11 +9,7 @@ describe('gRPC listener settings', () => {
 
   it('sets message size caps and stream limits from config', () => {
     const cfg = parseConfig('t.yaml', 'server: {max_receive_message_bytes: 8192, max_send_message_bytes: 4096, max_concurrent_streams: 7}');
-    expect(serverOptions(cfg.server)).toMatchObject({
-      'grpc.max_receive_message_length': 8192,
-      'grpc.max_send_message_length': 4096,
-      'grpc.max_concurrent_streams': 7,
-    });
+    expect(serverOptions(cfg.server)).toMatchObject({ maxReceiveBytes: 8192, maxSendBytes: 4096, maxConcurrentStreams: 7 });
   });
 
   it('refuses a world-readable TLS private key, naming the key', async () => {
