@@ -111,12 +111,13 @@ async function main(): Promise<void> {
     for (const alg of ['RS256', 'ES256'] as const) {
       for (const [name, series] of Object.entries(c.loads[alg]) as [CheckServer, LoadResult[]][]) {
         series.forEach((r) => {
-          loadRows.push([alg, CHECK_NAMES[name], r.offered ?? '', r.throughput, fmt(r.p50), fmt(r.p90), fmt(r.p99), fmt(r.p999)]);
+          loadRows.push([alg, CHECK_NAMES[name], r.offered ?? '', r.throughput, fmt(r.p50), fmt(r.p90), fmt(r.p99), fmt(r.p999), fmt(r.serverCpuUs, 0)]);
           points.push({ x: r.offered ?? 0, y: r.p50, series: CHECK_NAMES[name], dash: 'p50', facet: alg }, { x: r.offered ?? 0, y: r.p99, series: CHECK_NAMES[name], dash: 'p99', facet: alg });
         });
       }
     }
-    checkSection.push(table(['alg', 'server', 'offered/s', 'done/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms'], loadRows), '', '![Check latency against offered load](performance/check-latency.svg)', '');
+    for (const r of c.floorLoads ?? []) loadRows.push(['RS256', 'empty grpc-js handler (floor)', r.offered ?? '', r.throughput, fmt(r.p50), fmt(r.p90), fmt(r.p99), fmt(r.p999), fmt(r.serverCpuUs, 0)]);
+    checkSection.push(table(['alg', 'server', 'offered/s', 'done/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'server CPU us/call'], loadRows), '', '![Check latency against offered load](performance/check-latency.svg)', '');
     await renderLineChart(join(PLOTS, 'check-latency.svg'), { title: 'Check (JWT + RBAC Rego), allow: latency against offered load', x: 'offered calls/s', y: 'latency ms', logY: true, points });
 
     for (const alg of ['RS256', 'ES256'] as const) {
@@ -290,7 +291,7 @@ async function main(): Promise<void> {
       `- Versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
       `- Results: ${[check, rls, envoy, growth, workers].filter((e) => e !== undefined).map((e) => e.at).join(', ')}${[check, rls, envoy, growth, workers].some((e) => e?.quick) ? ' (**quick mode**: short runs, small sizes)' : ''}.`,
       '- The server under test runs alone on core 0 (`taskset`); the load generator (ghz for gRPC, vegeta for HTTP), Redis, Envoy and the upstream run on core 1. Every server is warmed up before its first measured run.',
-      '- gRPC load: ghz, 2 HTTP/2 connections and 32 calls in flight; max throughput runs are unthrottled; latency runs offer a fixed rate. Percentiles are computed from every call\'s latency. Calls still in flight when a timed run ends are not counted as errors.',
+      '- gRPC load: ghz, 2 HTTP/2 connections and 32 calls in flight; max throughput runs are unthrottled; latency runs offer a fixed rate. Percentiles are computed from every call\'s latency. Calls still in flight when a timed run ends are not counted as errors. Max-throughput figures and growth points are the median of three runs (by throughput, or by p50 at a fixed load); the latency curves are single runs.',
       '- CPU us/call is the server process\'s CPU time (all threads, /proc) over the run divided by the calls answered. On two cores the load generator\'s core is often the limit of "max throughput"; CPU per call is the server\'s own cost either way.',
       '- Peers: envoyproxy/ratelimit built from source at the Makefile\'s `RATELIMIT_VERSION`, on the same Redis and the same config file. For Check, opa-envoy-plugin cannot be installed here (the Go module proxy refuses `github.com/open-policy-agent/opa-envoy-plugin`), so the peer is bench/peers/opa-authz: OPA\'s Go SDK at the same version as our OPA, doing what opa-envoy-plugin does per Check (protojson input, a query prepared once, built-in caches as the OPA runtime configures them), with the same Rego rule verifying the JWT in Rego (`io.jwt.decode_verify`).',
       '- Raw results: bench/results/*.json. Reproduce: `make bench` (about 20 minutes), or `make bench BENCH_ARGS="--only check"`.',

@@ -50,6 +50,17 @@ export function describe(r: LoadResult): string {
   return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
 }
 
+/**
+ * The median of `times` measured runs (by throughput for max runs, by p50 at a fixed load): one
+ * disturbed run on a shared machine then moves no figure. Each run is printed.
+ */
+export async function measureMedian(b: Bench, label: string, o: GhzOptions & { cpus?: string }, cpu?: CpuOf, times = b.quick ? 1 : 3): Promise<LoadResult> {
+  const runs: LoadResult[] = [];
+  for (let i = 0; i < times; i++) runs.push(await measure(b, label, o, cpu));
+  const key = (r: LoadResult): number => (o.rps === undefined ? r.throughput : r.p50);
+  return runs.sort((x, y) => key(x) - key(y))[Math.floor(runs.length / 2)]!;
+}
+
 /** One measured run: unthrottled when o.rps is unset (max throughput), else at that offered load. */
 export async function measure(b: Bench, label: string, o: GhzOptions & { cpus?: string }, cpu?: CpuOf): Promise<LoadResult> {
   const r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: b.seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir }));

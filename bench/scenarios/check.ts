@@ -2,7 +2,7 @@
 // token cache on, as shipped, and off) against the OPA Go peer verifying the JWT in Rego (OPA's
 // defaults: no verified-token cache; and with its io_jwt cache on), and against the empty
 // grpc-js handler (the floor).
-import { measure, warmUp, type Bench } from '../lib/bench.js';
+import { measure, measureMedian, warmUp, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig, type Alg } from '../lib/fixtures.js';
 import { CHECK } from '../lib/ghz.js';
 import { startFloor, startOpaPeer, startOurs, type Server } from '../lib/servers.js';
@@ -15,6 +15,8 @@ export interface CheckResults {
   /** max[alg][outcome][server] */
   max: Record<Alg, Record<'allow' | 'deny', Record<CheckServer, LoadResult>>>;
   floor: LoadResult;
+  /** The floor at the same fixed offered loads as the RS256 latency runs (CPU per call at low load). */
+  floorLoads?: LoadResult[];
   /** Fixed offered loads (fractions of the peer's max), allow: loads[alg][server][] */
   loads: Record<Alg, Record<CheckServer, LoadResult[]>>;
   fractions: number[];
@@ -45,7 +47,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
       await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
       for (const alg of ['RS256', 'ES256'] as const) {
         for (const outcome of ['allow', 'deny'] as const) {
-          max[alg][outcome][name] = await measure(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, { server: server.pid });
+          max[alg][outcome][name] = await measureMedian(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, { server: server.pid });
         }
         const peerMax = max[alg].allow.peer.throughput;
         loads[alg][name] = [];
@@ -59,11 +61,14 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   }
   const floorServer = await startFloor(b.serverCpus);
   let floor: LoadResult;
+  const floorLoads: LoadResult[] = [];
   try {
-    await warmUp(b, { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') });
-    floor = await measure(b, 'floor (empty grpc-js Check)', { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') }, { server: floorServer.pid });
+    const load = { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') };
+    await warmUp(b, load);
+    floor = await measureMedian(b, 'floor (empty grpc-js Check)', load, { server: floorServer.pid });
+    for (const r of loads.RS256.peer) floorLoads.push(await measure(b, 'floor (empty grpc-js Check)', { ...load, rps: r.offered ?? 100 }, { server: floorServer.pid }));
   } finally {
     await floorServer.stop();
   }
-  return { tokens, roles, max, floor, loads, fractions: FRACTIONS };
+  return { tokens, roles, max, floor, floorLoads, loads, fractions: FRACTIONS };
 }

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assembleApiKey, digestApiKey } from '../../src/authn/apikey-format.js';
-import { measure, warmUp, type Bench } from '../lib/bench.js';
+import { measureMedian, warmUp, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig } from '../lib/fixtures.js';
 import { CHECK, ghz, RLS } from '../lib/ghz.js';
 import { rssBytes } from '../lib/procs.js';
@@ -33,7 +33,7 @@ const mib = (pid: number): number => Math.round((rssBytes(pid) / 2 ** 20) * 10) 
 
 async function point(b: Bench, label: string, size: number, server: Server, method: typeof CHECK, data: unknown, rps: number): Promise<GrowthPoint> {
   await warmUp(b, { method, address: server.address, data, rps });
-  const result = await measure(b, `${label} ${size}`, { method, address: server.address, data, rps }, { server: server.pid });
+  const result = await measureMedian(b, `${label} ${size}`, { method, address: server.address, data, rps }, { server: server.pid });
   return { size, result, rssMiB: mib(server.pid) };
 }
 

@@ -2,7 +2,7 @@
 // (fixed window, envoyproxy/ratelimit's algorithm, and token bucket, our default) against
 // envoyproxy/ratelimit on the same Redis with the same config file. Redis's own counters tell
 // the commands and socket reads each request cost.
-import { measure, warmUp, type Bench } from '../lib/bench.js';
+import { measure, measureMedian, warmUp, type Bench } from '../lib/bench.js';
 import { ghz, RLS } from '../lib/ghz.js';
 import { startBenchRedis, type BenchRedis } from '../lib/redis.js';
 import { startOurs, startRatelimitPeer, type Server } from '../lib/servers.js';
@@ -87,7 +87,7 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
         for (const d of [1, 3] as const) {
           await redis.client.flushall();
           await redis.reset();
-          const r = await measure(b, `${name} ${d} descriptor${d > 1 ? 's' : ''}`, { method: RLS, address: server.address, data: rlsRequests(users, d) }, cpuOf);
+          const r = await measureMedian(b, `${name} ${d} descriptor${d > 1 ? 's' : ''}`, { method: RLS, address: server.address, data: rlsRequests(users, d) }, cpuOf);
           if (name === 'ours_memory') max[`d${d}`][name] = r;
           else {
             const cost = await redisCost(redis, r.requests);

@@ -1,7 +1,7 @@
 // All cores: Check (JWT + Rego, cache on) with 1 and with 2 worker processes behind one port
 // (server.workers). Nothing is pinned here: on a two-core machine the load generator and Redis
 // share both cores with the workers, so this shows how far a second worker carries, not a clean 2x.
-import { measure, warmUp, type Bench } from '../lib/bench.js';
+import { measureMedian, warmUp, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig } from '../lib/fixtures.js';
 import { CHECK } from '../lib/ghz.js';
 import { startBenchRedis } from '../lib/redis.js';
@@ -31,7 +31,7 @@ export async function runWorkers(b: Bench): Promise<WorkersResults> {
         // More connections than workers: the primary hands out connections, not calls.
         const load = { method: CHECK, address: server.address, data, connections: 8, concurrency: 64, cpus };
         await warmUp(b, load);
-        runs.push({ workers, result: await measure(b, `${workers} worker${workers > 1 ? 's' : ''}`, load) });
+        runs.push({ workers, result: await measureMedian(b, `${workers} worker${workers > 1 ? 's' : ''}`, load) });
       } finally {
         await server.stop();
       }

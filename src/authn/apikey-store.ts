@@ -66,6 +66,16 @@ export function compileEntry(e: ApiKeyEntryConfig): ApiKeyRecord | string {
   });
 }
 
+/** The document when `text` is a JSON object, else undefined (then it is read as YAML). */
+function parseJsonObject(text: string): unknown {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined; // a YAML flow mapping, e.g. {keys: []}
+  }
+}
+
 export class FileApiKeyStore implements ApiKeyStore {
   private constructor(private readonly byId: ReadonlyMap<string, ApiKeyRecord>) {}
 
@@ -77,7 +87,9 @@ export class FileApiKeyStore implements ApiKeyStore {
     };
     let data: unknown;
     try {
-      data = parseYaml(text);
+      // JSON (what large key sets are generated as) is parsed natively: the YAML parser builds a
+      // document tree first, several KB per entry, which at 50,000 keys held hundreds of MB.
+      data = parseJsonObject(text) ?? parseYaml(text);
     } catch {
       fail('not valid YAML/JSON');
     }

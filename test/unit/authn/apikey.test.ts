@@ -112,4 +112,14 @@ describe('FileApiKeyStore', () => {
     tmp.write('cidr.yaml', `keys:\n  - ${JSON.stringify(entryFor(key, id, { restrictions: { source_cidrs: ['10.0.0.0/99'] } }))}\n`);
     await expect(FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'cidr.yaml')).rejects.toThrow(/invalid CIDR/);
   });
+
+  it('reads JSON files natively and YAML flow mappings that start like JSON', async () => {
+    const { key, id } = generateApiKey('eak');
+    tmp.write('keys.json', JSON.stringify({ keys: [entryFor(key, id)] }));
+    expect((await (await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'keys.json')).get(id))?.owner).toBe('svc-orders');
+    tmp.write('flow.yaml', `{keys: [${JSON.stringify(entryFor(key, id))}]}\n`);
+    expect((await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'flow.yaml')).size).toBe(1);
+    tmp.write('broken.json', '{"keys": [');
+    await expect(FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'broken.json')).rejects.toThrow(/not valid YAML\/JSON/);
+  });
 });
