@@ -21,7 +21,8 @@ export interface LoadResult {
 /** Nearest-rank percentile of ascending-sorted values. */
 export function percentile(sorted: Float64Array | number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  // The epsilon keeps float error (0.999 * 1000 = 999.0000000000001) from moving the rank up one.
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length - 1e-9) - 1));
   return sorted[rank]!;
 }
 
