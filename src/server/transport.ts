@@ -273,11 +273,16 @@ export class GrpcServer {
       call.cancelled = true;
       call.emit('cancelled');
     });
-    if (method.responseStream) {
-      method.handler(call, () => undefined);
-      return;
-    }
-    method.handler(call, (err, response) => {
+    // A handler that throws fails its call, never the process (and never says why to the caller).
+    const run = (cb: Callback): void => {
+      try {
+        method.handler(call, cb);
+      } catch {
+        finish({ code: status.INTERNAL, details: 'internal error' });
+      }
+    };
+    if (method.responseStream) return run(() => undefined);
+    run((err, response) => {
       if (err || !open()) return finish(err);
       let body: Buffer;
       try {

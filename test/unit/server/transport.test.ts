@@ -65,6 +65,19 @@ describe('gRPC transport', () => {
     client.close();
   });
 
+  it('fails a call whose handler throws with INTERNAL and a generic message, and keeps serving', async () => {
+    let calls = 0;
+    const { client } = await start({
+      Echo: (_c: Call, cb: (e: null, r: unknown) => void) => {
+        if (calls++ === 0) throw new Error('secret detail');
+        cb(null, { text: 'fine' });
+      },
+    });
+    await expect(echo(client, 'x')).rejects.toMatchObject({ code: status.INTERNAL, details: 'internal error' });
+    expect(await echo(client, 'y')).toEqual({ text: 'fine' });
+    client.close();
+  });
+
   it('refuses compressed messages, truncated frames and non-gRPC requests', async () => {
     const { address } = await start({ Echo: (_c: Call, cb: (e: null, r: unknown) => void) => cb(null, { text: '' }) });
     expect((await rawCall(address, '/t.Svc/Echo', Buffer.from([1, 0, 0, 0, 0]))).headers['grpc-status']).toBe(String(status.UNIMPLEMENTED));
