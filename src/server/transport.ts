@@ -244,15 +244,25 @@ export class GrpcServer {
     const sendHeaders = (): void => {
       if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
     };
+    // One response message, framed and within the size cap; or the error that ends the call.
+    const encode = (value: unknown): Buffer | CallError => {
+      let body: Buffer;
+      try {
+        body = method.serialize(value);
+      } catch {
+        return { code: status.INTERNAL, details: 'response could not be serialized' };
+      }
+      return body.length > this.opts.maxSendBytes ? { code: status.RESOURCE_EXHAUSTED, details: 'response larger than the configured max' } : frame(body);
+    };
     const write = (value: unknown): boolean => {
       if (responded || !open()) return false;
-      const body = method.serialize(value);
-      if (body.length > this.opts.maxSendBytes) {
-        finish({ code: status.RESOURCE_EXHAUSTED, details: 'response larger than the configured max' });
+      const framed = encode(value);
+      if (!Buffer.isBuffer(framed)) {
+        finish(framed);
         return false;
       }
       sendHeaders();
-      return stream.write(frame(body));
+      return stream.write(framed);
     };
     const finish = (err: CallError | null): void => {
       if (responded) return;
@@ -284,17 +294,13 @@ export class GrpcServer {
     if (method.responseStream) return run(() => undefined);
     run((err, response) => {
       if (err || !open()) return finish(err);
-      let body: Buffer;
-      try {
-        body = method.serialize(response);
-      } catch {
-        return finish({ code: status.INTERNAL, details: 'response could not be serialized' });
-      }
-      if (body.length > this.opts.maxSendBytes) return finish({ code: status.RESOURCE_EXHAUSTED, details: 'response larger than the configured max' });
+      const framed = encode(response);
+      if (!Buffer.isBuffer(framed)) return finish(framed);
+      // Headers, message and end of stream in one go; the trailers follow.
       responded = true;
-      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+      sendHeaders();
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frame(body));
+      stream.end(framed);
     });
   }
 
