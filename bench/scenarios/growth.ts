@@ -10,6 +10,7 @@ import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig } from '../
 import { CHECK, ghz, RLS } from '../lib/ghz.js';
 import { rssBytes } from '../lib/procs.js';
 import { startBenchRedis } from '../lib/redis.js';
+import { rlsOnlyConfig } from './ratelimit.js';
 import { startOpaPeer, startOurs, type Server } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
 import { ROOT } from '../lib/tools.js';
@@ -48,7 +49,7 @@ async function growRules(b: Bench, sizes: number[], rps: number): Promise<Growth
   for (const n of sizes) {
     const file = join(b.workDir, `rules-${n}.yaml`);
     writeFileSync(file, rulesConfig(n));
-    const server = await startOurs(b.workDir, `rules-${n}`, { check: { enabled: false }, ratelimit: { files: [file] } }, { cpus: b.serverCpus });
+    const server = await startOurs(b.workDir, `rules-${n}`, rlsOnlyConfig([file]), { cpus: b.serverCpus });
     try {
       // Requests spread over every rule (at most 1000 distinct ones).
       const data = Array.from({ length: Math.min(n, 1000) }, (_, i) => ({ domain: 'growth', descriptors: [{ entries: [{ key: 'tenant', value: `t${Math.floor((i * n) / Math.min(n, 1000))}` }] }] }));
@@ -129,7 +130,7 @@ async function growBucketKeys(b: Bench, sizes: number[], rps: number): Promise<G
   const file = join(b.workDir, 'bucket-keys.yaml');
   writeFileSync(file, 'domain: bench\ndescriptors:\n  - key: user\n    rate_limit: { unit: hour, requests_per_unit: 1000000 }\n');
   const max = sizes[sizes.length - 1]! * 2;
-  const server = await startOurs(b.workDir, 'bucket-keys', { check: { enabled: false }, ratelimit: { files: [file], memory_max_keys: max } }, { cpus: b.serverCpus });
+  const server = await startOurs(b.workDir, 'bucket-keys', rlsOnlyConfig([file], { memory_max_keys: max }), { cpus: b.serverCpus });
   const out: GrowthPoint[] = [];
   try {
     let filled = 0;

@@ -38,6 +38,11 @@ descriptors:
     rate_limit: { unit: second, requests_per_unit: 1000000 }
 `;
 
+/** envoy-authz serving only the rate-limit service (as envoyproxy/ratelimit does), on `rl.store`. */
+export function rlsOnlyConfig(files: string[], rl: Record<string, unknown> = {}, redisUrl?: string): Record<string, unknown> {
+  return { check: { enabled: false }, ratelimit: { files, ...rl }, ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}) };
+}
+
 export function rlsRequests(users: number, descriptors: 1 | 3): unknown[] {
   const out: unknown[] = [];
   for (let i = 0; i < users; i++) {
@@ -62,14 +67,8 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
   const redis = await startBenchRedis(b.loadCpus);
   const file = join(b.workDir, 'rls-bench.yaml');
   writeFileSync(file, RLS_CONFIG);
-  // Only the rate-limit service is served (check.enabled: false), as envoyproxy/ratelimit does.
   const ours = (name: string, rl: Record<string, unknown>): Promise<Server> =>
-    startOurs(
-      b.workDir,
-      name,
-      { ratelimit: { files: [file], ...rl }, check: { enabled: false }, ...(rl.store === 'redis' ? { redis: { url: redis.url } } : {}) },
-      { cpus: b.serverCpus },
-    );
+    startOurs(b.workDir, name, rlsOnlyConfig([file], rl, rl.store === 'redis' ? redis.url : undefined), { cpus: b.serverCpus });
   const starters: Record<RlsServer, () => Promise<Server>> = {
     peer: () => startRatelimitPeer(b.workDir, RLS_CONFIG, redis.port, b.serverCpus),
     ours_redis_fixed: () => ours('rls-redis-fixed', { store: 'redis', algorithm: 'fixed_window' }),

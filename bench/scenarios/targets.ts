@@ -3,7 +3,7 @@ import type { Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig } from '../lib/fixtures.js';
 import { CHECK, RLS } from '../lib/ghz.js';
 import { startBenchRedis } from '../lib/redis.js';
-import { RLS_CONFIG, rlsRequests } from './ratelimit.js';
+import { RLS_CONFIG, rlsOnlyConfig, rlsRequests } from './ratelimit.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startOurs, type Server } from '../lib/servers.js';
@@ -21,13 +21,8 @@ export async function profileTargets(b: Bench): Promise<Record<string, ProfileTa
   const data = f.tokens.RS256.allow.map((t, i) => checkRequest(t, i));
   const rlsFile = join(b.workDir, 'rls.yaml');
   writeFileSync(rlsFile, RLS_CONFIG);
-  const rls = (store: 'memory' | 'redis', redisUrl?: string): Record<string, unknown> => ({
-    check: { enabled: false },
-    ratelimit: { files: [rlsFile], store },
-    ...(redisUrl ? { redis: { url: redisUrl } } : {}),
-  });
   return {
-    'rls-memory': { method: RLS, data: rlsRequests(1000, 1), start: (profileDir) => startOurs(b.workDir, 'rls-memory', rls('memory'), { cpus: b.serverCpus, profileDir }) },
+    'rls-memory': { method: RLS, data: rlsRequests(1000, 1), start: (profileDir) => startOurs(b.workDir, 'rls-memory', rlsOnlyConfig([rlsFile], { store: 'memory' }), { cpus: b.serverCpus, profileDir }) },
     'rls-redis': (() => {
       let stopRedis: (() => Promise<void>) | undefined;
       return {
@@ -36,7 +31,7 @@ export async function profileTargets(b: Bench): Promise<Record<string, ProfileTa
         start: async (profileDir: string) => {
           const redis = await startBenchRedis(b.loadCpus);
           stopRedis = () => redis.stop();
-          return startOurs(b.workDir, 'rls-redis', rls('redis', redis.url), { cpus: b.serverCpus, profileDir });
+          return startOurs(b.workDir, 'rls-redis', rlsOnlyConfig([rlsFile], { store: 'redis' }, redis.url), { cpus: b.serverCpus, profileDir });
         },
         stop: () => stopRedis?.() ?? Promise.resolve(),
       };
