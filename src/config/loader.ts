@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../lib/errors.js';
+import { parseHostPort } from '../lib/host-port.js';
 import { ConfigSchema, type Config, type IssuerConfig } from './schema.js';
 
 /** A validated configuration and where it came from (relative file paths resolve against `dir`). */
@@ -145,6 +146,14 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
     out.push({ keyPath: '/policy/memory_initial_pages', problem: 'must not exceed memory_max_pages' });
   }
   if (cfg.ratelimit.store === 'redis' && !cfg.redis) out.push({ keyPath: '/ratelimit/store', problem: 'redis needs the redis section' });
+  if (cfg.revocation.store === 'redis' && !cfg.redis) out.push({ keyPath: '/revocation/store', problem: 'redis needs the redis section' });
+  if (cfg.authentication.api_keys?.redis && !cfg.redis) out.push({ keyPath: '/authentication/api_keys/redis', problem: 'needs the redis section' });
+  for (const [keyPath, address] of [['/server/address', cfg.server.address], ['/admin/address', cfg.admin.address]] as const) {
+    if (!parseHostPort(address)) out.push({ keyPath, problem: `${JSON.stringify(address)} is not host:port with a port from 0 to 65535` });
+  }
+  (cfg.redis?.nodes ?? []).forEach((n, i) => {
+    if (!parseHostPort(n)) out.push({ keyPath: `/redis/nodes/${i}`, problem: `${JSON.stringify(n)} is not host:port with a port from 0 to 65535` });
+  });
   const r = cfg.redis;
   if (r && r.mode !== 'standalone' && !r.nodes) out.push({ keyPath: '/redis/nodes', problem: `required for mode ${r.mode}` });
   if (r?.mode === 'sentinel' && !r.sentinel_name) out.push({ keyPath: '/redis/sentinel_name', problem: 'required for mode sentinel' });

@@ -1,17 +1,34 @@
 // One way to open Redis connections (shared state for revocation, API keys, rate limits).
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.js';
+import { parseHostPort, type HostPort } from './host-port.js';
 import type { Logger } from '../telemetry/logger.js';
 
-function splitHostPort(hp: string): { host: string; port: number } {
-  const i = hp.lastIndexOf(':');
-  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
+export interface ConnectOptions {
+  /** Create the client without connecting (a dry run: nothing is sent until a command is). */
+  readonly lazy?: boolean;
 }
 
-function options(cfg: RedisConfig, name: string): RedisOptions {
+// The loader has checked every node's host:port.
+const node = (hp: string): HostPort => parseHostPort(hp) ?? { host: hp, port: 6379 };
+
+/** Where Redis is, for an operator's eyes: the URL without its credentials, or the node list. */
+export function describeRedis(cfg: RedisConfig | undefined): string {
+  if (!cfg) return '(no redis section)';
+  if (cfg.mode !== 'standalone' && cfg.nodes) return `${cfg.mode} ${cfg.nodes.join(',')}`;
+  try {
+    const u = new URL(cfg.url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+function options(cfg: RedisConfig, name: string, opts: ConnectOptions): RedisOptions {
   const u = new URL(cfg.url);
   return {
     connectionName: `envoy-authz:${name}`,
+    lazyConnect: opts.lazy === true,
     connectTimeout: cfg.connect_timeout_ms,
     commandTimeout: cfg.command_timeout_ms,
     // Fail fast instead of queueing requests behind a dead connection: callers fail closed.
@@ -40,23 +57,24 @@ function watch<T extends Redis | Cluster>(redis: T, name: string, log: Logger): 
 }
 
 /** A standalone or sentinel connection (revocation, API keys, rate limits). */
-export function connectRedis(cfg: RedisConfig, name: string, log: Logger): Redis {
-  const o = options(cfg, name);
+export function connectRedis(cfg: RedisConfig, name: string, log: Logger, opts: ConnectOptions = {}): Redis {
+  const o = options(cfg, name, opts);
   const redis =
     cfg.mode === 'sentinel'
-      ? new Redis({ ...o, sentinels: (cfg.nodes ?? []).map(splitHostPort), name: cfg.sentinel_name ?? 'mymaster' })
+      ? new Redis({ ...o, sentinels: (cfg.nodes ?? []).map(node), name: cfg.sentinel_name ?? 'mymaster' })
       : new Redis(cfg.url, o);
   return watch(redis, name, log);
 }
 
 /** The rate-limit store's connection: a Cluster client in cluster mode. */
-export function connectRateLimitRedis(cfg: RedisConfig, log: Logger): Redis | Cluster {
-  if (cfg.mode !== 'cluster') return connectRedis(cfg, 'ratelimit', log);
-  const o = options(cfg, 'ratelimit');
-  return watch(new Cluster((cfg.nodes ?? []).map(splitHostPort), {
+export function connectRateLimitRedis(cfg: RedisConfig, log: Logger, opts: ConnectOptions = {}): Redis | Cluster {
+  if (cfg.mode !== 'cluster') return connectRedis(cfg, 'ratelimit', log, opts);
+  const o = options(cfg, 'ratelimit', opts);
+  return watch(new Cluster((cfg.nodes ?? []).map(node), {
       // ioredis auto-pipelining batches commands of different slots together, which a cluster refuses.
       redisOptions: { ...o, enableAutoPipelining: false },
       enableAutoPipelining: false,
       enableOfflineQueue: true,
+      lazyConnect: opts.lazy === true,
     }), 'ratelimit', log);
 }

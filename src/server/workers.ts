@@ -3,6 +3,7 @@
 // listening socket and hands connections to the workers in turn. The primary serves nothing
 // itself: it starts the workers, restarts one that dies after startup (with backoff), forwards
 // SIGTERM/SIGINT and exits when every worker has stopped.
+import { parseHostPort, withPort } from '../lib/host-port.js';
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { LoadedConfig } from '../config/loader.js';
@@ -29,10 +30,9 @@ export function workerIndex(): number | undefined {
 /** The config a worker runs: the admin API on the configured port + its index (port 0 stays 0). */
 export function workerConfig(loaded: LoadedConfig, index: number): LoadedConfig {
   const admin = loaded.config.admin.address;
-  const sep = admin.lastIndexOf(':');
-  const port = Number(admin.slice(sep + 1));
+  const port = parseHostPort(admin)?.port ?? 0;
   if (index === 0 || port === 0) return loaded;
-  return { ...loaded, config: { ...loaded.config, admin: { ...loaded.config.admin, address: `${admin.slice(0, sep)}:${port + index}` } } };
+  return { ...loaded, config: { ...loaded.config, admin: { ...loaded.config.admin, address: withPort(admin, port + index) } } };
 }
 
 /**
