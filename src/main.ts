@@ -53,7 +53,8 @@ async function main(): Promise<number> {
     debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
   });
   if (values['check-config']) {
-    await checkConfig(loaded);
+    // A dry run's warnings go to stderr: stdout says only whether the config is good.
+    await checkConfig(loaded, createLogger('warn', process.stderr));
     process.stdout.write(`${loaded.file}: ok\n`);
     return 0;
   }

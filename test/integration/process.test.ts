@@ -1,4 +1,6 @@
 // The real process: startup errors are one clear message and a non-zero exit; SIGTERM drains.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { authzClient, healthCheck } from '../helpers/grpc.js';
@@ -116,4 +118,56 @@ describe('--check-config reads everything the config names', () => {
     expect(pol.code).toBe(2);
     expect(pol.stderr).toContain('/policy/bundle/file: not a readable bundle');
   });
+});
+
+describe('--check-config and a real start agree (one composition root)', () => {
+  const tmp = tempDir();
+
+  // Each config is refused by both, with the same key path: the dry run builds what a start builds.
+  const cases: [string, () => Record<string, unknown>, string][] = [
+    ['a port above 65535', () => ({ server: { address: '127.0.0.1:99999' } }), '/server/address: "127.0.0.1:99999" is not host:port with a port from 0 to 65535'],
+    ['revocation in Redis without a redis section', () => ({ revocation: { store: 'redis' } }), '/revocation/store: redis needs the redis section'],
+    [
+      'a bundle whose policy.wasm is not WebAssembly',
+      () => {
+        const src = join(tmp.dir, 'corrupt-src');
+        mkdirSync(src, { recursive: true });
+        writeFileSync(join(src, 'policy.wasm'), 'this is not wasm');
+        writeFileSync(join(src, 'data.json'), '{}');
+        execFileSync('tar', ['-czf', join(tmp.dir, 'corrupt.tar.gz'), '-C', src, 'policy.wasm', 'data.json']);
+        return { policy: { bundle: { file: 'corrupt.tar.gz' } } };
+      },
+      '/policy/bundle/file: ',
+    ],
+  ];
+  it.each(cases)('both refuse %s', async (name, config, message) => {
+    const file = tmp.write(`${name.replace(/\W+/g, '-')}.yaml`, configYaml(config()));
+    const check = await runService(['--config', file, '--check-config']);
+    const start = await runService(['--config', file]);
+    for (const r of [check, start]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${file}: ${message}`);
+      expect(r.stderr).not.toMatch(STACK_TRACE);
+    }
+    const problem = (stderr: string): string | undefined => stderr.split('\n').find((l) => l.includes(`${file}: `));
+    expect(problem(check.stderr)).toBe(problem(start.stderr));
+  }, 60_000);
+
+  it('names Redis, its address and the feature that needs it when Redis is down at startup', async () => {
+    // A port nothing listens on: connection refused, fast.
+    const dead = await loopbackServer(() => undefined);
+    const port = Number(new URL(dead.url).port);
+    await dead.close();
+    const file = tmp.write(
+      'redis-down.yaml',
+      configYaml({ revocation: { store: 'redis' }, redis: { url: `redis://user:s3cret@127.0.0.1:${port}/0`, connect_timeout_ms: 500, command_timeout_ms: 500 } }),
+    );
+    // The dry run connects to nothing, so it passes; the start cannot load the deny list.
+    expect((await runService(['--config', file, '--check-config'])).code).toBe(0);
+    const r = await runService(['--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^envoy-authz: cannot start: revocation.store is redis, and Redis at redis:\/\/127\.0\.0\.1:\d+\/0 cannot be reached/);
+    expect(r.stderr).not.toContain('s3cret');
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  }, 60_000);
 });

@@ -1,0 +1,196 @@
+// The one composition root: from a validated config to the components that serve it, each with
+// its closer. A real start (service.ts) and `--check-config` (a dry run) both come through here,
+// so the two cannot disagree about what a config means: a dry run builds and loads everything a
+// start would (keys, JWKS files, certificates, API key files, rate-limit files, a file bundle
+// compiled to wasm) but opens no connection, binds no port and starts no timer.
+import type { Redis } from 'ioredis';
+import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
+import { FailureGuard } from '../authn/brute-force.js';
+import { CheckPipeline } from '../check/pipeline.js';
+import { RouteTable } from '../check/routes.js';
+import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
+import type { Config, PolicyConfig } from '../config/schema.js';
+import { TokenMinter } from '../identity/minter.js';
+import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
+import { SigningKeys } from '../identity/signing-keys.js';
+import { connectRateLimitRedis, connectRedis, describeRedis } from '../lib/redis.js';
+import { PolicyAuthorizer } from '../policy/authorizer.js';
+import { PolicyEngine } from '../policy/engine.js';
+import { BundleSource, loadVerification } from '../policy/source.js';
+import type { RateLimitStore } from '../ratelimit/limits.js';
+import { RateLimiter } from '../ratelimit/limiter.js';
+import { MemoryStore } from '../ratelimit/memory-store.js';
+import { RedisStore } from '../ratelimit/redis-store.js';
+import { RateLimitConfigs } from '../ratelimit/reloader.js';
+import { ResilientStore } from '../ratelimit/resilient-store.js';
+import type { Logger } from '../telemetry/logger.js';
+import { Metrics, useMetrics } from '../telemetry/metrics.js';
+import { serverCredentials } from './grpc.js';
+import type { TlsMaterial } from './transport.js';
+
+export interface BuildOptions {
+  /** Build and load everything, connect to nothing, start no timer (`--check-config`). */
+  readonly dryRun: boolean;
+}
+
+export interface PolicyStage {
+  readonly source: BundleSource;
+  readonly authorizer: PolicyAuthorizer;
+}
+
+export interface Components {
+  readonly loaded: LoadedConfig;
+  readonly metrics: Metrics;
+  readonly denyList: DenyList;
+  readonly auth: Authenticators;
+  readonly signingKeys?: SigningKeys;
+  readonly policy?: PolicyStage;
+  /** Rate-limit buckets and the failed-authentication counters. */
+  readonly store: RateLimitStore;
+  /** Set when the store is Redis behind a failure mode (readiness shows its degraded state). */
+  readonly resilient?: ResilientStore;
+  readonly limiter?: RateLimiter;
+  readonly pipeline: CheckPipeline;
+  /** The gRPC listener's certificate and key (undefined: plaintext). */
+  readonly tls?: TlsMaterial;
+  /** Closes every component, last built first. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A startup failure that is not a config error: one line for the operator, no stack trace. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/** The policy stage: engine, bundle source (loaded now) and authorizer, wired for cache invalidation. */
+async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, event: (name: string) => void, dryRun: boolean): Promise<PolicyStage> {
+  const engine = new PolicyEngine({ decisionPath: cfg.decision_path, initialPages: cfg.memory_initial_pages, maxPages: cfg.memory_max_pages });
+  const authorizer = new PolicyAuthorizer(engine, cfg.decision_cache);
+  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, event);
+  // A new bundle or data revision invalidates every cached decision (V-274677).
+  source.onActivate(() => authorizer.invalidate());
+  // A dry run compiles a file bundle as a start would; a URL bundle is not fetched (no connection).
+  if (!dryRun || cfg.bundle.file !== undefined) {
+    await source.start();
+    if (dryRun) source.stop();
+  }
+  return { source, authorizer };
+}
+
+/** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
+function buildStore(cfg: Config, log: Logger, metrics: Metrics, event: (name: string) => void, lazy: boolean): { store: RateLimitStore; resilient?: ResilientStore } {
+  const rl = cfg.ratelimit;
+  const local = new MemoryStore(rl.memory_max_keys);
+  if (rl.store !== 'redis' || !cfg.redis) return { store: local };
+  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy })), rl.failure_mode, local, log, Date.now, event);
+  metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
+  return { store: resilient, resilient };
+}
+
+function buildFailureGuard(cfg: Config, store: RateLimitStore): FailureGuard | undefined {
+  const bf = cfg.authentication.brute_force;
+  if (bf.max_failures <= 0) return undefined;
+  const k = cfg.authentication.api_keys;
+  return new FailureGuard(store, {
+    maxFailures: bf.max_failures,
+    windowSeconds: bf.window_s,
+    bearerHeader: cfg.authentication.header.toLowerCase(),
+    ...(k ? { apiKey: { header: k.header.toLowerCase(), prefix: k.prefix } } : {}),
+  });
+}
+
+export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: BuildOptions): Promise<Components> {
+  const cfg = loaded.config;
+  const { dryRun } = opts;
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  const metrics = new Metrics();
+  useMetrics(metrics);
+  const event = (name: string): void => metrics.event(name);
+  closers.push(() => metrics.shutdown());
+
+  try {
+    // One command connection for revocation and API keys (the loader has checked that `redis` is set).
+    const needsRedis = cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis === true;
+    const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log, { lazy: dryRun }) : undefined;
+    if (redis) closers.push(() => Promise.resolve(redis.disconnect()));
+
+    const denyList: DenyList =
+      cfg.revocation.store === 'redis' && cfg.redis && redis
+        ? new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber', log, { lazy: dryRun }), cfg.redis.key_prefix)
+        : new MemoryDenyList();
+    closers.push(() => denyList.close());
+    if (!dryRun) {
+      await denyList.start().catch((err: unknown) => {
+        // The deny list must be complete before the first Check: without Redis there is no start.
+        throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+
+    const routes = new RouteTable(cfg.routes);
+    const auth = await buildAuthenticators(loaded, routes, redis);
+    const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
+    const minter = cfg.token && signingKeys ? new TokenMinter(cfg.token, signingKeys) : undefined;
+    if (signingKeys && !dryRun) {
+      // Key changes are audit events: which key signs, which are published.
+      log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
+    }
+
+    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, event, dryRun) : undefined;
+    if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
+
+    const rl = cfg.ratelimit;
+    const { store, resilient } = buildStore(cfg, log, metrics, event, dryRun);
+    closers.push(() => store.close());
+    let limiter: RateLimiter | undefined;
+    if (rl.enabled) {
+      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm }, log, event);
+      await configs.start(rl.reload_interval_ms);
+      closers.push(() => Promise.resolve(configs.stop()));
+      if (dryRun) configs.stop();
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers);
+    }
+    const failureGuard = buildFailureGuard(cfg, store);
+
+    // A revocation must not be outlived by a cached result (V-274677).
+    denyList.onChange((change) => {
+      event('revocation_changed');
+      auth.introspector?.clear();
+      minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
+    });
+
+    const pipeline = new CheckPipeline({
+      authentication: cfg.authentication,
+      routes,
+      authenticatorsFor: auth.forRoute,
+      credentialHeaders: auth.credentialHeaders,
+      untrustedHeaders: auth.untrustedHeaders,
+      ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),
+      denyList,
+      ...(failureGuard ? { failureGuard } : {}),
+      ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
+      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run } } : {}),
+    });
+
+    const tls = await serverCredentials(loaded, cfg.server);
+    return {
+      loaded,
+      metrics,
+      denyList,
+      auth,
+      ...(signingKeys ? { signingKeys } : {}),
+      ...(policy ? { policy } : {}),
+      store,
+      ...(resilient ? { resilient } : {}),
+      ...(limiter ? { limiter } : {}),
+      pipeline,
+      ...(tls ? { tls } : {}),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,80 @@
+// What the service says about itself while it runs (readiness), and how it goes down: NOT_SERVING,
+// drain, stop accepting, wait for in-flight calls (bounded), flush, force, close the components.
+import type { ServerConfig } from '../config/schema.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Readiness } from './admin.js';
+import type { Components } from './components.js';
+import type { Health } from './health.js';
+import type { InFlight } from './inflight.js';
+import type { GrpcServer } from './transport.js';
+
+/** After the last call ends, how long open connections get to flush and close before being cut. */
+const FLUSH_MS = 500;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Lifecycle {
+  private serving = false;
+  private stopping: Promise<void> | undefined;
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly c: Components,
+    private readonly deps: { readonly server: GrpcServer; readonly health: Health; readonly inflight: InFlight; readonly cfg: ServerConfig; readonly log: Logger },
+  ) {}
+
+  /** Listeners and other things started after the components: closed before the components, last first. */
+  onClose(closer: () => Promise<void>): void {
+    this.closers.push(closer);
+  }
+
+  markServing(): void {
+    this.serving = true;
+    this.deps.health.setAll('SERVING');
+  }
+
+  /** /readyz: every component that must work before a call can be answered. */
+  readiness(): Readiness {
+    const c = this.c;
+    const components: Record<string, string> = { grpc: this.serving ? 'serving' : 'not_serving', revocation: c.denyList.ready ? 'ready' : 'unavailable' };
+    if (c.limiter) {
+      const mode = c.loaded.config.ratelimit.failure_mode;
+      components.ratelimit_store = `${c.store.kind}${c.resilient?.degraded ? ` degraded (failure_mode ${mode})` : ''}`;
+    }
+    const st = c.policy?.source.status();
+    if (st) components.policy = st.revision !== undefined ? `active ${st.revision}${st.lastError ? ' (last update rejected)' : ''}` : 'no bundle';
+    return { ready: this.serving && c.denyList.ready && (st === undefined || st.revision !== undefined), components };
+  }
+
+  /** Idempotent: a second signal during the drain joins the first shutdown. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.run();
+    return this.stopping;
+  }
+
+  /** A start that failed half way: close whatever was opened, with no drain and no grace. */
+  async abort(): Promise<void> {
+    this.deps.server.forceShutdown();
+    for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);
+    await this.c.close();
+  }
+
+  private async run(): Promise<void> {
+    const { server, health, inflight, cfg, log } = this.deps;
+    this.serving = false;
+    health.setAll('NOT_SERVING');
+    log.info({ event: 'stopping', drain_ms: cfg.shutdown_drain_ms, in_flight: inflight.size }, 'shutting down');
+    // Envoy's health checks see NOT_SERVING and move traffic away before we stop accepting.
+    if (cfg.shutdown_drain_ms > 0) await sleep(cfg.shutdown_drain_ms);
+    // Stop accepting new calls; calls already running continue.
+    const closed = new Promise<void>((r) => server.tryShutdown(() => r()));
+    const finished = await inflight.idle(cfg.shutdown_grace_ms);
+    if (!finished) log.warn({ event: 'shutdown_forced', in_flight: inflight.size }, 'grace period over; cancelling calls');
+    // The last answers may still be on the wire: let the connections close by themselves, briefly.
+    await Promise.race([closed, sleep(FLUSH_MS)]);
+    // Cancels what is left, including idle health Watch streams that would otherwise hold the server open.
+    server.forceShutdown();
+    for (const close of this.closers.splice(0).reverse()) await close();
+    await this.c.close();
+    log.info({ event: 'stopped' }, 'stopped');
+  }
+}
