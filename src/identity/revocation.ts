@@ -44,6 +44,11 @@ class Mirror {
     return `${kind}:${value}`;
   }
 
+  /** Entries held, expired or not (the sweep is what removes expired ones). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   replaceAll(entries: Iterable<DenyEntry>): void {
     this.entries = new Map([...entries].map((e) => [Mirror.key(e.kind, e.value), e]));
     this.rebuildCidrs();
@@ -149,6 +154,11 @@ export abstract class DenyList {
 
   list(): DenyEntry[] {
     return this.mirror.list(Math.floor(this.now() / 1000));
+  }
+
+  /** Entries held in memory, including expired ones not yet swept. */
+  get stored(): number {
+    return this.mirror.size;
   }
 
   sourceBlocked(address: string | undefined): boolean {

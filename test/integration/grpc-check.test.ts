@@ -1,5 +1,4 @@
 // A real gRPC client calling Check on the real server (in-process), over plaintext and mTLS.
-import { connect as tlsConnect } from 'node:tls';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authzClient, callRaw, healthCheck, type AuthzClient } from '../helpers/grpc.js';
@@ -9,6 +8,7 @@ import { checkRequest } from '../helpers/requests.js';
 import { configYaml, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 import { devCerts } from '../helpers/certs.js';
+import { legacyTlsServer, offerTls11 } from '../helpers/tls-probe.js';
 
 const SLOW_ISSUER = 'https://slow.test.invalid';
 const DOWN_ISSUER = 'https://down.test.invalid';
@@ -237,16 +237,8 @@ describe('TLS listener', () => {
     }
   });
 
-  it('refuses TLS 1.1', async () => {
-    const port = Number(svc.address.split(':').pop());
-    const outcome = await new Promise<string>((resolve) => {
-      const s = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ca: certs.read('ca.crt'), ALPNProtocols: ['h2'] });
-      s.once('secureConnect', () => {
-        s.destroy();
-        resolve('connected');
-      });
-      s.once('error', () => resolve('refused'));
-    });
-    expect(outcome).toBe('refused');
+  it('refuses TLS 1.1 offered for real (openssl s_client), which a legacy server would accept', async () => {
+    expect(await offerTls11(await legacyTlsServer(certs.read('server.crt'), certs.read('server.key')))).toBe('negotiated TLSv1.1');
+    expect(await offerTls11(Number(svc.address.split(':').pop()))).toBe('refused');
   });
 });

@@ -72,6 +72,11 @@ describe('worker processes', () => {
       // Ten a minute in total, not ten per worker.
       expect(answers.filter((a) => a.overall_code === 'OK')).toHaveLength(10);
       expect(answers.filter((a) => a.overall_code === 'OVER_LIMIT')).toHaveLength(20);
+      // And both workers answered: each got three of the six connections, so at least five of its
+      // fifteen calls were over the shared limit, and each over-limit answer is logged by its worker.
+      const answeredBy = (): unknown[] => [...new Set(svc.lines.filter((l) => l.event === 'ratelimit').map((l) => l.worker))].sort();
+      for (let i = 0; i < 50 && answeredBy().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(answeredBy()).toEqual([0, 1]);
     } finally {
       expect(await svc.stop('SIGTERM')).toBe(0);
     }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuthMethod, Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../../../src/authn/authenticator.js';
 import { CheckPipeline, type PipelineDeps } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
@@ -147,9 +147,15 @@ describe('CheckPipeline', () => {
 });
 
 describe('deny list expiry', () => {
-  it('sweeps expired entries out', async () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ignores expired entries at once, and sweeps them out of memory on the next sweep', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let now = 1_000_000_000;
     const deny = new MemoryDenyList(() => now);
+    await deny.start();
     await deny.add({ kind: 'jti', value: 'short', createdAt: 0, expiresAt: now / 1000 + 10 });
     await deny.add({ kind: 'cidr', value: '10.0.0.0/8', createdAt: 0, expiresAt: now / 1000 + 10 });
     await deny.add({ kind: 'subject', value: 'forever', createdAt: 0 });
@@ -157,6 +163,9 @@ describe('deny list expiry', () => {
     now += 11_000;
     expect(deny.sourceBlocked('10.1.2.3')).toBe(false); // ignored once expired, before any sweep
     expect(deny.list().map((e) => e.value)).toEqual(['forever']);
+    expect(deny.stored).toBe(3); // still held: only the sweep removes them
+    vi.advanceTimersByTime(60_000);
+    expect(deny.stored).toBe(1);
     await deny.close();
   });
 });
