@@ -6,6 +6,7 @@ import type { Authenticator, SubjectCredential, WorkloadCredential } from '../au
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import type { RequestView } from '../envoy/request.js';
+import { toPolicyInput } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation.js';
@@ -112,7 +113,7 @@ export class CheckPipeline {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
     if (!p || mode === 'skip') return this.allow(req, route, identity);
-    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(req, identity)));
+    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(toPolicyInput(req.raw, identity))));
     if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision });
     if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true });
     return {

@@ -1,13 +1,14 @@
-// The authorization stage: builds the opa-envoy-plugin input, evaluates the active policy (or
-// answers from the decision cache), and checks the decision's shape.
+// The authorization stage: evaluates the active policy on an input document (or answers from
+// the decision cache), and checks the decision's shape. It knows nothing of Envoy: the pipeline
+// builds the input (envoy/input.ts, opa-envoy-plugin's format) and hands it over.
 import { LRUCache } from 'lru-cache';
 import type { PolicyConfig } from '../config/schema.js';
-import { toPolicyInput } from '../envoy/input.js';
-import type { RequestView } from '../envoy/request.js';
-import type { Identity } from '../identity/identity.js';
 import { toPolicyDecision, type PolicyDecision } from './decision.js';
 import type { PolicyEngine } from './engine.js';
 import { recordCacheLookup } from '../telemetry/metrics.js';
+
+/** The document a policy sees as `input`. */
+export type PolicyInput = Readonly<Record<string, unknown>>;
 
 export interface Authorization {
   readonly decision: PolicyDecision;
@@ -44,8 +45,7 @@ export class PolicyAuthorizer {
     return this.engine.revision;
   }
 
-  authorize(req: RequestView, identity: Identity | undefined): Authorization {
-    const input = toPolicyInput(req.raw, identity);
+  authorize(input: PolicyInput): Authorization {
     const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
     const hit = this.cache?.get(key);
     if (this.cache) recordCacheLookup('policy_decision', hit !== undefined);
