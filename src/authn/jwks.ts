@@ -6,12 +6,12 @@ import { readReferencedFile, readReferencedJson } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { ConfigError } from '../lib/errors.js';
+import { privateMembers } from '../lib/jwk.js';
 
 export type IssuerKeys = JWTVerifyGetKey | Uint8Array;
 
 // RFC 7518 3.2: the HMAC key must be at least as long as the hash output.
 const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
 export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>, at: string, iss: IssuerConfig): Promise<IssuerKeys> {
   if (iss.secret_file !== undefined) {
@@ -66,7 +66,7 @@ function checkPublicJwks(file: string, keyPath: string, value: unknown): JSONWeb
   if (keys.length === 0) fail('JWKS has no keys');
   keys.forEach((k, i) => {
     if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') fail(`key ${i} has no kty`);
-    const priv = PRIVATE_JWK_MEMBERS.filter((m) => m in (k as object));
+    const priv = privateMembers(k as object);
     if (priv.length > 0) fail(`key ${i} contains private or symmetric material (${priv.join(', ')}); publish public keys only`);
   });
   return value as JSONWebKeySet;

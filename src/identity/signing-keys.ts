@@ -2,6 +2,7 @@
 // the JWKS at once; a key signs only from its activate_at on, and the newest active key signs.
 // An old key stays in the JWKS for as long as it stays in the config (keep it for at least one
 // token lifetime after its successor activates - docs/operations.md has the procedure).
+import { publicPart } from '../lib/jwk.js';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { readReferencedJson } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
@@ -16,8 +17,6 @@ export interface SigningKey {
   /** Epoch ms from which this key signs. */
   readonly activeFrom: number;
 }
-
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
 function algOf(jwk: JWK): 'ES256' | 'EdDSA' | undefined {
   if (jwk.kty === 'EC' && jwk.crv === 'P-256' && (jwk.alg === undefined || jwk.alg === 'ES256')) return 'ES256';
@@ -49,7 +48,7 @@ export class SigningKeys {
       } catch {
         return fail(`${at}/file`, 'the JWK cannot be imported');
       }
-      const publicJwk: JWK = Object.fromEntries(Object.entries(jwk).filter(([m]) => !PRIVATE_MEMBERS.includes(m)));
+      const publicJwk: JWK = publicPart(jwk);
       keys.push({ kid: jwk.kid!, alg: alg!, key, publicJwk: { ...publicJwk, alg: alg!, use: 'sig' }, activeFrom });
     }
     if (!keys.some((k) => k.activeFrom <= Date.now())) {
