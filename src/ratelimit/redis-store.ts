@@ -3,12 +3,9 @@
 // only when the request is admitted. ioredis auto-pipelines concurrent requests. In a Redis
 // Cluster the buckets are grouped by hash slot, one script per slot: first a check of every
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
-import { createRequire } from 'node:module';
+import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
-
-// Redis Cluster hash slot of a key (honours {hash tags}); the package is CommonJS without types.
-const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
 
 // ARGV[1]: 'check' | 'consume'; then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
 // Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms.
