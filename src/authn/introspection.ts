@@ -25,29 +25,55 @@ interface IntrospectionResponse {
   [claim: string]: unknown;
 }
 
+export interface IntrospectorOptions {
+  readonly url: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly timeoutMs: number;
+  /** When set, the response's iss must equal it; it is also the identity's issuer. */
+  readonly issuer?: string;
+  /** When set, the response's aud must contain one. */
+  readonly audiences?: readonly string[];
+  /** 0: no cache. */
+  readonly cacheTtlS: number;
+  readonly cacheMaxEntries: number;
+  /** Response members holding the scopes and the roles. */
+  readonly claims: { readonly scopes: string; readonly roles: string };
+}
+
+/** The options from the config section, with the client secret read from its file. */
+export async function introspectorOptions(loaded: Pick<LoadedConfig, 'file' | 'dir'>, cfg: IntrospectionConfig): Promise<IntrospectorOptions> {
+  const secret = await readReferencedFile(loaded, '/authentication/introspection/client_secret_file', cfg.client_secret_file, {
+    secret: true,
+    maxBytes: 4096,
+  });
+  return {
+    url: cfg.url,
+    clientId: cfg.client_id,
+    clientSecret: secret.toString('utf8').replace(/\r?\n$/, ''),
+    timeoutMs: cfg.timeout_ms,
+    ...(cfg.issuer !== undefined ? { issuer: cfg.issuer } : {}),
+    ...(cfg.audiences !== undefined ? { audiences: cfg.audiences } : {}),
+    cacheTtlS: cfg.cache_ttl_s,
+    cacheMaxEntries: cfg.cache_max_entries,
+    claims: { scopes: cfg.claims.scopes, roles: cfg.claims.roles },
+  };
+}
+
 export class Introspector {
   private readonly cache: LRUCache<string, SubjectCredential> | undefined;
   private readonly authorization: string;
   private readonly audiences: ReadonlySet<string> | undefined;
 
-  private constructor(
-    private readonly cfg: IntrospectionConfig,
-    clientSecret: string,
-    private readonly now: () => number,
+  constructor(
+    private readonly opts: IntrospectorOptions,
+    private readonly now: () => number = Date.now,
   ) {
     // RFC 6749 2.3.1: client id and secret are form-urlencoded before Basic encoding.
-    const basic = `${encodeURIComponent(cfg.client_id)}:${encodeURIComponent(clientSecret)}`;
+    const basic = `${encodeURIComponent(opts.clientId)}:${encodeURIComponent(opts.clientSecret)}`;
     this.authorization = `Basic ${Buffer.from(basic).toString('base64')}`;
-    this.audiences = cfg.audiences ? new Set(cfg.audiences) : undefined;
-    this.cache = cfg.cache_ttl_s > 0 ? new LRUCache({ max: cfg.cache_max_entries, ttlAutopurge: false }) : undefined;
-  }
-
-  static async create(loaded: Pick<LoadedConfig, 'file' | 'dir'>, cfg: IntrospectionConfig, now = (): number => Date.now()): Promise<Introspector> {
-    const secret = await readReferencedFile(loaded, '/authentication/introspection/client_secret_file', cfg.client_secret_file, {
-      secret: true,
-      maxBytes: 4096,
-    });
-    return new Introspector(cfg, secret.toString('utf8').replace(/\r?\n$/, ''), now);
+    this.audiences = opts.audiences ? new Set(opts.audiences) : undefined;
+    this.cache = opts.cacheTtlS > 0 ? new LRUCache({ max: opts.cacheMaxEntries, ttlAutopurge: false }) : undefined;
   }
 
   /** Drops every cached result (e.g. on revocation). */
@@ -74,7 +100,7 @@ export class Introspector {
     );
     const cred = this.check(body);
     if (this.cache) {
-      const ttlMs = Math.min(this.cfg.cache_ttl_s * 1000, cred.expiresAt * 1000 - this.now());
+      const ttlMs = Math.min(this.opts.cacheTtlS * 1000, cred.expiresAt * 1000 - this.now());
       if (ttlMs > 0) this.cache.set(key, cred, { ttl: ttlMs });
     }
     return cred;
@@ -83,7 +109,7 @@ export class Introspector {
   private async call(token: string): Promise<IntrospectionResponse> {
     let res: Response;
     try {
-      res = await fetch(this.cfg.url, {
+      res = await fetch(this.opts.url, {
         method: 'POST',
         headers: {
           authorization: this.authorization,
@@ -91,7 +117,7 @@ export class Introspector {
           accept: 'application/json',
         },
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-        signal: AbortSignal.timeout(this.cfg.timeout_ms),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
         redirect: 'error',
       });
     } catch (err) {
@@ -116,14 +142,14 @@ export class Introspector {
     if (r.active !== true) throw new AuthnError('token_inactive', 'introspection: active is not true');
     if (typeof r.exp !== 'number') throw new AuthnError('claim_invalid', 'introspection: exp missing');
     if (r.exp * 1000 <= this.now()) throw new AuthnError('token_expired', 'introspection: token expired');
-    if (this.cfg.issuer !== undefined && r.iss !== this.cfg.issuer) throw new AuthnError('claim_invalid', 'introspection: iss mismatch');
+    if (this.opts.issuer !== undefined && r.iss !== this.opts.issuer) throw new AuthnError('claim_invalid', 'introspection: iss mismatch');
     if (this.audiences) {
       const aud = claimList(r.aud);
       if (!aud.some((a) => this.audiences!.has(a))) throw new AuthnError('claim_invalid', 'introspection: aud mismatch');
     }
     const subject = typeof r.sub === 'string' && r.sub !== '' ? r.sub : typeof r.client_id === 'string' ? r.client_id : undefined;
     if (subject === undefined) throw new AuthnError('claim_invalid', 'introspection: neither sub nor client_id');
-    const issuer = this.cfg.issuer ?? (typeof r.iss === 'string' ? r.iss : this.cfg.url);
+    const issuer = this.opts.issuer ?? (typeof r.iss === 'string' ? r.iss : this.opts.url);
     return {
       kind: 'subject',
       method: 'introspection',
@@ -131,8 +157,8 @@ export class Introspector {
       issuer,
       expiresAt: r.exp,
       ...(typeof r.jti === 'string' ? { jti: r.jti } : {}),
-      scopes: claimList(r[this.cfg.claims.scopes]),
-      roles: claimList(r[this.cfg.claims.roles]),
+      scopes: claimList(r[this.opts.claims.scopes]),
+      roles: claimList(r[this.opts.claims.roles]),
       claims: r,
     };
   }

@@ -9,7 +9,7 @@ import { parseApiKey } from './apikey-format.js';
 import { FileApiKeyStore, RedisApiKeyStore, type ApiKeyStore } from './apikey-store.js';
 import type { AuthMethod, Authenticator } from './authenticator.js';
 import { BearerAuthenticator } from './bearer.js';
-import { Introspector } from './introspection.js';
+import { Introspector, introspectorOptions } from './introspection.js';
 import { JwtVerifier } from './jwt.js';
 import { MtlsAuthenticator, XFCC_HEADER } from './mtls.js';
 
@@ -29,7 +29,7 @@ export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTab
   const cfg = loaded.config;
   const a = cfg.authentication;
   const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries }) : undefined;
-  const introspector = a.introspection ? await Introspector.create(loaded, a.introspection) : undefined;
+  const introspector = a.introspection ? new Introspector(await introspectorOptions(loaded, a.introspection)) : undefined;
   const bearerSource = { header: a.header.toLowerCase(), scheme: a.scheme, maxTokenBytes: a.max_token_bytes };
 
   let apiKeys: ApiKeyAuthenticator | undefined;

@@ -63,7 +63,7 @@ async function evalCommand(args: string[]): Promise<void> {
     authenticatorsFor: () => [given],
     credentialHeaders: [],
     untrustedHeaders: [],
-    policy: { authorizer: new PolicyAuthorizer(engine, undefined), dryRun: false },
+    policy: { authorizer: new PolicyAuthorizer(engine), dryRun: false },
   });
   const decision = await pipeline.check(toRequestView(request));
   process.stdout.write(

@@ -20,32 +20,55 @@ function cacheKey(id: Identity, audience: string): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
+export interface MinterOptions {
+  /** `iss` of every minted token. */
+  readonly issuer: string;
+  readonly lifetimeS: number;
+  /** A cached token closer than this to its exp is minted anew. */
+  readonly refreshBeforeS: number;
+  readonly defaultAudience: string;
+  /** The context_extensions key (set on Envoy's route) that names the audience. */
+  readonly audienceContextKey: string;
+  readonly cacheMaxEntries: number;
+}
+
+export function minterOptions(cfg: TokenConfig): MinterOptions {
+  return {
+    issuer: cfg.issuer,
+    lifetimeS: cfg.lifetime_s,
+    refreshBeforeS: cfg.refresh_before_s,
+    defaultAudience: cfg.default_audience,
+    audienceContextKey: cfg.audience_context_key,
+    cacheMaxEntries: cfg.cache_max_entries,
+  };
+}
+
 export class TokenMinter {
   private readonly cache: LRUCache<string, Minted>;
 
   constructor(
-    private readonly cfg: TokenConfig,
+    private readonly opts: MinterOptions,
     private readonly keys: SigningKeys,
     private readonly now: () => number = Date.now,
   ) {
-    this.cache = new LRUCache({ max: cfg.cache_max_entries });
+    this.cache = new LRUCache({ max: opts.cacheMaxEntries });
   }
 
   /** The audience for a request: Envoy's context_extensions, then the route, then the default. */
   audienceFor(contextExtensions: Readonly<Record<string, string>>, routeAudience: string | undefined): string {
-    return contextExtensions[this.cfg.audience_context_key] || routeAudience || this.cfg.default_audience;
+    return contextExtensions[this.opts.audienceContextKey] || routeAudience || this.opts.defaultAudience;
   }
 
   async tokenFor(id: Identity, audience: string): Promise<string> {
     const nowS = Math.floor(this.now() / 1000);
     const key = cacheKey(id, audience);
     const hit = this.cache.get(key);
-    const fresh = hit !== undefined && hit.exp - nowS > this.cfg.refresh_before_s;
+    const fresh = hit !== undefined && hit.exp - nowS > this.opts.refreshBeforeS;
     recordCacheLookup('minted_token', fresh);
     if (fresh) return hit.token;
 
     // Never outlive the credential the identity came from.
-    const exp = Math.min(nowS + this.cfg.lifetime_s, id.expiresAt ?? Number.MAX_SAFE_INTEGER);
+    const exp = Math.min(nowS + this.opts.lifetimeS, id.expiresAt ?? Number.MAX_SAFE_INTEGER);
     const signer = this.keys.current(this.now());
     const claims: Record<string, unknown> = {
       sub_type: id.kind,
@@ -58,7 +81,7 @@ export class TokenMinter {
     };
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
-      .setIssuer(this.cfg.issuer)
+      .setIssuer(this.opts.issuer)
       .setSubject(id.subject)
       .setAudience(audience)
       .setIssuedAt(nowS)
@@ -66,7 +89,7 @@ export class TokenMinter {
       .setJti(randomUUID())
       .sign(signer.key);
     // Only cache what stays useful past the refresh margin.
-    if (exp - nowS > this.cfg.refresh_before_s) this.cache.set(key, { token, exp, subject: id.subject });
+    if (exp - nowS > this.opts.refreshBeforeS) this.cache.set(key, { token, exp, subject: id.subject });
     return token;
   }
 

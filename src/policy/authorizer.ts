@@ -24,16 +24,32 @@ function at(doc: unknown, path: string): unknown {
   return node;
 }
 
+export interface AuthorizerOptions {
+  /** Absent: every Check evaluates the policy. */
+  readonly decisionCache?: {
+    /** Dotted input paths whose values (with the bundle revision) key a cached decision. */
+    readonly keyPaths: readonly string[];
+    readonly maxEntries: number;
+    readonly ttlMs: number;
+  };
+}
+
+export function authorizerOptions(cfg: PolicyConfig): AuthorizerOptions {
+  const c = cfg.decision_cache;
+  return c ? { decisionCache: { keyPaths: c.key, maxEntries: c.max_entries, ttlMs: c.ttl_ms } } : {};
+}
+
 export class PolicyAuthorizer {
   private readonly cache: LRUCache<string, Authorization> | undefined;
   private readonly keyPaths: readonly string[];
 
   constructor(
     private readonly engine: PolicyEngine,
-    cacheCfg: PolicyConfig['decision_cache'],
+    opts: AuthorizerOptions = {},
   ) {
-    this.keyPaths = cacheCfg?.key ?? [];
-    this.cache = cacheCfg ? new LRUCache({ max: cacheCfg.max_entries, ttl: cacheCfg.ttl_ms }) : undefined;
+    const c = opts.decisionCache;
+    this.keyPaths = c?.keyPaths ?? [];
+    this.cache = c ? new LRUCache({ max: c.maxEntries, ttl: c.ttlMs }) : undefined;
   }
 
   /** Called when a new bundle (or data) becomes active: no decision of the old one survives (V-274677). */

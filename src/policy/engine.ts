@@ -2,6 +2,7 @@
 // bundle is loaded and checked fully, then swapped in by one reference assignment; evaluation is
 // synchronous, so a request always sees exactly one bundle.
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import type { PolicyConfig } from '../config/schema.js';
 import { UnavailableError } from '../lib/errors.js';
 import { BundleError, type PolicyBundle } from './bundle.js';
 
@@ -16,6 +17,10 @@ export interface EngineOptions {
   /** WebAssembly memory in 64 KiB pages. */
   readonly initialPages: number;
   readonly maxPages: number;
+}
+
+export function engineOptions(cfg: PolicyConfig): EngineOptions {
+  return { decisionPath: cfg.decision_path, initialPages: cfg.memory_initial_pages, maxPages: cfg.memory_max_pages };
 }
 
 export class PolicyEngine {

@@ -10,12 +10,12 @@ import { CheckPipeline } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { Config, PolicyConfig } from '../config/schema.js';
-import { TokenMinter } from '../identity/minter.js';
+import { TokenMinter, minterOptions } from '../identity/minter.js';
 import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
 import { SigningKeys } from '../identity/signing-keys.js';
 import { connectRateLimitRedis, connectRedis, describeRedis } from '../lib/redis.js';
-import { PolicyAuthorizer } from '../policy/authorizer.js';
-import { PolicyEngine } from '../policy/engine.js';
+import { PolicyAuthorizer, authorizerOptions } from '../policy/authorizer.js';
+import { PolicyEngine, engineOptions } from '../policy/engine.js';
 import { BundleSource, loadVerification } from '../policy/source.js';
 import type { RateLimitStore } from '../ratelimit/limits.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
@@ -64,8 +64,8 @@ export class StartupError extends Error {
 
 /** The policy stage: engine, bundle source (loaded now) and authorizer, wired for cache invalidation. */
 async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, event: (name: string) => void, dryRun: boolean): Promise<PolicyStage> {
-  const engine = new PolicyEngine({ decisionPath: cfg.decision_path, initialPages: cfg.memory_initial_pages, maxPages: cfg.memory_max_pages });
-  const authorizer = new PolicyAuthorizer(engine, cfg.decision_cache);
+  const engine = new PolicyEngine(engineOptions(cfg));
+  const authorizer = new PolicyAuthorizer(engine, authorizerOptions(cfg));
   const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, event);
   // A new bundle or data revision invalidates every cached decision (V-274677).
   source.onActivate(() => authorizer.invalidate());
@@ -132,7 +132,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     const routes = new RouteTable(cfg.routes);
     const auth = await buildAuthenticators(loaded, routes, redis);
     const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
-    const minter = cfg.token && signingKeys ? new TokenMinter(cfg.token, signingKeys) : undefined;
+    const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys) : undefined;
     if (signingKeys && !dryRun) {
       // Key changes are audit events: which key signs, which are published.
       log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');

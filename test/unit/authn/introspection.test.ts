@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { Introspector } from '../../../src/authn/introspection.js';
+import { Introspector, introspectorOptions } from '../../../src/authn/introspection.js';
 import type { IntrospectionConfig } from '../../../src/config/schema.js';
 import { UnavailableError } from '../../../src/lib/errors.js';
 import { loopbackServer, sendJson } from '../../helpers/http.js';
@@ -54,7 +54,7 @@ describe('Introspector (RFC 7662)', () => {
       lastAuth = req.headers.authorization ?? '';
       void body(req).then((b) => sendJson(res, tokens[b.get('token') ?? ''] ?? { active: false }));
     });
-    const i = await Introspector.create({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/introspect`));
+    const i = new Introspector(await introspectorOptions({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/introspect`)));
     expect(await i.verify('good')).toMatchObject({ kind: 'subject', method: 'introspection', subject: 'alice', issuer: 'https://as.test', scopes: ['read', 'write'], jti: 'j-1' });
     expect(lastAuth).toBe(`Basic ${Buffer.from('envoy-authz:client-secret').toString('base64')}`);
     await i.verify('good');
@@ -67,7 +67,7 @@ describe('Introspector (RFC 7662)', () => {
 
   it('denies inactive, expired, exp-less, wrong-audience and wrong-issuer tokens', async () => {
     const as = await loopbackServer((req, res) => void body(req).then((b) => sendJson(res, tokens[b.get('token') ?? ''] ?? { active: false })));
-    const i = await Introspector.create({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/introspect`));
+    const i = new Introspector(await introspectorOptions({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/introspect`)));
     expect(await code(i.verify('inactive'))).toBe('token_inactive');
     expect(await code(i.verify('unknown'))).toBe('token_inactive');
     expect(await code(i.verify('expired'))).toBe('token_expired');
@@ -83,7 +83,7 @@ describe('Introspector (RFC 7662)', () => {
       hits += 1;
       sendJson(res, { active: true, sub: 'a', iss: 'https://as.test', aud: 'api', exp: Math.floor(t / 1000) + 2 });
     });
-    const i = await Introspector.create({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/i`), () => t);
+    const i = new Introspector(await introspectorOptions({ file: 'c.yaml', dir: tmp.dir }, cfg(`${as.url}/i`)), () => t);
     await i.verify('short');
     await i.verify('short');
     expect(hits).toBe(1);
@@ -97,7 +97,7 @@ describe('Introspector (RFC 7662)', () => {
     const hang = await loopbackServer(() => undefined);
     const junk = await loopbackServer((_req, res) => res.end('not json'));
     for (const url of [err.url, hang.url, junk.url, 'http://127.0.0.1:1/closed']) {
-      const i = await Introspector.create({ file: 'c.yaml', dir: tmp.dir }, cfg(url));
+      const i = new Introspector(await introspectorOptions({ file: 'c.yaml', dir: tmp.dir }, cfg(url)));
       const e = await i.verify('good').catch((x: unknown) => x);
       expect(e).toBeInstanceOf(UnavailableError);
       expect((e as UnavailableError).code).toBe('introspection_unavailable');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../../src/identity/identity.js';
-import { TokenMinter } from '../../../src/identity/minter.js';
+import { TokenMinter, minterOptions } from '../../../src/identity/minter.js';
 import { SigningKeys } from '../../../src/identity/signing-keys.js';
 import type { TokenConfig } from '../../../src/config/schema.js';
 import { ROOT } from '../../helpers/service.js';
@@ -48,7 +48,7 @@ describe('token server', () => {
 
   it('mints a short-lived, audience-restricted token with sub, scopes, jti and the workload as act', async () => {
     const keys = await SigningKeys.load(loaded, [{ file: 'k1.jwk' }]);
-    const minter = new TokenMinter(tokenCfg([{ file: 'k1.jwk' }]), keys);
+    const minter = new TokenMinter(minterOptions(tokenCfg([{ file: 'k1.jwk' }])), keys);
     const token = await minter.tokenFor(user, 'orders');
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(keys.jwks()), { issuer: 'urn:envoy-authz', audience: 'orders', algorithms: ['ES256'] });
     expect(protectedHeader.alg).toBe('ES256');
@@ -61,7 +61,7 @@ describe('token server', () => {
   it('caches per identity and audience, and refreshes before expiry', async () => {
     let now = Date.now();
     const keys = await SigningKeys.load(loaded, [{ file: 'k1.jwk' }]);
-    const minter = new TokenMinter(tokenCfg([{ file: 'k1.jwk' }]), keys, () => now);
+    const minter = new TokenMinter(minterOptions(tokenCfg([{ file: 'k1.jwk' }])), keys, () => now);
     const a = await minter.tokenFor(user, 'orders');
     expect(await minter.tokenFor(user, 'orders')).toBe(a);
     expect(await minter.tokenFor(user, 'billing')).not.toBe(a);
@@ -73,7 +73,7 @@ describe('token server', () => {
 
   it('never outlives the credential it stands for', async () => {
     const keys = await SigningKeys.load(loaded, [{ file: 'k1.jwk' }]);
-    const minter = new TokenMinter(tokenCfg([{ file: 'k1.jwk' }]), keys);
+    const minter = new TokenMinter(minterOptions(tokenCfg([{ file: 'k1.jwk' }])), keys);
     const soon = Math.floor(Date.now() / 1000) + 30;
     const { payload } = await jwtVerify(await minter.tokenFor({ ...user, expiresAt: soon }, 'orders'), createLocalJWKSet(keys.jwks()));
     expect(payload.exp).toBe(soon);
@@ -81,7 +81,7 @@ describe('token server', () => {
 
   it('picks the audience from context_extensions, then the route, then the default', async () => {
     const keys = await SigningKeys.load(loaded, [{ file: 'k1.jwk' }]);
-    const minter = new TokenMinter(tokenCfg([{ file: 'k1.jwk' }]), keys);
+    const minter = new TokenMinter(minterOptions(tokenCfg([{ file: 'k1.jwk' }])), keys);
     expect(minter.audienceFor({ audience: 'from-envoy' }, 'from-route')).toBe('from-envoy');
     expect(minter.audienceFor({}, 'from-route')).toBe('from-route');
     expect(minter.audienceFor({}, undefined)).toBe('orders');
@@ -92,7 +92,7 @@ describe('token server', () => {
     const activation = new Date(now + 60_000).toISOString();
     const cfgKeys = [{ file: 'k1.jwk' }, { file: 'k2.jwk', activate_at: activation }];
     const keys = await SigningKeys.load(loaded, cfgKeys);
-    const minter = new TokenMinter(tokenCfg(cfgKeys, { refresh_before_s: 0 }), keys, () => now);
+    const minter = new TokenMinter(minterOptions(tokenCfg(cfgKeys, { refresh_before_s: 0 })), keys, () => now);
     const [k1, k2] = keys.jwks().keys;
 
     const before = await minter.tokenFor(user, 'orders');
