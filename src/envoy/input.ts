@@ -3,6 +3,7 @@
 // parsed_body, truncated_body, version - plus our input.identity.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { Identity } from '../identity/identity.js';
+import { structToJson, type DecodedStruct } from './struct.js';
 
 // Fields that are protobuf maps: their keys are data (header names...), never renamed.
 const MAP_FIELDS = new Set(['headers', 'context_extensions', 'labels', 'filter_metadata', 'typed_filter_metadata', 'fields']);
@@ -20,35 +21,6 @@ const camel = (s: string): string => {
   return c;
 };
 
-interface ProtoValue {
-  kind?: string;
-  [k: string]: unknown;
-}
-
-/** google.protobuf.Value / Struct (as decoded with oneofs) -> plain JSON. */
-function valueToJson(v: ProtoValue): unknown {
-  switch (v.kind) {
-    case 'nullValue':
-      return null;
-    case 'numberValue':
-      return Number(v.numberValue);
-    case 'stringValue':
-      return v.stringValue;
-    case 'boolValue':
-      return v.boolValue;
-    case 'structValue':
-      return structToJson(v.structValue as { fields?: Record<string, ProtoValue> });
-    case 'listValue':
-      return ((v.listValue as { values?: ProtoValue[] } | undefined)?.values ?? []).map(valueToJson);
-    default:
-      return null;
-  }
-}
-
-function structToJson(s: { fields?: Record<string, ProtoValue> } | undefined): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(s?.fields ?? {}).map(([k, v]) => [k, valueToJson(v)]));
-}
-
 function timestamp(t: { seconds?: string | number; nanos?: number }): string {
   const ms = Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
   return new Date(ms).toISOString();
@@ -61,7 +33,7 @@ function toProtoJson(msg: unknown, field = ''): unknown {
   if (msg === null || typeof msg !== 'object') return msg;
   const o = msg as Record<string, unknown>;
   if (field === 'time' && ('seconds' in o || 'nanos' in o)) return timestamp(o);
-  if (field === 'filter_metadata') return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, structToJson(v as { fields?: Record<string, ProtoValue> })]));
+  if (field === 'filter_metadata') return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, structToJson(v as DecodedStruct)]));
   // Map keys are data (a header may be called __proto__): defined as own properties, never assigned.
   if (MAP_FIELDS.has(field)) return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toProtoJson(v)]));
   const out: Record<string, unknown> = {};

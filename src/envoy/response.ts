@@ -5,9 +5,8 @@ import type { Decision } from '../check/decision.js';
 import type { HeaderValueOption } from '../gen/envoy/config/core/v3/HeaderValueOption.js';
 import type { CheckResponse } from '../gen/envoy/service/auth/v3/CheckResponse.js';
 import type { StatusCode } from '../gen/envoy/type/v3/StatusCode.js';
-import type { Struct } from '../gen/google/protobuf/Struct.js';
-import type { Value } from '../gen/google/protobuf/Value.js';
 import type { HeaderList } from '../policy/decision.js';
+import { jsonToStruct } from './struct.js';
 
 // google.rpc.Code values.
 const RPC_OK = 0;
@@ -30,19 +29,6 @@ function overwrite(key: string, value: string): HeaderValueOption {
 /** A policy's headers, as opa-envoy-plugin sends them (Envoy's default action for ext_authz). */
 function plain(list: HeaderList): HeaderValueOption[] {
   return list.map(([key, value]) => ({ header: { key, value } }));
-}
-
-function jsonToValue(v: unknown): Value {
-  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(jsonToValue) } };
-  return { structValue: jsonToStruct(v as Record<string, unknown>) };
-}
-
-function jsonToStruct(o: Readonly<Record<string, unknown>>): Struct {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, jsonToValue(v)])) };
 }
 
 export function denyBody(status: number): string {
