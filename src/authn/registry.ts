@@ -1,6 +1,5 @@
 // Builds every configured authenticator once, and each route's ordered list from them.
 import type { Redis } from 'ioredis';
-import type { Route, RouteTable } from '../check/routes.js';
 import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import { ConfigError } from '../lib/errors.js';
@@ -13,8 +12,14 @@ import { Introspector, introspectorOptions } from './introspection.js';
 import { JwtVerifier } from './jwt.js';
 import { MtlsAuthenticator, XFCC_HEADER } from './mtls.js';
 
+/** What the registry needs of a route: its name and the methods it accepts (absent: the defaults). */
+export interface RouteMethods {
+  readonly name: string;
+  readonly methods?: readonly AuthMethod[] | undefined;
+}
+
 export interface Authenticators {
-  readonly forRoute: (route: Route) => readonly Authenticator[];
+  readonly forRoute: (route: RouteMethods) => readonly Authenticator[];
   /** Every header that can carry a caller credential (removed upstream unless forward_credential). */
   readonly credentialHeaders: readonly string[];
   /** Headers a client must not be able to set for the upstream: always removed. */
@@ -25,7 +30,7 @@ export interface Authenticators {
   readonly jwtIssuers: number;
 }
 
-export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTable, redis?: Redis): Promise<Authenticators> {
+export async function buildAuthenticators(loaded: LoadedConfig, routes: readonly RouteMethods[], redis?: Redis): Promise<Authenticators> {
   const cfg = loaded.config;
   const a = cfg.authentication;
   const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries }) : undefined;
@@ -51,7 +56,7 @@ export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTab
   const mtls = a.mtls ? new MtlsAuthenticator(a.mtls) : undefined;
 
   const available: Record<AuthMethod, boolean> = { jwt: !!jwt, introspection: !!introspector, api_key: !!apiKeys, mtls: !!mtls };
-  routes.routes.forEach((r, i) => {
+  routes.forEach((r, i) => {
     for (const m of r.methods ?? []) {
       if (!available[m]) throw new ConfigError(loaded.file, [{ keyPath: `/routes/${i}/methods`, problem: `method ${m} is not configured under authentication` }]);
     }
@@ -79,7 +84,7 @@ export async function buildAuthenticators(loaded: LoadedConfig, routes: RouteTab
     return out;
   };
   const defaults = compile(a.methods);
-  const perRoute = new Map(routes.routes.filter((r) => r.methods).map((r) => [r.name, compile(r.methods!)]));
+  const perRoute = new Map(routes.filter((r) => r.methods).map((r) => [r.name, compile(r.methods!)]));
 
   const credentialHeaders = [bearerSource.header, ...(a.api_keys ? [a.api_keys.header.toLowerCase()] : [])];
   return {

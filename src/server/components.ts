@@ -130,7 +130,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     }
 
     const routes = new RouteTable(cfg.routes);
-    const auth = await buildAuthenticators(loaded, routes, redis);
+    const auth = await buildAuthenticators(loaded, routes.routes, redis);
     const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
     const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys) : undefined;
     if (signingKeys && !dryRun) {
