@@ -24,12 +24,13 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: bench bench-tools help deps policies policy-test redis-server run token apikey test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: bench bench-tools help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
-	@echo "make token  - print a token of the development issuer"
+	@echo "make token  - print a token of the development issuer (SUB=, ROLES=a,b, SCOPE=, AUD=, TTL=10m)"
 	@echo "make apikey - print the demo API key"
+	@echo "make admin-token - print the local stack's admin API token"
 	@echo "make policies - build the example policy bundle (policies/build/bundle.tar.gz)"
 	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
 	@echo "make bench  - benchmarks against the peers (minutes; not part of make test), regenerates docs/performance.md"
@@ -83,8 +84,12 @@ certs: $(CERTS)
 run: deps build certs policies
 	node dist/src/dev/stack.js
 
+# make token [SUB=alice] [ROLES=auditor,buyer] [SCOPE="orders:read"] [AUD=demo-api] [TTL=10m]
 token: $(BUILD_STAMP)
-	@node dist/src/dev/cli.js token
+	@node dist/src/dev/cli.js token --sub '$(SUB)' --roles '$(ROLES)' --scope '$(SCOPE)' --aud '$(AUD)' --ttl '$(TTL)'
+
+admin-token: $(BUILD_STAMP)
+	@node dist/src/dev/cli.js admin-token
 
 apikey: $(BUILD_STAMP)
 	@node dist/src/dev/cli.js apikey

@@ -4,8 +4,8 @@
 //       a new API key, and the digest entry to add to the key file (or to Redis)
 //   signing-key --out FILE [--alg ES256|EdDSA]
 //       a private JWK for the token server (mode 0600, kid = RFC 7638 thumbprint)
-//   admin-token
-//       a random admin API token and the sha256 to put in admin.tokens
+//   admin-token [--name NAME]
+//       a random admin API token and the admin.tokens entry (name + sha256) to add
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -73,16 +73,36 @@ async function signingKey(args: string[]): Promise<void> {
   process.stdout.write(`${values.out}: ${values.alg} signing key, kid ${kid}\n`);
 }
 
-function adminToken(): void {
+function adminToken(args: string[]): void {
+  const { values } = parseArgs({ args, options: { name: { type: 'string' } }, strict: true });
+  if (!values.name) throw new Error('--name is required: who holds the token (it is shown in the audit log)');
   const token = randomBytes(32).toString('base64url');
-  process.stdout.write(`# admin token - shown once:\n${token}\n# admin.tokens entry:\n- name: CHANGE-ME\n  sha256: ${createHash('sha256').update(token).digest('hex')}\n`);
+  const entry = [{ name: values.name, sha256: createHash('sha256').update(token).digest('hex') }];
+  process.stdout.write(`# admin token for ${values.name} - shown once:\n${token}\n# Add this entry under admin.tokens (or to the admin.tokens_file list)\n${stringify(entry)}`);
 }
 
+const USAGE = `usage: node dist/src/cli/keys.js COMMAND [options]
+
+  apikey --owner NAME [--prefix eak] [--expires-in-days 90] [--scopes a,b] [--hosts h1,h2]
+         [--paths /a,/b] [--methods GET,POST] [--cidrs 10.0.0.0/8] [--hmac-secret-file F]
+      a new API key (printed once) and the digest entry for the key file or Redis
+  signing-key --out FILE [--alg ES256|EdDSA]
+      a private JWK for the token server (mode 0600, kid = RFC 7638 thumbprint)
+  admin-token --name NAME
+      a random admin API token (printed once) and its admin.tokens entry
+  --help
+      this text
+`;
+
 async function run([command, ...rest]: string[]): Promise<void> {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   if (command === 'apikey') return apikey(rest);
   if (command === 'signing-key') return signingKey(rest);
-  if (command === 'admin-token') return adminToken();
-  throw new Error('usage: keys apikey|signing-key|admin-token [options]  (see the header of src/cli/keys.ts)');
+  if (command === 'admin-token') return adminToken(rest);
+  throw new Error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {

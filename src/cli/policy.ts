@@ -71,9 +71,24 @@ async function evalCommand(args: string[]): Promise<void> {
   );
 }
 
+const USAGE = `usage: node dist/src/cli/policy.js eval --bundle FILE --request FILE [--decision-path P]
+
+  eval   evaluates a bundle (opa build -t wasm) on one request, without Envoy, and prints the
+         policy's decision and the CheckResponse Envoy would receive
+           --bundle FILE          bundle.tar.gz (e.g. policies/build/bundle.tar.gz)
+           --request FILE         a CheckRequest as JSON (Envoy's field names), or the short form
+                                  {"method", "path", "headers", "body", "identity": {...}}
+           --decision-path P      the rule to evaluate (default envoy/authz/allow)
+  --help this text
+`;
+
 async function run([command, ...rest]: string[]): Promise<void> {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   if (command === 'eval') return evalCommand(rest);
-  throw new Error('usage: policy eval --bundle FILE --request FILE [--decision-path P]');
+  throw new Error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {

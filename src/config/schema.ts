@@ -404,7 +404,13 @@ const AdminToken = Type.Object(
 const Admin = Section(
   {
     address: Type.String({ ...HostPort, default: '127.0.0.1:9192' }),
-    tokens: Type.Array(AdminToken, { default: [], description: 'Bearer tokens for the state-changing admin API. None: that API is closed.' }),
+    tokens: Type.Array(AdminToken, { default: [], description: 'Bearer tokens for the state-changing admin API. None (here and in tokens_file): that API is closed.' }),
+    tokens_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'A YAML or JSON file with more tokens, a list of {name, sha256} as in tokens (e.g. a mounted Kubernetes Secret; relative to this file). Read at start.',
+      }),
+    ),
   },
   'The admin HTTP listener: /healthz, /readyz, /.well-known/jwks.json, and the revocation API.',
 );
@@ -532,6 +538,8 @@ export type ApiKeysConfig = Static<typeof ApiKeys>;
 export type ApiKeyEntryConfig = Static<typeof ApiKeyEntry>;
 export type MtlsConfig = Static<typeof Mtls>;
 export type TokenConfig = Static<typeof Token>;
+export const AdminTokenList = Type.Array(AdminToken);
+export type AdminTokenConfig = Static<typeof AdminToken>;
 export type RedisConfig = Static<typeof Redis>;
 export type PolicyConfig = Static<typeof Policy>;
 export type RateLimitConfig = Static<typeof RateLimit>;

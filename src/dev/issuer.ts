@@ -30,18 +30,29 @@ export async function ensureDevIssuer(dir: string): Promise<boolean> {
   return true;
 }
 
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `600`, `90s`, `10m`, `2h`, `1d` -> seconds (a positive integer, at most 30 days). */
+export function parseTtl(text: string): number {
+  const m = /^([0-9]{1,7})([smhd]?)$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * (UNIT_SECONDS[m[2] || 's'] ?? 1) : NaN;
+  if (!(Number.isInteger(seconds) && seconds > 0 && seconds <= 30 * 86400)) throw new Error(`--ttl ${text}: use seconds or 90s, 10m, 2h, 1d (at most 30d)`);
+  return seconds;
+}
+
 export interface DevTokenOptions {
   subject?: string;
   audience?: string;
   ttlSeconds?: number;
   scope?: string;
+  roles?: readonly string[];
 }
 
 export async function mintDevToken(dir: string, opts: DevTokenOptions = {}): Promise<string> {
   const jwk = JSON.parse(await readFile(privatePath(dir), 'utf8')) as JWK;
   const key = await importJWK(jwk, ALG);
-  // The demo user may read orders (see policies/data.json); --scope replaces that.
-  const jwt = new SignJWT({ scope: opts.scope ?? 'orders:read', roles: ['buyer'] })
+  // The demo user is a buyer who may read orders (see policies/data.json); --roles and --scope replace that.
+  const jwt = new SignJWT({ scope: opts.scope ?? 'orders:read', roles: [...(opts.roles ?? ['buyer'])] })
     .setProtectedHeader({ alg: ALG, kid: jwk.kid ?? '', typ: 'JWT' })
     .setIssuer(DEV_ISSUER)
     .setAudience(opts.audience ?? DEV_AUDIENCE)

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { startEchoUpstream } from './echo-upstream.js';
 import { ensureDevIssuer } from './issuer.js';
-import { ensureDevApiKey, ensureDevSigningKey } from './local-secrets.js';
+import { ensureDevAdminToken, ensureDevApiKey, ensureDevSigningKey } from './local-secrets.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const envoyBin = process.env.ENVOY_BIN ?? 'envoy';
@@ -14,10 +14,27 @@ function say(msg: string): void {
   process.stderr.write(`[stack] ${msg}\n`);
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `url` until it answers 200 (true) or `timeoutMs` passes (false). */
+async function waitFor(url: string, timeoutMs: number, stopped: () => boolean): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until && !stopped()) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
 async function main(): Promise<void> {
   if (await ensureDevIssuer(join(root, '.dev', 'issuer'))) say('created the development issuer key in .dev/issuer');
   await ensureDevApiKey(join(root, '.dev'));
   await ensureDevSigningKey(join(root, '.dev'));
+  await ensureDevAdminToken(join(root, '.dev'));
   const upstream = await startEchoUpstream('127.0.0.1', 9080);
   say('demo upstream on 127.0.0.1:9080');
 
@@ -43,13 +60,26 @@ async function main(): Promise<void> {
     children.push(child);
   };
 
-  start('envoy-authz', process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', join(root, 'envoy', 'local', 'authz.yaml')]);
-  start('envoy', envoyBin, ['-c', join(root, 'envoy', 'envoy.yaml'), '--log-level', 'warn', '--base-id', '9191']);
-  say('envoy-authz on 127.0.0.1:9191 (admin 127.0.0.1:9192), Envoy on http://127.0.0.1:8080, https://127.0.0.1:8443, mTLS https://127.0.0.1:8444');
-  say('try: curl -H "Authorization: Bearer $(make -s token)" http://127.0.0.1:8080/hello');
-  say('     curl -H "x-api-key: $(make -s apikey)" http://127.0.0.1:8080/hello');
   process.once('SIGINT', () => stopAll(0));
   process.once('SIGTERM', () => stopAll(0));
+
+  // Envoy starts once envoy-authz is ready: its first health check of the ext_authz cluster then
+  // passes, instead of marking the cluster failed (and serving through panic mode) for a minute.
+  start('envoy-authz', process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', join(root, 'envoy', 'local', 'authz.yaml')]);
+  if (!(await waitFor('http://127.0.0.1:9192/readyz', 60_000, () => stopping))) {
+    if (!stopping) say('envoy-authz did not become ready within 60 s (see its log above); stopping the stack');
+    return stopAll(1);
+  }
+  say('envoy-authz ready on 127.0.0.1:9191 (admin 127.0.0.1:9192)');
+  start('envoy', envoyBin, ['-c', join(root, 'envoy', 'envoy.yaml'), '--log-level', 'warn', '--base-id', '9191']);
+  if (!(await waitFor('http://127.0.0.1:9901/ready', 60_000, () => stopping))) {
+    if (!stopping) say('Envoy did not become ready within 60 s (see its log above); stopping the stack');
+    return stopAll(1);
+  }
+  say('Envoy ready on http://127.0.0.1:8080, https://127.0.0.1:8443, mTLS https://127.0.0.1:8444');
+  say('try: curl -H "Authorization: Bearer $(make -s token)" http://127.0.0.1:8080/hello');
+  say('     curl -H "x-api-key: $(make -s apikey)" http://127.0.0.1:8080/hello');
+  say('     curl -H "Authorization: Bearer $(make -s admin-token)" http://127.0.0.1:9192/v1/revocations');
 }
 
 main().catch((err: unknown) => {

@@ -9,7 +9,7 @@ import { FailureGuard } from '../authn/brute-force.js';
 import { CheckPipeline } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
-import type { Config, PolicyConfig } from '../config/schema.js';
+import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
 import { TokenMinter, minterOptions } from '../identity/minter.js';
 import { MemoryDenyList, RedisDenyList, type DenyList } from '../identity/revocation.js';
 import { SigningKeys } from '../identity/signing-keys.js';
@@ -25,6 +25,7 @@ import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics, useMetrics } from '../telemetry/metrics.js';
+import { adminTokens } from './admin-tokens.js';
 import { serverCredentials } from './grpc.js';
 import type { TlsMaterial } from './transport.js';
 
@@ -53,6 +54,8 @@ export interface Components {
   readonly pipeline: CheckPipeline;
   /** The gRPC listener's certificate and key (undefined: plaintext). */
   readonly tls?: TlsMaterial;
+  /** admin.tokens and those of admin.tokens_file. */
+  readonly adminTokens: readonly AdminTokenConfig[];
   /** Closes every component, last built first. Idempotent. */
   close(): Promise<void>;
 }
@@ -175,6 +178,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     });
 
     const tls = await serverCredentials(loaded, cfg.server);
+    const admin = await adminTokens(loaded);
     return {
       loaded,
       metrics,
@@ -187,6 +191,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       ...(limiter ? { limiter } : {}),
       pipeline,
       ...(tls ? { tls } : {}),
+      adminTokens: admin,
       close,
     };
   } catch (err) {

@@ -40,7 +40,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     const signingKeys = c.signingKeys;
     const reloadPolicy = c.policy ? () => c.policy!.source.reload(true) : undefined;
     const admin = await startAdmin({
-      cfg: cfg.admin,
+      cfg: { ...cfg.admin, tokens: [...c.adminTokens] },
       log,
       denyList: c.denyList,
       ...(signingKeys ? { jwks: () => signingKeys.jwks() } : {}),

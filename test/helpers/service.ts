@@ -73,7 +73,12 @@ export function spawnService(args: string[], env: Record<string, string> = {}): 
 
 /** Runs src/main.ts to completion (for startup failures); returns exit code and output. */
 export function runService(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], { cwd: ROOT });
+  return runScript('src/main.ts', args);
+}
+
+/** Runs one of our scripts (a path under the repository, e.g. src/cli/keys.ts) to completion. */
+export function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,0 +1,57 @@
+// The developer's commands: dev tokens with the claims a policy author needs, --help everywhere,
+// admin tokens by name, and the local stack's own config (make run) passing --check-config.
+import { decodeJwt } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { parseTtl } from '../../src/dev/issuer.js';
+import { runScript, runService } from '../helpers/service.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('dev token', () => {
+  const tmp = tempDir();
+
+  it('carries the subject, roles, scope, audience and lifetime asked for', async () => {
+    const dir = `${tmp.dir}/issuer`;
+    const r = await runScript('src/dev/cli.ts', ['token', '--dir', dir, '--sub', 'alice', '--roles', 'auditor,buyer', '--scope', 'orders:read orders:audit', '--aud', 'ops-api', '--ttl', '10m']);
+    expect(r.code).toBe(0);
+    const claims = decodeJwt(r.stdout.trim());
+    expect(claims).toMatchObject({ sub: 'alice', roles: ['auditor', 'buyer'], scope: 'orders:read orders:audit', aud: 'ops-api' });
+    expect(claims.exp! - claims.iat!).toBe(600);
+  });
+
+  it('keeps the defaults for options given empty (make token without ROLES=...)', async () => {
+    const r = await runScript('src/dev/cli.ts', ['token', '--dir', `${tmp.dir}/issuer`, '--sub', '', '--roles', '', '--scope', '', '--aud', '', '--ttl', '']);
+    expect(r.code).toBe(0);
+    const claims = decodeJwt(r.stdout.trim());
+    expect(claims).toMatchObject({ sub: 'dev-user', roles: ['buyer'], scope: 'orders:read', aud: 'demo-api' });
+    expect(claims.exp! - claims.iat!).toBe(3600);
+  });
+
+  it('reads lifetimes in seconds, minutes, hours and days, and refuses others', () => {
+    expect([parseTtl('600'), parseTtl('90s'), parseTtl('10m'), parseTtl('2h'), parseTtl('1d')]).toEqual([600, 90, 600, 7200, 86400]);
+    for (const bad of ['0', '-5', '10x', '1.5h', '31d', '']) expect(() => parseTtl(bad)).toThrow(/--ttl/);
+  });
+});
+
+describe('CLIs', () => {
+  it.each([['src/dev/cli.ts'], ['src/cli/keys.ts'], ['src/cli/policy.ts'], ['src/main.ts']])('%s --help prints its usage and exits 0', async (script) => {
+    const r = await runScript(script, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: /);
+  });
+
+  it('keys admin-token uses --name for the entry, and requires it', async () => {
+    const r = await runScript('src/cli/keys.ts', ['admin-token', '--name', 'ops']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^- name: ops\n {2}sha256: [0-9a-f]{64}$/m);
+    expect((await runScript('src/cli/keys.ts', ['admin-token'])).code).toBe(1);
+  });
+});
+
+describe("the local stack's config (make run)", () => {
+  it('passes --check-config once the local secrets exist', async () => {
+    expect((await runScript('src/dev/cli.ts', ['init'])).code).toBe(0);
+    const r = await runService(['--config', 'envoy/local/authz.yaml', '--check-config']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
