@@ -1,7 +1,8 @@
 // Where API key digest entries live: a key file (loaded at start) and/or Redis (looked up per
 // request, compiled entries cached briefly). Entries are compiled once: restrictions become sets
 // and a BlockList, nothing is parsed per request.
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { BlockList } from 'node:net';
+import { blockListOf, parseCidr, type Cidr } from '../lib/cidr.js';
 import { Ajv } from 'ajv';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -34,15 +35,13 @@ const validateFile = ajv.compile<{ keys: ApiKeyEntryConfig[] }>(ApiKeyFile);
 const validateEntry = ajv.compile<ApiKeyEntryConfig>(ApiKeyEntry);
 
 function compileCidrs(cidrs: readonly string[]): BlockList | string {
-  const list = new BlockList();
+  const rules: Cidr[] = [];
   for (const c of cidrs) {
-    const [net, len] = c.split('/');
-    const type = net && isIPv4(net) ? 'ipv4' : net && isIPv6(net) ? 'ipv6' : undefined;
-    const prefix = len === undefined ? (type === 'ipv4' ? 32 : 128) : Number(len);
-    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) return `invalid CIDR ${c}`;
-    list.addSubnet(net!, prefix, type);
+    const rule = parseCidr(c);
+    if (typeof rule === 'string') return `invalid CIDR ${c}`;
+    rules.push(rule);
   }
-  return list;
+  return blockListOf(rules);
 }
 
 /** Compiles one entry; returns a problem string instead when the entry is unusable. */

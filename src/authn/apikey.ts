@@ -1,7 +1,7 @@
 // API key authentication: the key names a workload (its owner, a service account). Malformed keys
 // are rejected before any lookup; digests are compared in constant time; the key's restrictions
 // (hosts, paths, methods, source CIDRs) are enforced on every request (V-274556).
-import { isIPv4 } from 'node:net';
+import { contains } from '../lib/cidr.js';
 import type { RequestView } from '../envoy/request.js';
 import { AuthnError } from '../lib/errors.js';
 import type { Authenticator, WorkloadCredential } from './authenticator.js';
@@ -25,7 +25,7 @@ function allowed(rec: ApiKeyRecord, req: RequestView): boolean {
   if (rec.paths && !rec.paths.some((p) => p === '' || req.path === p || req.path.startsWith(`${p}/`))) return false;
   if (rec.sources) {
     const addr = req.source.address;
-    if (addr === undefined || !rec.sources.check(addr, isIPv4(addr) ? 'ipv4' : 'ipv6')) return false;
+    if (addr === undefined || !contains(rec.sources, addr)) return false;
   }
   return true;
 }

@@ -9,7 +9,7 @@ import type { RequestView } from '../envoy/request.js';
 import { toPolicyInput } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
-import type { DenyList } from '../identity/revocation.js';
+import type { DenyList } from '../identity/revocation/deny-list.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
 import type { FailureGuard } from '../authn/brute-force.js';

@@ -5,7 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import type { Config } from '../config/schema.js';
-import { DENY_KINDS, denyValueProblem, type DenyEntry, type DenyKind, type DenyList } from '../identity/revocation.js';
+import { DENY_KINDS, denyValueProblem, type DenyEntry, type DenyKind } from '../identity/revocation/entry.js';
+import type { DenyList } from '../identity/revocation/deny-list.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export interface Readiness {

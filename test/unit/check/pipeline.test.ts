@@ -4,7 +4,7 @@ import { CheckPipeline, type PipelineDeps } from '../../../src/check/pipeline.js
 import { RouteTable } from '../../../src/check/routes.js';
 import { parseConfig } from '../../../src/config/loader.js';
 import type { RequestView } from '../../../src/envoy/request.js';
-import { MemoryDenyList } from '../../../src/identity/revocation.js';
+import { MemoryDenyList } from '../../../src/identity/revocation/memory.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
 import { requestView } from '../../helpers/requests.js';
 
