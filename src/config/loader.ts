@@ -147,6 +147,9 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
   }
   if (cfg.ratelimit.store === 'redis' && !cfg.redis) out.push({ keyPath: '/ratelimit/store', problem: 'redis needs the redis section' });
   if (cfg.revocation.store === 'redis' && !cfg.redis) out.push({ keyPath: '/revocation/store', problem: 'redis needs the redis section' });
+  if (cfg.revocation.store === 'redis' && cfg.revocation.snapshot_file !== undefined) {
+    out.push({ keyPath: '/revocation/snapshot_file', problem: 'only with store: memory (Redis keeps a shared list itself)' });
+  }
   if (cfg.authentication.api_keys?.redis && !cfg.redis) out.push({ keyPath: '/authentication/api_keys/redis', problem: 'needs the redis section' });
   for (const [keyPath, address] of [['/server/address', cfg.server.address], ['/admin/address', cfg.admin.address]] as const) {
     if (!parseHostPort(address)) out.push({ keyPath, problem: `${JSON.stringify(address)} is not host:port with a port from 0 to 65535` });

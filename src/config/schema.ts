@@ -503,6 +503,12 @@ const Redis = Type.Object(
 const Revocation = Section(
   {
     store: StringEnum(['memory', 'redis'], { default: 'memory', description: 'memory: this instance only. redis: shared, changes reach every instance via pub/sub.' }),
+    snapshot_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'With store memory: the deny list survives restarts in this file (relative to this config file), rewritten atomically on every change and loaded at start. Without it, a memory deny list is lost on restart.',
+      }),
+    ),
   },
   'Deny lists by jti, subject, API key id and source CIDR.',
 );

@@ -122,16 +122,24 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log, { lazy: dryRun }) : undefined;
     if (redis) closers.push(() => Promise.resolve(redis.disconnect()));
 
-    const denyList: DenyList =
-      cfg.revocation.store === 'redis' && cfg.redis && redis
-        ? new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber', log, { lazy: dryRun }), cfg.redis.key_prefix)
-        : new MemoryDenyList();
-    closers.push(() => denyList.close());
-    if (!dryRun) {
-      await denyList.start().catch((err: unknown) => {
-        // The deny list must be complete before the first Check: without Redis there is no start.
-        throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${err instanceof Error ? err.message : String(err)}`);
-      });
+    // The deny list must be complete before the first Check: a start that cannot load it fails.
+    let denyList: DenyList;
+    if (cfg.revocation.store === 'redis' && cfg.redis && redis) {
+      const shared = new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber', log, { lazy: dryRun }), cfg.redis.key_prefix);
+      denyList = shared;
+      closers.push(() => shared.close());
+      if (!dryRun) {
+        await shared.start().catch((err: unknown) => {
+          throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }
+    } else {
+      const snapshot = cfg.revocation.snapshot_file;
+      const local = new MemoryDenyList(Date.now, snapshot === undefined ? undefined : resolveConfigPath(loaded, snapshot));
+      denyList = local;
+      closers.push(() => local.close());
+      // A dry run reads the snapshot too: a corrupt one stops a start.
+      await local.start();
     }
 
     const routes = new RouteTable(cfg.routes);

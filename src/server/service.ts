@@ -62,7 +62,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
         issuers: c.auth.jwtIssuers,
         routes: cfg.routes.length,
         token: cfg.token !== undefined,
-        revocation: cfg.revocation.store,
+        revocation: cfg.revocation.store === 'memory' && cfg.revocation.snapshot_file === undefined ? 'memory (lost on restart)' : cfg.revocation.store,
         authorization: cfg.check.enabled,
         ratelimit: limiter ? c.store.kind : false,
       },

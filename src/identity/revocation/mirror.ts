@@ -50,6 +50,15 @@ export class Mirror {
     this.cidrs = blockListOf(this.cidrRules());
   }
 
+  get(kind: DenyKind, value: string): DenyEntry | undefined {
+    return this.entries.get(Mirror.key(kind, value));
+  }
+
+  /** Every entry held, expired or not. */
+  all(): DenyEntry[] {
+    return [...this.entries.values()];
+  }
+
   has(kind: DenyKind, value: string, nowS: number): boolean {
     const e = this.entries.get(Mirror.key(kind, value));
     return e !== undefined && isLive(e, nowS);
