@@ -24,4 +24,9 @@ export class Health {
   setAll(status: ServingStatus): void {
     for (const s of this.services) this.impl.setStatus(s, status);
   }
+
+  /** Sets one service's status (a service this server does not have is ignored). */
+  set(service: string, status: ServingStatus): void {
+    if (this.services.includes(service)) this.impl.setStatus(service, status);
+  }
 }

@@ -135,6 +135,23 @@ export class Metrics {
       });
   }
 
+  /** Reports each dependency at every collection: 1 while it works, 0 while it does not. */
+  observeDependencies(state: () => Readonly<Record<string, boolean>>): void {
+    this.meter
+      .createObservableGauge('envoy_authz_dependency_up', { description: '1 while a dependency works (policy bundle active, deny list current, rate-limit store healthy), else 0.' })
+      .addCallback((r) => {
+        for (const [dependency, up] of Object.entries(state())) r.observe(up ? 1 : 0, { dependency });
+      });
+  }
+
+  /** 1 with the active policy revision as a label (none while no bundle is active). */
+  observePolicyRevision(revision: () => string | undefined): void {
+    this.meter.createObservableGauge('envoy_authz_policy_info', { description: 'The active policy bundle: 1, labelled with its revision.' }).addCallback((r) => {
+      const rev = revision();
+      if (rev !== undefined) r.observe(1, { revision: rev });
+    });
+  }
+
   call(target: CallTarget, ok: boolean): void {
     this.calls.add(1, { target, outcome: ok ? 'ok' : 'error' });
   }

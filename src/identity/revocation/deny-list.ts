@@ -29,8 +29,10 @@ export abstract class DenyList {
     clearInterval(this.pruneTimer);
   }
 
-  /** Whether the list is loaded and current (readiness). */
+  /** Whether the list is loaded and current: with Redis, while its connections are up. */
   abstract get ready(): boolean;
+  /** Whether the list was loaded at least once (lookups then answer from the mirror). */
+  abstract get loaded(): boolean;
   abstract start(): Promise<void>;
   abstract add(entry: DenyEntry): Promise<void>;
   abstract remove(kind: DenyKind, value: string): Promise<boolean>;

@@ -25,6 +25,10 @@ export class MemoryDenyList extends DenyList {
     return true;
   }
 
+  get loaded(): boolean {
+    return true;
+  }
+
   async start(): Promise<void> {
     if (this.snapshotFile !== undefined) this.mirror.replaceAll(await this.load(this.snapshotFile));
     this.startPruning(() => this.persist());

@@ -11,7 +11,7 @@ interface Announcement {
 }
 
 export class RedisDenyList extends DenyList {
-  private loaded = false;
+  private wasLoaded = false;
   private readonly hashKey: string;
   private readonly channel: string;
 
@@ -27,8 +27,12 @@ export class RedisDenyList extends DenyList {
     this.channel = `${keyPrefix}deny:changes`;
   }
 
+  get loaded(): boolean {
+    return this.wasLoaded;
+  }
+
   get ready(): boolean {
-    return this.loaded && this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    return this.wasLoaded && this.redis.status === 'ready' && this.subscriber.status === 'ready';
   }
 
   async start(): Promise<void> {
@@ -53,7 +57,7 @@ export class RedisDenyList extends DenyList {
       if (e) entries.push(e);
     }
     this.mirror.replaceAll(entries);
-    this.loaded = true;
+    this.wasLoaded = true;
     this.emit({ op: 'reset' });
   }
 
