@@ -11,9 +11,9 @@ import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
-import type { FailureGuard } from '../authn/brute-force.js';
 import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
+import type { FailureGuard } from './failure-guard.js';
 import type { Route, RouteTable } from './routes.js';
 
 export interface PipelineDeps {

@@ -13,7 +13,7 @@ import { PolicyEngine } from '../policy/engine.js';
 import { BundleSource, loadVerification } from '../policy/source.js';
 import { ConfigError } from '../lib/errors.js';
 import { connectRateLimitRedis, connectRedis } from '../lib/redis.js';
-import { FailureGuard } from '../authn/brute-force.js';
+import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { resolveConfigPath } from '../config/loader.js';
 import type { RateLimitStore } from '../ratelimit/limits.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
@@ -130,16 +130,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       closers.push(() => Promise.resolve(configs.stop()));
       limiter = new RateLimiter(() => configs.domains, store, rl.headers);
     }
-    const bf = cfg.authentication.brute_force;
-    const failureGuard =
-      bf.max_failures > 0
-        ? new FailureGuard(store, {
-            maxFailures: bf.max_failures,
-            windowSeconds: bf.window_s,
-            bearerHeader: cfg.authentication.header.toLowerCase(),
-            ...(cfg.authentication.api_keys ? { apiKey: { header: cfg.authentication.api_keys.header.toLowerCase(), prefix: cfg.authentication.api_keys.prefix } } : {}),
-          })
-        : undefined;
+    const guardOptions = failureGuardOptions(cfg.authentication);
+    const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log) : undefined;
 
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
