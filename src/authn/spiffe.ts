@@ -73,29 +73,85 @@ export interface XfccElement {
   readonly cert?: string;
 }
 
-/** The last element of an x-forwarded-client-cert header (the one the nearest proxy added). */
-export function lastXfccElement(header: string): XfccElement | undefined {
-  const elements: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (const ch of header) {
-    if (ch === '"') quoted = !quoted;
-    if (ch === ',' && !quoted) {
-      elements.push(cur);
-      cur = '';
-    } else cur += ch;
+/**
+ * Longest x-forwarded-client-cert header read, in characters; a longer one is not trusted (the
+ * request is denied like any unreadable XFCC). Envoy's default header limit is 60 KiB in all, and
+ * one element with a URL-encoded certificate takes a few KiB.
+ */
+export const MAX_XFCC_CHARS = 64 * 1024;
+
+const EQ = 0x3d; // =
+const SEMI = 0x3b; // ;
+const COMMA = 0x2c; // ,
+const QUOTE = 0x22; // "
+const BACKSLASH = 0x5c; // \
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09;
+
+/**
+ * The last element of an x-forwarded-client-cert header (the one the nearest proxy added), by
+ * Envoy's grammar: elements separated by `,`, key=value pairs by `;`, values optionally in double
+ * quotes with `\"` escapes. One linear pass, no regex; undefined when the header is longer than
+ * `maxChars`, malformed, or names its URI or Cert twice.
+ */
+export function lastXfccElement(header: string, maxChars = MAX_XFCC_CHARS): XfccElement | undefined {
+  if (header.length > maxChars) return undefined;
+  const n = header.length;
+  let i = 0;
+  let last: { uri?: string; cert?: string } = {};
+  let duplicate = false;
+  for (;;) {
+    while (i < n && isSpace(header.charCodeAt(i))) i++;
+    const keyStart = i;
+    while (i < n) {
+      const c = header.charCodeAt(i);
+      if (c === EQ || c === SEMI || c === COMMA || c === QUOTE) break;
+      i++;
+    }
+    if (i >= n || header.charCodeAt(i) !== EQ) return undefined;
+    const key = header.slice(keyStart, i).trim().toLowerCase();
+    if (key === '') return undefined;
+    i++; // =
+    let value: string;
+    if (i < n && header.charCodeAt(i) === QUOTE) {
+      i++;
+      const parts: string[] = [];
+      let from = i;
+      for (;;) {
+        if (i >= n) return undefined; // unterminated quote
+        const c = header.charCodeAt(i);
+        if (c === QUOTE) break;
+        if (c === BACKSLASH && i + 1 < n) {
+          parts.push(header.slice(from, i));
+          from = i + 1; // the escaped character is kept as it is
+          i += 2;
+        } else i++;
+      }
+      parts.push(header.slice(from, i));
+      value = parts.join('');
+      i++; // closing quote
+      while (i < n && isSpace(header.charCodeAt(i))) i++;
+    } else {
+      const valueStart = i;
+      while (i < n) {
+        const c = header.charCodeAt(i);
+        if (c === SEMI || c === COMMA) break;
+        if (c === QUOTE) return undefined; // a quote inside an unquoted value
+        i++;
+      }
+      value = header.slice(valueStart, i).trim();
+    }
+    if (key === 'uri' || key === 'cert') {
+      if (last[key] !== undefined) duplicate = true;
+      last[key] = value;
+    }
+    if (i >= n) break;
+    const sep = header.charCodeAt(i);
+    i++;
+    if (sep === COMMA) {
+      // A new element: only the last one is kept.
+      last = {};
+      duplicate = false;
+    } else if (sep !== SEMI) return undefined; // text after a closing quote
   }
-  elements.push(cur);
-  const last = elements.at(-1)?.trim();
-  if (!last) return undefined;
-  const out: { uri?: string; cert?: string } = {};
-  for (const pair of last.split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) continue;
-    const k = pair.slice(0, eq).trim().toLowerCase();
-    const v = pair.slice(eq + 1).trim().replace(/^"|"$/g, '');
-    if (k === 'uri') out.uri = v;
-    if (k === 'cert') out.cert = v;
-  }
-  return out;
+  return duplicate ? undefined : last;
 }
