@@ -3,6 +3,7 @@
 // parsed_body, truncated_body, version - plus our input.identity.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { Identity } from '../identity/identity.js';
+import { normalizePath } from './path.js';
 
 // Fields that are protobuf maps: their keys are data (header names...), never renamed.
 const MAP_FIELDS = new Set(['headers', 'context_extensions', 'labels', 'filter_metadata', 'typed_filter_metadata', 'fields']);
@@ -100,7 +101,10 @@ export function toPolicyInput(req: CheckRequest__Output, identity: Identity | un
   const http = req.attributes?.request?.http;
   const rawPath = http?.path ?? '';
   const q = rawPath.indexOf('?');
-  const pathOnly = q >= 0 ? rawPath.slice(0, q) : rawPath;
+  // The policy sees the path the routes saw (normalized; see ./path.ts), the query as sent. A path
+  // that cannot be normalized never reaches a policy (400 first); as sent, should it ever.
+  const sentPath = q >= 0 ? rawPath.slice(0, q) : rawPath;
+  const pathOnly = normalizePath(sentPath) ?? sentPath;
   let decoded = pathOnly;
   try {
     decoded = decodeURIComponent(pathOnly);
@@ -118,6 +122,14 @@ export function toPolicyInput(req: CheckRequest__Output, identity: Identity | un
     version: { ext_authz: 'v3', encoding: 'protojson' },
     identity: identity ?? null,
   };
+  if (pathOnly !== sentPath) {
+    const path = `${pathOnly}${q >= 0 ? rawPath.slice(q) : ''}`;
+    const h = (input.attributes as { request?: { http?: { path?: string; headers?: Record<string, string> } } } | undefined)?.request?.http;
+    if (h) {
+      h.path = path;
+      if (h.headers && ':path' in h.headers) h.headers[':path'] = path;
+    }
+  }
   const principal = req.attributes?.source?.principal;
   if (principal) input.source_principal = principal;
   return input;
