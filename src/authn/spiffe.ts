@@ -87,17 +87,58 @@ const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c; // \
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09;
 
+/** Which of the keys we read header[start, end) is, ASCII case-insensitively, without slicing. */
+function keyOf(header: string, start: number, end: number): 'uri' | 'cert' | undefined {
+  const len = end - start;
+  if (len === 3 && (header.charCodeAt(start) | 0x20) === 0x75 && (header.charCodeAt(start + 1) | 0x20) === 0x72 && (header.charCodeAt(start + 2) | 0x20) === 0x69) {
+    return 'uri';
+  }
+  if (
+    len === 4 &&
+    (header.charCodeAt(start) | 0x20) === 0x63 &&
+    (header.charCodeAt(start + 1) | 0x20) === 0x65 &&
+    (header.charCodeAt(start + 2) | 0x20) === 0x72 &&
+    (header.charCodeAt(start + 3) | 0x20) === 0x74
+  ) {
+    return 'cert';
+  }
+  return undefined;
+}
+
+/** The value at header[start, end); a quoted one has its escapes undone. */
+function valueAt(header: string, start: number, end: number, quoted: boolean): string {
+  if (!quoted) return header.slice(start, end);
+  const parts: string[] = [];
+  let from = start;
+  for (let i = start; i < end; i++) {
+    if (header.charCodeAt(i) === BACKSLASH) {
+      parts.push(header.slice(from, i));
+      from = i + 1; // the escaped character is kept as it is
+      i++;
+    }
+  }
+  parts.push(header.slice(from, end));
+  return parts.join('');
+}
+
 /**
  * The last element of an x-forwarded-client-cert header (the one the nearest proxy added), by
  * Envoy's grammar: elements separated by `,`, key=value pairs by `;`, values optionally in double
- * quotes with `\"` escapes. One linear pass, no regex; undefined when the header is longer than
- * `maxChars`, malformed, or names its URI or Cert twice.
+ * quotes with `\"` escapes. One linear pass that allocates nothing per pair (only the last
+ * element's URI and Cert become strings); undefined when the header is longer than `maxChars`,
+ * malformed, or names its URI or Cert twice.
  */
 export function lastXfccElement(header: string, maxChars = MAX_XFCC_CHARS): XfccElement | undefined {
   if (header.length > maxChars) return undefined;
   const n = header.length;
   let i = 0;
-  let last: { uri?: string; cert?: string } = {};
+  // Where the current element's URI and Cert values are (start -1: absent).
+  let uriStart = -1;
+  let uriEnd = 0;
+  let uriQuoted = false;
+  let certStart = -1;
+  let certEnd = 0;
+  let certQuoted = false;
   let duplicate = false;
   for (;;) {
     while (i < n && isSpace(header.charCodeAt(i))) i++;
@@ -108,50 +149,61 @@ export function lastXfccElement(header: string, maxChars = MAX_XFCC_CHARS): Xfcc
       i++;
     }
     if (i >= n || header.charCodeAt(i) !== EQ) return undefined;
-    const key = header.slice(keyStart, i).trim().toLowerCase();
-    if (key === '') return undefined;
+    let keyEnd = i;
+    while (keyEnd > keyStart && isSpace(header.charCodeAt(keyEnd - 1))) keyEnd--;
+    if (keyEnd === keyStart) return undefined;
+    const key = keyOf(header, keyStart, keyEnd);
     i++; // =
-    let value: string;
-    if (i < n && header.charCodeAt(i) === QUOTE) {
-      i++;
-      const parts: string[] = [];
-      let from = i;
+    while (i < n && isSpace(header.charCodeAt(i))) i++;
+    let start: number;
+    let end: number;
+    const quoted = i < n && header.charCodeAt(i) === QUOTE;
+    if (quoted) {
+      start = ++i;
       for (;;) {
         if (i >= n) return undefined; // unterminated quote
         const c = header.charCodeAt(i);
         if (c === QUOTE) break;
-        if (c === BACKSLASH && i + 1 < n) {
-          parts.push(header.slice(from, i));
-          from = i + 1; // the escaped character is kept as it is
-          i += 2;
-        } else i++;
+        i += c === BACKSLASH ? 2 : 1;
       }
-      parts.push(header.slice(from, i));
-      value = parts.join('');
+      end = i;
       i++; // closing quote
       while (i < n && isSpace(header.charCodeAt(i))) i++;
     } else {
-      const valueStart = i;
+      start = i;
       while (i < n) {
         const c = header.charCodeAt(i);
         if (c === SEMI || c === COMMA) break;
         if (c === QUOTE) return undefined; // a quote inside an unquoted value
         i++;
       }
-      value = header.slice(valueStart, i).trim();
+      end = i;
+      while (end > start && isSpace(header.charCodeAt(end - 1))) end--;
     }
-    if (key === 'uri' || key === 'cert') {
-      if (last[key] !== undefined) duplicate = true;
-      last[key] = value;
+    if (key === 'uri') {
+      if (uriStart >= 0) duplicate = true;
+      uriStart = start;
+      uriEnd = end;
+      uriQuoted = quoted;
+    } else if (key === 'cert') {
+      if (certStart >= 0) duplicate = true;
+      certStart = start;
+      certEnd = end;
+      certQuoted = quoted;
     }
     if (i >= n) break;
     const sep = header.charCodeAt(i);
     i++;
     if (sep === COMMA) {
       // A new element: only the last one is kept.
-      last = {};
+      uriStart = -1;
+      certStart = -1;
       duplicate = false;
     } else if (sep !== SEMI) return undefined; // text after a closing quote
   }
-  return duplicate ? undefined : last;
+  if (duplicate) return undefined;
+  return {
+    ...(uriStart >= 0 ? { uri: valueAt(header, uriStart, uriEnd, uriQuoted) } : {}),
+    ...(certStart >= 0 ? { cert: valueAt(header, certStart, certEnd, certQuoted) } : {}),
+  };
 }
