@@ -3,7 +3,7 @@
 // parsed_body, truncated_body, version - plus our input.identity.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { Identity } from '../identity/identity.js';
-import { normalizePath } from './path.js';
+import { normalizePath, splitTarget } from './path.js';
 
 // Fields that are protobuf maps: their keys are data (header names...), never renamed.
 const MAP_FIELDS = new Set(['headers', 'context_extensions', 'labels', 'filter_metadata', 'typed_filter_metadata', 'fields']);
@@ -100,11 +100,10 @@ function parseBody(headers: Record<string, string>, body: string): { parsed: unk
 export function toPolicyInput(req: CheckRequest__Output, identity: Identity | undefined): Record<string, unknown> {
   const http = req.attributes?.request?.http;
   const rawPath = http?.path ?? '';
-  const q = rawPath.indexOf('?');
   // The policy sees the path the routes saw (normalized; see ./path.ts), the query as sent. A path
   // that cannot be normalized never reaches a policy (400 first); as sent, should it ever.
-  const sentPath = q >= 0 ? rawPath.slice(0, q) : rawPath;
-  const pathOnly = normalizePath(sentPath) ?? sentPath;
+  const target = splitTarget(rawPath);
+  const pathOnly = normalizePath(target.path) ?? target.path;
   let decoded = pathOnly;
   try {
     decoded = decodeURIComponent(pathOnly);
@@ -116,14 +115,14 @@ export function toPolicyInput(req: CheckRequest__Output, identity: Identity | un
   const input: Record<string, unknown> = {
     ...(toProtoJson(req) as Record<string, unknown>),
     parsed_path: decoded.replace(/^\/+/, '').split('/'),
-    parsed_query: q >= 0 ? parseQuery(rawPath.slice(q + 1)) : {},
+    parsed_query: target.query !== undefined ? parseQuery(target.query) : {},
     parsed_body: parsed,
     truncated_body: truncated,
     version: { ext_authz: 'v3', encoding: 'protojson' },
     identity: identity ?? null,
   };
-  if (pathOnly !== sentPath) {
-    const path = `${pathOnly}${q >= 0 ? rawPath.slice(q) : ''}`;
+  const path = target.query !== undefined ? `${pathOnly}?${target.query}` : pathOnly;
+  if (path !== rawPath) {
     const h = (input.attributes as { request?: { http?: { path?: string; headers?: Record<string, string> } } } | undefined)?.request?.http;
     if (h) {
       h.path = path;

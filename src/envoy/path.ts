@@ -10,6 +10,14 @@
 // absolute. Other characters a path may not carry raw (non-ASCII, `"`, `<`, `{`...) are
 // percent-encoded, as Envoy's normalization does.
 
+/** A request target split into its path and its query (without `?`; undefined when absent); a fragment is dropped. */
+export function splitTarget(target: string): { path: string; query: string | undefined } {
+  const h = target.indexOf('#');
+  const t = h >= 0 ? target.slice(0, h) : target;
+  const q = t.indexOf('?');
+  return q >= 0 ? { path: t.slice(0, q), query: t.slice(q + 1) } : { path: t, query: undefined };
+}
+
 const SLASH = 0x2f;
 const PERCENT = 0x25;
 const BACKSLASH = 0x5c;

@@ -1,7 +1,7 @@
 // Pure translator: Envoy's CheckRequest -> the small, normalized view every stage reads.
 // No I/O, no config: unit-tested on its own.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
-import { normalizePath } from './path.js';
+import { normalizePath, splitTarget } from './path.js';
 
 export interface RequestView {
   /** Envoy's request id (x-request-id), for correlation in logs. */
@@ -57,24 +57,18 @@ function stripPort(authority: string): string {
 export function toRequestView(req: CheckRequest__Output): RequestView {
   const attrs = req.attributes;
   const http = attrs?.request?.http;
-  const rawPath = http?.path ?? '/';
-  const q = rawPath.indexOf('?');
-  const hashless = (s: string): string => {
-    const h = s.indexOf('#');
-    return h >= 0 ? s.slice(0, h) : s;
-  };
+  const target = splitTarget(http?.path ?? '/');
   const headers = headerEntries(http);
-  const sentPath = hashless(q >= 0 ? rawPath.slice(0, q) : rawPath);
-  const normalized = normalizePath(sentPath);
+  const normalized = normalizePath(target.path);
   const sock = attrs?.source?.address?.socket_address;
   return {
     // x-request-id is what Envoy logs and forwards; http.id is only Envoy's internal stream id.
     id: headers.get('x-request-id') ?? http?.id ?? '',
     method: (http?.method ?? headers.get(':method') ?? '').toUpperCase(),
     host: stripPort((http?.host ?? headers.get(':authority') ?? '').toLowerCase()),
-    path: normalized ?? sentPath,
+    path: normalized ?? target.path,
     pathInvalid: normalized === undefined,
-    query: q >= 0 ? hashless(rawPath.slice(q + 1)) : '',
+    query: target.query ?? '',
     headers,
     source: {
       ...(sock?.address ? { address: sock.address } : {}),

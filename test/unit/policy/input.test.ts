@@ -65,6 +65,10 @@ describe('policy input (opa-envoy-plugin compatible)', () => {
     expect(input.attributes.request.http.headers[':path']).toBe('/docs/orders?next=/../x//y');
     expect(input.parsed_path).toEqual(['docs', 'orders']);
     expect(input.parsed_query).toEqual({ next: ['/../x//y'] });
+    // The routes and the policy drop a fragment alike.
+    const frag = toPolicyInput(checkRequest({ path: '/docs/x#/../../y?q=1' }), undefined) as { attributes: { request: { http: { path: string } } }; parsed_query: unknown };
+    expect(frag.attributes.request.http.path).toBe('/docs/x');
+    expect(frag.parsed_query).toEqual({});
   });
 
   it('passes the source principal', () => {
