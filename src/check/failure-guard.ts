@@ -1,13 +1,15 @@
 // Credential-stuffing protection (REC-API-11-1), the pipeline's first stage after the deny list.
-// Failed authentications are counted per source address and per (source address, claimed
-// identity) - the unverified JWT `sub` or the API key id. Never per claimed identity alone: an
-// attacker can only throttle the addresses they send from, never lock a victim out from elsewhere.
+// Failed authentications are counted per source address (an IPv6 one by its /64) and per (source
+// address, claimed identity) - the unverified JWT `sub` or the API key id. Never per claimed
+// identity alone: an attacker can only throttle the addresses they send from, never lock a victim
+// out from elsewhere.
 // Past a threshold the request is refused with 429 before any (expensive) verification.
 //
 // Only failures touch the store; a counter found at its threshold is remembered locally until its
 // window ends, so successful traffic costs no store round trip. A store that fails is not a count:
 // the guard then fails open for blocking (the credential is still verified as always), counts the
 // error in a metric and logs once per outage.
+import { isIPv6 } from 'node:net';
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { parseApiKey } from '../authn/apikey-format.js';
@@ -45,6 +47,27 @@ export function failureGuardOptions(a: Config['authentication']): FailureGuardOp
 const MAX_CLAIMED_TOKEN = 16384;
 /** Blocked counters remembered locally (each for the rest of its window). */
 const MAX_BLOCKED = 100000;
+
+/**
+ * The unit failures are counted in: an IPv4 address, or the /64 of an IPv6 one - a single host
+ * usually holds a whole /64 and could otherwise take a fresh address for every attempt.
+ */
+export function countedAddress(address: string): string {
+  const ip = address.split('%')[0]!; // a zone id names an interface, not a host
+  if (!isIPv6(ip)) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  const [head, tail] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  // An embedded IPv4 address at the end takes the place of two groups.
+  const width = (groups: string[]): number => groups.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
+  const groups = tail === undefined ? left : [...left, ...new Array<string>(8 - width(left) - width(right)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
 
 interface Counter {
   readonly key: string;
@@ -90,7 +113,7 @@ export class FailureGuard {
     // anyone lock its owner out.
     const address = req.source.address;
     if (!address) return [];
-    const a = encodeURIComponent(address);
+    const a = encodeURIComponent(countedAddress(address));
     return [
       { key: `bf:a:${a}`, threshold: this.opts.maxFailuresPerAddress },
       ...this.claimed(req).map((id) => ({ key: `bf:ai:${a}:${id}`, threshold: this.opts.maxFailures })),

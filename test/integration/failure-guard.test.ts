@@ -3,6 +3,7 @@
 // turns into a block (DESIGN: "a store error is not 'over limit' for the failure guard").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleApiKey, digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
+import { countedAddress } from '../../src/check/failure-guard.js';
 import type { CheckRequest__Output } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
@@ -89,6 +90,30 @@ describe('failure guard: no lockout of the identity an attacker names', () => {
     const valid = { authorization: `Bearer ${await signToken(key, { sub: 'someone-else' })}` };
     expect(await statusOf(client, from(address, valid))).toBe(429);
     expect(await statusOf(client, from('198.18.0.2', valid))).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64: a fresh address per attempt does not escape the count', async () => {
+    const forged = { authorization: `Bearer ${await signToken(forger, { sub: 'v6-victim' })}` };
+    for (let i = 1; i <= 3; i++) expect(await statusOf(client, from(`2001:db8:7:7::${i}`, forged))).toBe(401);
+    expect(await statusOf(client, from('2001:db8:7:7:abcd::99', forged))).toBe(429);
+    const valid = { authorization: `Bearer ${await signToken(key, { sub: 'v6-victim' })}` };
+    expect(await statusOf(client, from('2001:db8:7:8::1', valid))).toBe(200);
+  });
+});
+
+describe('countedAddress', () => {
+  it.each([
+    ['198.51.100.7', '198.51.100.7'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+    ['unix:/run/envoy.sock', 'unix:/run/envoy.sock'],
+  ])('%s counts as %s', (address, expected) => {
+    expect(countedAddress(address)).toBe(expected);
   });
 });
 
