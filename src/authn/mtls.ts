@@ -5,7 +5,7 @@ import type { MtlsConfig } from '../config/schema.js';
 import type { RequestView } from '../envoy/request.js';
 import { AuthnError } from '../lib/errors.js';
 import type { Authenticator, WorkloadCredential } from './authenticator.js';
-import { MAX_CERT_BYTES, lastXfccElement, parseSpiffeId, svidFromPem, type SpiffeId } from './spiffe.js';
+import { MAX_CERT_BYTES, MAX_XFCC_CHARS, lastXfccElement, parseSpiffeId, svidFromPem, type SpiffeId } from './spiffe.js';
 
 export const XFCC_HEADER = 'x-forwarded-client-cert';
 
@@ -52,7 +52,10 @@ export class MtlsAuthenticator implements Authenticator {
     if (this.cfg.trust_xfcc) {
       const xfcc = req.headers.get(XFCC_HEADER);
       if (xfcc !== undefined) {
+        // Capped before parsing; too long is as untrusted as unreadable.
+        if (xfcc.length > MAX_XFCC_CHARS) throw new AuthnError('svid_invalid', 'x-forwarded-client-cert too large');
         const el = lastXfccElement(xfcc);
+        if (!el) throw new AuthnError('svid_invalid', 'x-forwarded-client-cert is malformed');
         if (el?.cert) return this.fromCertificate(decodePem(el.cert));
         const id = el?.uri !== undefined ? parseSpiffeId(el.uri) : undefined;
         if (!id) throw new AuthnError('svid_invalid', 'x-forwarded-client-cert has no SPIFFE URI');

@@ -23,10 +23,10 @@ export interface Allow {
 export interface Deny {
   readonly allowed: false;
   readonly route: string;
-  /** 401 for authentication failures, 403 for a known caller not allowed here, or the configured status when no decision could be made. */
+  /** 401 for authentication failures, 403 for a known caller not allowed here, 400 for a path that cannot be normalized, or the configured status when no decision could be made. */
   readonly status: number;
   /** For the log only; the client sees a uniform body. */
-  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied';
+  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied' | 'path_invalid';
   /** The challenge scheme for 401 answers. */
   readonly challenge?: string;
   /** Who was denied, when known (e.g. revoked or restricted credentials). */

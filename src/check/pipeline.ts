@@ -12,10 +12,10 @@ import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
 import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
-import type { FailureGuard } from '../authn/brute-force.js';
 import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
-import type { Route, RouteTable } from './routes.js';
+import type { FailureGuard } from './failure-guard.js';
+import { DEFAULT_ROUTE, type Route, type RouteTable } from './routes.js';
 
 export interface PipelineDeps {
   readonly authentication: Config['authentication'];
@@ -63,6 +63,8 @@ export class CheckPipeline {
 
   /** Decides one request. Rejects only with UnavailableError (or an unexpected error): the caller fails closed. */
   async check(req: RequestView): Promise<Decision> {
+    // A path we cannot read as Envoy and the upstream would matches no route safely.
+    if (req.pathInvalid) return { allowed: false, route: DEFAULT_ROUTE.name, status: 400, reason: 'path_invalid' };
     const route = this.deps.routes.match(req);
     let identity: Identity | undefined;
     try {

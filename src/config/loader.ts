@@ -98,17 +98,21 @@ function issuerProblems(iss: IssuerConfig, at: string): ConfigProblem[] {
   if ((url === undefined) === (file === undefined)) {
     out.push({ keyPath: `${at}/jwks`, problem: 'set exactly one of url or file' });
   } else if (url !== undefined) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      out.push({ keyPath: `${at}/jwks/url`, problem: 'not a valid URL' });
-    }
-    if (parsed && parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && iss.jwks.allow_insecure_http)) {
-      out.push({ keyPath: `${at}/jwks/url`, problem: 'must be https (or http with allow_insecure_http: true)' });
-    }
+    out.push(...httpsUrlProblems(url, iss.jwks.allow_insecure_http, `${at}/jwks/url`));
   }
   return out;
+}
+
+/** The rule for every URL we send secrets or fetch trust from: https, or http only when allowed. */
+function httpsUrlProblems(url: string, allowInsecureHttp: boolean, keyPath: string): ConfigProblem[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [{ keyPath, problem: 'not a valid URL' }];
+  }
+  if (parsed.protocol === 'https:' || (parsed.protocol === 'http:' && allowInsecureHttp)) return [];
+  return [{ keyPath, problem: 'must be https (or http with allow_insecure_http: true)' }];
 }
 
 function semanticProblems(cfg: Config): ConfigProblem[] {
@@ -131,17 +135,10 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
   });
   const b = cfg.policy?.bundle;
   if (b && (b.file === undefined) === (b.url === undefined)) out.push({ keyPath: '/policy/bundle', problem: 'set exactly one of file or url' });
-  if (b?.url !== undefined) {
-    let u: URL | undefined;
-    try {
-      u = new URL(b.url);
-    } catch {
-      out.push({ keyPath: '/policy/bundle/url', problem: 'not a valid URL' });
-    }
-    if (u && u.protocol !== 'https:' && !(u.protocol === 'http:' && b.allow_insecure_http)) {
-      out.push({ keyPath: '/policy/bundle/url', problem: 'must be https (or http with allow_insecure_http: true)' });
-    }
-  }
+  if (b?.url !== undefined) out.push(...httpsUrlProblems(b.url, b.allow_insecure_http, '/policy/bundle/url'));
+  // The client secret and every token travel to the introspection endpoint.
+  const intro = cfg.authentication.introspection;
+  if (intro) out.push(...httpsUrlProblems(intro.url, intro.allow_insecure_http, '/authentication/introspection/url'));
   if (cfg.policy && cfg.policy.memory_initial_pages > cfg.policy.memory_max_pages) {
     out.push({ keyPath: '/policy/memory_initial_pages', problem: 'must not exceed memory_max_pages' });
   }

@@ -319,7 +319,18 @@ const Authentication = Section(
     methods: Methods('Methods tried, in order, for routes that do not say otherwise. Subject (jwt, introspection) and workload (api_key, mtls) credentials combine.', ['jwt', 'introspection', 'api_key', 'mtls']),
     brute_force: Section(
       {
-        max_failures: Type.Integer({ minimum: 0, maximum: 1000000, default: 20, description: 'Failed authentications allowed per source address and per claimed subject/key id in window_s; then 429 before any verification. 0: off.' }),
+        max_failures: Type.Integer({
+          minimum: 0,
+          maximum: 1000000,
+          default: 20,
+          description: 'Failed authentications allowed per (source address, claimed subject or API key id) in window_s; then 429 for that pair before any verification. Never counted per claimed identity alone. 0: off.',
+        }),
+        max_failures_per_address: Type.Integer({
+          minimum: 1,
+          maximum: 1000000,
+          default: 100,
+          description: 'Failed authentications allowed per source address in window_s, whatever identities they claim (stuffing across accounts); then 429 for the address.',
+        }),
         window_s: Type.Integer({ minimum: 1, maximum: 86400, default: 300, description: 'Counting window.' }),
       },
       'Credential-stuffing protection (REC-API-11-1), counted in the rate-limit store (memory or Redis).',

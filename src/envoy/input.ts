@@ -3,6 +3,7 @@
 // parsed_body, truncated_body, version - plus our input.identity.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { Identity } from '../identity/identity.js';
+import { normalizePath, splitTarget } from './path.js';
 import { structToJson, type DecodedStruct } from './struct.js';
 
 // Fields that are protobuf maps: their keys are data (header names...), never renamed.
@@ -71,8 +72,10 @@ function parseBody(headers: Record<string, string>, body: string): { parsed: unk
 export function toPolicyInput(req: CheckRequest__Output, identity: Identity | undefined): Record<string, unknown> {
   const http = req.attributes?.request?.http;
   const rawPath = http?.path ?? '';
-  const q = rawPath.indexOf('?');
-  const pathOnly = q >= 0 ? rawPath.slice(0, q) : rawPath;
+  // The policy sees the path the routes saw (normalized; see ./path.ts), the query as sent. A path
+  // that cannot be normalized never reaches a policy (400 first); as sent, should it ever.
+  const target = splitTarget(rawPath);
+  const pathOnly = normalizePath(target.path) ?? target.path;
   let decoded = pathOnly;
   try {
     decoded = decodeURIComponent(pathOnly);
@@ -84,12 +87,20 @@ export function toPolicyInput(req: CheckRequest__Output, identity: Identity | un
   const input: Record<string, unknown> = {
     ...(toProtoJson(req) as Record<string, unknown>),
     parsed_path: decoded.replace(/^\/+/, '').split('/'),
-    parsed_query: q >= 0 ? parseQuery(rawPath.slice(q + 1)) : {},
+    parsed_query: target.query !== undefined ? parseQuery(target.query) : {},
     parsed_body: parsed,
     truncated_body: truncated,
     version: { ext_authz: 'v3', encoding: 'protojson' },
     identity: identity ?? null,
   };
+  const path = target.query !== undefined ? `${pathOnly}?${target.query}` : pathOnly;
+  if (path !== rawPath) {
+    const h = (input.attributes as { request?: { http?: { path?: string; headers?: Record<string, string> } } } | undefined)?.request?.http;
+    if (h) {
+      h.path = path;
+      if (h.headers && ':path' in h.headers) h.headers[':path'] = path;
+    }
+  }
   const principal = req.attributes?.source?.principal;
   if (principal) input.source_principal = principal;
   return input;

@@ -1,6 +1,7 @@
 // Pure translator: Envoy's CheckRequest -> the small, normalized view every stage reads.
 // No I/O, no config: unit-tested on its own.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
+import { normalizePath, splitTarget } from './path.js';
 
 export interface RequestView {
   /** Envoy's request id (x-request-id), for correlation in logs. */
@@ -8,8 +9,10 @@ export interface RequestView {
   readonly method: string;
   /** :authority without the port, lower-cased. */
   readonly host: string;
-  /** Path without query or fragment. */
+  /** Path without query or fragment, normalized as Envoy's normalize_path + merge_slashes do (./path.ts). */
   readonly path: string;
+  /** The path cannot be normalized safely (`path` is then as sent): the request is refused with 400. */
+  readonly pathInvalid: boolean;
   /** Raw query string without the leading `?` ('' when none). */
   readonly query: string;
   /** Lower-cased header names. Envoy joins repeated headers with ','. */
@@ -54,21 +57,18 @@ function stripPort(authority: string): string {
 export function toRequestView(req: CheckRequest__Output): RequestView {
   const attrs = req.attributes;
   const http = attrs?.request?.http;
-  const rawPath = http?.path ?? '/';
-  const q = rawPath.indexOf('?');
-  const hashless = (s: string): string => {
-    const h = s.indexOf('#');
-    return h >= 0 ? s.slice(0, h) : s;
-  };
+  const target = splitTarget(http?.path ?? '/');
   const headers = headerEntries(http);
+  const normalized = normalizePath(target.path);
   const sock = attrs?.source?.address?.socket_address;
   return {
     // x-request-id is what Envoy logs and forwards; http.id is only Envoy's internal stream id.
     id: headers.get('x-request-id') ?? http?.id ?? '',
     method: (http?.method ?? headers.get(':method') ?? '').toUpperCase(),
     host: stripPort((http?.host ?? headers.get(':authority') ?? '').toLowerCase()),
-    path: hashless(q >= 0 ? rawPath.slice(0, q) : rawPath),
-    query: q >= 0 ? hashless(rawPath.slice(q + 1)) : '',
+    path: normalized ?? target.path,
+    pathInvalid: normalized === undefined,
+    query: target.query ?? '',
     headers,
     source: {
       ...(sock?.address ? { address: sock.address } : {}),

@@ -15,6 +15,7 @@ const RPC_UNAVAILABLE = 14;
 const RPC_UNAUTHENTICATED = 16;
 
 const DENY_BODIES: Readonly<Record<number, string>> = {
+  400: '{"error":"bad_request","message":"The request path is not valid."}',
   401: '{"error":"unauthenticated","message":"Valid credentials are required."}',
   403: '{"error":"forbidden","message":"Access denied."}',
   429: '{"error":"too_many_requests","message":"Too many requests."}',

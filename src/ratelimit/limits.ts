@@ -46,9 +46,23 @@ export interface BucketState {
   readonly retryAfterMs: number;
 }
 
+/** A plain counter in a fixed window that starts with its first hit (the failure guard's counts). */
+export interface WindowCount {
+  /** Hits in the current window, this one included. */
+  readonly count: number;
+  /** ms until the window ends and the count starts again from zero. */
+  readonly resetMs: number;
+}
+
 export interface RateLimitStore {
   readonly kind: string;
   /** Atomically: evaluates every bucket, and consumes from all of them only if no non-shadow bucket is over. */
   evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]>;
+  /**
+   * Adds one hit to the counter `key` (window `windowS` from its first hit) and returns the count.
+   * Rejects when the store fails: no failure mode is applied, so a caller can tell "store failed"
+   * from "threshold reached".
+   */
+  count(key: string, windowS: number): Promise<WindowCount>;
   close(): Promise<void>;
 }

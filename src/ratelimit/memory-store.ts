@@ -1,7 +1,7 @@
 // The embedded store: the same algorithms as the Redis script, in process, bounded by an LRU
 // whose entries expire once they hold no information (bucket full / window over).
 import { LRUCache } from 'lru-cache';
-import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
 
 interface Step {
   readonly state: BucketState;
@@ -44,18 +44,27 @@ interface FixedWindowCount {
   readonly window: number;
 }
 
+/** A count() counter: hits so far and the end of its window (ms). */
+interface WindowCounter {
+  readonly n: number;
+  readonly end: number;
+}
+
 export class MemoryStore implements RateLimitStore {
   readonly kind = 'memory';
   // A token bucket's value is its TAT, stored as a bare number: no wrapper object per key (the
   // table holds up to memory_max_keys of them; see the bytes-per-key figure in docs/performance.md).
   // A fixed window also needs the window it counts.
   private readonly values: LRUCache<string, number | FixedWindowCount>;
+  /** count()'s counters (failed authentications): apart from the buckets, bounded the same way. */
+  private readonly counters: LRUCache<string, WindowCounter>;
 
   constructor(
     maxKeys: number,
     private readonly now: () => number = Date.now,
   ) {
     this.values = new LRUCache({ max: maxKeys, ttlAutopurge: false, perf: { now } });
+    this.counters = new LRUCache({ max: maxKeys, ttlAutopurge: false, perf: { now } });
   }
 
   evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
@@ -87,8 +96,19 @@ export class MemoryStore implements RateLimitStore {
     return Promise.resolve(steps.map((s) => s.state));
   }
 
+  count(key: string, windowS: number): Promise<WindowCount> {
+    // The window starts with the first hit; the entry's time to live only bounds the table.
+    const now = this.now();
+    const prev = this.counters.get(key);
+    const current = prev && prev.end > now ? prev : undefined;
+    const next: WindowCounter = current ? { n: current.n + 1, end: current.end } : { n: 1, end: now + windowS * 1000 };
+    this.counters.set(key, next, { ttl: next.end - now });
+    return Promise.resolve({ count: next.n, resetMs: next.end - now });
+  }
+
   close(): Promise<void> {
     this.values.clear();
+    this.counters.clear();
     return Promise.resolve();
   }
 }

@@ -5,7 +5,7 @@
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
 
 // ARGV[1]: 'check' | 'consume'; then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
 // Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms.
@@ -78,8 +78,23 @@ end
 return out
 `;
 
+// A counter whose window starts with its first hit: one round trip, atomic (a key left without a
+// time to live, whatever the cause, gets one). ARGV[1]: window ms. Returns count, ms left.
+const COUNT_SCRIPT = `
+local c = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if c == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {c, ttl}
+`;
+
 type Client = Redis | Cluster;
-type ScriptClient = Client & { envoyAuthzRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+type ScriptClient = Client & {
+  envoyAuthzRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  envoyAuthzCount(numKeys: number, key: string, windowMs: number): Promise<[number, number]>;
+};
 
 function isCluster(c: Client): c is Cluster {
   return (c as Cluster).isCluster === true;
@@ -91,6 +106,7 @@ export class RedisStore implements RateLimitStore {
 
   constructor(client: Client) {
     client.defineCommand('envoyAuthzRateLimit', { lua: SCRIPT });
+    client.defineCommand('envoyAuthzCount', { lua: COUNT_SCRIPT });
     this.client = client as ScriptClient;
     this.kind = isCluster(client) ? 'redis-cluster' : 'redis';
   }
@@ -129,6 +145,11 @@ export class RedisStore implements RateLimitStore {
     const checked = merge(await Promise.all(groups.map((g) => this.run('check', pick(g)))));
     if (checked.some((s, i) => !s.allowed && !buckets[i]!.limit.shadow)) return checked;
     return merge(await Promise.all(groups.map((g) => this.run('consume', pick(g)))));
+  }
+
+  async count(key: string, windowS: number): Promise<WindowCount> {
+    const [count, resetMs] = await this.client.envoyAuthzCount(1, key, windowS * 1000);
+    return { count: Number(count), resetMs: Number(resetMs) };
   }
 
   close(): Promise<void> {

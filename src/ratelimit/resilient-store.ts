@@ -1,8 +1,9 @@
 // A shared store with a configured answer for its failures: `deny` (everything over limit),
 // `allow` (nothing limited), or `local` (in-process buckets until the shared store answers
 // again). Whether it is degraded is visible to readiness and the logs.
+import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { BucketRequest, BucketState, RateLimitStore } from './limits.js';
+import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
 
 export type FailureMode = 'deny' | 'allow' | 'local';
 
@@ -36,21 +37,43 @@ export class ResilientStore implements RateLimitStore {
     if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
     try {
       const r = await this.primary.evaluate(buckets);
-      if (this.failing) {
-        this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
-        this.onEvent('ratelimit_store_recovered');
-      }
-      this.failing = false;
+      this.answered();
       return r;
     } catch (err) {
-      if (!this.failing) {
-        this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
-        this.onEvent('ratelimit_store_failed');
-      }
-      this.failing = true;
-      this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+      this.failed(err);
       return this.fallback(buckets);
     }
+  }
+
+  /** The shared store's count, or a rejection: counters have no failure mode (their caller decides). */
+  async count(key: string, windowS: number): Promise<WindowCount> {
+    if (this.failing && this.now() < this.nextProbe) throw new UnavailableError('store_unavailable', `${this.kind} store is failing`);
+    if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+    try {
+      const r = await this.primary.count(key, windowS);
+      this.answered();
+      return r;
+    } catch (err) {
+      this.failed(err);
+      throw err;
+    }
+  }
+
+  private answered(): void {
+    if (this.failing) {
+      this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
+      this.onEvent('ratelimit_store_recovered');
+    }
+    this.failing = false;
+  }
+
+  private failed(err: unknown): void {
+    if (!this.failing) {
+      this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
+      this.onEvent('ratelimit_store_failed');
+    }
+    this.failing = true;
+    this.nextProbe = this.now() + PROBE_INTERVAL_MS;
   }
 
   private fallback(buckets: readonly BucketRequest[]): Promise<BucketState[]> | BucketState[] {

@@ -5,7 +5,7 @@
 // compiled to wasm) but opens no connection, binds no port and starts no timer.
 import type { Redis } from 'ioredis';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
-import { FailureGuard } from '../authn/brute-force.js';
+import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
@@ -92,18 +92,6 @@ function buildStore(cfg: Config, log: Logger, metrics: Metrics, event: (name: st
   return { store: resilient, resilient };
 }
 
-function buildFailureGuard(cfg: Config, store: RateLimitStore): FailureGuard | undefined {
-  const bf = cfg.authentication.brute_force;
-  if (bf.max_failures <= 0) return undefined;
-  const k = cfg.authentication.api_keys;
-  return new FailureGuard(store, {
-    maxFailures: bf.max_failures,
-    windowSeconds: bf.window_s,
-    bearerHeader: cfg.authentication.header.toLowerCase(),
-    ...(k ? { apiKey: { header: k.header.toLowerCase(), prefix: k.prefix } } : {}),
-  });
-}
-
 export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: BuildOptions): Promise<Components> {
   const cfg = loaded.config;
   const { dryRun } = opts;
@@ -165,7 +153,8 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       if (dryRun) configs.stop();
       limiter = new RateLimiter(() => configs.domains, store, rl.headers);
     }
-    const failureGuard = buildFailureGuard(cfg, store);
+    const guardOptions = failureGuardOptions(cfg.authentication);
+    const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log) : undefined;
 
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {

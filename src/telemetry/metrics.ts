@@ -37,6 +37,11 @@ export function recordCall(target: CallTarget, ok: boolean): void {
   current?.call(target, ok);
 }
 
+/** Counts a failure-guard counter the store could not update (the guard then fails open for blocking). */
+export function recordGuardStoreError(): void {
+  current?.guardStoreError();
+}
+
 // Seconds; the Check budget is 150 ms, so the buckets are fine-grained below it.
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
 
@@ -53,6 +58,7 @@ export class Metrics {
   private readonly caches: Counter;
   private readonly calls: Counter;
   private readonly stages: Histogram;
+  private readonly guardStoreErrors: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -89,6 +95,9 @@ export class Metrics {
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
     this.calls = meter.createCounter('envoy_authz_outbound_calls', { description: 'Outbound calls (JWKS, introspection, bundle downloads) by target and outcome.' });
+    this.guardStoreErrors = meter.createCounter('envoy_authz_failure_guard_store_errors', {
+      description: 'Failed authentications the credential-stuffing guard could not count because the store failed (no block follows from them).',
+    });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
     });
@@ -150,6 +159,10 @@ export class Metrics {
       const rev = revision();
       if (rev !== undefined) r.observe(1, { revision: rev });
     });
+  }
+
+  guardStoreError(): void {
+    this.guardStoreErrors.add(1);
   }
 
   call(target: CallTarget, ok: boolean): void {

@@ -9,6 +9,8 @@ import { freePort } from './envoy.js';
 export interface TestRedis {
   url: string;
   port: number;
+  /** The redis-server process (SIGSTOP / SIGCONT it to stall Redis without closing its sockets). */
+  pid: number;
   client: Redis;
   stop(): Promise<void>;
 }
@@ -37,6 +39,7 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     url,
     port,
+    pid: child.pid!,
     client,
     stop: async () => {
       client.disconnect();

@@ -27,6 +27,16 @@ describe('config loader', () => {
     expect(iss.jwks).toMatchObject({ timeout_ms: 5000, cooldown_ms: 30000, allow_insecure_http: false });
   });
 
+  it('takes an http:// introspection URL only with allow_insecure_http: true', () => {
+    const intro = (url: string, flag?: boolean): string =>
+      `authentication:\n  introspection:\n    url: "${url}"\n    client_id: c\n    client_secret_file: s${flag === undefined ? '' : `\n    allow_insecure_http: ${flag}`}\n`;
+    expect(parseConfig('i.yaml', intro('https://idp.example/introspect')).authentication.introspection?.allow_insecure_http).toBe(false);
+    expect(parseConfig('i.yaml', intro('http://127.0.0.1:8080/introspect', true)).authentication.introspection?.url).toBe('http://127.0.0.1:8080/introspect');
+    for (const [url, flag] of [['http://idp.example/introspect', undefined], ['http://idp.example/introspect', false], ['ftp://idp.example/x', true]] as const) {
+      expect(() => parseConfig('i.yaml', intro(url, flag))).toThrow(/i\.yaml: \/authentication\/introspection\/url: must be https \(or http with allow_insecure_http: true\)/);
+    }
+  });
+
   it('loads the local stack config', async () => {
     const loaded = await loadConfigFile(join(ROOT, 'envoy', 'local', 'authz.yaml'));
     expect(loaded.config.authentication.jwt.issuers).toHaveLength(1);

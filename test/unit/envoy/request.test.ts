@@ -42,6 +42,14 @@ describe('toRequestView', () => {
     expect(v.headers.get('x-b')).toBe('v');
   });
 
+  it('normalizes the path as Envoy would route it, and flags one that cannot be', () => {
+    expect(toRequestView(checkRequest({ path: '/docs/../orders?a=/../b' }))).toMatchObject({ path: '/orders', query: 'a=/../b', pathInvalid: false });
+    expect(toRequestView(checkRequest({ path: '//docs/%2e/x#frag' }))).toMatchObject({ path: '/docs/x', pathInvalid: false });
+    expect(toRequestView(checkRequest({ path: '/docs/x#frag/../../y?q=1' }))).toMatchObject({ path: '/docs/x', query: '', pathInvalid: false });
+    expect(toRequestView(checkRequest({ path: '/docs/../../orders' }))).toMatchObject({ path: '/docs/../../orders', pathInvalid: true });
+    expect(toRequestView(checkRequest({ path: '/docs\\..\\orders' })).pathInvalid).toBe(true);
+  });
+
   it('survives an empty request', () => {
     const v = toRequestView({});
     expect(v).toMatchObject({ method: '', path: '/', query: '', host: '', id: '' });

@@ -55,6 +55,22 @@ describe('policy input (opa-envoy-plugin compatible)', () => {
     expect(toPolicyInput(withBody('<x/>', { 'content-type': 'text/xml' }), undefined).parsed_body).toBeNull();
   });
 
+  it('carries the normalized path (http.path, :path, parsed_path), the query as sent', () => {
+    const input = toPolicyInput(checkRequest({ path: '/docs/./a/..//%6Frders/%2e%2E/orders?next=/../x//y' }), undefined) as {
+      attributes: { request: { http: { path: string; headers: Record<string, string> } } };
+      parsed_path: string[];
+      parsed_query: Record<string, string[]>;
+    };
+    expect(input.attributes.request.http.path).toBe('/docs/orders?next=/../x//y');
+    expect(input.attributes.request.http.headers[':path']).toBe('/docs/orders?next=/../x//y');
+    expect(input.parsed_path).toEqual(['docs', 'orders']);
+    expect(input.parsed_query).toEqual({ next: ['/../x//y'] });
+    // The routes and the policy drop a fragment alike.
+    const frag = toPolicyInput(checkRequest({ path: '/docs/x#/../../y?q=1' }), undefined) as { attributes: { request: { http: { path: string } } }; parsed_query: unknown };
+    expect(frag.attributes.request.http.path).toBe('/docs/x');
+    expect(frag.parsed_query).toEqual({});
+  });
+
   it('passes the source principal', () => {
     expect(toPolicyInput(checkRequest({ principal: 'spiffe://d/w' }), undefined).source_principal).toBe('spiffe://d/w');
   });
