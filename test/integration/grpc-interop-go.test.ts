@@ -144,15 +144,18 @@ describe('grpc-go client against envoy-authz', () => {
     expect(c).toMatchObject({ code: 'OK', check: { allowed: true } });
   });
 
-  it('a Check that cannot finish in time gets DEADLINE_EXCEEDED from the server, before the client gives up', async () => {
+  it('a Check that cannot finish in time gets DEADLINE_EXCEEDED, and the service stops at the caller\'s deadline, not its own', async () => {
     const c = only((await runInterop(bin, { addr, scenario: 'deadline', rpc: 'check', token: 'opaque-deadline-1', 'request-id': 'go-deadline', deadline: '300ms' })).calls);
-    releaseIntrospection();
     expect(c.code).toBe('DEADLINE_EXCEEDED');
-    // grpc-go's own timer would say "context deadline exceeded": this is the service's answer.
-    expect(c.message).toBe('authorization decision unavailable');
     expect(c.elapsed_ms).toBeLessThan(1000);
+    // Either side may say so first (the service aims a few ms early); the service's own record shows
+    // it gave up near the caller's 300 ms, not at its 3 s budget or when introspection answers.
     expect(await until(() => forRequest('go-deadline').length > 0)).toBe(true);
-    expect(forRequest('go-deadline')).toEqual([expect.objectContaining({ event: 'check_error', code: 'deadline_exceeded', allowed: false })]);
+    releaseIntrospection();
+    const [record, ...more] = forRequest('go-deadline');
+    expect(more).toEqual([]);
+    expect(record).toMatchObject({ event: 'check_error', code: 'deadline_exceeded', allowed: false });
+    expect(record!.duration_ms).toBeLessThan(1000);
   });
 
   it('a ShouldRateLimit past its deadline (Redis stalled) computes no decision once the deadline has passed', async () => {
