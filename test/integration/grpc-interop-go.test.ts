@@ -35,13 +35,14 @@ const only = (calls: InteropCall[]): InteropCall => {
 };
 
 let bin: string;
+let built: Awaited<ReturnType<typeof buildInterop>> | undefined;
 beforeAll(async () => {
   const started = Date.now();
-  const built = await buildInterop();
+  built = await buildInterop();
   bin = built.bin;
-  afterAll(built.cleanup);
   if (Date.now() - started > 10_000) console.info(`grpc-interop built in ${Math.round((Date.now() - started) / 1000)} s`);
 }, 600_000);
+afterAll(() => built?.cleanup());
 
 describe('grpc-go client against envoy-authz', () => {
   const tmp = tempDir();
