@@ -59,10 +59,10 @@ describe('grpc-go client against envoy-authz', () => {
   const forRequest = (id: string): Record<string, unknown>[] => lines().filter((l) => l.request_id === id);
   /** Redis stops answering every client for `ms` (CLIENT PAUSE): calls queue behind it. */
   const stallRedis = async (ms: number): Promise<() => Promise<void>> => {
-    const until = Date.now() + ms;
+    const resumesAt = Date.now() + ms;
     await redis.client.call('CLIENT', 'PAUSE', String(ms), 'ALL');
     return async () => {
-      await sleep(Math.max(0, until - Date.now()) + 50);
+      await sleep(Math.max(0, resumesAt - Date.now()) + 50);
       await redis.client.ping();
     };
   };
