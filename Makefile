@@ -24,7 +24,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: bench bench-tools help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: bench bench-tools grpc-interop help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -106,7 +106,17 @@ envoy-validate: $(ENVOY) $(CERTS)
 schema: $(GEN_STAMP)
 	npx --no-install tsx src/config/emit-schema.ts > docs/config.schema.json
 
-unit: deps $(CERTS) $(BUNDLE)
+# The grpc-go interop client of test/integration/grpc-interop-go.test.ts (grpc-go and Envoy's
+# go-control-plane pinned in its go.mod/go.sum). Built here so that a fresh machine downloads
+# and compiles it (minutes, once) outside the test's own time limits; the test runs this binary.
+GRPC_INTEROP := .tools/bin/grpc-interop
+export GRPC_INTEROP_BIN = $(abspath $(GRPC_INTEROP))
+$(GRPC_INTEROP): test/interop/grpcgo/main.go test/interop/grpcgo/go.mod test/interop/grpcgo/go.sum
+	cd test/interop/grpcgo && go build -buildvcs=false -o $(abspath $@) . >&2
+
+grpc-interop: $(GRPC_INTEROP)
+
+unit: deps $(CERTS) $(BUNDLE) $(GRPC_INTEROP)
 	npx --no-install vitest run
 
 test: deps certs lint typecheck envoy-validate policy-test unit

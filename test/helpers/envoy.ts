@@ -79,8 +79,44 @@ export async function envoyPorts(authz: number, upstream: number): Promise<Envoy
   return { http: await freePort(), https: await freePort(), mtls: await freePort(), admin: await freePort(), authz, upstream };
 }
 
+/** Envoy's two gRPC clients: its own (envoy_grpc, over the cluster) and gRPC C++ (google_grpc). */
+export type GrpcClientKind = 'envoy_grpc' | 'google_grpc';
+
+export interface RenderOptions {
+  /** Turn on Envoy's OpenTelemetry tracer, exporting OTLP/HTTP to this loopback port. */
+  readonly tracingCollectorPort?: number;
+  /** The client the ext_authz and ratelimit filters call envoy-authz with (envoy/envoy.yaml: envoy_grpc). */
+  readonly grpcClient?: GrpcClientKind;
+}
+
+type GrpcService = Record<string, unknown> & { envoy_grpc?: { cluster_name: string } };
+
+/** Points every ext_authz and ratelimit filter at envoy-authz through gRPC C++ instead of the
+ *  cluster: same address, same timeout; stats under grpc.ext_authz.* and grpc.ratelimit.*. */
+function useGoogleGrpc(boot: Bootstrap, authzPort: number): void {
+  for (const l of boot.static_resources.listeners) {
+    for (const fc of l.filter_chains) {
+      for (const f of fc.filters) {
+        const filters = (f.typed_config.http_filters ?? []) as { typed_config: Record<string, unknown> }[];
+        for (const hf of filters) {
+          const tc = hf.typed_config;
+          const services: [string, unknown][] = [
+            ['ext_authz', tc.grpc_service],
+            ['ratelimit', (tc.rate_limit_service as { grpc_service?: unknown } | undefined)?.grpc_service],
+          ];
+          for (const [statPrefix, svc] of services as [string, GrpcService | undefined][]) {
+            if (!svc?.envoy_grpc) continue;
+            delete svc.envoy_grpc;
+            svc.google_grpc = { target_uri: `127.0.0.1:${authzPort}`, stat_prefix: statPrefix };
+          }
+        }
+      }
+    }
+  }
+}
+
 /** envoy/envoy.yaml with the given ports and certificate directory; returns the written file. */
-export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string, tracingCollectorPort?: number): string {
+export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: string, opts: RenderOptions = {}): string {
   const text = readFileSync(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8').replaceAll('.dev/certs/', `${certDir}/`);
   const boot = parse(text, { maxAliasCount: 100 }) as Bootstrap;
   boot.admin.address.socket_address.port_value = ports.admin;
@@ -90,7 +126,8 @@ export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: s
   for (const c of boot.static_resources.clusters) {
     for (const e of c.load_assignment.endpoints) for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address.port_value = clusterPorts[c.name]!;
   }
-  if (tracingCollectorPort !== undefined) addTracing(boot, tracingCollectorPort);
+  if (opts.tracingCollectorPort !== undefined) addTracing(boot, opts.tracingCollectorPort);
+  if (opts.grpcClient === 'google_grpc') useGoogleGrpc(boot, ports.authz);
   writeFileSync(outFile, stringify(boot, { aliasDuplicateObjects: false }));
   return outFile;
 }

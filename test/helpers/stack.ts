@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import { join } from 'node:path';
 import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { devCerts, type DevCerts } from './certs.js';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from './envoy.js';
+import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RenderOptions, type RunningEnvoy } from './envoy.js';
 import { configYaml, spawnService, type ServiceProcess } from './service.js';
 import type { tempDir } from './tmp.js';
 
@@ -24,11 +24,9 @@ export interface Stack {
 }
 
 /** `config` is envoy-authz's config without server/admin addresses; files it names live in `tmp`. */
-export interface StackOptions {
+export interface StackOptions extends RenderOptions {
   /** Environment for the envoy-authz process (e.g. OTEL_*). */
   readonly env?: Record<string, string>;
-  /** Turn on Envoy's OpenTelemetry tracer, exporting to this loopback port. */
-  readonly tracingCollectorPort?: number;
 }
 
 export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record<string, unknown>, opts: StackOptions = {}): Promise<Stack> {
@@ -42,7 +40,7 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
   const seen: IncomingHttpHeaders[] = [];
   const echo = await startEchoUpstream('127.0.0.1', 0, (h) => seen.push(h));
   const ports = await envoyPorts(authzPort, echo.port);
-  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml'), opts.tracingCollectorPort), ports.admin);
+  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml'), opts), ports.admin);
   return {
     ports,
     adminPort,
