@@ -13,6 +13,13 @@ interface Step {
 export function step(b: BucketRequest, stored: number | undefined, now: number): Step {
   const { limit, hits } = b;
   const windowMs = limit.windowSeconds * 1000;
+  if (limit.requestsPerUnit === 0) {
+    // Admits nothing, as in envoyproxy/ratelimit: over limit until the end of the current window
+    // (a 0-hit check is within, with nothing left). Nothing is ever stored. A token bucket would
+    // divide by zero here.
+    const resetMs = Math.floor(now / windowMs) * windowMs + windowMs - now;
+    return { state: { allowed: hits === 0, remaining: 0, resetMs, retryAfterMs: hits === 0 ? 0 : resetMs } };
+  }
   if (limit.algorithm === 'token_bucket') {
     const interval = windowMs / limit.requestsPerUnit; // ms per token
     const tat = Math.max(stored ?? now, now);

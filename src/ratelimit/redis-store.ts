@@ -29,7 +29,12 @@ for i = 1, n do
   local hits = tonumber(ARGV[b + 5])
   local shadow = ARGV[b + 6] == '1'
   local ok, remaining, reset, retry
-  if algo == 'tb' then
+  if limit == 0 then
+    -- admits nothing (as envoyproxy/ratelimit): over limit until the window ends; stores nothing
+    reset = math.floor(now / window) * window + window - now
+    remaining = 0
+    if hits == 0 then ok = 1; retry = 0 else ok = 0; retry = reset end
+  elseif algo == 'tb' then
     local interval = window / limit
     local tat = tonumber(redis.call('GET', KEYS[i]) or now)
     if tat < now then tat = now end
