@@ -476,6 +476,13 @@ const RateLimit = Section(
       description: 'Rate-limit headers: IETF draft RateLimit-Policy/RateLimit, legacy X-RateLimit-*, both, or none. Retry-After is always sent on 429.',
     }),
     memory_max_keys: Type.Integer({ minimum: 100, maximum: 100000000, default: 100000, description: 'Bound of the in-process bucket table.' }),
+    max_descriptors: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 64,
+      description:
+        'Descriptors one ShouldRateLimit request may carry; more is refused with INVALID_ARGUMENT before any bucket is touched. Envoy sends one per rate_limits entry whose actions all apply, usually a handful. Keep the answer (one status per descriptor) under server.max_send_message_bytes.',
+    }),
     reload_interval_ms: Millis(5000, 100, 3600000, 'How often the files are checked for changes.'),
   },
   'The rate-limit service (drop-in for envoyproxy/ratelimit configs).',

@@ -128,7 +128,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       );
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
-      limiter = new RateLimiter(() => configs.domains, store, rl.headers);
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors);
     }
     const bf = cfg.authentication.brute_force;
     const failureGuard =
