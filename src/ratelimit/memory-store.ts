@@ -65,21 +65,23 @@ export class MemoryStore implements RateLimitStore {
     this.values = new LRUCache({ max: maxKeys, ttlAutopurge: false, perf: { now } });
   }
 
+  /** The stored value of a bucket at `now`. */
+  private current(b: BucketRequest, now: number): number | undefined {
+    const entry = this.values.get(b.key);
+    // A fixed-window counter belongs to one window only.
+    if (b.limit.algorithm === 'fixed_window') return typeof entry === 'object' && entry.window === Math.floor(now / (b.limit.windowSeconds * 1000)) ? entry.v : undefined;
+    return typeof entry === 'number' ? entry : undefined;
+  }
+
   evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
     const now = this.now();
+    // A key named twice in one request (a descriptor sent twice) is spent twice, as by the Redis
+    // script: each bucket sees what the ones before it would take.
+    const pending = new Map<string, number>();
     const steps = buckets.map((b) => {
-      const entry = this.values.get(b.key);
-      // A fixed-window counter belongs to one window only.
-      const windowMs = b.limit.windowSeconds * 1000;
-      const current =
-        b.limit.algorithm === 'fixed_window'
-          ? typeof entry === 'object' && entry.window === Math.floor(now / windowMs)
-            ? entry.v
-            : undefined
-          : typeof entry === 'number'
-            ? entry
-            : undefined;
-      return step(b, current, now);
+      const s = step(b, pending.has(b.key) ? pending.get(b.key) : this.current(b, now), now);
+      if (s.write) pending.set(b.key, s.write.value);
+      return s;
     });
     const admitted = steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
     if (admitted) {

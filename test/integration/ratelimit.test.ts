@@ -71,7 +71,22 @@ describe('Redis store', () => {
     const res = [];
     for (let i = 0; i < 5; i++) res.push((await s.evaluate([b]))[0]!.allowed);
     expect(res).toEqual([true, true, true, false, false]);
-    expect(Number(await redis.client.get('fw:1'))).toBe(3);
+    // The counter names its window (count:start), which ends at its expiry.
+    const [count, start] = (await redis.client.get('fw:1'))!.split(':').map(Number);
+    expect(count).toBe(3);
+    expect(start! % 3_600_000).toBe(0);
+    expect(await redis.client.pexpiretime('fw:1')).toBe(start! + 3_600_000);
+  });
+
+  it('reads the counters and buckets that the previous version wrote', async () => {
+    const s = new RedisStore(redis.client);
+    const fw = { key: 'fw:old', limit: limit({ algorithm: 'fixed_window', requestsPerUnit: 3, windowSeconds: 3600 }), hits: 1 };
+    await redis.client.set(fw.key, '2', 'PX', 60_000); // a bare count (INCRBY), its window ending at its expiry
+    expect((await s.evaluate([fw])).map((x) => [x.allowed, x.remaining])).toEqual([[true, 0]]);
+    expect((await s.evaluate([fw]))[0]!.allowed).toBe(false);
+    const tb = { key: 'tb:old', limit: limit({ requestsPerUnit: 1, burst: 1, windowSeconds: 3600 }), hits: 1 };
+    await redis.client.set(tb.key, (Number((await redis.client.time())[0]) * 1000 + 600_000).toFixed(3), 'PX', 700_000); // a TAT rounded to 3 decimals
+    expect((await s.evaluate([tb]))[0]).toMatchObject({ allowed: false, remaining: 0 });
   });
 
   it.each(['token_bucket', 'fixed_window'] as const)('%s with requests_per_unit 0 admits nothing until the window ends, stores nothing, spends nothing elsewhere', async (algorithm) => {
