@@ -418,6 +418,13 @@ const Policy = Type.Object(
         poll_interval_ms: Millis(10000, 100, 3600000, 'How often the file is checked / the URL polled.'),
         timeout_ms: Millis(5000, 100, 60000, 'HTTP timeout of one download.'),
         allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+        max_bytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024, description: 'Largest bundle.tar.gz read or downloaded (compressed bytes).' }),
+        max_uncompressed_bytes: Type.Integer({
+          minimum: 1024,
+          maximum: 1024 * 1024 * 1024,
+          default: 256 * 1024 * 1024,
+          description: 'Largest decompressed tar (all members, headers and padding): the most memory one bundle load can take. Enforced as bytes are inflated, off the event loop; a member larger than what is left is refused at its header.',
+        }),
       },
       { ...strict, description: 'Where the OPA bundle (built with opa build -t wasm) comes from. Exactly one of file or url.' },
     ),
