@@ -136,4 +136,27 @@ describe('bundle URL: no good bundle yet', () => {
       await svc.shutdown();
     }
   });
+
+  it('cuts a download off at policy.bundle.max_bytes when no content-length announced it', async () => {
+    const server = await loopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/gzip' }); // chunked: no content-length
+      for (let i = 0; i < 64; i++) res.write(Buffer.alloc(1024));
+      res.end();
+    });
+    const svc = await startInProcess(
+      tmp.write(
+        'big.yaml',
+        configYaml({
+          server: { address: '127.0.0.1:0' },
+          routes: [{ name: 'all', match: { path_prefix: '/' }, public: true }],
+          policy: { bundle: { url: `${server.url}/bundle.tar.gz`, allow_insecure_http: true, max_bytes: 4096 } },
+        }),
+      ),
+    );
+    try {
+      expect(svc.logs.lines().find((l) => l.event === 'bundle_rejected')).toMatchObject({ err: 'bundle larger than 4096 bytes' });
+    } finally {
+      await svc.shutdown();
+    }
+  });
 });
