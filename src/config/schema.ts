@@ -435,6 +435,13 @@ const Policy = Type.Object(
         poll_interval_ms: Millis(10000, 100, 3600000, 'How often the file is checked / the URL polled.'),
         timeout_ms: Millis(5000, 100, 60000, 'HTTP timeout of one download.'),
         allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+        max_bytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024, description: 'Largest bundle.tar.gz read or downloaded (compressed bytes).' }),
+        max_uncompressed_bytes: Type.Integer({
+          minimum: 1024,
+          maximum: 1024 * 1024 * 1024,
+          default: 256 * 1024 * 1024,
+          description: 'Largest decompressed tar (all members, headers and padding): the most memory one bundle load can take. Enforced as bytes are inflated, off the event loop; a member larger than what is left is refused at its header.',
+        }),
       },
       { ...strict, description: 'Where the OPA bundle (built with opa build -t wasm) comes from. Exactly one of file or url.' },
     ),
@@ -493,6 +500,13 @@ const RateLimit = Section(
       description: 'Rate-limit headers: IETF draft RateLimit-Policy/RateLimit, legacy X-RateLimit-*, both, or none. Retry-After is always sent on 429.',
     }),
     memory_max_keys: Type.Integer({ minimum: 100, maximum: 100000000, default: 100000, description: 'Bound of the in-process bucket table.' }),
+    max_descriptors: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 64,
+      description:
+        'Descriptors one ShouldRateLimit request may carry; more is refused with INVALID_ARGUMENT before any bucket is touched. Envoy sends one per rate_limits entry whose actions all apply, usually a handful. Keep the answer (one status per descriptor) under server.max_send_message_bytes.',
+    }),
     reload_interval_ms: Millis(5000, 100, 3600000, 'How often the files are checked for changes.'),
   },
   'The rate-limit service (drop-in for envoyproxy/ratelimit configs).',

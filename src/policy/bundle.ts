@@ -3,7 +3,7 @@
 // activated, so a bad bundle never replaces a good one.
 import { createHash } from 'node:crypto';
 import type { CryptoKey, KeyObject } from 'jose';
-import { readTarGz } from './tar.js';
+import { readTarGz, type TarLimits } from './tar.js';
 import { verifyBundleSignature } from './signature.js';
 
 export interface PolicyBundle {
@@ -22,7 +22,8 @@ export class BundleError extends Error {
   override readonly name = 'BundleError';
 }
 
-const LIMITS = { maxCompressedBytes: 64 * 1024 * 1024, maxUncompressedBytes: 256 * 1024 * 1024, maxFiles: 10000 };
+/** Defaults of policy.bundle.max_bytes / max_uncompressed_bytes. */
+export const BUNDLE_LIMITS: TarLimits = { maxCompressedBytes: 64 * 1024 * 1024, maxUncompressedBytes: 256 * 1024 * 1024, maxFiles: 10000 };
 
 interface Manifest {
   revision?: unknown;
@@ -40,10 +41,10 @@ function setAt(root: Record<string, unknown>, path: string[], value: unknown): v
   Object.assign(node, value);
 }
 
-export async function parseBundle(archive: Buffer, verification?: BundleVerification): Promise<PolicyBundle> {
+export async function parseBundle(archive: Buffer, verification?: BundleVerification, limits: TarLimits = BUNDLE_LIMITS): Promise<PolicyBundle> {
   let files: Map<string, Buffer>;
   try {
-    files = readTarGz(archive, LIMITS);
+    files = await readTarGz(archive, limits);
   } catch (err) {
     throw new BundleError(`not a readable bundle: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -9,11 +9,10 @@ import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { PolicyConfig } from '../config/schema.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { parseBundle, type BundleVerification } from './bundle.js';
+import { BUNDLE_LIMITS, parseBundle, type BundleVerification, type PolicyBundle } from './bundle.js';
+import type { TarLimits } from './tar.js';
 import { recordCall } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
-
-const MAX_DOWNLOAD = 64 * 1024 * 1024;
 
 export interface BundleStatus {
   readonly revision?: string;
@@ -40,6 +39,8 @@ export async function loadVerification(loaded: Pick<LoadedConfig, 'file' | 'dir'
 export class BundleSource {
   private timer: NodeJS.Timeout | undefined;
   private lastDigest = '';
+  /** The last archive refused: offered again unchanged, it is not inflated and parsed again. */
+  private rejectedDigest = '';
   private etag = '';
   private fileStamp = '';
   private activations = 0;
@@ -47,6 +48,7 @@ export class BundleSource {
   private lastError: string | undefined;
   private running: Promise<ReloadResult> | undefined;
   private readonly listeners: ((revision: string) => void)[] = [];
+  private readonly limits: TarLimits;
 
   constructor(
     private readonly loaded: Pick<LoadedConfig, 'file' | 'dir'>,
@@ -55,7 +57,9 @@ export class BundleSource {
     private readonly verification: BundleVerification | undefined,
     private readonly log: Logger,
     private readonly onEvent: (name: string) => void = () => undefined,
-  ) {}
+  ) {
+    this.limits = { ...BUNDLE_LIMITS, maxCompressedBytes: cfg.bundle.max_bytes, maxUncompressedBytes: cfg.bundle.max_uncompressed_bytes };
+  }
 
   onActivate(l: (revision: string) => void): void {
     this.listeners.push(l);
@@ -97,9 +101,22 @@ export class BundleSource {
       const archive = await this.fetch(force);
       if (!archive) return { ok: true, revision: this.engine.revision ?? '', changed: false };
       const digest = createHash('sha256').update(archive).digest('hex');
-      if (!force && digest === this.lastDigest) return { ok: true, revision: this.engine.revision ?? '', changed: false };
-      const bundle = await parseBundle(archive, this.verification);
-      await this.engine.activate(bundle);
+      if (!force && digest === this.lastDigest) {
+        // The active bundle is back (a rejected one was replaced by it): nothing is wrong any more.
+        this.lastError = undefined;
+        this.rejectedDigest = '';
+        return { ok: true, revision: this.engine.revision ?? '', changed: false };
+      }
+      if (!force && digest === this.rejectedDigest) return { ok: false, error: this.lastError ?? 'bundle rejected' };
+      let bundle: PolicyBundle;
+      try {
+        bundle = await parseBundle(archive, this.verification, this.limits);
+        await this.engine.activate(bundle);
+      } catch (err) {
+        this.rejectedDigest = digest;
+        throw err;
+      }
+      this.rejectedDigest = '';
       this.lastDigest = digest;
       this.activations += 1;
       this.lastError = undefined;
@@ -112,7 +129,11 @@ export class BundleSource {
       this.failures += 1;
       this.lastError = error;
       this.onEvent('bundle_rejected');
-      this.log.warn({ event: 'bundle_rejected', err: error, active_revision: this.engine.revision ?? null }, 'policy bundle rejected; keeping the last good one');
+      const active = this.engine.revision;
+      this.log.warn(
+        { event: 'bundle_rejected', err: error, active_revision: active ?? null },
+        active !== undefined ? `policy bundle rejected; keeping the last good one (${active})` : 'policy bundle rejected; there is no good one to keep: no bundle is active',
+      );
       return { ok: false, error };
     }
   }
@@ -124,7 +145,7 @@ export class BundleSource {
       const info = await stat(path);
       const stamp = `${info.mtimeMs}:${info.size}`;
       if (!force && stamp === this.fileStamp) return undefined;
-      if (info.size > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
+      if (info.size > b.max_bytes) throw new Error(`bundle larger than ${b.max_bytes} bytes`);
       const buf = await readFile(path);
       this.fileStamp = stamp;
       return buf;
@@ -140,10 +161,31 @@ export class BundleSource {
       await res.body?.cancel();
       throw new Error(`bundle download answered ${res.status}`);
     }
-    if (Number(res.headers.get('content-length') ?? 0) > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
-    const buf = Buffer.from(await res.arrayBuffer());
-    if (buf.length > MAX_DOWNLOAD) throw new Error(`bundle larger than ${MAX_DOWNLOAD} bytes`);
+    if (Number(res.headers.get('content-length') ?? 0) > b.max_bytes) {
+      await res.body?.cancel();
+      throw new Error(`bundle larger than ${b.max_bytes} bytes`);
+    }
+    const buf = await readCapped(res, b.max_bytes);
     this.etag = res.headers.get('etag') ?? '';
     return buf;
   }
+}
+
+/** The body, refused as soon as more than `max` bytes arrived (a missing or lying content-length bounds nothing). */
+async function readCapped(res: Response, max: number): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body?.getReader();
+  for (;;) {
+    const next = await reader?.read();
+    if (!next || next.done) break;
+    const chunk = next.value as Uint8Array;
+    total += chunk.length;
+    if (total > max) {
+      await reader!.cancel().catch(() => undefined);
+      throw new Error(`bundle larger than ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }

@@ -24,11 +24,18 @@ export interface RateLimitDecision {
 const restrictive = (a: { limit: Limit; state: BucketState }, b: { limit: Limit; state: BucketState }): boolean =>
   !a.state.allowed !== !b.state.allowed ? !a.state.allowed : a.state.remaining < b.state.remaining;
 
+/** A request refused before anything is matched or spent (answered INVALID_ARGUMENT). */
+export class RateLimitRequestError extends Error {
+  override readonly name = 'RateLimitRequestError';
+}
+
 export class RateLimiter {
   constructor(
     private readonly domains: () => ReadonlyMap<string, DomainConfig>,
     private readonly store: RateLimitStore,
     private readonly headerMode: HeaderMode,
+    /** Descriptors one request may carry (ratelimit.max_descriptors). */
+    private readonly maxDescriptors: number,
   ) {}
 
   /** Whether a domain is configured (bounds metric labels). */
@@ -36,7 +43,18 @@ export class RateLimiter {
     return this.domains().has(domain);
   }
 
+  /**
+   * Why a request with this many descriptors is refused, if it is. Checked before any bucket is
+   * touched: a request too large to answer (the statuses exceed the send limit) must not spend
+   * tokens first.
+   */
+  refusal(descriptorCount: number): string | undefined {
+    return descriptorCount > this.maxDescriptors ? `too many descriptors: ${descriptorCount}, at most ${this.maxDescriptors} per request (ratelimit.max_descriptors)` : undefined;
+  }
+
   async shouldRateLimit(domain: string, descriptors: readonly (readonly Entry[])[], hits: number): Promise<RateLimitDecision> {
+    const refused = this.refusal(descriptors.length);
+    if (refused !== undefined) throw new RateLimitRequestError(refused);
     const config = this.domains().get(domain);
     const matches = descriptors.map((d) => (config ? matchDescriptor(config, d) : undefined));
     const replaced = new Set(matches.flatMap((m) => m?.limits.flatMap((l) => l.replaces) ?? []));

@@ -13,6 +13,13 @@ interface Step {
 export function step(b: BucketRequest, stored: number | undefined, now: number): Step {
   const { limit, hits } = b;
   const windowMs = limit.windowSeconds * 1000;
+  if (limit.requestsPerUnit === 0) {
+    // Admits nothing, as in envoyproxy/ratelimit: over limit until the end of the current window
+    // (a 0-hit check is within, with nothing left). Nothing is ever stored. A token bucket would
+    // divide by zero here.
+    const resetMs = Math.floor(now / windowMs) * windowMs + windowMs - now;
+    return { state: { allowed: hits === 0, remaining: 0, resetMs, retryAfterMs: hits === 0 ? 0 : resetMs } };
+  }
   if (limit.algorithm === 'token_bucket') {
     const interval = windowMs / limit.requestsPerUnit; // ms per token
     const tat = Math.max(stored ?? now, now);
@@ -67,21 +74,23 @@ export class MemoryStore implements RateLimitStore {
     this.counters = new LRUCache({ max: maxKeys, ttlAutopurge: false, perf: { now } });
   }
 
+  /** The stored value of a bucket at `now`. */
+  private current(b: BucketRequest, now: number): number | undefined {
+    const entry = this.values.get(b.key);
+    // A fixed-window counter belongs to one window only.
+    if (b.limit.algorithm === 'fixed_window') return typeof entry === 'object' && entry.window === Math.floor(now / (b.limit.windowSeconds * 1000)) ? entry.v : undefined;
+    return typeof entry === 'number' ? entry : undefined;
+  }
+
   evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
     const now = this.now();
+    // A key named twice in one request (a descriptor sent twice) is spent twice, as by the Redis
+    // script: each bucket sees what the ones before it would take.
+    const pending = new Map<string, number>();
     const steps = buckets.map((b) => {
-      const entry = this.values.get(b.key);
-      // A fixed-window counter belongs to one window only.
-      const windowMs = b.limit.windowSeconds * 1000;
-      const current =
-        b.limit.algorithm === 'fixed_window'
-          ? typeof entry === 'object' && entry.window === Math.floor(now / windowMs)
-            ? entry.v
-            : undefined
-          : typeof entry === 'number'
-            ? entry
-            : undefined;
-      return step(b, current, now);
+      const s = step(b, pending.has(b.key) ? pending.get(b.key) : this.current(b, now), now);
+      if (s.write) pending.set(b.key, s.write.value);
+      return s;
     });
     const admitted = steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
     if (admitted) {

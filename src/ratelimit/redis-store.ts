@@ -7,18 +7,25 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
 
-// ARGV[1]: 'check' | 'consume'; then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
+// ARGV[1]: 'check' | 'consume'; ARGV[2]: '' (Redis time), or the time in ms from a test clock;
+// then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
 // Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms.
 const SCRIPT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+if ARGV[2] ~= '' then
+  now = tonumber(ARGV[2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local mode = ARGV[1]
 local n = #KEYS
 local out = {}
 local writes = {}
+local pending = {} -- a key named twice in one request is spent twice: later buckets see earlier ones
 local admitted = true
 for i = 1, n do
-  local b = 1 + (i - 1) * 6
+  local b = 2 + (i - 1) * 6
   local algo = ARGV[b + 1]
   local limit = tonumber(ARGV[b + 2])
   local window = tonumber(ARGV[b + 3])
@@ -26,9 +33,14 @@ for i = 1, n do
   local hits = tonumber(ARGV[b + 5])
   local shadow = ARGV[b + 6] == '1'
   local ok, remaining, reset, retry
-  if algo == 'tb' then
+  if limit == 0 then
+    -- admits nothing (as envoyproxy/ratelimit): over limit until the window ends; stores nothing
+    reset = math.floor(now / window) * window + window - now
+    remaining = 0
+    if hits == 0 then ok = 1; retry = 0 else ok = 0; retry = reset end
+  elseif algo == 'tb' then
     local interval = window / limit
-    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    local tat = tonumber(pending[KEYS[i]] or redis.call('GET', KEYS[i]) or now)
     if tat < now then tat = now end
     local newtat = tat + hits * interval
     local allowat = newtat - burst * interval
@@ -37,7 +49,11 @@ for i = 1, n do
       remaining = math.floor((now - allowat) / interval)
       reset = math.ceil(newtat - now)
       retry = 0
-      if hits > 0 then writes[#writes + 1] = {KEYS[i], 'tb', string.format('%.3f', newtat), math.ceil(newtat - now) + 1000} end
+      if hits > 0 then
+        pending[KEYS[i]] = newtat
+        -- every digit of the double: a rounded TAT moves reset and remaining by a ms or a token
+        writes[#writes + 1] = {KEYS[i], string.format('%.17g', newtat), math.ceil(newtat) + 1000}
+      end
     else
       ok = 0
       remaining = math.max(0, math.floor((now - (tat - burst * interval)) / interval))
@@ -47,12 +63,26 @@ for i = 1, n do
   else
     local start = math.floor(now / window) * window
     reset = start + window - now
-    local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+    -- A counter names its window ('count:start'): Redis expires a key only after its time, so in
+    -- the first ms of a window the last window's key can still be there.
+    local count = pending[KEYS[i]]
+    if count == nil then
+      count = 0
+      local v = redis.call('GET', KEYS[i])
+      if v then
+        local c, w = string.match(v, '^(%d+):(%d+)$')
+        if c == nil then count = tonumber(v) or 0 -- a bare count, from an older version
+        elseif tonumber(w) == start then count = tonumber(c) end
+      end
+    end
     if count + hits <= limit then
       ok = 1
       remaining = limit - count - hits
       retry = 0
-      if hits > 0 then writes[#writes + 1] = {KEYS[i], 'fw', hits, start + window} end
+      if hits > 0 then
+        pending[KEYS[i]] = count + hits
+        writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
+      end
     else
       ok = 0
       remaining = math.max(0, limit - count)
@@ -66,13 +96,10 @@ for i = 1, n do
   out[#out + 1] = retry
 end
 if admitted and mode == 'consume' then
+  -- expiry (absolute, on the script's clock) only collects garbage: values say when they belong
   for _, w in ipairs(writes) do
-    if w[2] == 'tb' then
-      redis.call('SET', w[1], w[3], 'PX', w[4])
-    else
-      redis.call('INCRBY', w[1], w[3])
-      redis.call('PEXPIREAT', w[1], w[4])
-    end
+    redis.call('SET', w[1], w[2])
+    redis.call('PEXPIREAT', w[1], w[3])
   end
 end
 return out
@@ -104,7 +131,14 @@ export class RedisStore implements RateLimitStore {
   readonly kind: string;
   private readonly client: ScriptClient;
 
-  constructor(client: Client) {
+  /**
+   * `opts.now`: tests only (the parity test drives both stores on one clock). Without it, as in
+   * production, the script reads Redis time, so that instances with skewed clocks agree.
+   */
+  constructor(
+    client: Client,
+    private readonly opts: { readonly now?: () => number } = {},
+  ) {
     client.defineCommand('envoyAuthzRateLimit', { lua: SCRIPT });
     client.defineCommand('envoyAuthzCount', { lua: COUNT_SCRIPT });
     this.client = client as ScriptClient;
@@ -112,7 +146,7 @@ export class RedisStore implements RateLimitStore {
   }
 
   private async run(mode: 'check' | 'consume', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
-    const args: (string | number)[] = [mode];
+    const args: (string | number)[] = [mode, this.opts.now ? Math.floor(this.opts.now()) : ''];
     for (const b of buckets) {
       const l = b.limit;
       args.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', l.requestsPerUnit, l.windowSeconds * 1000, l.burst, b.hits, l.shadow ? '1' : '0');

@@ -151,7 +151,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
       if (dryRun) configs.stop();
-      limiter = new RateLimiter(() => configs.domains, store, rl.headers);
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors);
     }
     const guardOptions = failureGuardOptions(cfg.authentication);
     const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log) : undefined;

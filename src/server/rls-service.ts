@@ -28,6 +28,14 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const done = inflight.begin();
       const started = performance.now();
       const req = call.request;
+      const refused = limiter.refusal(req.descriptors?.length ?? 0);
+      if (refused !== undefined) {
+        done();
+        log.warn({ event: 'ratelimit_refused', descriptors: req.descriptors?.length }, refused);
+        const e: Partial<ServiceError> = { code: status.INVALID_ARGUMENT, details: refused };
+        callback(e);
+        return;
+      }
       const domain = req.domain ?? '';
       const descriptors: Entry[][] = (req.descriptors ?? []).map((d) => (d.entries ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })));
       // proto3 cannot tell an unset hits_addend from 0: both mean 1, as in envoyproxy/ratelimit.

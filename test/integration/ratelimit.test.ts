@@ -19,6 +19,10 @@ descriptors:
     rate_limit: {unit: minute, requests_per_unit: 50, quota: true}
   - key: bucket
     rate_limit: {unit: hour, requests_per_unit: 50}
+  - key: closed
+    rate_limit: {unit: minute, requests_per_unit: 0, name: closed}
+  - key: closed_quota
+    rate_limit: {unit: minute, requests_per_unit: 0, quota: true}
 `;
 
 function serviceConfig(tmp: ReturnType<typeof tempDir>, name: string, redisUrl: string, extra: Record<string, unknown> = {}): string {
@@ -67,7 +71,37 @@ describe('Redis store', () => {
     const res = [];
     for (let i = 0; i < 5; i++) res.push((await s.evaluate([b]))[0]!.allowed);
     expect(res).toEqual([true, true, true, false, false]);
-    expect(Number(await redis.client.get('fw:1'))).toBe(3);
+    // The counter names its window (count:start), which ends at its expiry.
+    const [count, start] = (await redis.client.get('fw:1'))!.split(':').map(Number);
+    expect(count).toBe(3);
+    expect(start! % 3_600_000).toBe(0);
+    expect(await redis.client.pexpiretime('fw:1')).toBe(start! + 3_600_000);
+  });
+
+  it('reads the counters and buckets that the previous version wrote', async () => {
+    const s = new RedisStore(redis.client);
+    const fw = { key: 'fw:old', limit: limit({ algorithm: 'fixed_window', requestsPerUnit: 3, windowSeconds: 3600 }), hits: 1 };
+    await redis.client.set(fw.key, '2', 'PX', 60_000); // a bare count (INCRBY), its window ending at its expiry
+    expect((await s.evaluate([fw])).map((x) => [x.allowed, x.remaining])).toEqual([[true, 0]]);
+    expect((await s.evaluate([fw]))[0]!.allowed).toBe(false);
+    const tb = { key: 'tb:old', limit: limit({ requestsPerUnit: 1, burst: 1, windowSeconds: 3600 }), hits: 1 };
+    await redis.client.set(tb.key, (Number((await redis.client.time())[0]) * 1000 + 600_000).toFixed(3), 'PX', 700_000); // a TAT rounded to 3 decimals
+    expect((await s.evaluate([tb]))[0]).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
+  it.each(['token_bucket', 'fixed_window'] as const)('%s with requests_per_unit 0 admits nothing until the window ends, stores nothing, spends nothing elsewhere', async (algorithm) => {
+    const s = new RedisStore(redis.client);
+    const zero = { key: `zero:${algorithm}`, limit: limit({ algorithm, requestsPerUnit: 0, burst: 1, windowSeconds: 60 }), hits: 1 };
+    const other = { key: `zero-other:${algorithm}`, limit: limit(), hits: 1 };
+    const [z, o] = await s.evaluate([zero, other]);
+    expect(z).toMatchObject({ allowed: false, remaining: 0 });
+    expect(z!.resetMs).toBeGreaterThan(0);
+    expect(z!.resetMs).toBeLessThanOrEqual(60_000);
+    expect(z!.retryAfterMs).toBe(z!.resetMs);
+    expect(o!.allowed).toBe(true);
+    expect((await s.evaluate([{ ...other, hits: 0 }]))[0]!.remaining).toBe(3); // the refused request consumed nothing
+    expect((await s.evaluate([{ ...zero, hits: 0 }]))[0]).toMatchObject({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    expect(await redis.client.exists(zero.key, other.key)).toBe(0);
   });
 });
 
@@ -113,6 +147,22 @@ describe('accuracy with two instances on one Redis', () => {
     expect(over.overall_code).toBe('OVER_LIMIT');
     expect(over.response_headers_to_add?.find((h) => h.key === 'retry-after')).toBeDefined();
     expect(a.logs.lines().concat(b.logs.lines()).some((l) => l.event === 'ratelimit' && l.domain === 'acc')).toBe(true);
+  });
+
+  it.each(['closed', 'closed_quota'])('answers requests_per_unit 0 (%s) as over limit with finite headers', async (key) => {
+    const r = await clients[0]!.shouldRateLimit('acc', [[[key, 'x']]]);
+    expect(r.overall_code).toBe('OVER_LIMIT');
+    expect(r.statuses?.[0]).toMatchObject({ code: 'OVER_LIMIT', current_limit: { requests_per_unit: 0, unit: 'MINUTE' }, limit_remaining: 0 });
+    // Until the end of the current minute, as envoyproxy/ratelimit answers.
+    const d = r.statuses?.[0]?.duration_until_reset;
+    const resetMs = Number(d?.seconds) * 1000 + (d?.nanos ?? 0) / 1e6;
+    expect(resetMs).toBeGreaterThan(0);
+    expect(resetMs).toBeLessThanOrEqual(60_000);
+    const headers: Record<string, string | undefined> = Object.fromEntries((r.response_headers_to_add ?? []).map((h) => [h.key ?? '', h.value]));
+    expect(Object.keys(headers)).toEqual(['ratelimit-policy', 'ratelimit', 'retry-after']);
+    const t = /^"(?:closed|default)";r=0;t=(\d+)$/.exec(headers['ratelimit'] ?? '')?.[1];
+    expect(Number(t)).toBe(Math.ceil(resetMs / 1000));
+    expect(headers['retry-after']).toBe(t);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testLimit } from '../../helpers/limits.js';
 import { compileRateLimitFile } from '../../../src/ratelimit/config.js';
-import { RateLimiter } from '../../../src/ratelimit/limiter.js';
+import { RateLimiter, RateLimitRequestError } from '../../../src/ratelimit/limiter.js';
 import { MemoryStore } from '../../../src/ratelimit/memory-store.js';
 
 const limit = testLimit;
@@ -81,7 +81,7 @@ descriptors:
 `,
     { algorithm: 'fixed_window' },
   );
-  const rl = (mode: 'draft' | 'legacy' | 'both' = 'draft') => new RateLimiter(() => new Map([['d', domain]]), new MemoryStore(1000, clock(60_000 * 7).now), mode);
+  const rl = (mode: 'draft' | 'legacy' | 'both' = 'draft') => new RateLimiter(() => new Map([['d', domain]]), new MemoryStore(1000, clock(60_000 * 7).now), mode, 64);
 
   it('reports per-descriptor statuses, overall OVER_LIMIT and headers for the most restrictive limit', async () => {
     const r = rl('both');
@@ -113,5 +113,50 @@ descriptors:
     expect(shadow.over).toBe(false);
     expect(shadow.descriptors[0]!.shadowOver).toBe(true);
     expect((await r.shouldRateLimit('other-domain', [alice], 1)).over).toBe(false);
+  });
+});
+
+describe('requests_per_unit: 0 (memory store)', () => {
+  it.each(['token_bucket', 'fixed_window'] as const)('%s admits nothing until the window ends, stores nothing, spends nothing elsewhere', async (algorithm) => {
+    const c = clock(60_000 * 100 + 15_000); // 15 s into a minute window
+    const s = new MemoryStore(1000, c.now);
+    const zero = { key: 'z', limit: limit({ algorithm, requestsPerUnit: 0, burst: 1, windowSeconds: 60 }), hits: 1 };
+    const other = { key: 'o', limit: limit(), hits: 1 };
+    expect(await s.evaluate([zero, other])).toEqual([
+      { allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000 },
+      { allowed: true, remaining: 2, resetMs: 1000, retryAfterMs: 0 }, // reported, not consumed
+    ]);
+    expect((await s.evaluate([{ ...other, hits: 0 }]))[0]!.remaining).toBe(3);
+    c.advance(60_000);
+    expect((await s.evaluate([{ ...zero, hits: 5 }]))[0]).toEqual({ allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000 });
+    expect((await s.evaluate([{ ...zero, hits: 0 }]))[0]).toEqual({ allowed: true, remaining: 0, resetMs: 45_000, retryAfterMs: 0 });
+  });
+
+  it.each(['token_bucket', 'fixed_window'] as const)('%s through the limiter: over limit, finite headers', async (algorithm) => {
+    const d = compileRateLimitFile('z.yaml', 'domain: z\ndescriptors:\n  - key: closed\n    rate_limit: {unit: minute, requests_per_unit: 0, name: closed}\n', { algorithm });
+    const r = new RateLimiter(() => new Map([['z', d]]), new MemoryStore(1000, clock(60_000 * 7 + 20_000).now), 'both', 64);
+    const res = await r.shouldRateLimit('z', [[{ key: 'closed', value: 'x' }]], 1);
+    expect(res.over).toBe(true);
+    expect(res.descriptors[0]).toMatchObject({ over: true, state: { remaining: 0, resetMs: 40_000 } });
+    expect(res.headers).toEqual([
+      ['ratelimit-policy', '"closed";q=0;w=60'],
+      ['ratelimit', '"closed";r=0;t=40'],
+      ['x-ratelimit-limit', '0, 0;w=60'],
+      ['x-ratelimit-remaining', '0'],
+      ['x-ratelimit-reset', '40'],
+      ['retry-after', '40'],
+    ]);
+  });
+});
+
+describe('RateLimiter descriptor cap', () => {
+  it('refuses more than maxDescriptors before touching the store', async () => {
+    const d = compileRateLimitFile('c.yaml', 'domain: c\ndescriptors:\n  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 5}\n', { algorithm: 'token_bucket' });
+    const store = new MemoryStore(1000, clock().now);
+    const r = new RateLimiter(() => new Map([['c', d]]), store, 'draft', 2);
+    const k = [{ key: 'k', value: 'v' }];
+    expect(r.refusal(2)).toBeUndefined();
+    await expect(r.shouldRateLimit('c', [k, k, k], 1)).rejects.toThrow(new RateLimitRequestError('too many descriptors: 3, at most 2 per request (ratelimit.max_descriptors)'));
+    expect((await r.shouldRateLimit('c', [k], 1)).descriptors[0]!.state?.remaining).toBe(4);
   });
 });
