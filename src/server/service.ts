@@ -122,13 +122,18 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     if (rl.enabled) {
       const configs = new RateLimitConfigs(
         rl.files.map((f) => resolveConfigPath(loaded, f)),
-        { algorithm: rl.algorithm },
+        { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs },
         log,
         event,
       );
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
-      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors);
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors, {
+        countRefused: rl.count_refused_requests,
+        nearLimitRatio: rl.near_limit_ratio,
+        algorithm: rl.algorithm,
+        statsMaxKeys: rl.stats_max_keys,
+      });
     }
     const bf = cfg.authentication.brute_force;
     const failureGuard =
@@ -256,7 +261,7 @@ export async function checkConfig(loaded: LoadedConfig): Promise<void> {
     }
     await loadRateLimitFiles(
       cfg.ratelimit.files.map((f) => resolveConfigPath(loaded, f)),
-      { algorithm: cfg.ratelimit.algorithm },
+      { algorithm: cfg.ratelimit.algorithm, mergeDomains: cfg.ratelimit.merge_domain_configs },
     );
     await serverCredentials(loaded, cfg.server);
   } finally {
