@@ -49,10 +49,19 @@ function scalarOf(value: unknown, text: string, at: string, plain: boolean): Tre
 export function readYamlTree(text: string): { tree?: Tree; problems: ConfigProblem[] } {
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, prettyErrors: false });
   if (doc.errors.length > 0) return { problems: doc.errors.map((e) => ({ keyPath: '/', problem: `YAML syntax error: ${e.message.split('\n')[0] ?? ''}` })) };
+  try {
+    doc.toJS({ maxAliasCount: 100 }); // the yaml package's own alias-bomb check, before the walk below
+  } catch (err) {
+    return { problems: [{ keyPath: '/', problem: `YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
   let budget = MAX_NODES;
+  const anchors = new Map<unknown, unknown>();
   const walk = (n: unknown, at: string, d: Document): Tree => {
     if (--budget < 0) throw new RangeError('too many YAML nodes (aliases expand past 200000)');
-    if (isAlias(n)) return walk(n.resolve(d), at, d);
+    if (isAlias(n)) {
+      if (!anchors.has(n)) anchors.set(n, n.resolve(d));
+      return walk(anchors.get(n), at, d);
+    }
     if (isMap(n)) {
       const entries = new Map<string, Tree>();
       const badKeys: string[] = [];
