@@ -161,3 +161,26 @@ describe('per-descriptor stats (base_limiter.go)', () => {
     expect(new StatKeys(10).label('x'.repeat(300), 'd.u')).toHaveLength(256);
   });
 });
+
+describe('count_refused_requests (EvaluateMode each) in the memory store', () => {
+  it('counts a refused request in every fixed window, the refusing one included, as upstream INCRBY', async () => {
+    const { MemoryStore } = await import('../../../src/ratelimit/memory-store.js');
+    const { testLimit } = await import('../../helpers/limits.js');
+    const fw = (rpu: number): ReturnType<typeof testLimit> => testLimit({ algorithm: 'fixed_window', requestsPerUnit: rpu, windowSeconds: 3600, burst: rpu });
+    const now = 7_200_000;
+    for (const mode of ['all', 'each'] as const) {
+      const s = new MemoryStore(100, () => now);
+      const a = { key: 'a', limit: fw(1), hits: 1 };
+      const b = { key: 'b', limit: fw(5), hits: 1 };
+      await s.evaluate([a], mode);
+      const refused = await s.evaluate([a, b], mode);
+      expect(refused.map((x) => [x.allowed, x.remaining])).toEqual([
+        [false, 0],
+        [true, 4],
+      ]);
+      const after = await s.evaluate([{ ...b, hits: 0 }, { ...a, hits: 0 }], mode);
+      // b: counted only in `each`; a: its counter grew past the limit only in `each`.
+      expect(after.map((x) => x.used)).toEqual(mode === 'each' ? [1, 2] : [0, 1]);
+    }
+  });
+});
