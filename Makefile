@@ -24,7 +24,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: bench bench-tools grpc-interop help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -116,7 +116,7 @@ $(GRPC_INTEROP): test/interop/grpcgo/main.go test/interop/grpcgo/go.mod test/int
 
 grpc-interop: $(GRPC_INTEROP)
 
-unit: deps $(CERTS) $(BUNDLE) $(GRPC_INTEROP)
+unit: deps $(CERTS) $(BUNDLE) $(GRPC_INTEROP) .tools/bin/ratelimit
 	npx --no-install vitest run
 
 test: deps certs lint typecheck envoy-validate policy-test unit
@@ -125,7 +125,10 @@ test: deps certs lint typecheck envoy-validate policy-test unit
 # BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset.
 GHZ_VERSION := v0.93.0
 VEGETA_VERSION := v12.13.0
-# envoyproxy/ratelimit publishes no module tags newer than 2020; this is main of 2026-01-22.
+# envoyproxy/ratelimit publishes no module tags newer than 2020; this is main of 2026-01-22, the
+# newest commit the module proxy serves here. Besides `make bench`, the conformance test
+# (test/integration/ratelimit-conformance.test.ts, part of `make test`) runs it: a cold
+# `make ratelimit-bin` (go install, modules fetched) takes about 4.5 minutes on two cores.
 RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 BENCH_TOOLS := .tools/bin/ghz .tools/bin/vegeta .tools/bin/ratelimit .tools/bin/opa-authz
 
@@ -134,6 +137,8 @@ BENCH_TOOLS := .tools/bin/ghz .tools/bin/vegeta .tools/bin/ratelimit .tools/bin/
 
 .tools/bin/vegeta:
 	GOBIN=$(abspath .tools/bin) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION) >&2
+
+ratelimit-bin: .tools/bin/ratelimit
 
 .tools/bin/ratelimit:
 	GOBIN=$(abspath .tools/gobin) go install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION) >&2

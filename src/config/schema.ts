@@ -489,7 +489,30 @@ const RateLimit = Section(
     store: StringEnum(['memory', 'redis'], { default: 'memory', description: 'memory: this instance only. redis: shared through the redis section (single node, Sentinel or Cluster).' }),
     algorithm: StringEnum(['token_bucket', 'fixed_window'], {
       default: 'token_bucket',
-      description: 'token_bucket (GCRA, burst = requests_per_unit unless set) or fixed_window (exactly envoyproxy/ratelimit). Quotas always use fixed windows.',
+      description:
+        'token_bucket (GCRA, burst = requests_per_unit unless set) or fixed_window (envoyproxy/ratelimit\'s windows; its counting too with count_refused_requests). Quotas always use fixed windows.',
+    }),
+    count_refused_requests: Type.Boolean({
+      default: false,
+      description:
+        'false: a refused request spends nothing, in any of its descriptors. true: every descriptor counts the request by itself, as envoyproxy/ratelimit does (a fixed-window counter grows by hits_addend whatever the answer; a token bucket is spent when it has room).',
+    }),
+    near_limit_ratio: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.8,
+      description: 'Hits past floor(requests_per_unit x this) and within the limit count as near_limit (envoyproxy/ratelimit NEAR_LIMIT_RATIO).',
+    }),
+    merge_domain_configs: Type.Boolean({
+      default: false,
+      description: 'One domain in several files: merge their descriptors (a composite key defined twice is still an error), as envoyproxy/ratelimit MERGE_DOMAIN_CONFIG. false: refused.',
+    }),
+    stats_max_keys: Type.Integer({
+      minimum: 0,
+      maximum: 100000,
+      default: 1000,
+      description:
+        'Distinct per-descriptor stat keys that carry request values (detailed_metric, value_to_metric) this process labels; later ones are counted under the descriptor\'s key from the files.',
     }),
     failure_mode: StringEnum(['deny', 'allow', 'local'], {
       default: 'local',

@@ -27,6 +27,8 @@ export interface Limit {
   readonly unlimited: boolean;
   readonly replaces: readonly string[];
   readonly detailedMetric: boolean;
+  /** upstream quota_mode: over limit in its status, but the request is refused only when every quota descriptor is over. */
+  readonly quotaMode?: boolean;
 }
 
 export interface BucketRequest {
@@ -44,6 +46,8 @@ export interface BucketState {
   readonly resetMs: number;
   /** ms until a request of this size would be admitted (0 when allowed). */
   readonly retryAfterMs: number;
+  /** Hits already counted before this request (fixed window: the count; token bucket: burst minus tokens left); for stats. */
+  readonly used: number;
 }
 
 /** A plain counter in a fixed window that starts with its first hit (the failure guard's counts). */
@@ -54,10 +58,18 @@ export interface WindowCount {
   readonly resetMs: number;
 }
 
+/**
+ * `all`: consume from every bucket only if no non-shadow bucket is over (one refusal spends
+ * nothing). `each`: every bucket counts the request by itself, as envoyproxy/ratelimit's fixed
+ * window does: a fixed-window counter always grows by the hits, also when over; a token bucket is
+ * spent when it has room.
+ */
+export type EvaluateMode = 'all' | 'each';
+
 export interface RateLimitStore {
   readonly kind: string;
-  /** Atomically: evaluates every bucket, and consumes from all of them only if no non-shadow bucket is over. */
-  evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]>;
+  /** Atomically: evaluates every bucket and consumes by `mode` (default `all`: from all of them only if no non-shadow bucket is over). */
+  evaluate(buckets: readonly BucketRequest[], mode?: EvaluateMode): Promise<BucketState[]>;
   /**
    * Adds one hit to the counter `key` (window `windowS` from its first hit) and returns the count.
    * Rejects when the store fails: no failure mode is applied, so a caller can tell "store failed"

@@ -1,7 +1,7 @@
 // The embedded store: the same algorithms as the Redis script, in process, bounded by an LRU
 // whose entries expire once they hold no information (bucket full / window over).
 import { LRUCache } from 'lru-cache';
-import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
+import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
 
 interface Step {
   readonly state: BucketState;
@@ -9,8 +9,11 @@ interface Step {
   readonly write?: { value: number; ttlMs: number };
 }
 
-/** One bucket at time `now` with stored value `stored` (token bucket: TAT in ms; fixed window: count). */
-export function step(b: BucketRequest, stored: number | undefined, now: number): Step {
+/**
+ * One bucket at time `now` with stored value `stored` (token bucket: TAT in ms; fixed window:
+ * count). `countRefused`: a refused fixed window still counts the hits (EvaluateMode `each`).
+ */
+export function step(b: BucketRequest, stored: number | undefined, now: number, countRefused = false): Step {
   const { limit, hits } = b;
   const windowMs = limit.windowSeconds * 1000;
   if (limit.requestsPerUnit === 0) {
@@ -18,32 +21,37 @@ export function step(b: BucketRequest, stored: number | undefined, now: number):
     // (a 0-hit check is within, with nothing left). Nothing is ever stored. A token bucket would
     // divide by zero here.
     const resetMs = Math.floor(now / windowMs) * windowMs + windowMs - now;
-    return { state: { allowed: hits === 0, remaining: 0, resetMs, retryAfterMs: hits === 0 ? 0 : resetMs } };
+    return { state: { allowed: hits === 0, remaining: 0, resetMs, retryAfterMs: hits === 0 ? 0 : resetMs, used: 0 } };
   }
   if (limit.algorithm === 'token_bucket') {
     const interval = windowMs / limit.requestsPerUnit; // ms per token
     const tat = Math.max(stored ?? now, now);
+    const used = limit.burst - Math.min(limit.burst, Math.max(0, Math.floor((now - tat) / interval + limit.burst)));
     const newTat = tat + hits * interval;
     const allowAt = newTat - limit.burst * interval;
     if (allowAt <= now) {
       return {
-        state: { allowed: true, remaining: Math.floor((now - allowAt) / interval), resetMs: Math.ceil(newTat - now), retryAfterMs: 0 },
+        state: { allowed: true, remaining: Math.floor((now - allowAt) / interval), resetMs: Math.ceil(newTat - now), retryAfterMs: 0, used },
         ...(hits > 0 ? { write: { value: newTat, ttlMs: Math.ceil(newTat - now) + 1000 } } : {}),
       };
     }
     const remaining = Math.max(0, Math.floor((now - (tat - limit.burst * interval)) / interval));
-    return { state: { allowed: false, remaining, resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(allowAt - now) } };
+    return { state: { allowed: false, remaining, resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(allowAt - now), used } };
   }
   const start = Math.floor(now / windowMs) * windowMs;
   const resetMs = start + windowMs - now;
   const count = stored ?? 0;
   if (count + hits <= limit.requestsPerUnit) {
     return {
-      state: { allowed: true, remaining: limit.requestsPerUnit - count - hits, resetMs, retryAfterMs: 0 },
+      state: { allowed: true, remaining: limit.requestsPerUnit - count - hits, resetMs, retryAfterMs: 0, used: count },
       ...(hits > 0 ? { write: { value: count + hits, ttlMs: resetMs } } : {}),
     };
   }
-  return { state: { allowed: false, remaining: Math.max(0, limit.requestsPerUnit - count), resetMs, retryAfterMs: resetMs } };
+  if (countRefused) {
+    // As envoyproxy/ratelimit: INCRBY whatever the answer; nothing is left.
+    return { state: { allowed: false, remaining: 0, resetMs, retryAfterMs: resetMs, used: count }, ...(hits > 0 ? { write: { value: count + hits, ttlMs: resetMs } } : {}) };
+  }
+  return { state: { allowed: false, remaining: Math.max(0, limit.requestsPerUnit - count), resetMs, retryAfterMs: resetMs, used: count } };
 }
 
 interface FixedWindowCount {
@@ -82,17 +90,18 @@ export class MemoryStore implements RateLimitStore {
     return typeof entry === 'number' ? entry : undefined;
   }
 
-  evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+  evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
     const now = this.now();
+    const each = mode === 'each';
     // A key named twice in one request (a descriptor sent twice) is spent twice, as by the Redis
     // script: each bucket sees what the ones before it would take.
     const pending = new Map<string, number>();
     const steps = buckets.map((b) => {
-      const s = step(b, pending.has(b.key) ? pending.get(b.key) : this.current(b, now), now);
+      const s = step(b, pending.has(b.key) ? pending.get(b.key) : this.current(b, now), now, each);
       if (s.write) pending.set(b.key, s.write.value);
       return s;
     });
-    const admitted = steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
+    const admitted = each || steps.every((s, i) => s.state.allowed || buckets[i]!.limit.shadow);
     if (admitted) {
       steps.forEach((s, i) => {
         const b = buckets[i]!;

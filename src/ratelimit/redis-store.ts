@@ -5,11 +5,12 @@
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
+import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
 
-// ARGV[1]: 'check' | 'consume'; ARGV[2]: '' (Redis time), or the time in ms from a test clock;
+// ARGV[1]: 'check' | 'consume' | 'each' (every bucket by itself: a refused fixed window still
+// counts, as envoyproxy/ratelimit's INCRBY); ARGV[2]: '' (Redis time), or the time in ms from a test clock;
 // then per bucket: algorithm ('tb'|'fw'), limit, window ms, burst, hits, shadow ('1'|'0').
-// Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms.
+// Returns per bucket: allowed (1/0), remaining, reset ms, retry-after ms, used (count before it).
 const SCRIPT = `
 local now
 if ARGV[2] ~= '' then
@@ -33,6 +34,7 @@ for i = 1, n do
   local hits = tonumber(ARGV[b + 5])
   local shadow = ARGV[b + 6] == '1'
   local ok, remaining, reset, retry
+  local used = 0
   if limit == 0 then
     -- admits nothing (as envoyproxy/ratelimit): over limit until the window ends; stores nothing
     reset = math.floor(now / window) * window + window - now
@@ -42,6 +44,7 @@ for i = 1, n do
     local interval = window / limit
     local tat = tonumber(pending[KEYS[i]] or redis.call('GET', KEYS[i]) or now)
     if tat < now then tat = now end
+    used = burst - math.min(burst, math.max(0, math.floor((now - tat) / interval + burst)))
     local newtat = tat + hits * interval
     local allowat = newtat - burst * interval
     if allowat <= now then
@@ -75,6 +78,7 @@ for i = 1, n do
         elseif tonumber(w) == start then count = tonumber(c) end
       end
     end
+    used = count
     if count + hits <= limit then
       ok = 1
       remaining = limit - count - hits
@@ -85,8 +89,16 @@ for i = 1, n do
       end
     else
       ok = 0
-      remaining = math.max(0, limit - count)
       retry = reset
+      if mode == 'each' then
+        remaining = 0
+        if hits > 0 then
+          pending[KEYS[i]] = count + hits
+          writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
+        end
+      else
+        remaining = math.max(0, limit - count)
+      end
     end
   end
   if ok == 0 and not shadow then admitted = false end
@@ -94,8 +106,9 @@ for i = 1, n do
   out[#out + 1] = remaining
   out[#out + 1] = reset
   out[#out + 1] = retry
+  out[#out + 1] = used
 end
-if admitted and mode == 'consume' then
+if (admitted and mode == 'consume') or mode == 'each' then
   -- expiry (absolute, on the script's clock) only collects garbage: values say when they belong
   for _, w in ipairs(writes) do
     redis.call('SET', w[1], w[2])
@@ -145,7 +158,7 @@ export class RedisStore implements RateLimitStore {
     this.kind = isCluster(client) ? 'redis-cluster' : 'redis';
   }
 
-  private async run(mode: 'check' | 'consume', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+  private async run(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
     const args: (string | number)[] = [mode, this.opts.now ? Math.floor(this.opts.now()) : ''];
     for (const b of buckets) {
       const l = b.limit;
@@ -153,16 +166,18 @@ export class RedisStore implements RateLimitStore {
     }
     const raw = await this.client.envoyAuthzRateLimit(buckets.length, ...buckets.map((b) => b.key), ...args);
     return buckets.map((_, i) => ({
-      allowed: raw[i * 4] === 1,
-      remaining: Number(raw[i * 4 + 1]),
-      resetMs: Number(raw[i * 4 + 2]),
-      retryAfterMs: Number(raw[i * 4 + 3]),
+      allowed: raw[i * 5] === 1,
+      remaining: Number(raw[i * 5 + 1]),
+      resetMs: Number(raw[i * 5 + 2]),
+      retryAfterMs: Number(raw[i * 5 + 3]),
+      used: Number(raw[i * 5 + 4]),
     }));
   }
 
-  async evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+  async evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
     if (buckets.length === 0) return [];
-    if (!isCluster(this.client)) return this.run('consume', buckets);
+    const single = mode === 'each' ? 'each' : 'consume';
+    if (!isCluster(this.client)) return this.run(single, buckets);
     const bySlot = new Map<number, number[]>();
     buckets.forEach((b, i) => {
       const slot = calculateSlot(b.key);
@@ -175,7 +190,9 @@ export class RedisStore implements RateLimitStore {
       groups.forEach((g, gi) => g.forEach((i, k) => (out[i] = results[gi]![k]!)));
       return out;
     };
-    if (groups.length === 1) return this.run('consume', buckets);
+    if (groups.length === 1) return this.run(single, buckets);
+    // Every bucket by itself: one pass per slot, no check first.
+    if (mode === 'each') return merge(await Promise.all(groups.map((g) => this.run('each', pick(g)))));
     const checked = merge(await Promise.all(groups.map((g) => this.run('check', pick(g)))));
     if (checked.some((s, i) => !s.allowed && !buckets[i]!.limit.shadow)) return checked;
     return merge(await Promise.all(groups.map((g) => this.run('consume', pick(g)))));

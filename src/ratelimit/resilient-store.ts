@@ -3,7 +3,7 @@
 // again). Whether it is degraded is visible to readiness and the logs.
 import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { BucketRequest, BucketState, RateLimitStore, WindowCount } from './limits.js';
+import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
 
 export type FailureMode = 'deny' | 'allow' | 'local';
 
@@ -30,18 +30,18 @@ export class ResilientStore implements RateLimitStore {
     return this.failing;
   }
 
-  async evaluate(buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+  async evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
     // A dead store would cost every request its command timeout: answer by the failure mode,
     // and let one request at a time probe whether it is back.
-    if (this.failing && this.now() < this.nextProbe) return this.fallback(buckets);
+    if (this.failing && this.now() < this.nextProbe) return this.fallback(buckets, mode);
     if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
     try {
-      const r = await this.primary.evaluate(buckets);
+      const r = await this.primary.evaluate(buckets, mode);
       this.answered();
       return r;
     } catch (err) {
       this.failed(err);
-      return this.fallback(buckets);
+      return this.fallback(buckets, mode);
     }
   }
 
@@ -76,14 +76,15 @@ export class ResilientStore implements RateLimitStore {
     this.nextProbe = this.now() + PROBE_INTERVAL_MS;
   }
 
-  private fallback(buckets: readonly BucketRequest[]): Promise<BucketState[]> | BucketState[] {
-    if (this.mode === 'local') return this.local.evaluate(buckets);
+  private fallback(buckets: readonly BucketRequest[], mode: EvaluateMode): Promise<BucketState[]> | BucketState[] {
+    if (this.mode === 'local') return this.local.evaluate(buckets, mode);
     const allowed = this.mode === 'allow';
     return buckets.map((b) => ({
       allowed,
       remaining: allowed ? b.limit.requestsPerUnit : 0,
       resetMs: b.limit.windowSeconds * 1000,
       retryAfterMs: allowed ? 0 : 1000,
+      used: 0,
     }));
   }
 

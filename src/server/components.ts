@@ -147,11 +147,16 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;
     if (rl.enabled) {
-      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm }, log, event);
+      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log, event);
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
       if (dryRun) configs.stop();
-      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors);
+      limiter = new RateLimiter(() => configs.domains, store, rl.headers, rl.max_descriptors, {
+        countRefused: rl.count_refused_requests,
+        nearLimitRatio: rl.near_limit_ratio,
+        algorithm: rl.algorithm,
+        statsMaxKeys: rl.stats_max_keys,
+      });
     }
     const guardOptions = failureGuardOptions(cfg.authentication);
     const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log) : undefined;

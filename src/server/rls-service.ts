@@ -3,7 +3,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { RateLimitResponse } from '../gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
-import type { RateLimitDecision, RateLimiter } from '../ratelimit/limiter.js';
+import type { DescriptorRequest, DescriptorResult, RateLimitDecision, RateLimiter } from '../ratelimit/limiter.js';
 import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
 import { SpanStatusCode } from '@opentelemetry/api';
@@ -12,12 +12,15 @@ import { metadataMap } from './authz-service.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 
-/** "near": less than a tenth of the limit left. */
-function outcomeOf(over: boolean, shadowOver: boolean, remaining: number, limit: number): RateLimitOutcome {
-  if (over) return 'over';
-  if (shadowOver) return 'shadow_over';
-  return remaining * 10 < limit ? 'near' : 'within';
+/** "near": past ratelimit.near_limit_ratio of the limit (upstream's near_limit). */
+function outcomeOf(r: DescriptorResult): RateLimitOutcome {
+  if (r.over) return 'over';
+  if (r.shadowOver) return 'shadow_over';
+  return r.near ? 'near' : 'within';
 }
+
+/** An unlimited descriptor's limit_remaining, as upstream (math.MaxUint32). */
+const UNLIMITED_REMAINING = 4294967295;
 
 const duration = (ms: number): { seconds: number; nanos: number } => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
@@ -28,16 +31,19 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const done = inflight.begin();
       const started = performance.now();
       const req = call.request;
-      const refused = limiter.refusal(req.descriptors?.length ?? 0);
+      const domain = req.domain ?? '';
+      const refused = limiter.refusal(domain, req.descriptors?.length ?? 0);
       if (refused !== undefined) {
         done();
-        log.warn({ event: 'ratelimit_refused', descriptors: req.descriptors?.length }, refused);
-        const e: Partial<ServiceError> = { code: status.INVALID_ARGUMENT, details: refused };
+        log.warn({ event: 'ratelimit_refused', descriptors: req.descriptors?.length }, refused.message);
+        const e: Partial<ServiceError> = { code: status[refused.code], details: refused.message };
         callback(e);
         return;
       }
-      const domain = req.domain ?? '';
-      const descriptors: Entry[][] = (req.descriptors ?? []).map((d) => (d.entries ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })));
+      const descriptors: DescriptorRequest[] = (req.descriptors ?? []).map((d) => ({
+        entries: (d.entries ?? []).map((e): Entry => ({ key: e.key ?? '', value: e.value ?? '' })),
+        ...(d.limit ? { override: { requestsPerUnit: d.limit.requests_per_unit ?? 0, unit: String(d.limit.unit ?? 'UNKNOWN') } } : {}),
+      }));
       // proto3 cannot tell an unset hits_addend from 0: both mean 1, as in envoyproxy/ratelimit.
       const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
       // Unknown domains share one label: the request names them, the config bounds them.
@@ -47,10 +53,11 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
           const d = await limiter.shouldRateLimit(domain, descriptors, hits);
           span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over });
           d.descriptors.forEach((r, i) => {
-            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r.over, r.shadowOver, r.state.remaining, r.limit.requestsPerUnit));
+            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r));
+            if (r.stats) metrics?.rateLimitStats(label, r.stats.key, r.stats.counts);
             if (r.over || r.shadowOver) {
               log.info(
-                { event: 'ratelimit', domain, descriptor: descriptors[i], limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
+                { event: 'ratelimit', domain, descriptor: descriptors[i]?.entries, limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
                 r.over ? 'over limit' : 'over limit (shadow mode)',
               );
             }
@@ -76,6 +83,7 @@ export function toRateLimitResponse(d: RateLimitDecision): RateLimitResponse {
     overall_code: d.over ? 'OVER_LIMIT' : 'OK',
     statuses: d.descriptors.map((r) => ({
       code: r.over ? 'OVER_LIMIT' : 'OK',
+      ...(r.unlimited ? { limit_remaining: UNLIMITED_REMAINING } : {}),
       ...(r.limit && r.state
         ? {
             current_limit: { requests_per_unit: r.limit.requestsPerUnit, unit: r.limit.reportedUnit, ...(r.limit.name ? { name: r.limit.name } : {}) },

@@ -9,6 +9,8 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from 
 import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 
+import type { DescriptorStats } from '../ratelimit/stats.js';
+
 export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
 export type CacheName = 'verified_token' | 'introspection' | 'minted_token' | 'policy_decision';
 export type CallTarget = 'jwks' | 'introspection' | 'bundle';
@@ -54,6 +56,7 @@ export class Metrics {
   private readonly checkErrors: Counter;
   private readonly rateLimit: Counter;
   private readonly rateLimitDuration: Histogram;
+  private readonly rateLimitStatCounters: Readonly<Record<keyof DescriptorStats, Counter>>;
   private readonly events: Counter;
   private readonly caches: Counter;
   private readonly calls: Counter;
@@ -88,6 +91,18 @@ export class Metrics {
       unit: 's',
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
+    // envoyproxy/ratelimit's per-descriptor stats (ratelimit.service.rate_limit.<key>.<stat>),
+    // counted in hits, labelled by domain and stat key; keys with request values are bounded
+    // (ratelimit.stats_max_keys).
+    const stat = (name: string, what: string): Counter =>
+      meter.createCounter(`envoy_authz_ratelimit_${name}`, { description: `Rate-limit hits ${what}, by domain and descriptor stat key (envoyproxy/ratelimit's ${name}).` });
+    this.rateLimitStatCounters = {
+      totalHits: stat('total_hits', 'of matched descriptors'),
+      overLimit: stat('over_limit', 'past the limit'),
+      nearLimit: stat('near_limit', 'past ratelimit.near_limit_ratio of the limit'),
+      withinLimit: stat('within_limit', 'within the limit'),
+      shadowMode: stat('shadow_mode', 'that a shadow_mode limit would have refused'),
+    };
     this.caches = meter.createCounter('envoy_authz_cache_lookups', { description: 'Cache lookups by cache and result (hit, miss).' });
     this.stages = meter.createHistogram('envoy_authz_stage_duration_seconds', {
       description: 'Time per pipeline stage (authenticate, jwt.verify, introspection, policy.evaluate, token.mint, ratelimit.store).',
@@ -115,6 +130,13 @@ export class Metrics {
 
   rateLimitDescriptor(domain: string, outcome: RateLimitOutcome): void {
     this.rateLimit.add(1, { domain, outcome });
+  }
+
+  /** Adds one descriptor's stats (hits); zero counts are not reported, as upstream's counters. */
+  rateLimitStats(domain: string, key: string, counts: DescriptorStats): void {
+    for (const name of Object.keys(counts) as (keyof DescriptorStats)[]) {
+      if (counts[name] > 0) this.rateLimitStatCounters[name].add(counts[name], { domain, key });
+    }
   }
 
   rateLimitAnswered(seconds: number, over: boolean): void {

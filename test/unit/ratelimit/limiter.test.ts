@@ -123,13 +123,13 @@ describe('requests_per_unit: 0 (memory store)', () => {
     const zero = { key: 'z', limit: limit({ algorithm, requestsPerUnit: 0, burst: 1, windowSeconds: 60 }), hits: 1 };
     const other = { key: 'o', limit: limit(), hits: 1 };
     expect(await s.evaluate([zero, other])).toEqual([
-      { allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000 },
-      { allowed: true, remaining: 2, resetMs: 1000, retryAfterMs: 0 }, // reported, not consumed
+      { allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000, used: 0 },
+      { allowed: true, remaining: 2, resetMs: 1000, retryAfterMs: 0, used: 0 }, // reported, not consumed
     ]);
     expect((await s.evaluate([{ ...other, hits: 0 }]))[0]!.remaining).toBe(3);
     c.advance(60_000);
-    expect((await s.evaluate([{ ...zero, hits: 5 }]))[0]).toEqual({ allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000 });
-    expect((await s.evaluate([{ ...zero, hits: 0 }]))[0]).toEqual({ allowed: true, remaining: 0, resetMs: 45_000, retryAfterMs: 0 });
+    expect((await s.evaluate([{ ...zero, hits: 5 }]))[0]).toEqual({ allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000, used: 0 });
+    expect((await s.evaluate([{ ...zero, hits: 0 }]))[0]).toEqual({ allowed: true, remaining: 0, resetMs: 45_000, retryAfterMs: 0, used: 0 });
   });
 
   it.each(['token_bucket', 'fixed_window'] as const)('%s through the limiter: over limit, finite headers', async (algorithm) => {
@@ -155,7 +155,7 @@ describe('RateLimiter descriptor cap', () => {
     const store = new MemoryStore(1000, clock().now);
     const r = new RateLimiter(() => new Map([['c', d]]), store, 'draft', 2);
     const k = [{ key: 'k', value: 'v' }];
-    expect(r.refusal(2)).toBeUndefined();
+    expect(r.refusal('c', 2)).toBeUndefined();
     await expect(r.shouldRateLimit('c', [k, k, k], 1)).rejects.toThrow(new RateLimitRequestError('too many descriptors: 3, at most 2 per request (ratelimit.max_descriptors)'));
     expect((await r.shouldRateLimit('c', [k], 1)).descriptors[0]!.state?.remaining).toBe(4);
   });
