@@ -3,13 +3,9 @@
 // that would have limited); hits past the near-limit threshold (floor(limit x ratio), in
 // float32 as there) and within the limit are near_limit; the others within_limit.
 
-export interface DescriptorStats {
-  readonly totalHits: number;
-  readonly overLimit: number;
-  readonly nearLimit: number;
-  readonly withinLimit: number;
-  readonly shadowMode: number;
-}
+import type { DescriptorStats } from '../telemetry/metrics.js';
+
+export type { DescriptorStats };
 
 /** upstream: uint64(math.Floor(float64(float32(limit) * nearLimitRatio))) with a float32 ratio. */
 export function nearLimitThreshold(limit: number, ratio: number): number {

@@ -9,7 +9,15 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from 
 import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 
-import type { DescriptorStats } from '../ratelimit/stats.js';
+
+/** One descriptor's counts of hits, as envoyproxy/ratelimit's per-descriptor stats (ratelimit/stats.ts computes them). */
+export interface DescriptorStats {
+  readonly totalHits: number;
+  readonly overLimit: number;
+  readonly nearLimit: number;
+  readonly withinLimit: number;
+  readonly shadowMode: number;
+}
 
 export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
 export type CacheName = 'verified_token' | 'introspection' | 'minted_token' | 'policy_decision';
