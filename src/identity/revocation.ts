@@ -4,6 +4,7 @@
 // whole hash on (re)connect, and applies announcements as they arrive (well within a second).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Redis } from 'ioredis';
+import { parseApiKey } from '../authn/apikey-format.js';
 import type { Identity } from './identity.js';
 
 export const DENY_KINDS = ['jti', 'subject', 'api_key', 'cidr'] as const;
@@ -19,9 +20,22 @@ export interface DenyEntry {
   readonly createdBy?: string;
 }
 
-/** Validates a value for its kind; returns a problem or undefined. */
+const API_KEY_ID = /^[A-Za-z0-9]{12}$/;
+
+/**
+ * The value to store for what an admin sent: for `api_key`, a whole key (any prefix, valid
+ * checksum) becomes its id, so the secret part is never stored, announced or logged.
+ */
+export function normalizeDenyValue(kind: DenyKind, value: string): string {
+  if (kind !== 'api_key' || API_KEY_ID.test(value)) return value;
+  const prefix = /^[a-z][a-z0-9]{1,15}(?=_)/.exec(value)?.[0];
+  return (prefix !== undefined ? parseApiKey(value, prefix)?.id : undefined) ?? value;
+}
+
+/** Validates a (normalized) value for its kind; returns a problem, which never quotes the value, or undefined. */
 export function denyValueProblem(kind: DenyKind, value: string): string | undefined {
   if (value === '' || value.length > 2048) return 'value must be 1..2048 characters';
+  if (kind === 'api_key' && !API_KEY_ID.test(value)) return 'value must be an API key id (12 letters or digits) or a whole valid API key';
   if (kind === 'cidr') {
     const [net, len] = value.split('/');
     const max = net && isIPv4(net) ? 32 : net && isIPv6(net) ? 128 : -1;
