@@ -52,6 +52,10 @@ describe('admin API under hostile input', () => {
   const adminRecords = (): Record<string, unknown>[] => svc.logs.lines().filter((l) => l.event === 'admin');
   const secretOf = (key: string): string => key.split('_')[2]!;
 
+  it('shows the configuration in the started record (modes are booleans, not censored)', () => {
+    expect(svc.logs.lines().find((l) => l.event === 'started')).toMatchObject({ token: false, authorization: true, tls: false, revocation: 'memory' });
+  });
+
   it('revokes an API key given whole by its id, and never stores or logs the secret (nor one pasted into the reason)', async () => {
     expect(await allowed(victim.key)).toBe(true);
     const r = await admin('POST', '/v1/revocations', { kind: 'api_key', value: victim.key, reason: `leaked: ${victim.key}` });
