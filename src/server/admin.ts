@@ -5,9 +5,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import type { Config } from '../config/schema.js';
-import { DENY_KINDS, denyValueProblem, type DenyEntry, type DenyKind } from '../identity/revocation/entry.js';
+import { DENY_KINDS, denyValueProblem, normalizeDenyValue, type DenyEntry, type DenyKind } from '../identity/revocation/entry.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
+import { parseRfc3339 } from '../lib/rfc3339.js';
 import type { Logger } from '../telemetry/logger.js';
+import { maskShapes } from '../telemetry/redact.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -33,6 +35,8 @@ export interface RunningAdmin {
 }
 
 const MAX_BODY = 16 * 1024;
+/** The longest a deny entry may last when it has an end (ttl_s or expires_at); none: until removed. */
+export const MAX_TTL_S = 366 * 24 * 3600;
 
 class HttpError extends Error {
   constructor(
@@ -50,18 +54,64 @@ function send(res: ServerResponse, status: number, body: unknown, cache = 'no-st
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'too_large', `body over ${MAX_BODY} bytes`);
-    chunks.push(chunk);
+const tooLarge = (): HttpError => new HttpError(413, 'too_large', `body over ${MAX_BODY} bytes`);
+
+/**
+ * The JSON body, read up to MAX_BODY bytes (checked as bytes arrive). Past the cap the rest is
+ * drained, not read, so the 413 reaches a client that is still sending (the connection then
+ * closes; requestTimeout bounds the drain).
+ */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+    req.resume();
+    return Promise.reject(tooLarge());
   }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_BODY) return void chunks.push(chunk);
+      req.off('data', onData).off('end', onEnd);
+      chunks.length = 0;
+      req.resume();
+      reject(tooLarge());
+    };
+    const onEnd = (): void => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+      } catch {
+        reject(new HttpError(400, 'bad_request', 'body is not JSON'));
+      }
+    };
+    req.on('data', onData).once('end', onEnd).once('error', reject);
+  });
+}
+
+function expiryOf(b: Record<string, unknown>, nowMs: number): number | undefined {
+  const nowS = Math.floor(nowMs / 1000);
+  if (b.expires_at !== undefined) {
+    const t = typeof b.expires_at === 'string' ? parseRfc3339(b.expires_at) : undefined;
+    if (t === undefined) throw new HttpError(400, 'bad_request', 'expires_at must be an RFC 3339 date-time with a time zone, e.g. 2026-12-31T23:59:59Z');
+    const at = Math.floor(t / 1000);
+    if (at <= nowS) throw new HttpError(400, 'bad_request', 'expires_at is in the past');
+    if (at - nowS > MAX_TTL_S) throw new HttpError(400, 'bad_request', `expires_at is more than ${MAX_TTL_S} s ahead; omit it for an entry that lasts until removed`);
+    return at;
+  }
+  if (b.ttl_s !== undefined) {
+    if (typeof b.ttl_s !== 'number' || !Number.isInteger(b.ttl_s) || b.ttl_s <= 0 || b.ttl_s > MAX_TTL_S) {
+      throw new HttpError(400, 'bad_request', `ttl_s must be an integer from 1 to ${MAX_TTL_S}; omit it for an entry that lasts until removed`);
+    }
+    return nowS + b.ttl_s;
+  }
+  return undefined;
+}
+
+function decodeValue(segment: string): string {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, 'bad_request', 'body is not JSON');
+    throw new HttpError(400, 'bad_request', 'the value in the path is not valid percent-encoding');
   }
 }
 
@@ -73,25 +123,19 @@ function parseEntry(body: unknown, actor: string, nowMs: number): DenyEntry {
   }
   const kind = b.kind as DenyKind;
   if (typeof b.value !== 'string') throw new HttpError(400, 'bad_request', 'value must be a string');
-  const problem = denyValueProblem(kind, b.value);
+  const value = normalizeDenyValue(kind, b.value);
+  const problem = denyValueProblem(kind, value);
   if (problem) throw new HttpError(400, 'bad_request', problem);
-  let expiresAt: number | undefined;
-  if (b.expires_at !== undefined) {
-    const t = typeof b.expires_at === 'string' ? Date.parse(b.expires_at) : NaN;
-    if (Number.isNaN(t)) throw new HttpError(400, 'bad_request', 'expires_at must be an RFC 3339 time');
-    expiresAt = Math.floor(t / 1000);
-  } else if (b.ttl_s !== undefined) {
-    if (typeof b.ttl_s !== 'number' || !Number.isInteger(b.ttl_s) || b.ttl_s <= 0) throw new HttpError(400, 'bad_request', 'ttl_s must be a positive integer');
-    expiresAt = Math.floor(nowMs / 1000) + b.ttl_s;
-  }
+  const expiresAt = expiryOf(b, nowMs);
   if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > 512)) throw new HttpError(400, 'bad_request', 'reason must be a string up to 512 characters');
   return {
     kind,
-    value: b.value,
+    value,
     createdAt: Math.floor(nowMs / 1000),
     createdBy: actor,
     ...(expiresAt !== undefined ? { expiresAt } : {}),
-    ...(typeof b.reason === 'string' ? { reason: b.reason } : {}),
+    // Free text is stored and shown: a credential pasted into it is masked first.
+    ...(typeof b.reason === 'string' ? { reason: maskShapes(b.reason, false) } : {}),
   };
 }
 
@@ -110,23 +154,31 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     return who;
   };
 
-  const audit = (req: IncomingMessage, fields: Record<string, unknown>): void => {
-    deps.log.info({ event: 'admin', source: req.socket.remoteAddress, method: req.method, path: req.url?.split('?')[0], ...fields }, 'admin request');
+  /** Who asked what, taken when the request arrives: the socket may be gone by the time the record is written. */
+  interface Origin {
+    readonly source: string | undefined;
+    readonly method: string | undefined;
+    readonly path: string | undefined;
+  }
+  // The logger cuts and masks the path (a key or token in it is never written whole).
+  const audit = (o: Origin, fields: Record<string, unknown>): void => {
+    deps.log.info({ event: 'admin', source: o.source, method: o.method, path: o.path, ...fields }, 'admin request');
   };
 
   /** Runs a state-changing endpoint for an authenticated admin; any failure is audited, then rethrown. */
-  const authenticated = async <T>(req: IncomingMessage, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
+  const authenticated = async <T>(req: IncomingMessage, o: Origin, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
     let actor: string | undefined;
     try {
       actor = authenticate(req);
       return { actor, result: await fn(actor) };
     } catch (err) {
-      audit(req, { actor: actor ?? null, action, result: 'error', status: err instanceof HttpError ? err.status : 503 });
+      audit(o, { actor: actor ?? null, action, result: 'error', status: err instanceof HttpError ? err.status : 503 });
       throw err;
     }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const origin: Origin = { source: req.socket.remoteAddress, method: req.method, path: req.url?.split('?')[0] };
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const path = url.pathname;
     if (req.method === 'GET' && path === '/healthz') return send(res, 200, { status: 'ok' });
@@ -140,33 +192,33 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
       return send(res, 200, deps.jwks(), 'public, max-age=60');
     }
     if (path === '/v1/policy/reload') {
-      return authenticated(req, 'policy_reload', async () => {
+      return authenticated(req, origin, 'policy_reload', async () => {
         if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
         if (!deps.reloadPolicy) throw new HttpError(404, 'not_found', 'no policy configured');
         return deps.reloadPolicy();
       }).then(({ actor, result: r }) => {
-        audit(req, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
+        audit(origin, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
         send(res, r.ok ? 200 : 422, r);
       });
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {
-      await authenticated(req, req.method ?? 'unknown', async (actor) => {
+      await authenticated(req, origin, req.method ?? 'unknown', async (actor) => {
         if (req.method === 'GET' && path === '/v1/revocations') {
-          audit(req, { actor, action: 'list', result: 'ok' });
+          audit(origin, { actor, action: 'list', result: 'ok' });
           return send(res, 200, { entries: deps.denyList.list() });
         }
         if (req.method === 'POST' && path === '/v1/revocations') {
           const entry = parseEntry(await readJson(req), actor, now());
           await deps.denyList.add(entry);
-          audit(req, { actor, action: 'add', kind: entry.kind, value: entry.value, expires_at: entry.expiresAt, reason: entry.reason, result: 'ok' });
+          audit(origin, { actor, action: 'add', kind: entry.kind, value: entry.value, expires_at: entry.expiresAt, reason: entry.reason, result: 'ok' });
           return send(res, 201, entry);
         }
         const m = /^\/v1\/revocations\/([a-z_]+)\/(.+)$/.exec(path);
         if (req.method === 'DELETE' && m && (DENY_KINDS as readonly string[]).includes(m[1]!)) {
           const kind = m[1] as DenyKind;
-          const value = decodeURIComponent(m[2]!);
+          const value = normalizeDenyValue(kind, decodeValue(m[2]!));
           const removed = await deps.denyList.remove(kind, value);
-          audit(req, { actor, action: 'remove', kind, value, result: removed ? 'ok' : 'not_found' });
+          audit(origin, { actor, action: 'remove', kind, value, result: removed ? 'ok' : 'not_found' });
           return removed ? send(res, 204, {}) : send(res, 404, { error: 'not_found' });
         }
         throw new HttpError(404, 'not_found', 'no such admin endpoint');

@@ -1,66 +1,46 @@
-// The one place logging is configured. Redaction is set here once, for every logger in the process:
-// credentials must never reach a log line, whoever writes it.
+// The one place logging is configured, for every logger in the process: each record, child
+// binding and message passes through the redaction layer (src/telemetry/redact.ts), and no line
+// is longer than MAX_LINE_BYTES, whoever writes it.
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { REDACTED, SENSITIVE_KEYS, cleanString, redact } from './redact.js';
 
-export const REDACTED = '[REDACTED]';
+export { REDACTED, redact } from './redact.js';
 
-// Keys whose values are censored wherever they appear (any case, up to MAX_DEPTH levels down,
-// e.g. `headers.authorization`, `req.headers.cookie`).
-const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'token',
-  'access_token',
-  'id_token',
-  'refresh_token',
-  'jwt',
-  'api_key',
-  'apikey',
-  'x-api-key',
-  'password',
-  'secret',
-  'client_secret',
-  'private_key',
-]);
-const MAX_DEPTH = 4;
-
-const sensitive = (key: string): boolean => SENSITIVE_KEYS.has(key) || SENSITIVE_KEYS.has(key.toLowerCase());
-
-/**
- * The value with every sensitive key censored; the same reference when there is nothing to
- * censor (the common case costs one set lookup per key and no copy). Callers' objects are never
- * modified. It replaces pino's path-based redaction, whose wildcard paths were the largest single
- * cost of a Check (docs/performance.md).
- */
-export function redact(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      const r = redact(v, depth + 1);
-      if (r !== v) (out ??= value.slice())[i] = r;
-    }
-    return out ?? value;
-  }
-  // Errors, Maps, Buffers... are left to pino's serializers; only plain records are walked.
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  const rec = value as Record<string, unknown>;
-  let out: Record<string, unknown> | undefined;
-  for (const key in rec) {
-    const v = rec[key];
-    const r = sensitive(key) && v !== undefined ? REDACTED : redact(v, depth + 1);
-    if (r !== v) (out ??= { ...rec })[key] = r;
-  }
-  return out ?? rec;
-}
+/** The longest line written, newline included; a longer record is replaced by a short one. */
+export const MAX_LINE_BYTES = 4096;
+// Of the original line, at most this much is kept in the replacement (as a string field).
+const HEAD_CHARS = 1024;
 
 const redactRecord = (obj: Record<string, unknown>): Record<string, unknown> => redact(obj) as Record<string, unknown>;
-// Child-logger bindings do not pass through formatters.log; pino applies serializers to them.
-const censorTopLevel = Object.fromEntries([...SENSITIVE_KEYS].map((k) => [k, () => REDACTED]));
+// Child-logger bindings do not pass through formatters.log; pino applies serializers to them
+// (and to the top level of records, already redacted by then: booleans stay booleans).
+const censor = (v: unknown): unknown => (typeof v === 'boolean' ? v : REDACTED);
+const serializers: Record<string, (v: unknown) => unknown> = Object.fromEntries([...SENSITIVE_KEYS].map((k) => [k, censor]));
+serializers.msg = (m: unknown) => (typeof m === 'string' ? cleanString(m) : m);
+
+/**
+ * The line as written: itself when it fits (almost always: fields are already cut to 256
+ * characters), else a record that keeps level, time, service, event and message, says
+ * `truncated`, gives the original size and the start of the original line.
+ */
+export function capLine(line: string): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short lines need no byte count.
+  if (line.length * 3 <= MAX_LINE_BYTES) return line;
+  const bytes = Buffer.byteLength(line);
+  if (bytes <= MAX_LINE_BYTES) return line;
+  let rec: Record<string, unknown> = {};
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    // Not JSON (cannot happen with pino's serializer): keep only the head.
+  }
+  const kept: Record<string, unknown> = {};
+  for (const k of ['level', 'time', 'service', 'worker', 'component', 'event', 'msg']) if (typeof rec[k] !== 'object' && rec[k] !== undefined) kept[k] = rec[k];
+  for (let head = HEAD_CHARS; ; head >>= 1) {
+    const out = `${JSON.stringify({ ...kept, truncated: true, line_bytes: bytes, head: line.slice(0, head) })}\n`;
+    if (Buffer.byteLength(out) <= MAX_LINE_BYTES || head === 0) return out;
+  }
+}
 
 export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {
   return pino(
@@ -69,7 +49,8 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
       base: { service: 'envoy-authz' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }), log: redactRecord },
-      serializers: censorTopLevel,
+      serializers,
+      hooks: { streamWrite: capLine },
     },
     destination,
   );

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { loadConfigFile } from '../../src/config/loader.js';
 import { startService, type RunningService } from '../../src/server/service.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { lineMeter, observeLine } from './line-guard.js';
 import { capture } from './log.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -42,10 +43,16 @@ export function spawnService(args: string[], env: Record<string, string> = {}): 
   });
   const lines: Record<string, unknown>[] = [];
   let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const errMeter = lineMeter('a service process (stderr)');
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    errMeter.write(d);
+  });
+  child.stderr.once('end', () => errMeter.end());
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
+      observeLine('a service process (stdout)', line);
       let rec: Record<string, unknown>;
       try {
         rec = JSON.parse(line) as Record<string, unknown>;
@@ -81,7 +88,20 @@ export function runScript(script: string, args: string[]): Promise<{ code: numbe
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+  const meters = { stdout: lineMeter('a service process (stdout)'), stderr: lineMeter('a service process (stderr)') };
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    meters.stdout.write(d);
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    meters.stderr.write(d);
+  });
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      meters.stdout.end();
+      meters.stderr.end();
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }

@@ -51,4 +51,24 @@ describe('audit records', () => {
     for (const t of [token, slow]) for (const part of t.split('.')) expect(text).not.toContain(part);
     expect(text).not.toContain('do-not-log-me');
   });
+
+  it('bounds request fields and masks credentials in them, through the real service', async () => {
+    const token = await signToken(key, { sub: 'bob' });
+    const before = svc.logs.lines().length;
+    const long = 'p'.repeat(40_000);
+    await authz.check(checkRequest({ path: `/files/${token}/${long}`, headers: { authorization: `Bearer ${token}`, 'x-request-id': `r${long}` } }));
+    await rls.shouldRateLimit('a', [[['user', `${token}${long}`]]]);
+    await rls.shouldRateLimit('a', [[['user', `${token}${long}`]]]);
+    const text = svc.logs.text();
+    for (const line of text.split('\n')) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(4096);
+    for (const part of token.split('.')) expect(text).not.toContain(part);
+    const recs = svc.logs.lines().slice(before);
+    const check = recs.find((l) => l.event === 'check')!;
+    expect(check.path).toMatch(/^\/files\/\[REDACTED\](\/p+)?…\[\+\d+\]$/);
+    expect((check.path as string).length).toBeLessThan(300);
+    expect(check.request_id).toMatch(/^rp{255}…\[\+39745\]$/);
+    expect(check.subject).toBe('bob');
+    const limited = recs.find((l) => l.event === 'ratelimit')!;
+    expect(limited.descriptor).toEqual([{ key: 'user', value: expect.stringMatching(/^\[REDACTED\]…\[\+\d+\]$/) as unknown }]);
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, createLogger, redact } from '../../../src/telemetry/logger.js';
+import { generateApiKey } from '../../../src/authn/apikey-format.js';
+import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 
 describe('logger redaction', () => {
@@ -42,5 +43,123 @@ describe('logger redaction', () => {
     const out = capture();
     createLogger('info', out.stream).info({ subject: 'u1', path: '/x' }, 'm');
     expect(JSON.parse(out.text())).toMatchObject({ subject: 'u1', path: '/x', level: 'info', service: 'envoy-authz' });
+  });
+});
+
+describe('logger: no depth limit, cycles, context', () => {
+  it('censors a credential ten levels down', () => {
+    const out = capture();
+    createLogger('info', out.stream).info({ a: { b: { c: { d: { e: { f: { g: { h: { i: { authorization: 'hunter2-not-a-shape' } } } } } } } } } }, 'deep');
+    expect(out.text()).not.toContain('hunter2');
+    const rec = out.lines()[0] as { a: { b: { c: { d: { e: { f: { g: { h: { i: { authorization: string } } } } } } } } } };
+    expect(rec.a.b.c.d.e.f.g.h.i.authorization).toBe(REDACTED);
+  });
+
+  it('replaces what lies beyond 32 levels instead of passing it through', () => {
+    let deep: Record<string, unknown> = { password: 'hunter2-not-a-shape' };
+    for (let i = 0; i < 40; i++) deep = { next: deep };
+    const out = capture();
+    createLogger('info', out.stream).info({ deep }, 'very deep');
+    expect(out.text()).not.toContain('hunter2');
+    expect(out.text()).toContain('[Too deep]');
+  });
+
+  it('stops on a cyclic object and still censors inside it', () => {
+    const node: Record<string, unknown> = { name: 'n', password: 'hunter2-not-a-shape' };
+    node.self = node;
+    node.list = [node, { cookie: 'c=hunter2' }];
+    const out = capture();
+    createLogger('info', out.stream).info({ node }, 'cyclic');
+    const text = out.text();
+    expect(text).not.toContain('hunter2');
+    expect(text).toContain('[Circular]');
+    expect(JSON.parse(text)).toMatchObject({ node: { name: 'n', password: REDACTED } });
+  });
+
+  it('shows which modes are on in the startup summary (booleans are no secret)', () => {
+    const out = capture();
+    const log = createLogger('info', out.stream);
+    log.info({ event: 'started', tls: false, token: true, authorization: false, revocation: 'memory', ratelimit: 'redis' }, 'serving');
+    log.child({ token: true }).info({ event: 'x' }, 'child');
+    const [started, child] = out.lines();
+    expect(started).toMatchObject({ token: true, authorization: false, tls: false, revocation: 'memory', ratelimit: 'redis' });
+    expect(child).toMatchObject({ token: true });
+    // A string under the same key is still censored, at the top and in bindings.
+    log.info({ token: 'opaque-value-123' }, 'str');
+    log.child({ token: 'opaque-value-123' }).info('child str');
+    expect(out.text()).not.toContain('opaque-value-123');
+  });
+});
+
+describe('logger: every field bounded, credentials masked by shape', () => {
+  const jwt = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2aWN0aW0ifQ.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU';
+
+  it('cuts every string at 256 characters with a marker, at any depth, in arrays and in the message', () => {
+    const out = capture();
+    const long = 'x'.repeat(10_000);
+    createLogger('info', out.stream).info(
+      { path: `/${long}`, request_id: long, descriptor: [{ key: 'k', value: long }], nested: { deeper: [long] }, query_keys: Array.from({ length: 500 }, (_, i) => `k${i}`) },
+      `message ${long}`,
+    );
+    const rec = out.lines()[0] as { path: string; request_id: string; descriptor: { value: string }[]; nested: { deeper: string[] }; query_keys: string[]; msg: string };
+    expect(rec.path).toBe(`/${'x'.repeat(255)}…[+9745]`);
+    expect(rec.request_id).toBe(`${'x'.repeat(256)}…[+9744]`);
+    expect(rec.descriptor[0]!.value).toMatch(/^x{256}…\[\+9744\]$/);
+    expect(rec.nested.deeper[0]).toMatch(/^x{256}…\[\+9744\]$/);
+    expect(rec.msg).toMatch(/^message x{248}…\[\+9752\]$/);
+    expect(rec.query_keys).toHaveLength(65);
+    expect(rec.query_keys[64]).toBe('…[+436]');
+    expect(out.text().length).toBeLessThan(4096);
+  });
+
+  it('masks JWTs, API keys and bearer credentials in any field, and long opaque values in request fields', () => {
+    const key = generateApiKey('eak');
+    const secret = key.key.split('_')[2]!;
+    const opaque = 'Zk9xQ2V1b3B0aW9uYWxseUxvbmdPcGFxdWVUb2tlbjEyMzQ1Njc4OQ';
+    const out = capture();
+    const log = createLogger('info', out.stream);
+    log.info({ path: `/files/${jwt}/x`, request_id: jwt, descriptor: [{ key: 'api', value: key.key }], err: `upstream said: Bearer ${opaque} is bad` }, 'shapes');
+    log.info({ path: `/reset/${opaque}`, request_id: opaque, host: `${jwt.slice(0, 60)}` }, 'request fields');
+    log.warn(`admin_error: DELETE /v1/revocations/api_key/${key.key}`);
+    const text = out.text();
+    for (const s of [jwt.split('.')[1]!, jwt.split('.')[2]!, secret, opaque]) expect(text).not.toContain(s);
+    const [a, b, c] = out.lines();
+    expect(a).toMatchObject({ path: `/files/${REDACTED}/x`, request_id: REDACTED, descriptor: [{ key: 'api', value: `eak_${key.id}_${REDACTED}` }], err: `upstream said: Bearer ${REDACTED} is bad` });
+    expect(b).toMatchObject({ path: `/reset/${REDACTED}`, request_id: REDACTED, host: REDACTED });
+    expect(c!.msg).toBe(`admin_error: DELETE /v1/revocations/api_key/eak_${key.id}_${REDACTED}`);
+  });
+
+  it('leaves ids, slugs, hashes and ordinary text alone', () => {
+    const rec = {
+      decision_id: '1b4e28ba-2fa1-11d2-883f-0016d3cca427',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      path: '/blog/2026/this-is-a-rather-long-article-title-about-Events-in-2026',
+      request_id: 'a3f1c2d4-5b6e-4f70-8192-a3b4c5d6e7f8',
+      subject: 'AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ',
+      reason: 'token_expired',
+      err: 'the bearer token was refused: signature_invalid',
+      api_key_id: 'AbCdEf123456',
+    };
+    expect(redact(rec)).toBe(rec);
+  });
+
+  it('replaces a line over 4 KB by a short valid record that says so', () => {
+    const out = capture();
+    const many = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`f${i}`, 'y'.repeat(300)]));
+    createLogger('info', out.stream).child({ worker: 3 }).warn({ event: 'big', ...many }, 'too much');
+    const line = out.text();
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(line.endsWith('\n')).toBe(true);
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    expect(rec).toMatchObject({ level: 'warn', event: 'big', msg: 'too much', worker: 3, service: 'envoy-authz', truncated: true });
+    expect(rec.line_bytes).toBeGreaterThan(25_000);
+    expect(typeof rec.head).toBe('string');
+  });
+
+  it('keeps a short line as it is', () => {
+    const line = '{"level":"info","msg":"ok"}\n';
+    expect(capLine(line)).toBe(line);
+    const wide = `{"msg":"${'é'.repeat(2000)}"}\n`;
+    expect(Buffer.byteLength(capLine(wide))).toBeLessThanOrEqual(MAX_LINE_BYTES);
   });
 });
