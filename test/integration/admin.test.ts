@@ -53,7 +53,7 @@ describe('admin API under hostile input', () => {
   const secretOf = (key: string): string => key.split('_')[2]!;
 
   it('shows the configuration in the started record (modes are booleans, not censored)', () => {
-    expect(svc.logs.lines().find((l) => l.event === 'started')).toMatchObject({ token: false, authorization: true, tls: false, revocation: 'memory' });
+    expect(svc.logs.lines().find((l) => l.event === 'started')).toMatchObject({ token: false, authorization: true, tls: false, revocation: 'memory (lost on restart)' });
   });
 
   it('revokes an API key given whole by its id, and never stores or logs the secret (nor one pasted into the reason)', async () => {
