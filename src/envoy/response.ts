@@ -13,6 +13,7 @@ import type { HeaderList, PolicyDecision } from '../policy/decision.js';
 import { jsonToStruct } from './struct.js';
 
 // google.rpc.Code values.
+const RPC_OK = 0;
 const RPC_PERMISSION_DENIED = 7;
 const RPC_UNAVAILABLE = 14;
 const RPC_UNAUTHENTICATED = 16;
@@ -67,8 +68,7 @@ function allowResponse(d: Allow): CheckResponse {
   const bare = p?.form !== 'object' && headers.length === 0 && d.removeHeaders.length === 0;
   const meta = metadata(additions ? ourMetadata(d) : {}, p?.dynamicMetadata, d.decisionId);
   return {
-    // OK (0) is proto3's default: left out, so the wire carries what the plugin's carries.
-    status: {},
+    status: { code: RPC_OK },
     ...(bare
       ? {}
       : {
