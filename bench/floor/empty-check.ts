@@ -1,7 +1,7 @@
 // The floor of the Check comparison: grpc-js serving Envoy's Authorization service with a
 // handler that answers OK at once. Whatever envoy-authz costs above this is our own work.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { envoyProtos } from '../../src/server/protos.js';
+import { envoyProtos } from '../../src/envoy/protos.js';
 
 const port = Number(process.argv[2] ?? '0');
 const server = new Server({ 'grpc.max_concurrent_streams': 1000 });

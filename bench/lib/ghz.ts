@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { protoIncludeDirs } from '../../src/server/protos.js';
+import { protoIncludeDirs } from '../../src/envoy/protos.js';
 import { summarize, type LoadResult } from './stats.js';
 import { tool } from './tools.js';
 

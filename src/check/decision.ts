@@ -18,6 +18,10 @@ export interface Allow {
   readonly policyRevision?: string;
   /** True when a dry-run policy would have denied. */
   readonly dryRunDenied?: boolean;
+  /** Our additions on top of the policy's answer (route `additions`); undefined: on. */
+  readonly additions?: boolean;
+  /** Names the decision in dynamic metadata and in the audit record, as opa-envoy-plugin's decision_id; set when a policy ran. */
+  readonly decisionId?: string;
 }
 
 export interface Deny {
@@ -26,7 +30,7 @@ export interface Deny {
   /** 401 for authentication failures, 403 for a known caller not allowed here, 400 for a path that cannot be normalized, or the configured status when no decision could be made. */
   readonly status: number;
   /** For the log only; the client sees a uniform body. */
-  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied' | 'path_invalid';
+  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied' | 'path_invalid' | 'request_parse_error';
   /** The challenge scheme for 401 answers. */
   readonly challenge?: string;
   /** Who was denied, when known (e.g. revoked or restricted credentials). */
@@ -36,6 +40,11 @@ export interface Deny {
   readonly policyRevision?: string;
   /** For 429 answers. */
   readonly retryAfterSeconds?: number;
+  /** Our additions on top of a denying policy's answer (route `additions`); undefined: on. */
+  readonly additions?: boolean;
+  readonly decisionId?: string;
+  /** request_parse_error: what could not be read, answered as opa-envoy-plugin answers it (400, the message as body). */
+  readonly parseError?: string;
 }
 
 export type Decision = Allow | Deny;

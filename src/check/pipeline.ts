@@ -5,12 +5,13 @@
 import type { Authenticator, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
+import { randomUUID } from 'node:crypto';
 import type { RequestView } from '../envoy/request.js';
-import { toPolicyInput } from '../envoy/input.js';
+import { policyInputBuilder, type PolicyInputBuilder } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
-import { AuthnError, FORBIDDEN_CODES } from '../lib/errors.js';
+import { AuthnError, FORBIDDEN_CODES, RequestParseError } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
 import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
@@ -33,7 +34,7 @@ export interface PipelineDeps {
   /** Credential-stuffing protection; absent: off. */
   readonly failureGuard?: FailureGuard;
   /** The policy stage; absent: authentication alone decides. */
-  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean };
+  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean; readonly skipBodyParse?: boolean };
 }
 
 export class CheckPipeline {
@@ -41,8 +42,11 @@ export class CheckPipeline {
   private readonly identityHeaders: { subject: string; issuer: string; client: string };
   private readonly stripHeaders: readonly string[];
   private readonly challenge: string;
+  private readonly toInput: PolicyInputBuilder | undefined;
 
   constructor(private readonly deps: PipelineDeps) {
+    // The descriptor walk of the policy input is compiled here, at startup, never per request.
+    this.toInput = deps.policy ? policyInputBuilder({ skipBodyParse: deps.policy.skipBodyParse ?? false }) : undefined;
     const a = deps.authentication;
     this.forbiddenQuery = new Set(a.forbidden_query_params.map((p) => p.toLowerCase()));
     this.identityHeaders = {
@@ -114,10 +118,20 @@ export class CheckPipeline {
   private async authorize(req: RequestView, route: Route, identity: Identity | undefined): Promise<Decision> {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
-    if (!p || mode === 'skip') return this.allow(req, route, identity);
-    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(toPolicyInput(req.raw, identity))));
-    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision });
-    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true });
+    if (!p || !this.toInput || mode === 'skip') return this.allow(req, route, identity);
+    const decisionId = randomUUID();
+    let input: Record<string, unknown>;
+    try {
+      input = this.toInput(req.raw, identity);
+    } catch (err) {
+      if (!(err instanceof RequestParseError)) throw err;
+      // opa-envoy-plugin answers a request it cannot read with 400 before any policy runs.
+      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, decisionId });
+      return { allowed: false, route: route.name, status: 400, reason: 'request_parse_error', parseError: err.message, ...(identity ? { identity } : {}) };
+    }
+    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)));
+    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId });
+    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, decisionId });
     return {
       allowed: false,
       route: route.name,
@@ -126,6 +140,8 @@ export class CheckPipeline {
       ...(identity ? { identity } : {}),
       policy: decision,
       policyRevision: revision,
+      additions: route.additions,
+      decisionId,
     };
   }
 
@@ -143,9 +159,14 @@ export class CheckPipeline {
         upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
       }
     }
-    // Envoy applies removals after additions: never remove a header we set (e.g. authorization
-    // carrying the minted token).
-    const removeHeaders = [...this.stripHeaders.filter((h) => !(h in upstreamHeaders)), ...(extra.policy?.requestHeadersToRemove ?? [])];
-    return { ...extra, allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders };
+    // What the policy sets is never overridden: none of our headers on a name it sets, and none of
+    // our removals of it (Envoy applies removals after additions).
+    const policySets = new Set((extra.policy?.headers ?? []).map(([k]) => k.toLowerCase()));
+    for (const k of Object.keys(upstreamHeaders)) if (policySets.has(k)) delete upstreamHeaders[k];
+    // Nor do we remove a header we set (e.g. authorization carrying the minted token).
+    const ours = route.additions ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets.has(h)) : [];
+    const policyRemoves = extra.policy?.requestHeadersToRemove ?? [];
+    const removeHeaders = [...ours.filter((h) => !policyRemoves.some((r) => r.toLowerCase() === h)), ...policyRemoves];
+    return { ...extra, allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders, additions: route.additions };
   }
 }

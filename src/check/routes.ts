@@ -12,10 +12,12 @@ export interface Route {
   readonly audience?: string;
   /** Policy stage: undefined means the global default. */
   readonly policy?: 'enforce' | 'dry_run' | 'skip';
+  /** Our additions to a policy's answer (routes[].additions); false: opa-envoy-plugin's answer exactly. */
+  readonly additions: boolean;
 }
 
 /** The route a request falls into when no configured route matches. */
-export const DEFAULT_ROUTE: Route = Object.freeze({ name: 'default', public: false });
+export const DEFAULT_ROUTE: Route = Object.freeze({ name: 'default', public: false, additions: true });
 
 type Matcher = (req: RequestView) => boolean;
 
@@ -44,6 +46,7 @@ function compile(r: RouteConfig): { route: Route; matches: Matcher } {
   const route: Route = Object.freeze({
     name: r.name,
     public: r.public,
+    additions: r.additions !== false,
     ...(r.methods ? { methods: r.methods } : {}),
     ...(r.audience !== undefined ? { audience: r.audience } : {}),
     ...(r.policy !== undefined ? { policy: r.policy } : {}),

@@ -371,6 +371,11 @@ const Route = Type.Object(
     policy: Type.Optional(
       StringEnum(['enforce', 'dry_run', 'skip'], { description: 'Policy stage for this route (default: enforce, or dry_run when policy.dry_run).' }),
     ),
+    additions: Type.Optional(Type.Boolean({
+      default: true,
+      description:
+        'Our additions to the answer of a policy (opa-envoy-plugin format): credential, identity and untrusted headers removed upstream, a uniform body (and content-type, cache-control, www-authenticate) on denials where the policy gives none, our dynamic metadata keys. They never override what the policy set. false: the exact CheckResponse of opa-envoy-plugin.',
+    })),
   },
   strict,
 );
@@ -462,6 +467,10 @@ const Policy = Type.Object(
     memory_initial_pages: Type.Integer({ minimum: 2, maximum: 65536, default: 16, description: 'Initial wasm memory in 64 KiB pages.' }),
     memory_max_pages: Type.Integer({ minimum: 2, maximum: 65536, default: 1024, description: 'Maximum wasm memory in 64 KiB pages (1024 = 64 MiB).' }),
     dry_run: Type.Boolean({ default: false, description: 'Evaluate and log, but always allow (routes may override).' }),
+    skip_request_body_parse: Type.Boolean({
+      default: false,
+      description: 'As opa-envoy-plugin\'s option of that name: the input has no parsed_body and no truncated_body, and a body is never a parse error.',
+    }),
     decision_cache: Type.Optional(
       Type.Object(
         {

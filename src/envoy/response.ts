@@ -1,11 +1,15 @@
-// Pure translator: Decision -> Envoy's CheckResponse. Denials carry a uniform body per status
-// that never says which check failed (REC-API-23) unless a policy sets its own; the reason goes
-// to the log instead.
-import type { Decision } from '../check/decision.js';
+// Pure translator: Decision -> Envoy's CheckResponse. A policy's answer is sent exactly as
+// opa-envoy-plugin sends it (status PERMISSION_DENIED on any denial, its headers, body and status
+// as given, decision_id in dynamic metadata). Our additions - the uniform body (and content-type,
+// cache-control, www-authenticate) where the policy gives none, our metadata keys - come on top,
+// never on a name the policy set, and a route can turn them off (`additions: false`). Our own
+// denials carry a uniform body per status that never says which check failed (REC-API-23); the
+// reason goes to the log instead.
+import type { Allow, Decision, Deny } from '../check/decision.js';
 import type { HeaderValueOption } from '../gen/envoy/config/core/v3/HeaderValueOption.js';
 import type { CheckResponse } from '../gen/envoy/service/auth/v3/CheckResponse.js';
 import type { StatusCode } from '../gen/envoy/type/v3/StatusCode.js';
-import type { HeaderList } from '../policy/decision.js';
+import type { HeaderList, PolicyDecision } from '../policy/decision.js';
 import { jsonToStruct } from './struct.js';
 
 // google.rpc.Code values.
@@ -36,44 +40,91 @@ export function denyBody(status: number): string {
   return DENY_BODIES[status] ?? (status >= 500 ? UNAVAILABLE_BODY : DENY_BODIES[403]!);
 }
 
-export function toCheckResponse(d: Decision): CheckResponse {
-  if (d.allowed) {
-    const meta: Record<string, unknown> = { ...d.policy?.dynamicMetadata, route: d.route };
-    const id = d.identity;
-    if (id) {
-      meta.subject = id.subject;
-      meta.issuer = id.issuer;
-      meta.subject_kind = id.kind;
-      meta.auth_method = id.method;
-      if (id.workload) meta.workload = id.workload.id;
-    }
-    if (d.policyRevision !== undefined) meta.policy_revision = d.policyRevision;
-    const p = d.policy;
-    return {
-      status: { code: RPC_OK },
-      ok_response: {
-        headers: [...Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)), ...plain(p?.headers ?? [])],
-        headers_to_remove: [...d.removeHeaders],
-        ...(p && p.responseHeadersToAdd.length > 0 ? { response_headers_to_add: plain(p.responseHeadersToAdd) } : {}),
-        ...(p && p.queryParametersToSet.length > 0 ? { query_parameters_to_set: p.queryParametersToSet.map(([key, value]) => ({ key, value })) } : {}),
-        ...(p && p.queryParametersToRemove.length > 0 ? { query_parameters_to_remove: [...p.queryParametersToRemove] } : {}),
-      },
-      // Read by later filters (e.g. rate limits keyed on the verified subject).
-      dynamic_metadata: jsonToStruct(meta),
-    };
+/** Our dynamic metadata keys for an allowed request (an addition: the route may turn it off). */
+function ourMetadata(d: Allow): Record<string, unknown> {
+  const meta: Record<string, unknown> = { route: d.route };
+  const id = d.identity;
+  if (id) {
+    meta.subject = id.subject;
+    meta.issuer = id.issuer;
+    meta.subject_kind = id.kind;
+    meta.auth_method = id.method;
+    if (id.workload) meta.workload = id.workload.id;
   }
-  const own = d.policy;
-  const headers = own
-    ? plain(own.headers)
-    : [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
-  if (own && own.body === undefined) headers.push(overwrite('content-type', 'application/json'));
+  if (d.policyRevision !== undefined) meta.policy_revision = d.policyRevision;
+  return meta;
+}
+
+/** Ours first, then the policy's (it wins on a shared key), then decision_id as opa-envoy-plugin sets it. */
+function metadata(ours: Record<string, unknown>, policy: Readonly<Record<string, unknown>> | undefined, decisionId: string | undefined): Record<string, unknown> | undefined {
+  const meta = { ...ours, ...policy, ...(decisionId !== undefined ? { decision_id: decisionId } : {}) };
+  return Object.keys(meta).length > 0 ? meta : undefined;
+}
+
+function allowResponse(d: Allow): CheckResponse {
+  const p = d.policy;
+  const additions = d.additions !== false;
+  const headers = [...Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)), ...plain(p?.headers ?? [])];
+  // A bare `true` (or no policy) with nothing of ours to say has no ok_response, as with the plugin.
+  const bare = p?.form !== 'object' && headers.length === 0 && d.removeHeaders.length === 0;
+  const meta = metadata(additions ? ourMetadata(d) : {}, p?.dynamicMetadata, d.decisionId);
+  return {
+    status: { code: RPC_OK },
+    ...(bare
+      ? {}
+      : {
+          ok_response: {
+            headers,
+            headers_to_remove: [...d.removeHeaders],
+            ...(p && p.responseHeadersToAdd.length > 0 ? { response_headers_to_add: plain(p.responseHeadersToAdd) } : {}),
+            ...(p && p.queryParametersToSet.length > 0 ? { query_parameters_to_set: p.queryParametersToSet.map(([key, value]) => ({ key, value })) } : {}),
+            ...(p && p.queryParametersToRemove.length > 0 ? { query_parameters_to_remove: [...p.queryParametersToRemove] } : {}),
+          },
+        }),
+    // Read by later filters (e.g. rate limits keyed on the verified subject).
+    ...(meta ? { dynamic_metadata: jsonToStruct(meta) } : {}),
+  };
+}
+
+/** A denying policy's answer as the plugin sends it; with additions, ours only where it set nothing. */
+function policyDenyResponse(d: Deny, p: PolicyDecision): CheckResponse {
+  const additions = d.additions !== false;
+  const meta = metadata({}, p.dynamicMetadata, d.decisionId);
+  const base = { status: { code: RPC_PERMISSION_DENIED }, ...(meta ? { dynamic_metadata: jsonToStruct(meta) } : {}) };
+  // A bare `false`: no denied_response (Envoy answers 403 with no body) unless our body is added.
+  if (p.form === 'boolean' && !additions) return base;
+  const headers = plain(p.headers);
+  if (additions) {
+    const set = new Set(p.headers.map(([k]) => k.toLowerCase()));
+    const add = (k: string, v: string): void => {
+      if (!set.has(k)) headers.push(overwrite(k, v));
+    };
+    if (p.body === undefined) {
+      add('content-type', 'application/json');
+      add('cache-control', 'no-store');
+    }
+    if (d.status === 401) add('www-authenticate', d.challenge ?? 'Bearer');
+  }
+  const body = p.body ?? (additions ? denyBody(d.status) : '');
+  // An empty body is proto3's default: left out, as the plugin's encoder leaves it out.
+  return { ...base, denied_response: { status: { code: d.status as StatusCode }, headers, ...(body !== '' ? { body } : {}) } };
+}
+
+export function toCheckResponse(d: Decision): CheckResponse {
+  if (d.allowed) return allowResponse(d);
+  if (d.reason === 'request_parse_error') {
+    // Exactly the plugin's answer to a request it cannot read.
+    const message = `request_parse_error: ${d.parseError ?? 'request could not be parsed'}`;
+    return { status: { code: RPC_PERMISSION_DENIED, message }, denied_response: { status: { code: 400 as StatusCode }, body: message } };
+  }
+  if (d.policy) return policyDenyResponse(d, d.policy);
+  const headers = [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
   if (d.status === 401) headers.push(overwrite('www-authenticate', d.challenge ?? 'Bearer'));
   if (d.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(d.retryAfterSeconds)));
   const rpc = d.status === 401 ? RPC_UNAUTHENTICATED : d.status >= 500 ? RPC_UNAVAILABLE : RPC_PERMISSION_DENIED;
   return {
     status: { code: rpc },
     // proto3 enums are open: any HTTP status number encodes, named in Envoy's enum or not.
-    denied_response: { status: { code: d.status as StatusCode }, headers, body: own?.body ?? denyBody(d.status) },
-    ...(own?.dynamicMetadata ? { dynamic_metadata: jsonToStruct(own.dynamicMetadata) } : {}),
+    denied_response: { status: { code: d.status as StatusCode }, headers, body: denyBody(d.status) },
   };
 }

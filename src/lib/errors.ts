@@ -41,7 +41,7 @@ export type UnavailableErrorCode =
   | 'policy_error'
   | 'internal';
 
-export type ErrorCode = AuthnErrorCode | UnavailableErrorCode | 'config_invalid';
+export type ErrorCode = AuthnErrorCode | UnavailableErrorCode | 'config_invalid' | 'request_parse_error';
 
 export abstract class AuthzError extends Error {
   abstract readonly code: ErrorCode;
@@ -66,6 +66,13 @@ export class UnavailableError extends AuthzError {
   ) {
     super(message, options);
   }
+}
+
+/** The request cannot be read as opa-envoy-plugin reads it (bad escape, malformed JSON or form body):
+ *  answered 400, as the plugin answers it. The message names the problem, never the input. */
+export class RequestParseError extends AuthzError {
+  override readonly name = 'RequestParseError';
+  readonly code = 'request_parse_error';
 }
 
 export interface ConfigProblem {

@@ -178,7 +178,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       denyList,
       ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
-      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run } } : {}),
+      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse } } : {}),
     });
 
     const tls = await serverCredentials(loaded, cfg.server);

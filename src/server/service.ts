@@ -10,7 +10,7 @@ import { serverOptions } from './grpc.js';
 import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
-import { envoyProtos } from './protos.js';
+import { envoyProtos } from '../envoy/protos.js';
 import { rateLimitHandlers } from './rls-service.js';
 import { GrpcServer } from './transport.js';
 

@@ -31,7 +31,8 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
 export function checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined): Record<string, unknown> {
   return {
     event: 'check',
-    decision_id: randomUUID(),
+    // The id a policy decision also carries in dynamic metadata (as opa-envoy-plugin's decision_id).
+    decision_id: d.decisionId ?? randomUUID(),
     trace_id: traceId ?? null,
     ...requestFields(req),
     route: d.route,

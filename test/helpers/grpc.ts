@@ -5,7 +5,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { CheckRequest, CheckRequest__Output } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import type { RateLimitResponse__Output } from '../../src/gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
-import { envoyProtos } from '../../src/server/protos.js';
+import { envoyProtos } from '../../src/envoy/protos.js';
 
 export interface AuthzClient {
   /** Accepts the decoded (__Output) shape the builders make: on the wire the two are the same message. */

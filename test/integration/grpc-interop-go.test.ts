@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/loader.js';
 import { serverOptions } from '../../src/server/grpc.js';
-import { envoyProtos } from '../../src/server/protos.js';
+import { envoyProtos } from '../../src/envoy/protos.js';
 import { GrpcServer } from '../../src/server/transport.js';
 import { devCerts } from '../helpers/certs.js';
 import { buildInterop, runInterop, type InteropCall } from '../helpers/grpc-interop.js';

@@ -17,7 +17,7 @@ import type { RateLimitRequest } from '../../src/gen/envoy/service/ratelimit/v3/
 import type { RateLimitResponse__Output } from '../../src/gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import { ConfigError } from '../../src/lib/errors.js';
 import { loadRateLimitFiles } from '../../src/ratelimit/config.js';
-import { envoyProtos } from '../../src/server/protos.js';
+import { envoyProtos } from '../../src/envoy/protos.js';
 import { send } from '../helpers/client.js';
 import { freePort } from '../helpers/envoy.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';

@@ -3,7 +3,7 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckRequest } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
-import { envoyProtos } from '../../src/server/protos.js';
+import { envoyProtos } from '../../src/envoy/protos.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { setupTracing, type Tracing } from '../../src/telemetry/tracing.js';
 import { capture } from '../helpers/log.js';

@@ -7,6 +7,12 @@ import type { RequestView } from '../../../src/envoy/request.js';
 import { MemoryDenyList } from '../../../src/identity/revocation/memory.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
 import { requestView } from '../../helpers/requests.js';
+import { readFileSync } from 'node:fs';
+import { parseBundle } from '../../../src/policy/bundle.js';
+import { PolicyEngine } from '../../../src/policy/engine.js';
+import { PolicyAuthorizer } from '../../../src/policy/authorizer.js';
+import { buildBundle } from '../../helpers/opa.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const user: SubjectCredential = {
   kind: 'subject',
@@ -167,5 +173,45 @@ describe('deny list expiry', () => {
     vi.advanceTimersByTime(60_000);
     expect(deny.stored).toBe(1);
     await deny.close();
+  });
+});
+
+describe('CheckPipeline with a policy: our additions beside its answer (routes[].additions)', () => {
+  const tmp = tempDir();
+  const REGO = `package envoy.authz
+import rego.v1
+default allow := false
+allow := {"allowed": true, "headers": {"Authorization": "Bearer from-policy", "x-auth-subject": "policy-subject"}} if input.parsed_path[0] == "sets"
+allow := true if input.parsed_path[0] == "bare"
+`;
+  let authorizer: PolicyAuthorizer;
+  const yaml = (additions: boolean): string => `routes: [{name: r, match: {path_prefix: /}, public: true, additions: ${additions}}]`;
+  const run = async (additions: boolean, path: string, headers: Record<string, string> = {}) =>
+    pipeline(yaml(additions), [new FixedAuthenticator(withCred)], { policy: { authorizer, dryRun: false } }).check(requestView({ path, headers }));
+
+  it('builds the engine from a real bundle', async () => {
+    const engine = new PolicyEngine({ decisionPath: 'envoy/authz/allow', initialPages: 16, maxPages: 64 });
+    await engine.activate(await parseBundle(readFileSync(buildBundle(tmp.dir, 'p', { rego: REGO, revision: 'p-1' }))));
+    authorizer = new PolicyAuthorizer(engine);
+  });
+
+  it('never sets or removes a header the policy sets, and removes the rest of ours only with additions', async () => {
+    const on = await run(true, '/sets', { authorization: 'Bearer t' });
+    expect(on.allowed).toBe(true);
+    if (!on.allowed) return;
+    expect(on.upstreamHeaders).not.toHaveProperty('x-auth-subject'); // the policy's wins
+    expect(on.upstreamHeaders['x-auth-issuer']).toBe('https://i');
+    expect(on.removeHeaders).not.toContain('authorization');
+    expect(on.removeHeaders).not.toContain('x-auth-subject');
+    expect(on.removeHeaders).toEqual(['x-forwarded-client-cert', 'x-api-key']);
+    const off = await run(false, '/bare');
+    expect(off.allowed && off.removeHeaders).toEqual([]);
+    const offOn = await run(true, '/bare');
+    expect(offOn.allowed && offOn.removeHeaders).toContain('authorization');
+  });
+
+  it('answers a request the plugin cannot parse with 400 request_parse_error before the policy runs', async () => {
+    const d = await run(false, '/sets?a=%zz');
+    expect(d).toMatchObject({ allowed: false, status: 400, reason: 'request_parse_error' });
   });
 });

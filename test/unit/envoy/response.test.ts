@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { denyBody, toCheckResponse } from '../../../src/envoy/response.js';
+import { toPolicyDecision } from '../../../src/policy/decision.js';
 
 describe('toCheckResponse', () => {
   it('allows with overwriting identity headers, removals and dynamic metadata', () => {
@@ -41,5 +42,42 @@ describe('toCheckResponse', () => {
     expect(r.denied_response?.body).toBe(denyBody(503));
     expect(JSON.stringify(r)).not.toContain('deadline');
     expect(JSON.stringify(r.denied_response?.headers)).not.toContain('www-authenticate');
+  });
+
+  describe("a denying policy's own answer (issue 12)", () => {
+    const policy = toPolicyDecision({ allowed: false, http_status: 401, headers: { 'www-authenticate': 'Bearer' } });
+    const deny = (additions: boolean) => toCheckResponse({ allowed: false, route: 'r', status: 401, reason: 'policy_denied', policy, additions, decisionId: 'd-1' });
+
+    it('is PERMISSION_DENIED with the policy\'s header once, and no body of ours with additions off', () => {
+      const r = deny(false);
+      expect(r.status).toEqual({ code: 7 });
+      expect(r.denied_response?.headers).toEqual([{ header: { key: 'www-authenticate', value: 'Bearer' } }]);
+      expect(r.denied_response?.body).toBeUndefined();
+      expect(r.dynamic_metadata?.fields?.decision_id).toEqual({ stringValue: 'd-1' });
+    });
+
+    it('with additions on, adds the uniform body and its headers beside the policy\'s, never a second www-authenticate', () => {
+      const r = deny(true);
+      expect(r.status).toEqual({ code: 7 });
+      const names = (r.denied_response?.headers ?? []).map((h) => h.header?.key);
+      expect(names.filter((n) => n === 'www-authenticate')).toHaveLength(1);
+      expect(names).toEqual(expect.arrayContaining(['content-type', 'cache-control']));
+      expect(r.denied_response?.body).toBe(denyBody(401));
+    });
+
+    it('keeps a policy body, also an empty one, whatever the additions', () => {
+      const empty = toPolicyDecision({ allowed: false, body: '' });
+      const r = toCheckResponse({ allowed: false, route: 'r', status: 403, reason: 'policy_denied', policy: empty, additions: true });
+      expect(r.denied_response?.body).toBeUndefined(); // "" is proto3's default: the wire carries the empty body
+      expect((r.denied_response?.headers ?? []).map((h) => h.header?.key)).not.toContain('content-type');
+    });
+
+    it('lets the policy\'s metadata keys win over ours on an allow', () => {
+      const allow = toPolicyDecision({ allowed: true, dynamic_metadata: { route: 'mine', x: 1 } });
+      const r = toCheckResponse({ allowed: true, route: 'r', upstreamHeaders: {}, removeHeaders: [], policy: allow, policyRevision: 'rev', decisionId: 'd' });
+      expect(r.dynamic_metadata?.fields).toMatchObject({ route: { stringValue: 'mine' }, x: { numberValue: 1 }, policy_revision: { stringValue: 'rev' }, decision_id: { stringValue: 'd' } });
+      const off = toCheckResponse({ allowed: true, route: 'r', upstreamHeaders: {}, removeHeaders: [], policy: allow, policyRevision: 'rev', decisionId: 'd', additions: false });
+      expect(Object.keys(off.dynamic_metadata?.fields ?? {}).sort()).toEqual(['decision_id', 'route', 'x']);
+    });
   });
 });

@@ -19,7 +19,7 @@ describe('policy input (opa-envoy-plugin compatible)', () => {
     req.attributes!.metadata_context = { filter_metadata: { 'envoy.filters.http.jwt_authn': { fields: { sub: { stringValue: 'x', kind: 'stringValue' }, n: { numberValue: 2, kind: 'numberValue' } } } }, typed_filter_metadata: {} };
     const input = toPolicyInput(req, identity) as {
       attributes: {
-        request: { http: { method: string; headers: Record<string, string> }; time: string };
+        request: { http: { method: string; headers: Record<string, string> }; time: unknown };
         source: { address: { socketAddress: { address: string; portValue: number }; address?: unknown } };
         contextExtensions: Record<string, string>;
         metadataContext: { filterMetadata: Record<string, unknown> };
@@ -27,7 +27,8 @@ describe('policy input (opa-envoy-plugin compatible)', () => {
     };
     expect(input.attributes.request.http.method).toBe('GET');
     expect(input.attributes.request.http.headers['x-custom_header']).toBe('v');
-    expect(input.attributes.request.time).toBe('2023-11-14T22:13:20.005Z');
+    // As the plugin gives it (a Timestamp message field by field, 64-bit integers as numbers).
+    expect(input.attributes.request.time).toEqual({ seconds: 1700000000, nanos: 5_000_000 });
     expect(input.attributes.source.address).toEqual({ socketAddress: { address: '127.0.0.1', portValue: 50000 } });
     expect(input.attributes.contextExtensions).toEqual({ service_name: 'orders' });
     expect(input.attributes.metadataContext.filterMetadata).toEqual({ 'envoy.filters.http.jwt_authn': { sub: 'x', n: 2 } });

@@ -1,9 +1,11 @@
 // Loads Envoy's service protos from the canonical copies shipped on npm (proto/roots.json names
 // the package and include roots), with the same options the generated types were made with.
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import roots from '../../proto/roots.json' with { type: 'json' };
 import type { ProtoGrpcType as AuthProto } from '../gen/external_auth.js';
 import type { ProtoGrpcType as RlsProto } from '../gen/rls.js';
@@ -34,4 +36,24 @@ export function envoyProtos(): EnvoyProtos {
     cached = loadPackageDefinition(def) as unknown as EnvoyProtos;
   }
   return cached;
+}
+
+let root: protobuf.Root | undefined;
+
+/** The same protos as reflection types (field kinds, oneofs, maps), for translators that walk a
+ *  decoded message by its descriptor. Parsed once per process, on first use (startup). */
+export function envoyReflection(): protobuf.Root {
+  if (!root) {
+    const dirs = protoIncludeDirs();
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => {
+      if (isAbsolute(target)) return target;
+      for (const d of dirs) if (existsSync(join(d, target))) return join(d, target);
+      return target;
+    };
+    r.loadSync(roots.files, { keepCase: roots.loaderOptions.keepCase });
+    r.resolveAll();
+    root = r;
+  }
+  return root;
 }
