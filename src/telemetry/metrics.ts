@@ -32,6 +32,11 @@ export function useMetrics(m: Metrics | undefined): void {
   current = m;
 }
 
+/** Counts a state change (a bounded name: bundle_activated, ratelimit_store_failed, ...). */
+export function recordEvent(name: string): void {
+  current?.event(name);
+}
+
 /** Counts a cache lookup (hit ratio = hits / lookups). */
 export function recordCacheLookup(cache: CacheName, hit: boolean): void {
   current?.cacheLookup(cache, hit);
