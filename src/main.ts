@@ -86,6 +86,13 @@ async function main(): Promise<number> {
   });
 }
 
+/** One line under 4 KiB (as every log line), even of 4-byte characters: a hostile path cannot flood the console. */
+const MAX_LINE_CHARS = 1000;
+function bounded(line: string): string {
+  const flat = line.replace(/[\r\n]+/g, ' ');
+  return flat.length <= MAX_LINE_CHARS ? flat : `${flat.slice(0, MAX_LINE_CHARS)}...[+${flat.length - MAX_LINE_CHARS} chars]`;
+}
+
 // A cluster worker's IPC channel would keep it alive after shutdown, and letting go of the channel
 // makes Node exit with 0: a worker ends with an explicit exit so the primary sees its real code.
 // (Logs are written synchronously, and stdio pipes are synchronous on Linux: nothing is lost.)
@@ -100,13 +107,13 @@ main().then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
-      process.stderr.write(`configuration error:\n${err.problems.map((p) => `  ${err.file}: ${p.keyPath}: ${p.problem}`).join('\n')}\n`);
+      process.stderr.write(`configuration error:\n${err.problems.map((p) => bounded(`  ${err.file}: ${p.keyPath}: ${p.problem}`)).join('\n')}\n`);
       process.exitCode = EXIT_CONFIG;
       release();
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`envoy-authz: cannot start: ${message}\n`);
+    process.stderr.write(`${bounded(`envoy-authz: cannot start: ${message}`)}\n`);
     process.exitCode = EXIT_STARTUP;
     release();
   },

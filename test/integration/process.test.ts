@@ -171,3 +171,16 @@ describe('--check-config and a real start agree (one composition root)', () => {
     expect(r.stderr).not.toMatch(STACK_TRACE);
   }, 60_000);
 });
+
+describe('startup errors are bounded lines', () => {
+  const tmp = tempDir();
+  it('cuts a problem line that a hostile value would make longer than 4 KB', async () => {
+    const long = 'x'.repeat(6000);
+    const file = tmp.write('long.yaml', configYaml({ routes: [{ name: long, match: { path_prefix: '/' } }, { name: long, match: { path_prefix: '/' } }] }));
+    const r = await runService(['--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('duplicate route name');
+    for (const line of r.stderr.split('\n')) expect(Buffer.byteLength(line)).toBeLessThan(4096);
+    expect(r.stderr).toMatch(/\.\.\.\[\+\d+ chars\]/);
+  }, 60_000);
+});
