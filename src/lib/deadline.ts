@@ -8,11 +8,18 @@ export function budgetMs(ownBudgetMs: number, callerDeadline: Date | number, now
   return Math.max(0, Math.min(ownBudgetMs, deadline - now - marginMs));
 }
 
-/** Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed. */
-export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed; then `controller`
+ * (the work's own AbortController, if given) is aborted with that error so the work stops too.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, controller?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UnavailableError('deadline_exceeded', `no decision within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const err = new UnavailableError('deadline_exceeded', `no decision within ${ms} ms`);
+      controller?.abort(err);
+      reject(err);
+    }, ms);
   });
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

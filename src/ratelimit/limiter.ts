@@ -36,7 +36,8 @@ export class RateLimiter {
     return this.domains().has(domain);
   }
 
-  async shouldRateLimit(domain: string, descriptors: readonly (readonly Entry[])[], hits: number): Promise<RateLimitDecision> {
+  /** `signal` aborted (the call was reset or ran out of time) before the store call: rejects with its reason, no tokens spent. */
+  async shouldRateLimit(domain: string, descriptors: readonly (readonly Entry[])[], hits: number, signal?: AbortSignal): Promise<RateLimitDecision> {
     const config = this.domains().get(domain);
     const matches = descriptors.map((d) => (config ? matchDescriptor(config, d) : undefined));
     const replaced = new Set(matches.flatMap((m) => m?.limits.flatMap((l) => l.replaces) ?? []));
@@ -50,6 +51,7 @@ export class RateLimiter {
         owners.push({ descriptor: i, limit });
       });
     });
+    signal?.throwIfAborted();
     const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets));
 
     const perDescriptor = descriptors.map((): { limit: Limit; state: BucketState }[] => []);
