@@ -43,8 +43,12 @@ export function rawRequest(s: ClientHttp2Session, path: string, body: Buffer | u
     const chunks: Buffer[] = [];
     let head: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
-    req.on('response', (h) => (head = h));
-    req.on('trailers', (t) => (trailers = t));
+    req.on('response', (h: IncomingHttpHeaders) => {
+      head = h;
+    });
+    req.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = t;
+    });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => undefined);
     req.on('close', () => {

@@ -5,7 +5,7 @@ import { constants, type ClientHttp2Session } from 'node:http2';
 import { parseConfig } from '../../../src/config/loader.js';
 import { serverOptions } from '../../../src/server/grpc.js';
 import { GrpcServer, type Call, type TransportOptions } from '../../../src/server/transport.js';
-import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
+import { loadPackageDefinition, type credentials } from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -109,7 +109,9 @@ describe('deadlines', () => {
   it('answers DEADLINE_EXCEEDED at the caller\'s deadline and aborts the handler', async () => {
     let reason: unknown;
     const address = await start((call) => {
-      call.signal.addEventListener('abort', () => (reason = call.signal.reason));
+      call.signal.addEventListener('abort', () => {
+        reason = call.signal.reason as unknown;
+      });
     });
     const started = Date.now();
     const a = await rawCall(address, '/t.Svc/Echo', grpcFrame(msg('slow')), { 'grpc-timeout': '200m' });
@@ -147,7 +149,7 @@ describe('cancellation', () => {
     const aborted = new Promise<void>((resolve) => {
       void start((call) => {
         call.signal.addEventListener('abort', () => {
-          reason = call.signal.reason;
+          reason = call.signal.reason as unknown;
           resolve();
         });
         started();
