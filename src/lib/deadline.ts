@@ -9,17 +9,27 @@ export function budgetMs(ownBudgetMs: number, callerDeadline: Date | number, now
 }
 
 /**
- * Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed; then `controller`
- * (the work's own AbortController, if given) is aborted with that error so the work stops too.
+ * Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed. With the work's
+ * own `controller`: the deadline aborts it (so the work stops too), and an abort from elsewhere
+ * (the caller cancelled) rejects at once with its reason instead of waiting for the work.
  */
 export function withDeadline<T>(work: Promise<T>, ms: number, controller?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const err = new UnavailableError('deadline_exceeded', `no decision within ${ms} ms`);
       controller?.abort(err);
       reject(err);
     }, ms);
+    const signal = controller?.signal;
+    if (!signal) return;
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+  return Promise.race([work, expired]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) controller?.signal.removeEventListener('abort', onAbort);
+  });
 }
