@@ -24,7 +24,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, controller?: Abort
     }, ms);
     const signal = controller?.signal;
     if (!signal) return;
-    onAbort = () => reject(signal.reason);
+    onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new UnavailableError('cancelled', 'the call was cancelled'));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
