@@ -283,6 +283,7 @@ class Exchange {
   private released = false;
   private call: Call | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerIsDeadline: boolean;
   private readonly chunks: Buffer[] = [];
   private size = 0;
 
@@ -296,9 +297,11 @@ class Exchange {
     started: number,
     private readonly deadline: number,
   ) {
-    // One timer per call: first for the body (the caller's deadline, or our body_timeout_ms if sooner), then for the deadline.
+    // One timer per call: first for the body (the caller's deadline, or our body_timeout_ms if
+    // sooner), then - only if that was not already the deadline - for the deadline.
     const bodyBy = Math.min(deadline, started + opts.bodyTimeoutMs);
-    this.timer = setTimeout(() => this.expired(bodyBy < deadline), Math.max(0, bodyBy - started));
+    this.timerIsDeadline = bodyBy === deadline;
+    this.timer = setTimeout(() => this.expired(!this.timerIsDeadline), Math.max(0, bodyBy - started));
   }
 
   start(): void {
@@ -350,8 +353,11 @@ class Exchange {
       return this.answer(status.INTERNAL, 'request message could not be parsed');
     }
     // The body is in: from now on the timer is the caller's deadline alone.
-    clearTimeout(this.timer);
-    this.timer = Number.isFinite(this.deadline) ? setTimeout(() => this.expired(false), Math.max(0, this.deadline - Date.now())) : undefined;
+    if (!this.timerIsDeadline) {
+      clearTimeout(this.timer);
+      this.timerIsDeadline = true;
+      this.timer = Number.isFinite(this.deadline) ? setTimeout(() => this.expired(false), Math.max(0, this.deadline - Date.now())) : undefined;
+    }
     const call = new Call(request, this.metadata, this.deadline, (v) => this.write(v), () => this.finish(null));
     this.call = call;
     const run = (cb: Callback): void => {
