@@ -40,7 +40,8 @@ export class Connection {
   private pingStrikes = 0;
   private resetWindowStart = 0;
   private resetsInWindow = 0;
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** Pending timers, cleared when the connection closes (a fired timer removes itself). */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private closing = false;
   private lastStreamId = 0;
 
@@ -93,9 +94,12 @@ export class Connection {
   }
 
   private timer(ms: number, fn: () => void): void {
-    const t = setTimeout(fn, ms);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
     t.unref();
-    this.timers.push(t);
+    this.timers.add(t);
   }
 
   private awaitPreface(): void {
