@@ -38,6 +38,7 @@ export class Connection {
   private lastActive = Date.now();
   private lastPing = 0;
   private pingStrikes = 0;
+  private resetPingStrikes = false;
   private resetWindowStart = 0;
   private resetsInWindow = 0;
   /** Pending timers, cleared when the connection closes (a fired timer removes itself). */
@@ -78,9 +79,9 @@ export class Connection {
     this.lastActive = Date.now();
   }
 
-  /** We sent an answer: like grpc-go, data from us clears the peer's ping strikes. */
+  /** We sent an answer: like grpc-go, data from us clears the peer's ping strikes (BDP pings follow data). */
   answered(): void {
-    this.pingStrikes = 0;
+    this.resetPingStrikes = true;
   }
 
   /** The client reset a stream before its answer; too many in one second closes the connection. */
@@ -155,7 +156,11 @@ export class Connection {
 
   private onPing(): void {
     const now = Date.now();
-    if (this.lastPing !== 0 && now - this.lastPing < this.limits.keepaliveMinPingIntervalMs) {
+    if (this.resetPingStrikes) {
+      // grpc-go's http2_server handlePing: the first ping after data from us is not checked.
+      this.resetPingStrikes = false;
+      this.pingStrikes = 0;
+    } else if (this.lastPing !== 0 && now - this.lastPing < this.limits.keepaliveMinPingIntervalMs) {
       this.pingStrikes += 1;
       if (this.pingStrikes > MAX_PING_STRIKES) this.calm('too_many_pings');
     }
