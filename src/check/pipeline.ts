@@ -65,8 +65,13 @@ export class CheckPipeline {
     this.challenge = a.scheme === '' ? 'Bearer' : a.scheme;
   }
 
-  /** Decides one request. Rejects only with UnavailableError (or an unexpected error): the caller fails closed. */
-  async check(req: RequestView): Promise<Decision> {
+  /**
+   * Decides one request. Rejects only with UnavailableError (or an unexpected error): the caller fails closed.
+   * `signal` aborted (the call was reset or ran out of time): rejects with its reason at the next
+   * stage boundary, so no credential is checked, no policy evaluated and no token minted after it.
+   */
+  async check(req: RequestView, signal?: AbortSignal): Promise<Decision> {
+    signal?.throwIfAborted();
     // A path we cannot read as Envoy and the upstream would matches no route safely.
     if (req.pathInvalid) return { allowed: false, route: DEFAULT_ROUTE.name, status: 400, reason: 'path_invalid' };
     const route = this.deps.routes.match(req);
@@ -77,7 +82,7 @@ export class CheckPipeline {
       const guard = this.deps.failureGuard;
       if (guard?.blocked(req)) throw new AuthnError('too_many_failures', 'too many failed authentications');
       try {
-        identity = await this.authenticate(req, route);
+        identity = await this.authenticate(req, route, signal);
       } catch (err) {
         if (guard && err instanceof AuthnError) await guard.record(req);
         throw err;
@@ -85,7 +90,7 @@ export class CheckPipeline {
       if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
       const revoked = identity && this.deps.denyList?.revoked(identity);
       if (revoked) throw new AuthnError('credential_revoked', `revoked by ${revoked}`);
-      return await this.authorize(req, route, identity);
+      return await this.authorize(req, route, identity, signal);
     } catch (err) {
       if (!(err instanceof AuthnError)) throw err;
       if (err.code === 'too_many_failures') {
@@ -103,22 +108,24 @@ export class CheckPipeline {
     }
   }
 
-  private async authenticate(req: RequestView, route: Route): Promise<Identity | undefined> {
+  private async authenticate(req: RequestView, route: Route, signal: AbortSignal | undefined): Promise<Identity | undefined> {
     let user: SubjectCredential | undefined;
     let workload: WorkloadCredential | undefined;
     for (const a of this.deps.authenticatorsFor(route)) {
+      signal?.throwIfAborted();
       const c = await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req));
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }
+    signal?.throwIfAborted();
     return canonicalize(user, workload, this.deps.authentication.service_account_issuer);
   }
 
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
-  private async authorize(req: RequestView, route: Route, identity: Identity | undefined): Promise<Decision> {
+  private async authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: AbortSignal | undefined): Promise<Decision> {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
-    if (!p || !this.toInput || mode === 'skip') return this.allow(req, route, identity);
+    if (!p || !this.toInput || mode === 'skip') return this.allow(req, route, identity, {}, signal);
     const decisionId = randomUUID();
     let input: Record<string, unknown>;
     try {
@@ -126,12 +133,13 @@ export class CheckPipeline {
     } catch (err) {
       if (!(err instanceof RequestParseError)) throw err;
       // opa-envoy-plugin answers a request it cannot read with 400 before any policy runs.
-      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, decisionId });
+      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, decisionId }, signal);
       return { allowed: false, route: route.name, status: 400, reason: 'request_parse_error', parseError: err.message, ...(identity ? { identity } : {}) };
     }
+    signal?.throwIfAborted();
     const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)));
-    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId });
-    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, decisionId });
+    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId }, signal);
+    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, decisionId }, signal);
     return {
       allowed: false,
       route: route.name,
@@ -145,7 +153,8 @@ export class CheckPipeline {
     };
   }
 
-  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow> = {}): Promise<Allow> {
+  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: AbortSignal | undefined): Promise<Allow> {
+    signal?.throwIfAborted();
     const upstreamHeaders: Record<string, string> = {};
     if (identity) {
       upstreamHeaders[this.identityHeaders.subject] = identity.subject;

@@ -35,6 +35,8 @@ export const FORBIDDEN_CODES: ReadonlySet<AuthnErrorCode> = new Set(['credential
 /** A dependency or the service itself failed: the answer is "unknown", so we fail closed. */
 export type UnavailableErrorCode =
   | 'deadline_exceeded'
+  /** The caller reset the call: its work stops, and nothing is decided or spent for it. */
+  | 'cancelled'
   | 'jwks_unavailable'
   | 'introspection_unavailable'
   | 'store_unavailable'

@@ -119,7 +119,8 @@ export class RateLimiter {
     return undefined;
   }
 
-  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number): Promise<RateLimitDecision> {
+  /** `signal` aborted (the call was reset or ran out of time) before the store call: rejects with its reason, no tokens spent. */
+  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number, signal?: AbortSignal): Promise<RateLimitDecision> {
     const refused = this.refusal(domain, descriptors.length);
     if (refused !== undefined) throw refused;
     const reqs: DescriptorRequest[] = descriptors.map((d) => (Array.isArray(d) ? { entries: d as readonly Entry[] } : (d as DescriptorRequest)));
@@ -137,6 +138,7 @@ export class RateLimiter {
       });
     });
     const mode = this.opts.countRefused ? 'each' : 'all';
+    signal?.throwIfAborted();
     const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets, mode));
 
     const perDescriptor = reqs.map((): { limit: Limit; state: BucketState }[] => []);

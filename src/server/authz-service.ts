@@ -1,9 +1,11 @@
 // Thin gRPC adapter for envoy.service.auth.v3.Authorization/Check: translate in, run the pipeline
 // under a deadline, translate out, log the decision. Failures never allow and never leak details.
+// A call the caller resets stops at the pipeline's next stage and is logged "cancelled", never
+// with the decision it did not receive.
 import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
-import { checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
+import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
 import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
 import type { Config } from '../config/schema.js';
 import { toRequestView, type RequestView } from '../envoy/request.js';
@@ -14,6 +16,7 @@ import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
+import { callSignal } from './transport.js';
 
 export interface AuthzServiceDeps {
   readonly pipeline: CheckPipeline;
@@ -48,11 +51,18 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
         req = undefined; // answered below as an internal error
       }
       const meta = metadataMap(call.metadata);
+      // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
+      const signal = callSignal(call);
+      const work = new AbortController();
+      const stop = (): void => work.abort(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
       void serverSpan('envoy-authz Check', callerContext(meta, req?.headers), async (span) => {
         const traceId = activeTraceId() ?? traceIdOf(req, meta.get('traceparent'));
         try {
           if (!req) throw new UnavailableError('internal', 'CheckRequest could not be read');
-          const d = await withDeadline(pipeline.check(req), budgetMs(check.deadline_ms, call.getDeadline()));
+          const d = await withDeadline(pipeline.check(req, work.signal), budgetMs(check.deadline_ms, call.getDeadline()), work);
+          // Decided, but the caller is gone (reset, or its deadline answered): not a decision anyone received.
+          if (signal.aborted) throw signal.reason;
           const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
           span.setAttributes({
             'envoy_authz.route': d.route,
@@ -67,6 +77,12 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
+          if (u.code === 'cancelled') {
+            log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
+            metrics?.checkError(u.code, seconds(started));
+            callback({ code: status.CANCELLED, details: 'cancelled' });
+            return;
+          }
           log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
           metrics?.checkError(u.code, seconds(started));
           if (check.on_error.mode === 'deny') {
@@ -79,6 +95,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
           };
           callback(e);
         } finally {
+          signal.removeEventListener('abort', stop);
           done();
         }
       });

@@ -1,5 +1,5 @@
-// The gRPC listener's settings: message-size caps set deliberately, optional TLS/mTLS, keepalive
-// pings for Envoy's long-lived connections. No reflection service.
+// The gRPC listener's settings: message-size caps set deliberately, optional TLS/mTLS, connection
+// lifetime and abuse limits (docs/operations.md "Hardening"). No reflection service.
 import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -10,9 +10,17 @@ export function serverOptions(cfg: ServerConfig): TransportOptions {
     maxReceiveBytes: cfg.max_receive_message_bytes,
     maxSendBytes: cfg.max_send_message_bytes,
     maxConcurrentStreams: cfg.max_concurrent_streams,
+    bodyTimeoutMs: cfg.body_timeout_ms,
+    prefaceTimeoutMs: cfg.http2_preface_timeout_ms,
+    maxConnectionAgeMs: cfg.max_connection_age_ms,
+    maxConnectionAgeGraceMs: cfg.max_connection_age_grace_ms,
+    maxConnectionIdleMs: cfg.max_connection_idle_ms,
     // Envoy keeps long-lived HTTP/2 connections: ping them, drop dead peers.
-    keepaliveTimeMs: 60_000,
-    keepaliveTimeoutMs: 20_000,
+    keepaliveTimeMs: cfg.keepalive_time_ms,
+    keepaliveTimeoutMs: cfg.keepalive_timeout_ms,
+    keepaliveMinPingIntervalMs: cfg.keepalive_min_ping_interval_ms,
+    maxResetsPerSecond: cfg.max_stream_resets_per_second,
+    maxSessionMemoryMb: cfg.max_session_memory_mb,
   };
 }
 

@@ -1,5 +1,6 @@
 // Thin gRPC adapter for envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit: translate in,
-// run the limiter, translate out, audit every over-limit decision (V-274525).
+// run the limiter, translate out, audit every over-limit decision (V-274525). A call reset or out
+// of time before the store call spends no tokens (the limiter checks the call's signal).
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { RateLimitResponse } from '../gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
@@ -11,6 +12,8 @@ import { callerContext, serverSpan } from '../telemetry/tracing.js';
 import { metadataMap } from './authz-service.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
+import { callSignal } from './transport.js';
+import { UnavailableError } from '../lib/errors.js';
 
 /** "near": past ratelimit.near_limit_ratio of the limit (upstream's near_limit). */
 function outcomeOf(r: DescriptorResult): RateLimitOutcome {
@@ -48,9 +51,13 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
       // Unknown domains share one label: the request names them, the config bounds them.
       const label = limiter.knows(domain) ? domain : 'unknown';
+      const signal = callSignal(call);
       void serverSpan('envoy-authz ShouldRateLimit', callerContext(metadataMap(call.metadata), undefined), async (span) => {
         try {
-          const d = await limiter.shouldRateLimit(domain, descriptors, hits);
+          const d = await limiter.shouldRateLimit(domain, descriptors, hits, signal);
+          // Reset or out of time while the store answered: nobody will read this answer, so it is
+          // neither sent, logged as a decision nor counted (the store may have spent the tokens).
+          signal.throwIfAborted();
           span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over });
           d.descriptors.forEach((r, i) => {
             if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r));
@@ -65,6 +72,13 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
           metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
           callback(null, toRateLimitResponse(d));
         } catch (err) {
+          if (err instanceof UnavailableError && (err.code === 'cancelled' || err.code === 'deadline_exceeded')) {
+            // The transport has answered (DEADLINE_EXCEEDED) or the caller is gone; nothing was spent.
+            span.setStatus({ code: SpanStatusCode.ERROR, message: err.code });
+            log.info({ event: 'ratelimit_aborted', domain, code: err.code }, 'rate-limit check stopped before the store');
+            callback({ code: err.code === 'cancelled' ? status.CANCELLED : status.DEADLINE_EXCEEDED, details: err.code });
+            return;
+          }
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'store' });
           log.warn({ event: 'ratelimit_error', domain, err: err instanceof Error ? err.message : String(err) }, 'rate-limit check failed');
           const e: Partial<ServiceError> = { code: status.UNAVAILABLE, details: 'rate limit decision unavailable' };

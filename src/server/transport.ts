@@ -1,15 +1,20 @@
 // gRPC over node:http2, for the handful of methods this service serves (unary Check,
 // ShouldRateLimit, Health/Check and List; server-streaming Health/Watch). Why not grpc-js's
 // Server: per call it spends about as much CPU again as the HTTP/2 work itself (interceptor
-// chains, channelz, per-call timers), which at 1,000 calls/s doubled the cost of an empty
-// handler (docs/performance.md). Handlers keep grpc-js's signatures (call.request,
-// call.metadata, call.getDeadline(), callback / call.write), so the adapters do not change.
+// chains, channelz, per-call objects), which at 1,000 calls/s doubled the cost of an empty
+// handler (docs/performance.md "Why our own gRPC transport"). Handlers keep grpc-js's signatures
+// (call.request, call.metadata, call.getDeadline(), callback / call.write), so the adapters do not
+// change; they also get `call.signal`, aborted when the caller resets the call or its deadline passes.
 //
-// What it implements of the gRPC HTTP/2 protocol: POST with content-type application/grpc*,
-// length-prefixed uncompressed messages (a compressed one is refused), grpc-timeout as the
-// call's deadline, response headers + message + trailers, trailers-only errors with a
-// percent-encoded grpc-message, message size caps on both directions, keepalive pings,
-// graceful (GOAWAY) and forced shutdown, TLS with optional client certificates.
+// Protocol (grpc-wire.ts): POST with content-type application/grpc or application/grpc+proto (else
+// 415 / 405 like grpc-go); a missing `te: trailers` is accepted, as grpc-go's server does (it never
+// reads te); identity and gzip requests, grpc-accept-encoding on every answer; grpc-timeout as
+// the deadline, counted from the headers (so it covers the wait for the body), malformed: INTERNAL;
+// response headers + message + trailers, trailers-only errors with a percent-encoded grpc-message;
+// message size caps both ways; repeated and -bin metadata. Hostile peers (connection.ts): preface
+// timeout, max age + grace, idle close, ping policy, calls in progress per connection bounded
+// (a reset call counts until its handler stops), rapid resets closed; a body that never comes
+// is answered DEADLINE_EXCEEDED after body_timeout_ms even without a grpc-timeout.
 import { EventEmitter } from 'node:events';
 import {
   constants,
@@ -23,14 +28,36 @@ import {
 } from 'node:http2';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
+import { UnavailableError } from '../lib/errors.js';
+import { Connection, type CloseReason, type ConnectionLimits } from './connection.js';
+import {
+  ACCEPT_ENCODING,
+  encodeGrpcMessage,
+  frame,
+  GRPC_CONTENT_TYPE,
+  HEADER_BYTES,
+  isGrpcProtoContentType,
+  MessageError,
+  parseGrpcTimeout,
+  parseMetadata,
+  readMessage,
+  requestEncoding,
+  type CallMetadata,
+  type MessageProblem,
+  type RequestEncoding,
+} from './grpc-wire.js';
 
-export interface TransportOptions {
+export { encodeGrpcMessage, parseGrpcTimeout } from './grpc-wire.js';
+
+export interface TransportOptions extends ConnectionLimits {
   readonly maxReceiveBytes: number;
   readonly maxSendBytes: number;
-  readonly maxConcurrentStreams: number;
-  /** Ping an idle connection this often; drop it when the answer does not come within the timeout. */
-  readonly keepaliveTimeMs: number;
-  readonly keepaliveTimeoutMs: number;
+  /** Without a grpc-timeout, the longest wait from a call's headers to the end of its body. */
+  readonly bodyTimeoutMs: number;
+  /** node:http2's per-connection memory cap (MB) for nghttp2's buffers. */
+  readonly maxSessionMemoryMb: number;
+  /** Told why the server closed a connection (for logs / metrics); optional. */
+  readonly onConnectionClose?: (reason: CloseReason) => void;
 }
 
 export interface TlsMaterial {
@@ -57,50 +84,47 @@ interface Method {
   readonly handler: Handler;
 }
 
-const GRPC_CONTENT_TYPE = 'application/grpc';
-const HEADER_BYTES = 5;
-// Request headers that are transport, not call metadata.
-const RESERVED = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent']);
-const TIMEOUT_UNITS: Record<string, number> = { H: 3600000, M: 60000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+const MESSAGE_PROBLEMS: Record<MessageProblem, [number, string]> = {
+  framing: [status.INTERNAL, 'expected exactly one request message'],
+  compressed_without_encoding: [status.INTERNAL, 'compressed flag set without a grpc-encoding'],
+  too_large: [status.RESOURCE_EXHAUSTED, 'decompressed message larger than max'],
+  corrupt: [status.INTERNAL, 'request message could not be decompressed'],
+};
+const noop = (): undefined => undefined;
 
-/** grpc-timeout ("100m", "5S", ...) as an absolute deadline in ms since the epoch; Infinity when absent or malformed. */
-export function parseGrpcTimeout(value: string | undefined, now = Date.now()): number {
-  const m = value === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(value);
-  return m ? now + Number(m[1]) * TIMEOUT_UNITS[m[2]!]! : Infinity;
-}
-
-/** grpc-message: percent-encoded outside printable ASCII (and '%' itself), as the gRPC spec says. */
-export function encodeGrpcMessage(message: string): string {
-  return message.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
-}
-
-/** A length-prefixed gRPC message. */
-function frame(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  out[0] = 0;
-  out.writeUInt32BE(body.length, 1);
-  body.copy(out, HEADER_BYTES);
-  return out;
+/** The AbortSignal of a call: ours carries one; a grpc-js call gets one from its 'cancelled' event. */
+export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: AbortSignal }): AbortSignal {
+  if (call.signal) return call.signal;
+  const ac = new AbortController();
+  const cancel = (): void => ac.abort(new UnavailableError('cancelled', 'the caller cancelled the call'));
+  if (call.cancelled) cancel();
+  else call.once('cancelled', cancel);
+  return ac.signal;
 }
 
 /** One call, shaped like grpc-js's ServerUnaryCall / ServerWritableStream as far as the handlers use them. */
 export class Call extends EventEmitter {
   cancelled = false;
-  private readonly metadataMap: Record<string, string>;
-  readonly metadata: { getMap(): Record<string, string> };
+  private controller: AbortController | undefined;
+  private abortReason: UnavailableError | undefined;
 
   constructor(
     readonly request: unknown,
-    headers: IncomingHttpHeaders,
+    readonly metadata: CallMetadata,
     private readonly deadline: number,
     private readonly writeMessage: (value: unknown) => boolean,
     private readonly endStream: () => void,
   ) {
     super();
-    const map: Record<string, string> = {};
-    for (const [k, v] of Object.entries(headers)) if (k[0] !== ':' && !RESERVED.has(k) && typeof v === 'string') map[k] = v;
-    this.metadataMap = map;
-    this.metadata = { getMap: () => this.metadataMap };
+  }
+
+  /** Aborted (reason: an UnavailableError, code `cancelled` or `deadline_exceeded`) when the call's work should stop. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
   }
 
   getDeadline(): number {
@@ -116,12 +140,21 @@ export class Call extends EventEmitter {
   end(): void {
     this.endStream();
   }
+
+  /** Transport side: the call is over for the handler (reset or deadline). */
+  abort(reason: UnavailableError): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.cancelled = true;
+    this.controller?.abort(reason);
+    this.emit('cancelled', reason.code === 'deadline_exceeded' ? 'deadline' : 'cancelled');
+  }
 }
 
 export class GrpcServer {
   private readonly methods = new Map<string, Method>();
   private server: Http2Server | Http2SecureServer | undefined;
-  private readonly sessions = new Set<Http2Session>();
+  private readonly connections = new Map<Http2Session, Connection>();
 
   constructor(private readonly opts: TransportOptions) {}
 
@@ -145,13 +178,27 @@ export class GrpcServer {
     const sep = address.lastIndexOf(':');
     const host = address.slice(0, sep).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(sep + 1));
-    const settings = { maxConcurrentStreams: this.opts.maxConcurrentStreams, maxHeaderListSize: 65536 };
+    const o = this.opts;
+    const common = {
+      settings: { maxConcurrentStreams: o.maxConcurrentStreams, maxHeaderListSize: 65536 },
+      maxSessionMemory: o.maxSessionMemoryMb,
+      // A TLS handshake or a non-h2 protocol gets no longer than the HTTP/2 preface.
+      unknownProtocolTimeout: o.prefaceTimeoutMs,
+    };
     const server = tls
-      ? createSecureServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: 'TLSv1.2', settings })
-      : createServer({ settings });
+      ? createSecureServer({
+          ...common,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: o.prefaceTimeoutMs,
+        })
+      : createServer(common);
     this.server = server;
     server.on('session', (session) => this.track(session));
-    server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    // node:http2 passes the raw header list as a fourth argument (@types/node does not declare it).
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: readonly string[]) => this.onStream(stream, headers, rawHeaders));
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`bind ${err.code ?? 'error'} ${address}`)));
       server.listen({ host, port }, () => {
@@ -166,147 +213,261 @@ export class GrpcServer {
     const server = this.server;
     if (!server) return done();
     server.close(() => done());
-    for (const s of this.sessions) s.close();
+    for (const s of this.connections.keys()) s.close();
   }
 
   /** Cuts every connection and call now. */
   forceShutdown(): void {
     this.server?.close();
-    for (const s of this.sessions) s.destroy();
-    this.sessions.clear();
+    for (const s of this.connections.keys()) s.destroy();
+    this.connections.clear();
   }
 
   private track(session: Http2Session): void {
-    this.sessions.add(session);
-    session.on('error', () => undefined); // a broken connection ends its calls; nothing else to do
-    const timer = setInterval(() => {
-      let answered = false;
-      const giveUp = setTimeout(() => {
-        if (!answered) session.destroy();
-      }, this.opts.keepaliveTimeoutMs);
-      giveUp.unref();
-      if (!session.ping((err) => {
-        answered = !err;
-        clearTimeout(giveUp);
-      })) clearTimeout(giveUp);
-    }, this.opts.keepaliveTimeMs);
-    timer.unref();
-    session.once('close', () => {
-      clearInterval(timer);
-      this.sessions.delete(session);
-    });
+    session.on('error', noop); // a broken connection ends its calls; nothing else to do
+    this.connections.set(session, new Connection(session, this.opts, this.opts.onConnectionClose));
+    session.once('close', () => this.connections.delete(session));
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => undefined); // reset by the peer: the call is cancelled below
-    const contentType = headers['content-type'];
-    if (headers[':method'] !== 'POST' || typeof contentType !== 'string' || !contentType.startsWith(GRPC_CONTENT_TYPE)) {
-      stream.respond({ ':status': constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE }, { endStream: true });
-      return;
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
+    stream.on('error', noop); // reset by the peer: the call is cancelled below
+    const conn = stream.session ? this.connections.get(stream.session) : undefined;
+    if (!conn) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    conn.noteStream(stream.id ?? 0);
+    // As grpc-go: a request that is not gRPC is refused with HTTP 415 (and a grpc-status for gRPC clients).
+    if (!isGrpcProtoContentType(headers['content-type'])) {
+      return this.fail(stream, status.INTERNAL, `invalid gRPC request content-type ${JSON.stringify(String(headers['content-type']))}`, constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
     }
+    if (headers[':method'] !== 'POST') return this.fail(stream, status.INTERNAL, 'gRPC requests must be POST', constants.HTTP_STATUS_METHOD_NOT_ALLOWED);
+    const started = Date.now();
+    const deadline = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined, started);
+    if (deadline === undefined) return this.fail(stream, status.INTERNAL, 'malformed grpc-timeout');
+    const metadata = parseMetadata(rawHeaders);
+    if (!metadata) return this.fail(stream, status.INTERNAL, 'malformed binary metadata');
     const method = this.methods.get(headers[':path'] ?? '');
     if (!method) return this.fail(stream, status.UNIMPLEMENTED, `The server does not implement the method ${headers[':path'] ?? ''}`);
-    const encoding = headers['grpc-encoding'];
-    if (encoding !== undefined && encoding !== 'identity') return this.fail(stream, status.UNIMPLEMENTED, `compression ${String(encoding)} is not supported`);
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > this.opts.maxReceiveBytes + HEADER_BYTES) {
-        refused = true;
-        this.fail(stream, status.RESOURCE_EXHAUSTED, `received message larger than max (${size} vs. ${this.opts.maxReceiveBytes})`);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.once('end', () => {
-      if (refused) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const length = body.length >= HEADER_BYTES ? body.readUInt32BE(1) : -1;
-      if (length < 0 || body.length !== HEADER_BYTES + length) return this.fail(stream, status.INTERNAL, 'expected exactly one request message');
-      if (body[0] !== 0) return this.fail(stream, status.UNIMPLEMENTED, 'compressed messages are not supported');
-      let request: unknown;
-      try {
-        request = method.deserialize(body.subarray(HEADER_BYTES));
-      } catch {
-        return this.fail(stream, status.INTERNAL, 'request message could not be parsed');
-      }
-      this.dispatch(stream, headers, method, request);
-    });
-  }
-
-  private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: Method, request: unknown): void {
-    let responded = false;
-    const open = (): boolean => !stream.closed && !stream.destroyed;
-    const sendHeaders = (): void => {
-      if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-    };
-    // One response message, framed and within the size cap; or the error that ends the call.
-    const encode = (value: unknown): Buffer | CallError => {
-      let body: Buffer;
-      try {
-        body = method.serialize(value);
-      } catch {
-        return { code: status.INTERNAL, details: 'response could not be serialized' };
-      }
-      return body.length > this.opts.maxSendBytes ? { code: status.RESOURCE_EXHAUSTED, details: 'response larger than the configured max' } : frame(body);
-    };
-    const write = (value: unknown): boolean => {
-      if (responded || !open()) return false;
-      const framed = encode(value);
-      if (!Buffer.isBuffer(framed)) {
-        finish(framed);
-        return false;
-      }
-      sendHeaders();
-      return stream.write(framed);
-    };
-    const finish = (err: CallError | null): void => {
-      if (responded) return;
-      responded = true;
-      if (!open()) return;
-      const code = err ? (err.code ?? status.UNKNOWN) : status.OK;
-      const message = err ? (err.details ?? err.message ?? '') : '';
-      if (!stream.headersSent) {
-        if (err) return this.fail(stream, code, message);
-        sendHeaders();
-      }
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeGrpcMessage(message) } : {}) }));
-      stream.end();
-    };
-    const call = new Call(request, headers, parseGrpcTimeout(headers['grpc-timeout'] as string | undefined), write, () => finish(null));
-    stream.once('close', () => {
-      if (responded) return;
-      call.cancelled = true;
-      call.emit('cancelled');
-    });
-    // A handler that throws fails its call, never the process (and never says why to the caller).
-    const run = (cb: Callback): void => {
-      try {
-        method.handler(call, cb);
-      } catch {
-        finish({ code: status.INTERNAL, details: 'internal error' });
-      }
-    };
-    if (method.responseStream) return run(() => undefined);
-    run((err, response) => {
-      if (err || !open()) return finish(err);
-      const framed = encode(response);
-      if (!Buffer.isBuffer(framed)) return finish(framed);
-      // Headers, message and end of stream in one go; the trailers follow.
-      responded = true;
-      sendHeaders();
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(framed);
-    });
+    const encoding = requestEncoding(headers['grpc-encoding'] as string | undefined);
+    if (!encoding) return this.fail(stream, status.UNIMPLEMENTED, `compression ${String(headers['grpc-encoding'])} is not supported`);
+    // Calls in progress on this connection are bounded, a reset call counting until its handler stops.
+    if (!conn.admit()) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    new Exchange(this.opts, conn, stream, method, metadata, encoding, started, deadline).start();
   }
 
   /** A trailers-only answer: the status in the response headers, no message. */
-  private fail(stream: ServerHttp2Stream, code: number, message: string): void {
-    if (stream.closed || stream.destroyed || stream.headersSent) return;
-    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
+  private fail(stream: ServerHttp2Stream, code: number, message: string, httpStatus = 200): void {
+    trailersOnly(stream, code, message, httpStatus);
+  }
+}
+
+/** A trailers-only answer; a request still being sent is then stopped with RST_STREAM NO_ERROR (RFC 9113 8.1). */
+function trailersOnly(stream: ServerHttp2Stream, code: number, message: string, httpStatus = 200): void {
+  if (stream.closed || stream.destroyed || stream.headersSent) return;
+  stream.respond(
+    {
+      ':status': httpStatus,
+      'content-type': GRPC_CONTENT_TYPE,
+      'grpc-accept-encoding': ACCEPT_ENCODING,
+      'grpc-status': String(code),
+      'grpc-message': encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
+  if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
+}
+
+/** One admitted call, from its headers to its answer (or its reset). */
+class Exchange {
+  private answered = false;
+  private closed = false;
+  private handlerRunning = false;
+  private released = false;
+  private call: Call | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerIsDeadline: boolean;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly opts: TransportOptions,
+    private readonly conn: Connection,
+    private readonly stream: ServerHttp2Stream,
+    private readonly method: Method,
+    private readonly metadata: CallMetadata,
+    private readonly encoding: RequestEncoding,
+    started: number,
+    private readonly deadline: number,
+  ) {
+    // One timer per call: first for the body (the caller's deadline, or our body_timeout_ms if
+    // sooner), then - only if that was not already the deadline - for the deadline.
+    const bodyBy = Math.min(deadline, started + opts.bodyTimeoutMs);
+    this.timerIsDeadline = bodyBy === deadline;
+    this.timer = setTimeout(() => this.expired(!this.timerIsDeadline), Math.max(0, bodyBy - started));
+  }
+
+  start(): void {
+    const s = this.stream;
+    s.once('close', () => this.onClose());
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.once('end', () => {
+      if (this.answered || this.closed) return;
+      // Frames already read in this turn of the event loop may include this stream's RST_STREAM:
+      // look once more before any handler work starts.
+      setImmediate(() => this.onBody());
+    });
+  }
+
+  private open(): boolean {
+    return !this.closed && !this.stream.closed && !this.stream.destroyed;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.answered) return;
+    this.size += chunk.length;
+    if (this.size > this.opts.maxReceiveBytes + HEADER_BYTES) {
+      this.answer(status.RESOURCE_EXHAUSTED, `received message larger than max (${this.size} vs. ${this.opts.maxReceiveBytes})`);
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  private onBody(): void {
+    if (this.answered || !this.open()) return;
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks.length = 0;
+    const message = readMessage(body, this.encoding, this.opts.maxReceiveBytes);
+    if (typeof message === 'string') return this.answer(...MESSAGE_PROBLEMS[message]);
+    if (Buffer.isBuffer(message)) return this.dispatch(message);
+    message.then(
+      (m) => {
+        if (!this.answered && this.open()) this.dispatch(m);
+      },
+      (err: unknown) => this.answer(...MESSAGE_PROBLEMS[err instanceof MessageError ? err.problem : 'corrupt']),
+    );
+  }
+
+  private dispatch(payload: Buffer): void {
+    let request: unknown;
+    try {
+      request = this.method.deserialize(payload);
+    } catch {
+      return this.answer(status.INTERNAL, 'request message could not be parsed');
+    }
+    // The body is in: from now on the timer is the caller's deadline alone.
+    if (!this.timerIsDeadline) {
+      clearTimeout(this.timer);
+      this.timerIsDeadline = true;
+      this.timer = Number.isFinite(this.deadline) ? setTimeout(() => this.expired(false), Math.max(0, this.deadline - Date.now())) : undefined;
+    }
+    const call = new Call(request, this.metadata, this.deadline, (v) => this.write(v), () => this.finish(null));
+    this.call = call;
+    const run = (cb: Callback): void => {
+      try {
+        this.method.handler(call, cb);
+      } catch {
+        // A handler that throws fails its call, never the process (and never says why to the caller).
+        this.handlerDone();
+        this.finish({ code: status.INTERNAL, details: 'internal error' });
+      }
+    };
+    if (this.method.responseStream) return run(noop);
+    this.handlerRunning = true;
+    run((err, response) => {
+      this.handlerDone();
+      if (err || this.answered || !this.open()) return this.finish(err);
+      const framed = this.encode(response);
+      if (!Buffer.isBuffer(framed)) return this.finish(framed);
+      // Headers, message and end of stream in one go; the trailers follow.
+      this.settle();
+      this.sendHeaders();
+      this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': '0' }));
+      this.stream.end(framed);
+    });
+  }
+
+  private sendHeaders(): void {
+    if (!this.stream.headersSent) {
+      this.stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING }, { waitForTrailers: true });
+    }
+  }
+
+  /** One response message, framed and within the size cap; or the error that ends the call. */
+  private encode(value: unknown): Buffer | CallError {
+    let body: Buffer;
+    try {
+      body = this.method.serialize(value);
+    } catch {
+      return { code: status.INTERNAL, details: 'response could not be serialized' };
+    }
+    return body.length > this.opts.maxSendBytes ? { code: status.RESOURCE_EXHAUSTED, details: 'response larger than the configured max' } : frame(body);
+  }
+
+  private write(value: unknown): boolean {
+    if (this.answered || !this.open()) return false;
+    const framed = this.encode(value);
+    if (!Buffer.isBuffer(framed)) {
+      this.finish(framed);
+      return false;
+    }
+    this.sendHeaders();
+    return this.stream.write(framed);
+  }
+
+  /** Ends the call with a status (OK when err is null), in trailers after anything already sent. */
+  private finish(err: CallError | null): void {
+    if (this.answered || !this.open()) return;
+    const code = err ? (err.code ?? status.UNKNOWN) : status.OK;
+    const message = err ? (err.details ?? err.message ?? '') : '';
+    if (!this.stream.headersSent && err) return this.answer(code, message);
+    this.settle();
+    this.sendHeaders();
+    this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeGrpcMessage(message) } : {}) }));
+    this.stream.end();
+  }
+
+  /** An error status: trailers-only before anything was sent, else in the trailers. */
+  private answer(code: number, message: string): void {
+    if (this.answered || !this.open()) return;
+    if (this.stream.headersSent) return this.finish({ code, details: message });
+    this.settle();
+    trailersOnly(this.stream, code, message);
+  }
+
+  /** The answer is decided: stop the timer; the connection saw data from us. */
+  private settle(): void {
+    this.answered = true;
+    clearTimeout(this.timer);
+    this.conn.answered();
+  }
+
+  /** The body did not come in time, or the deadline passed: DEADLINE_EXCEEDED, and the handler is told to stop. */
+  private expired(bodyTimeout: boolean): void {
+    this.timer = undefined;
+    if (this.answered || !this.open()) return;
+    this.answer(status.DEADLINE_EXCEEDED, bodyTimeout ? 'request body not received in time' : 'deadline exceeded');
+    this.call?.abort(new UnavailableError('deadline_exceeded', 'the call\'s deadline passed'));
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (!this.answered) {
+      // Reset by the client (or the connection died) before our answer: the call is cancelled.
+      this.answered = true;
+      if (this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.conn.reset();
+      this.call?.abort(new UnavailableError('cancelled', 'the caller cancelled the call'));
+    }
+    this.release();
+  }
+
+  private handlerDone(): void {
+    this.handlerRunning = false;
+    this.release();
+  }
+
+  /** The call's slot on its connection is free once the stream is closed and no handler runs for it. */
+  private release(): void {
+    if (this.released || !this.closed || this.handlerRunning) return;
+    this.released = true;
+    this.conn.finished();
   }
 }

@@ -37,6 +37,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     ...requestFields(req),
     route: d.route,
     allowed: d.allowed,
+    outcome: d.allowed ? 'allowed' : 'denied',
     // What Envoy does with the answer: forward (200 from us; the upstream decides the rest) or deny.
     status: d.allowed ? 200 : d.status,
     reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
@@ -59,8 +60,22 @@ export function checkErrorRecord(req: RequestView | undefined, code: string, mes
     trace_id: traceId ?? null,
     ...requestFields(req),
     allowed: false,
+    outcome: 'error',
     code,
     err: message,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
+  };
+}
+
+/** The record of a Check the caller cancelled (reset its stream) before the answer: no decision was made or sent. */
+export function checkCancelledRecord(req: RequestView | undefined, durationMs: number, traceId: string | undefined): Record<string, unknown> {
+  return {
+    event: 'check_cancelled',
+    decision_id: randomUUID(),
+    trace_id: traceId ?? null,
+    ...requestFields(req),
+    allowed: false,
+    outcome: 'cancelled',
     duration_ms: Math.round(durationMs * 1000) / 1000,
   };
 }
