@@ -11,7 +11,7 @@ import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { BUNDLE_LIMITS, parseBundle, type BundleVerification, type PolicyBundle } from './bundle.js';
 import type { TarLimits } from './tar.js';
-import { recordCall, recordEvent } from '../telemetry/metrics.js';
+import { recordCall } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
 
 export interface BundleStatus {
@@ -56,6 +56,7 @@ export class BundleSource {
     private readonly engine: PolicyEngine,
     private readonly verification: BundleVerification | undefined,
     private readonly log: Logger,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {
     this.limits = { ...BUNDLE_LIMITS, maxCompressedBytes: cfg.bundle.max_bytes, maxUncompressedBytes: cfg.bundle.max_uncompressed_bytes };
   }
@@ -120,14 +121,14 @@ export class BundleSource {
       this.activations += 1;
       this.lastError = undefined;
       this.log.info({ event: 'bundle_activated', revision: bundle.revision }, 'policy bundle activated');
-      recordEvent('bundle_activated');
+      this.onEvent('bundle_activated');
       for (const l of this.listeners) l(bundle.revision);
       return { ok: true, revision: bundle.revision, changed: true };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       this.failures += 1;
       this.lastError = error;
-      recordEvent('bundle_rejected');
+      this.onEvent('bundle_rejected');
       const active = this.engine.revision;
       this.log.warn(
         { event: 'bundle_rejected', err: error, active_revision: active ?? null },

@@ -1,6 +1,5 @@
 // Holds the compiled rate-limit configuration and swaps in a new one when the files change; a
 // config that does not load is logged and counted, and the old one keeps serving.
-import { recordEvent } from '../telemetry/metrics.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../telemetry/logger.js';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig } from './config.js';
@@ -16,6 +15,7 @@ export class RateLimitConfigs {
     private readonly files: readonly string[],
     private readonly opts: CompileOptions,
     private readonly log: Logger,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {}
 
   get domains(): ReadonlyMap<string, DomainConfig> {
@@ -47,11 +47,11 @@ export class RateLimitConfigs {
     try {
       this.current = await loadRateLimitFiles(this.files, this.opts);
       this.reloads += 1;
-      recordEvent('ratelimit_config_reloaded');
+      this.onEvent('ratelimit_config_reloaded');
       this.log.info({ event: 'ratelimit_config_reloaded', domains: [...this.current.keys()] }, 'rate-limit configuration reloaded');
     } catch (err) {
       this.failures += 1;
-      recordEvent('ratelimit_config_rejected');
+      this.onEvent('ratelimit_config_rejected');
       this.log.warn({ event: 'ratelimit_config_rejected', err: err instanceof Error ? err.message : String(err) }, 'rate-limit configuration rejected; keeping the old one');
     }
   }

@@ -1,7 +1,6 @@
 // A shared store with a configured answer for its failures: `deny` (everything over limit),
 // `allow` (nothing limited), or `local` (in-process buckets until the shared store answers
 // again). Whether it is degraded is visible to readiness and the logs.
-import { recordEvent } from '../telemetry/metrics.js';
 import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
@@ -22,6 +21,7 @@ export class ResilientStore implements RateLimitStore {
     private readonly local: RateLimitStore,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly onEvent: (name: string) => void = () => undefined,
   ) {
     this.kind = primary.kind;
   }
@@ -62,7 +62,7 @@ export class ResilientStore implements RateLimitStore {
   private answered(): void {
     if (this.failing) {
       this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
-      recordEvent('ratelimit_store_recovered');
+      this.onEvent('ratelimit_store_recovered');
     }
     this.failing = false;
   }
@@ -70,7 +70,7 @@ export class ResilientStore implements RateLimitStore {
   private failed(err: unknown): void {
     if (!this.failing) {
       this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
-      recordEvent('ratelimit_store_failed');
+      this.onEvent('ratelimit_store_failed');
     }
     this.failing = true;
     this.nextProbe = this.now() + PROBE_INTERVAL_MS;

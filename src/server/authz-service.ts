@@ -2,8 +2,8 @@
 // under a deadline, translate out, log the decision. Failures never allow and never leak details.
 // A call the caller resets stops at the pipeline's next stage and is logged "cancelled", never
 // with the decision it did not receive.
-import { metadataMap } from './metadata.js';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { metadataMap } from './metadata.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
@@ -15,7 +15,7 @@ import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authori
 import { budgetMs, withDeadline } from '../lib/deadline.js';
 import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { recordCheckError, recordDecision } from '../telemetry/metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { callSignal } from './transport.js';
 
@@ -24,6 +24,7 @@ export interface AuthzServiceDeps {
   readonly check: Config['check'];
   readonly log: Logger;
   readonly inflight: InFlight;
+  readonly metrics?: Metrics;
 }
 
 function asUnavailable(err: unknown): UnavailableError {
@@ -31,7 +32,7 @@ function asUnavailable(err: unknown): UnavailableError {
 }
 
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
-  const { pipeline, check, log, inflight } = deps;
+  const { pipeline, check, log, inflight, metrics } = deps;
   const seconds = (started: number): number => (performance.now() - started) / 1000;
   return {
     Check(call, callback) {
@@ -65,19 +66,19 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
             ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
           });
           log.info(checkRecord(req, d, performance.now() - started, traceId), d.allowed ? 'allowed' : 'denied');
-          recordDecision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
+          metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
           callback(null, toCheckResponse(d));
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
           if (u.code === 'cancelled') {
             log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
-            recordCheckError(u.code, seconds(started));
+            metrics?.checkError(u.code, seconds(started));
             callback({ code: status.CANCELLED, details: 'cancelled' });
             return;
           }
           log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
-          recordCheckError(u.code, seconds(started));
+          metrics?.checkError(u.code, seconds(started));
           if (check.on_error.mode === 'deny') {
             callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
             return;

@@ -26,7 +26,7 @@ import { RedisStore } from '../ratelimit/redis-store.js';
 import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Metrics, recordEvent, useMetrics } from '../telemetry/metrics.js';
+import { Metrics, useMetrics } from '../telemetry/metrics.js';
 import { adminTokens } from './admin-tokens.js';
 import { serverCredentials } from './grpc.js';
 import type { TlsMaterial } from './transport.js';
@@ -68,10 +68,10 @@ export class StartupError extends Error {
 }
 
 /** The policy stage: engine, bundle source (loaded now) and authorizer, wired for cache invalidation. */
-async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, dryRun: boolean): Promise<PolicyStage> {
+async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, event: (name: string) => void, dryRun: boolean): Promise<PolicyStage> {
   const engine = new PolicyEngine(engineOptions(cfg));
   const authorizer = new PolicyAuthorizer(engine, authorizerOptions(cfg));
-  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log);
+  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, event);
   // A new bundle or data revision invalidates every cached decision (V-274677).
   source.onActivate(() => authorizer.invalidate());
   // A dry run compiles a file bundle as a start would; a URL bundle is not fetched (no connection).
@@ -83,11 +83,11 @@ async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger,
 }
 
 /** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
-function buildStore(cfg: Config, log: Logger, metrics: Metrics, lazy: boolean): { store: RateLimitStore; resilient?: ResilientStore } {
+function buildStore(cfg: Config, log: Logger, metrics: Metrics, event: (name: string) => void, lazy: boolean): { store: RateLimitStore; resilient?: ResilientStore } {
   const rl = cfg.ratelimit;
   const local = new MemoryStore(rl.memory_max_keys);
   if (rl.store !== 'redis' || !cfg.redis) return { store: local };
-  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy })), rl.failure_mode, local, log);
+  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy })), rl.failure_mode, local, log, Date.now, event);
   metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
   return { store: resilient, resilient };
 }
@@ -101,6 +101,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
   };
   const metrics = new Metrics();
   useMetrics(metrics);
+  const event = (name: string): void => metrics.event(name);
   closers.push(() => metrics.shutdown());
 
   try {
@@ -138,15 +139,15 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
     }
 
-    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, dryRun) : undefined;
+    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, event, dryRun) : undefined;
     if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
 
     const rl = cfg.ratelimit;
-    const { store, resilient } = buildStore(cfg, log, metrics, dryRun);
+    const { store, resilient } = buildStore(cfg, log, metrics, event, dryRun);
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;
     if (rl.enabled) {
-      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log);
+      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log, event);
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
       if (dryRun) configs.stop();
@@ -162,7 +163,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
 
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
-      recordEvent('revocation_changed');
+      event('revocation_changed');
       auth.introspector?.clear();
       minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
     });

@@ -10,7 +10,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { callerContext, serverSpan } from '../telemetry/tracing.js';
 import { metadataMap } from './metadata.js';
-import { recordRateLimitAnswered, recordRateLimitDescriptor, recordRateLimitStats, type RateLimitOutcome } from '../telemetry/metrics.js';
+import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { callSignal } from './transport.js';
 import { UnavailableError } from '../lib/errors.js';
@@ -27,8 +27,8 @@ const UNLIMITED_REMAINING = 4294967295;
 
 const duration = (ms: number): { seconds: number; nanos: number } => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
-export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inflight: InFlight }): RateLimitServiceHandlers {
-  const { limiter, log, inflight } = deps;
+export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inflight: InFlight; metrics?: Metrics }): RateLimitServiceHandlers {
+  const { limiter, log, inflight, metrics } = deps;
   return {
     ShouldRateLimit(call, callback) {
       const done = inflight.begin();
@@ -60,8 +60,8 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
           signal.throwIfAborted();
           span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over });
           d.descriptors.forEach((r, i) => {
-            if (r.limit && r.state) recordRateLimitDescriptor(label, outcomeOf(r));
-            if (r.stats) recordRateLimitStats(label, r.stats.key, r.stats.counts);
+            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r));
+            if (r.stats) metrics?.rateLimitStats(label, r.stats.key, r.stats.counts);
             if (r.over || r.shadowOver) {
               log.info(
                 { event: 'ratelimit', domain, descriptor: descriptors[i]?.entries, limit: r.limit?.name, shadow: !r.over, remaining: r.state?.remaining },
@@ -69,7 +69,7 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
               );
             }
           });
-          recordRateLimitAnswered((performance.now() - started) / 1000, d.over);
+          metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
           callback(null, toRateLimitResponse(d));
         } catch (err) {
           if (err instanceof UnavailableError && (err.code === 'cancelled' || err.code === 'deadline_exceeded')) {

@@ -23,45 +23,13 @@ export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
 export type CacheName = 'verified_token' | 'introspection' | 'minted_token' | 'policy_decision';
 export type CallTarget = 'jwks' | 'introspection' | 'bundle';
 
-// The process's metrics: one instance, installed by the composition root (server/components.ts),
-// reached by every module through the record* functions below - the same reach as OTel's global
-// API, so no constructor carries a Metrics parameter. Without one installed (unit tests), they
-// record nothing.
+// The process's metrics, for code deep in the stack (caches, outbound calls) that should not
+// carry a Metrics parameter through every constructor - the same reach as OTel's global API.
 let current: Metrics | undefined;
 
 /** Makes `m` the process's metrics for the record* helpers below. */
 export function useMetrics(m: Metrics | undefined): void {
   current = m;
-}
-
-/** One Check answered with a decision. */
-export function recordDecision(outcome: 'allowed' | 'denied', reason: string, route: string, seconds: number): void {
-  current?.decision(outcome, reason, route, seconds);
-}
-
-/** One Check answered with an error (failing closed), by code. */
-export function recordCheckError(code: string, seconds: number): void {
-  current?.checkError(code, seconds);
-}
-
-/** One ShouldRateLimit descriptor's outcome. */
-export function recordRateLimitDescriptor(domain: string, outcome: RateLimitOutcome): void {
-  current?.rateLimitDescriptor(domain, outcome);
-}
-
-/** One descriptor's envoyproxy/ratelimit-style stats (hits), under its stat key. */
-export function recordRateLimitStats(domain: string, key: string, counts: DescriptorStats): void {
-  current?.rateLimitStats(domain, key, counts);
-}
-
-/** One ShouldRateLimit answered. */
-export function recordRateLimitAnswered(seconds: number, over: boolean): void {
-  current?.rateLimitAnswered(seconds, over);
-}
-
-/** Counts a state change (a bounded name: bundle_activated, ratelimit_store_failed, ...). */
-export function recordEvent(name: string): void {
-  current?.event(name);
 }
 
 /** Counts a cache lookup (hit ratio = hits / lookups). */
