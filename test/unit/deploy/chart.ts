@@ -1,7 +1,7 @@
 // Renders the Helm chart with the pinned helm binary (make installs it), as `helm template` does for
 // an operator; shared by the chart tests.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../../helpers/service.js';
@@ -49,9 +49,9 @@ export const monitoringCrdsFile = (): string => toolPath('MONITORING_CRDS_FILE',
 
 export class RenderError extends Error {}
 
-/** `helm template` of the chart with these values files (relative to the repository) and `--set` pairs. */
-export function render(valuesFiles: readonly string[], set: readonly string[] = []): K8sDoc[] {
-  const args = ['template', 'envoy-authz', CHART, '--namespace', 'envoy-authz', '--kube-version', '1.27.0'];
+/** `helm template` of the chart (or a copy) with these values files (relative to the repository) and `--set` pairs. */
+export function render(valuesFiles: readonly string[], set: readonly string[] = [], chart = CHART, extra: readonly string[] = []): K8sDoc[] {
+  const args = ['template', 'envoy-authz', chart, '--namespace', 'envoy-authz', '--kube-version', '1.27.0', ...extra];
   for (const f of valuesFiles) args.push('-f', join(ROOT, f));
   for (const s of set) args.push('--set', s);
   let out: string;
@@ -69,4 +69,13 @@ export function only<T extends K8sDoc = K8sDoc>(docs: readonly K8sDoc[], kind: s
   const found = docs.filter((d) => d.kind === kind);
   if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
   return found[0] as T;
+}
+
+/** NOTES.txt as `helm install` would print it (helm template does not render it offline): a copy of the chart renders it into a ConfigMap. */
+export function renderNotes(dir: string, valuesFiles: readonly string[]): string {
+  const chart = join(dir, 'chart');
+  cpSync(CHART, chart, { recursive: true });
+  cpSync(join(chart, 'templates', 'NOTES.txt'), join(chart, 'notes.txt'));
+  writeFileSync(join(chart, 'templates', 'zz-notes.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n');
+  return only(render(valuesFiles, [], chart, ['--show-only', 'templates/zz-notes.yaml']), 'ConfigMap').data!.notes!;
 }

@@ -8,7 +8,8 @@ import protobuf from 'protobufjs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../helpers/service.js';
-import { istioApiDir } from './chart.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { istioApiDir, renderNotes } from './chart.js';
 
 function meshConfigType(): protobuf.Type {
   const dir = istioApiDir();
@@ -84,10 +85,21 @@ function checkField(field: protobuf.Field, v: unknown, at: string): string[] {
 
 describe('meshConfig against Istio\'s MeshConfig proto', () => {
   const mesh = meshConfigType();
+  const tmp = tempDir();
   const op = parse(readFileSync(join(ROOT, 'envoy', 'istio', 'extension-provider.yaml'), 'utf8')) as { spec: { meshConfig: Record<string, unknown> } };
 
   it('envoy/istio/extension-provider.yaml is a valid MeshConfig', () => {
     expect(check(mesh, op.spec.meshConfig, 'meshConfig')).toEqual([]);
+  });
+
+  it('the meshConfig NOTES.txt prints for istiod is a valid MeshConfig and the same entry as envoy/istio/extension-provider.yaml', () => {
+    const notes = renderNotes(tmp.dir, ['envoy/istio/values.yaml']);
+    // The indented block from "meshConfig:" to the next blank line.
+    const block = /^( *)meshConfig:\n(?:\1 .*\n)+/m.exec(notes);
+    expect(block, notes).not.toBeNull();
+    const fromNotes = (parse(block![0].replace(new RegExp(`^${block![1]}`, 'gm'), '')) as { meshConfig: Record<string, unknown> }).meshConfig;
+    expect(check(mesh, fromNotes, 'meshConfig')).toEqual([]);
+    expect(fromNotes).toEqual(op.spec.meshConfig);
   });
 
   it('refuses a misspelt field, a wrong type and two providers in one entry', () => {
