@@ -20,6 +20,7 @@ const EXPORTED = [
   'envoy_authz_ratelimit_checks_total',
   'envoy_authz_ratelimit_duration_seconds_bucket',
   'envoy_authz_events_total',
+  'envoy_authz_ratelimit_store_degraded',
 ];
 
 interface K8sDoc {
@@ -58,6 +59,7 @@ describe('deploy/', () => {
     m.rateLimitDescriptor('d', 'over');
     m.rateLimitAnswered(0.001, true);
     m.event('bundle_activated');
+    m.observeStore(() => ({ store: 'redis', mode: 'local', degraded: true }));
     const server = createServer((req, res) => m.handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
