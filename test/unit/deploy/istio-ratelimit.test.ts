@@ -13,27 +13,7 @@ import { envoyBinary } from '../../helpers/envoy.js';
 import { ROOT } from '../../helpers/service.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { only, render, VALUES_FILES, type K8sDoc } from './chart.js';
-
-interface RateLimitFilter {
-  name: string;
-  typed_config: {
-    '@type': string;
-    domain: string;
-    stage: number;
-    timeout: string;
-    failure_mode_deny: boolean;
-    rate_limit_service: { transport_api_version: string; grpc_service: { envoy_grpc: { cluster_name: string; authority?: string } } };
-  };
-}
-type RateLimits = { actions: Record<string, unknown>[] }[];
-interface Patch {
-  applyTo: string;
-  match: { context: string; listener?: { filterChain: { filter: { name: string; subFilter: { name: string } } } }; routeConfiguration?: unknown };
-  patch: { operation: string; value: RateLimitFilter | { rate_limits: RateLimits } };
-}
-interface EnvoyFilter extends K8sDoc {
-  spec: { workloadSelector: { labels: Record<string, string> }; configPatches: Patch[] };
-}
+import { applyRateLimitFilter, type Bootstrap, type EnvoyFilter, type Patch, type RateLimitFilter, type RateLimits } from './envoyfilter.js';
 
 const WITH_RATE_LIMITS = VALUES_FILES.filter((v) => render([v]).some((d) => d.kind === 'EnvoyFilter'));
 
@@ -94,30 +74,11 @@ describe('Istio rate-limit EnvoyFilter', () => {
   });
 
   it.each(WITH_RATE_LIMITS)('%s: Envoy accepts the patched filter and descriptors', (values) => {
-    const { filter, vhost } = parts(only<EnvoyFilter>(render([values]), 'EnvoyFilter'));
     const boot = parse(readFileSync(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8'), { maxAliasCount: 100 }) as Bootstrap;
-    // Istio's outbound cluster for our Service is the local stack's ext_authz cluster here.
-    const rl = structuredClone(filter.patch.value as RateLimitFilter);
-    rl.typed_config.rate_limit_service.grpc_service.envoy_grpc = { cluster_name: 'ext_authz', authority: rl.typed_config.rate_limit_service.grpc_service.envoy_grpc.authority! };
-    for (const l of boot.static_resources.listeners) {
-      const hcm = l.filter_chains[0]!.filters[0]!.typed_config;
-      const filters = hcm.http_filters.filter((f) => f.name !== 'envoy.filters.http.ratelimit');
-      filters.splice(filters.findIndex((f) => f.name === 'envoy.filters.http.ext_authz') + 1, 0, rl);
-      hcm.http_filters = filters;
-      for (const vh of hcm.route_config.virtual_hosts) vh.rate_limits = (vhost.patch.value as { rate_limits: RateLimits }).rate_limits;
-    }
+    applyRateLimitFilter(boot, only<EnvoyFilter>(render([values]), 'EnvoyFilter'), 'ext_authz');
     const file = tmp.write(`${values.replaceAll('/', '_')}.envoy.yaml`, stringify(boot, { aliasDuplicateObjects: false }));
     // Throws with Envoy's message when the configuration is refused.
     execFileSync(envoyBinary(), ['--mode', 'validate', '-c', file, '--log-level', 'error'], { cwd: ROOT, stdio: 'pipe' });
   });
 });
 
-interface Bootstrap {
-  static_resources: {
-    listeners: {
-      filter_chains: {
-        filters: { typed_config: { http_filters: { name: string }[]; route_config: { virtual_hosts: { rate_limits?: RateLimits }[] } } }[];
-      }[];
-    }[];
-  };
-}
