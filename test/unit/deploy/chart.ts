@@ -54,16 +54,23 @@ export function render(valuesFiles: readonly string[], set: readonly string[] = 
   const args = ['template', 'envoy-authz', chart, '--namespace', 'envoy-authz', '--kube-version', '1.27.0', ...extra];
   for (const f of valuesFiles) args.push('-f', join(ROOT, f));
   for (const s of set) args.push('--set', s);
-  let out: string;
-  try {
-    out = execFileSync(helmBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    throw new RenderError(String((err as { stderr?: string }).stderr ?? err));
+  const key = JSON.stringify(args);
+  let out = rendered.get(key);
+  if (out === undefined) {
+    try {
+      out = execFileSync(helmBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      throw new RenderError(String((err as { stderr?: string }).stderr ?? err));
+    }
+    rendered.set(key, out);
   }
   return parseAllDocuments(out)
     .map((d) => d.toJS() as K8sDoc | null)
     .filter((d): d is K8sDoc => d !== null);
 }
+
+/** helm's output by arguments, for the test file's lifetime (several tests render the same values). */
+const rendered = new Map<string, string>();
 
 export function only<T extends K8sDoc = K8sDoc>(docs: readonly K8sDoc[], kind: string): T {
   const found = docs.filter((d) => d.kind === kind);
