@@ -123,7 +123,8 @@ envoy-validate: $(ENVOY) $(CERTS)
 schema: $(GEN_STAMP)
 	npx --no-install tsx src/config/emit-schema.ts > docs/config.schema.json
 
-unit: deps $(CERTS) $(BUNDLE) $(DEPLOY_TOOLS)
+# The chart tests (test/unit/deploy/) render with helm and read the CRDs.
+unit: deps $(CERTS) $(BUNDLE) $(HELM) $(ISTIO_CRDS) $(MONITORING_CRDS)
 	npx --no-install vitest run
 
 test: deps certs lint typecheck envoy-validate deploy-validate policy-test unit
