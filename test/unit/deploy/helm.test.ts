@@ -80,7 +80,7 @@ describe.each(VALUES_FILES)('helm template -f %s', (values) => {
     for (const file of [`${CONFIG_DIR}/authz.yaml`, ...referencedFiles(cfg)]) {
       expect(mounts.some((m) => file.startsWith(`${m}/`)), file).toBe(true);
     }
-    for (const v of volumes) if (v.secret) expect(v.secret.defaultMode & 0o004, v.name).toBe(0);
+    for (const v of volumes) if (v.secret) expect(v.secret.defaultMode, v.name).toBe(0o440);
     for (const m of container.volumeMounts) expect(volumes.map((v) => v.name)).toContain(m.name);
   });
 
@@ -145,6 +145,12 @@ describe('chart values', () => {
     expect(cfgOf(docs).server.tls).toEqual({ cert_file: '/etc/envoy-authz/tls/tls.crt', key_file: '/etc/envoy-authz/tls/tls.key', client_ca_file: '/etc/envoy-authz/tls/ca.crt' });
     expect(pod(docs).container.readinessProbe).toMatchObject({ tcpSocket: { port: 'grpc' } });
     expect(pod(docs).container.startupProbe).toMatchObject({ tcpSocket: { port: 'grpc' } });
+  });
+
+  it('mounts an operator\'s own configuration Secret instead of rendering one', () => {
+    const docs = render([], ['existingConfigSecret=my-authz-config']);
+    expect(docs.filter((d) => d.kind === 'Secret')).toEqual([]);
+    expect(pod(docs).volumes.find((v) => v.name === 'config')!.secret).toEqual({ secretName: 'my-authz-config', defaultMode: 0o440 });
   });
 
   it('renders HPA, PDB, NetworkPolicy and ServiceMonitor on request, and no replica count under an HPA', () => {

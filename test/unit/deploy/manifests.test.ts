@@ -49,7 +49,7 @@ describe('deploy/', () => {
     const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template!.spec;
     expect(pod.containers[0]!.readinessProbe.grpc).toEqual({ port: 9191 });
     // Secrets must not be readable by "other": the service refuses such key files.
-    for (const v of pod.volumes.filter((x) => x.secret)) expect(v.secret!.defaultMode & 0o004).toBe(0);
+    for (const v of pod.volumes.filter((x) => x.secret)) expect(v.secret!.defaultMode).toBe(0o440);
   });
 
   it('the list of exported metrics is what the service serves', async () => {
