@@ -144,14 +144,19 @@ export class RedisStore implements RateLimitStore {
   readonly kind: string;
   private readonly client: ScriptClient;
 
+  private readonly prefix: string;
+
   /**
-   * `opts.now`: tests only (the parity test drives both stores on one clock). Without it, as in
-   * production, the script reads Redis time, so that instances with skewed clocks agree.
+   * `opts.keyPrefix`: put before every key (redis.key_prefix), so that deployments sharing one
+   * Redis keep their buckets apart. `opts.now`: tests only (the parity test drives both stores on
+   * one clock). Without it, as in production, the script reads Redis time, so that instances with
+   * skewed clocks agree.
    */
   constructor(
     client: Client,
-    private readonly opts: { readonly now?: () => number } = {},
+    private readonly opts: { readonly keyPrefix?: string; readonly now?: () => number } = {},
   ) {
+    this.prefix = opts.keyPrefix ?? '';
     client.defineCommand('envoyAuthzRateLimit', { lua: SCRIPT });
     client.defineCommand('envoyAuthzCount', { lua: COUNT_SCRIPT });
     this.client = client as ScriptClient;
@@ -164,7 +169,7 @@ export class RedisStore implements RateLimitStore {
       const l = b.limit;
       args.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', l.requestsPerUnit, l.windowSeconds * 1000, l.burst, b.hits, l.shadow ? '1' : '0');
     }
-    const raw = await this.client.envoyAuthzRateLimit(buckets.length, ...buckets.map((b) => b.key), ...args);
+    const raw = await this.client.envoyAuthzRateLimit(buckets.length, ...buckets.map((b) => this.prefix + b.key), ...args);
     return buckets.map((_, i) => ({
       allowed: raw[i * 5] === 1,
       remaining: Number(raw[i * 5 + 1]),
@@ -180,7 +185,7 @@ export class RedisStore implements RateLimitStore {
     if (!isCluster(this.client)) return this.run(single, buckets);
     const bySlot = new Map<number, number[]>();
     buckets.forEach((b, i) => {
-      const slot = calculateSlot(b.key);
+      const slot = calculateSlot(this.prefix + b.key);
       bySlot.set(slot, [...(bySlot.get(slot) ?? []), i]);
     });
     const groups = [...bySlot.values()];
@@ -199,7 +204,7 @@ export class RedisStore implements RateLimitStore {
   }
 
   async count(key: string, windowS: number): Promise<WindowCount> {
-    const [count, resetMs] = await this.client.envoyAuthzCount(1, key, windowS * 1000);
+    const [count, resetMs] = await this.client.envoyAuthzCount(1, this.prefix + key, windowS * 1000);
     return { count: Number(count), resetMs: Number(resetMs) };
   }
 

@@ -87,7 +87,7 @@ function buildStore(cfg: Config, log: Logger, metrics: Metrics, event: (name: st
   const rl = cfg.ratelimit;
   const local = new MemoryStore(rl.memory_max_keys);
   if (rl.store !== 'redis' || !cfg.redis) return { store: local };
-  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy })), rl.failure_mode, local, log, Date.now, event);
+  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy }), { keyPrefix: cfg.redis.key_prefix }), rl.failure_mode, local, log, Date.now, event);
   metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
   return { store: resilient, resilient };
 }

@@ -95,9 +95,8 @@ describe('the chart (istio-gateway values) through real Envoy, envoy-authz and R
     // Another user, and alice elsewhere, are still served.
     expect(await get('/checkout', 'bob')).toBe(200);
     expect(await get('/orders', 'alice')).toBe(200);
-    // The buckets are in Redis (shared by every pod). Their keys start with "rl:", not with
-    // redis.key_prefix: matched either way.
-    expect((await redis.client.keys('*rl:*')).length).toBeGreaterThan(0);
+    // The buckets are in Redis (shared by every pod), under the chart's redis.key_prefix.
+    expect((await redis.client.keys('envoy-authz:rl:*')).length).toBeGreaterThan(0);
   });
 
   it('an unauthenticated request is refused by ext_authz before any rate limit', async () => {
