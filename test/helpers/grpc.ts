@@ -65,9 +65,10 @@ export interface RlsClient {
   close(): void;
 }
 
-export function rlsClient(address: string): RlsClient {
+/** `ownConnection`: a connection of its own (grpc-js otherwise shares one among clients of one address). */
+export function rlsClient(address: string, opts: { ownConnection?: boolean } = {}): RlsClient {
   const Ctor = envoyProtos().envoy.service.ratelimit.v3.RateLimitService;
-  const client = new Ctor(address, credentials.createInsecure());
+  const client = new Ctor(address, credentials.createInsecure(), opts.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {});
   return {
     shouldRateLimit: (domain, descriptors, hits) =>
       new Promise((resolve, reject) => {

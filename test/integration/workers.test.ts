@@ -65,8 +65,8 @@ describe('worker processes', () => {
       expect(await ready(admin + 1)).toBe(true);
       const started = svc.lines.filter((l) => l.event === 'started').map((l) => l.worker);
       expect(started.sort()).toEqual([0, 1]);
-      // Separate channels are separate connections, which the primary hands to the workers in turn.
-      const clients = Array.from({ length: 6 }, () => rlsClient(`127.0.0.1:${port}`));
+      // Six connections of their own (grpc-js would share one), which the primary hands to the workers in turn.
+      const clients = Array.from({ length: 6 }, () => rlsClient(`127.0.0.1:${port}`, { ownConnection: true }));
       const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % clients.length]!.shouldRateLimit('shared', [[['user', 'alice']]])));
       clients.forEach((c) => c.close());
       // Ten a minute in total, not ten per worker.
