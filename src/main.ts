@@ -6,7 +6,7 @@ import type * as TlsModule from 'node:tls';
 import { parseArgs } from 'node:util';
 import { setLogger } from '@grpc/grpc-js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
-import { ConfigError } from './lib/errors.js';
+import { ConfigError, errorMessage } from './lib/errors.js';
 import { checkConfig, startService } from './server/service.js';
 import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
@@ -74,7 +74,7 @@ async function main(): Promise<number> {
         .then(
         () => resolve(0),
         (err: unknown) => {
-          log.error({ event: 'shutdown_failed', err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+          log.error({ event: 'shutdown_failed', err: errorMessage(err) }, 'shutdown failed');
           resolve(EXIT_STARTUP);
         },
       );
@@ -112,7 +112,7 @@ main().then(
       release();
       return;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     process.stderr.write(`${bounded(`envoy-authz: cannot start: ${message}`)}\n`);
     process.exitCode = EXIT_STARTUP;
     release();

@@ -17,7 +17,7 @@ import { recordCacheLookup } from '../telemetry/metrics.js';
 import { tokenHash } from '../lib/hash.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
-import { AuthnError, UnavailableError, type AuthnErrorCode } from '../lib/errors.js';
+import { AuthnError, UnavailableError, type AuthnErrorCode, errorMessage } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { loadIssuerKeys, type IssuerKeys } from './jwks.js';
 import { childSpan } from '../telemetry/tracing.js';
@@ -206,7 +206,7 @@ export function translateJoseError(err: unknown): Error {
   if (err instanceof joseErrors.JWKSTimeout) return new UnavailableError('jwks_unavailable', 'JWKS fetch timed out', { cause: err });
   // Anything else (network failure, non-200 JWKS response, invalid JWKS document) means the keys
   // are unknown right now: not the caller's fault, and not a reason to allow.
-  return new UnavailableError('jwks_unavailable', `issuer keys unavailable: ${err instanceof Error ? err.message : String(err)}`, {
+  return new UnavailableError('jwks_unavailable', `issuer keys unavailable: ${errorMessage(err)}`, {
     cause: err,
   });
 }

@@ -9,6 +9,7 @@
 // window ends, so successful traffic costs no store round trip. A store that fails is not a count:
 // the guard then fails open for blocking (the credential is still verified as always), counts the
 // error in a metric and logs once per outage.
+import { errorMessage } from '../lib/errors.js';
 import { isIPv6 } from 'node:net';
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
@@ -151,7 +152,7 @@ export class FailureGuard {
     if (this.storeFailing) return;
     this.storeFailing = true;
     this.log.warn(
-      { event: 'failure_guard_store_failed', err: err instanceof Error ? err.message : String(err) },
+      { event: 'failure_guard_store_failed', err: errorMessage(err) },
       'failed authentications cannot be counted: no address is blocked until the store answers',
     );
   }

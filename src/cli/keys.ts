@@ -6,6 +6,7 @@
 //       a private JWK for the token server (mode 0600, kid = RFC 7638 thumbprint)
 //   admin-token [--name NAME]
 //       a random admin API token and the admin.tokens entry (name + sha256) to add
+import { errorMessage } from '../lib/errors.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -106,6 +107,6 @@ async function run([command, ...rest]: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`${errorMessage(err)}\n`);
   process.exitCode = 1;
 });

@@ -4,6 +4,7 @@
 //   {"method": "GET", "path": "/orders?x=1", "headers": {...}, "body": "...",
 //    "identity": {"subject": "alice", "issuer": "...", "roles": [...], "scopes": [...]}}
 // Prints the policy's decision and the CheckResponse Envoy would receive.
+import { errorMessage } from '../lib/errors.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Authenticator, SubjectCredential } from '../authn/authenticator.js';
@@ -92,6 +93,6 @@ async function run([command, ...rest]: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`${errorMessage(err)}\n`);
   process.exitCode = 1;
 });

@@ -1,4 +1,5 @@
 // Developer commands for the local stack (`make token`, `make apikey`, `make admin-token`).
+import { errorMessage } from '../lib/errors.js';
 import { parseArgs } from 'node:util';
 import { ensureDevIssuer, mintDevToken, parseTtl } from './issuer.js';
 import { ensureDevAdminToken, ensureDevApiKey, ensureDevSigningKey } from './local-secrets.js';
@@ -88,6 +89,6 @@ async function run(argv: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`${errorMessage(err)}\n`);
   process.exitCode = 1;
 });

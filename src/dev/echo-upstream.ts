@@ -2,6 +2,7 @@
 // can see what Envoy forwarded after ext_authz (identity headers in, caller credentials out).
 // A bearer token it receives is not echoed back (an upstream must not hand internal tokens to
 // clients); its decoded claims are shown instead.
+import { errorMessage } from '../lib/errors.js';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
@@ -45,7 +46,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   startEchoUpstream('127.0.0.1', port).then(
     ({ port: p }) => process.stderr.write(`echo upstream on 127.0.0.1:${p}\n`),
     (err: unknown) => {
-      process.stderr.write(`echo upstream: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`echo upstream: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -1,5 +1,6 @@
 // `make run`: the whole local stack in the foreground - demo upstream, envoy-authz, Envoy -
 // on embedded defaults. Ctrl-C (or any component exiting) stops all of it.
+import { errorMessage } from '../lib/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -83,6 +84,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  say(err instanceof Error ? err.message : String(err));
+  say(errorMessage(err));
   process.exitCode = 1;
 });

@@ -94,3 +94,8 @@ export class ConfigError extends AuthzError {
     super(problems.map((p) => `${file}: ${p.keyPath}: ${p.problem}`).join('\n'));
   }
 }
+
+/** The message of whatever was thrown (an Error's message, else its string form): for logs only. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,6 +1,7 @@
 // An OPA bundle (bundle.tar.gz built by `opa build -t wasm`): .manifest, policy.wasm, data.json
 // files, and optionally .signatures.json. Parsed and checked completely before it can be
 // activated, so a bad bundle never replaces a good one.
+import { errorMessage } from '../lib/errors.js';
 import { createHash } from 'node:crypto';
 import type { CryptoKey, KeyObject } from 'jose';
 import { readTarGz, type TarLimits } from './tar.js';
@@ -46,7 +47,7 @@ export async function parseBundle(archive: Buffer, verification?: BundleVerifica
   try {
     files = await readTarGz(archive, limits);
   } catch (err) {
-    throw new BundleError(`not a readable bundle: ${err instanceof Error ? err.message : String(err)}`);
+    throw new BundleError(`not a readable bundle: ${errorMessage(err)}`);
   }
   if (verification) await verifyBundleSignature(files, verification.key, verification.algorithm);
 

@@ -3,7 +3,7 @@
 // synchronous, so a request always sees exactly one bundle.
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { PolicyConfig } from '../config/schema.js';
-import { UnavailableError } from '../lib/errors.js';
+import { UnavailableError, errorMessage } from '../lib/errors.js';
 import { BundleError, type PolicyBundle } from './bundle.js';
 
 interface Active {
@@ -38,7 +38,7 @@ export class PolicyEngine {
     try {
       policy = await loadPolicy(bundle.wasm, { initial: this.opts.initialPages, maximum: this.opts.maxPages });
     } catch (err) {
-      throw new BundleError(`policy.wasm cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+      throw new BundleError(`policy.wasm cannot be loaded: ${errorMessage(err)}`);
     }
     const entrypoints = policy.entrypoints as Record<string, number>;
     if (!(this.opts.decisionPath in entrypoints)) {
@@ -47,7 +47,7 @@ export class PolicyEngine {
     try {
       policy.setData(bundle.data);
     } catch (err) {
-      throw new BundleError(`bundle data does not fit the policy memory: ${err instanceof Error ? err.message : String(err)}`);
+      throw new BundleError(`bundle data does not fit the policy memory: ${errorMessage(err)}`);
     }
     this.active = { policy, revision: bundle.revision };
   }
@@ -60,7 +60,7 @@ export class PolicyEngine {
     try {
       results = active.policy.evaluate(input, this.opts.decisionPath);
     } catch (err) {
-      throw new UnavailableError('policy_error', `policy evaluation failed: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UnavailableError('policy_error', `policy evaluation failed: ${errorMessage(err)}`);
     }
     const first = Array.isArray(results) ? (results[0] as { result?: unknown } | undefined) : undefined;
     if (first === undefined || first.result === undefined) throw new UnavailableError('policy_error', 'policy decision is undefined');

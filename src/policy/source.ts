@@ -7,7 +7,7 @@ import { importSPKI } from 'jose';
 import { readReferencedFile } from '../config/files.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { PolicyConfig } from '../config/schema.js';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { BUNDLE_LIMITS, parseBundle, type BundleVerification, type PolicyBundle } from './bundle.js';
 import type { TarLimits } from './tar.js';
@@ -125,7 +125,7 @@ export class BundleSource {
       for (const l of this.listeners) l(bundle.revision);
       return { ok: true, revision: bundle.revision, changed: true };
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = errorMessage(err);
       this.failures += 1;
       this.lastError = error;
       this.onEvent('bundle_rejected');

@@ -1,5 +1,6 @@
 // Holds the compiled rate-limit configuration and swaps in a new one when the files change; a
 // config that does not load is logged and counted, and the old one keeps serving.
+import { errorMessage } from '../lib/errors.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../telemetry/logger.js';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig } from './config.js';
@@ -52,7 +53,7 @@ export class RateLimitConfigs {
     } catch (err) {
       this.failures += 1;
       this.onEvent('ratelimit_config_rejected');
-      this.log.warn({ event: 'ratelimit_config_rejected', err: err instanceof Error ? err.message : String(err) }, 'rate-limit configuration rejected; keeping the old one');
+      this.log.warn({ event: 'ratelimit_config_rejected', err: errorMessage(err) }, 'rate-limit configuration rejected; keeping the old one');
     }
   }
 }

@@ -1,7 +1,7 @@
 // A shared store with a configured answer for its failures: `deny` (everything over limit),
 // `allow` (nothing limited), or `local` (in-process buckets until the shared store answers
 // again). Whether it is degraded is visible to readiness and the logs.
-import { UnavailableError } from '../lib/errors.js';
+import { UnavailableError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
 
@@ -69,7 +69,7 @@ export class ResilientStore implements RateLimitStore {
 
   private failed(err: unknown): void {
     if (!this.failing) {
-      this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: err instanceof Error ? err.message : String(err) }, 'rate-limit store failed');
+      this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: errorMessage(err) }, 'rate-limit store failed');
       this.onEvent('ratelimit_store_failed');
     }
     this.failing = true;

@@ -2,6 +2,7 @@
 // so `yes`/`no` are booleans and `0x1F` an integer; a scalar read into a string field keeps its
 // source text, so `value: 200` is the string "200"; of a key given twice in one mapping the last wins). The result is a
 // small tree whose scalars keep that source text, for config.ts to type field by field.
+import { errorMessage } from '../lib/errors.js';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../lib/errors.js';
 
@@ -52,7 +53,7 @@ export function readYamlTree(text: string): { tree?: Tree; problems: ConfigProbl
   try {
     doc.toJS({ maxAliasCount: 100 }); // the yaml package's own alias-bomb check, before the walk below
   } catch (err) {
-    return { problems: [{ keyPath: '/', problem: `YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+    return { problems: [{ keyPath: '/', problem: `YAML: ${errorMessage(err)}` }] };
   }
   let budget = MAX_NODES;
   const anchors = new Map<unknown, unknown>();
@@ -82,6 +83,6 @@ export function readYamlTree(text: string): { tree?: Tree; problems: ConfigProbl
   try {
     return { tree: walk((doc as Document<YamlNode>).contents, '', doc), problems: [] };
   } catch (err) {
-    return { problems: [{ keyPath: '/', problem: err instanceof Error ? err.message : String(err) }] };
+    return { problems: [{ keyPath: '/', problem: errorMessage(err) }] };
   }
 }

@@ -1,5 +1,7 @@
 // The admin HTTP listener (loopback by default). Open: /healthz, /readyz, /.well-known/jwks.json.
 // Authenticated and audited (V-274643, V-274723): /v1/revocations - list, add, remove deny rules.
+import { errorMessage } from '../lib/errors.js';
+import { parseHostPort, withPort } from '../lib/host-port.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -235,20 +237,21 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
         send(res, err.status, { error: err.error, message: err.message });
         return;
       }
-      deps.log.warn({ event: 'admin_error', err: err instanceof Error ? err.message : String(err) }, 'admin request failed');
+      deps.log.warn({ event: 'admin_error', err: errorMessage(err) }, 'admin request failed');
       send(res, 503, { error: 'unavailable' });
     });
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
 
-  const [host, portText] = [deps.cfg.address.slice(0, deps.cfg.address.lastIndexOf(':')), deps.cfg.address.slice(deps.cfg.address.lastIndexOf(':') + 1)];
+  const listen = parseHostPort(deps.cfg.address);
+  if (!listen) throw new Error(`admin.address ${deps.cfg.address} is not host:port`);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(portText), host.replace(/^\[|\]$/g, ''), () => {
+    server.listen(listen.port, listen.host, () => {
       const { port } = server.address() as AddressInfo;
       resolve({
-        address: `${host}:${port}`,
+        address: withPort(deps.cfg.address, port),
         port,
         close: () =>
           new Promise((r) => {

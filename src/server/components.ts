@@ -3,6 +3,7 @@
 // so the two cannot disagree about what a config means: a dry run builds and loads everything a
 // start would (keys, JWKS files, certificates, API key files, rate-limit files, a file bundle
 // compiled to wasm) but opens no connection, binds no port and starts no timer.
+import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
@@ -118,7 +119,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       closers.push(() => shared.close());
       if (!dryRun) {
         await shared.start().catch((err: unknown) => {
-          throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${err instanceof Error ? err.message : String(err)}`);
+          throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${errorMessage(err)}`);
         });
       }
     } else {

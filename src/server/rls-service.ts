@@ -13,7 +13,7 @@ import { metadataMap } from './metadata.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { callSignal } from './transport.js';
-import { UnavailableError } from '../lib/errors.js';
+import { UnavailableError, errorMessage } from '../lib/errors.js';
 
 /** "near": past ratelimit.near_limit_ratio of the limit (upstream's near_limit). */
 function outcomeOf(r: DescriptorResult): RateLimitOutcome {
@@ -80,7 +80,7 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
             return;
           }
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'store' });
-          log.warn({ event: 'ratelimit_error', domain, err: err instanceof Error ? err.message : String(err) }, 'rate-limit check failed');
+          log.warn({ event: 'ratelimit_error', domain, err: errorMessage(err) }, 'rate-limit check failed');
           const e: Partial<ServiceError> = { code: status.UNAVAILABLE, details: 'rate limit decision unavailable' };
           callback(e);
         } finally {

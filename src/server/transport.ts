@@ -15,6 +15,7 @@
 // timeout, max age + grace, idle close, ping policy, calls in progress per connection bounded
 // (a reset call counts until its handler stops), rapid resets closed; a body that never comes
 // is answered DEADLINE_EXCEEDED after body_timeout_ms even without a grpc-timeout.
+import { parseHostPort } from '../lib/host-port.js';
 import { EventEmitter } from 'node:events';
 import {
   constants,
@@ -175,9 +176,9 @@ export class GrpcServer {
 
   /** Listens on host:port (port 0: any); resolves with the bound port. */
   bind(address: string, tls: TlsMaterial | undefined): Promise<number> {
-    const sep = address.lastIndexOf(':');
-    const host = address.slice(0, sep).replace(/^\[|\]$/g, '');
-    const port = Number(address.slice(sep + 1));
+    const listen = parseHostPort(address);
+    if (!listen) return Promise.reject(new Error(`${address} is not host:port`));
+    const { host, port } = listen;
     const o = this.opts;
     const common = {
       settings: { maxConcurrentStreams: o.maxConcurrentStreams, maxHeaderListSize: 65536 },
