@@ -85,6 +85,8 @@ describe('deploy/', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['authz', 'envoy', 'jaeger', 'redis', 'upstream']);
     expect(compose.services.envoy!.command).toContain('/work/envoy/envoy.yaml');
     for (const s of Object.values(compose.services)) expect(s.network_mode).toBe('host');
+    // Revocations in Redis must survive a Redis restart: persistence on.
+    expect(compose.services.redis!.command?.join(' ')).toMatch(/--appendonly yes/);
     const cfg = parseConfig('deploy/compose/authz.yaml', await read('compose/authz.yaml'));
     expect(cfg.ratelimit.store).toBe('redis');
     expect(cfg.server.address).toBe('127.0.0.1:9191'); // where envoy/envoy.yaml sends ext_authz
