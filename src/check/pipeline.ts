@@ -18,8 +18,32 @@ import type { Allow, Decision } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
 import { DEFAULT_ROUTE, type Route, type RouteTable } from './routes.js';
 
+/** What the pipeline takes from `authentication` (built by pipelineOptions). */
+export interface PipelineOptions {
+  /** Lower-case query parameter names that may carry a credential: a request with one is refused. */
+  readonly forbiddenQueryParams: readonly string[];
+  /** Lower-case names of the identity headers set for the upstream. */
+  readonly upstreamHeaders: { readonly subject: string; readonly issuer: string; readonly client: string };
+  /** Keep the caller's credential headers upstream (default: removed). */
+  readonly forwardCredential: boolean;
+  /** The WWW-Authenticate challenge scheme of a 401. */
+  readonly challenge: string;
+  /** The issuer of service-account identities (API keys, mTLS workloads without a user). */
+  readonly serviceAccountIssuer: string;
+}
+
+export function pipelineOptions(a: Config['authentication']): PipelineOptions {
+  return {
+    forbiddenQueryParams: a.forbidden_query_params.map((p) => p.toLowerCase()),
+    upstreamHeaders: { subject: a.upstream_headers.subject.toLowerCase(), issuer: a.upstream_headers.issuer.toLowerCase(), client: a.upstream_headers.client.toLowerCase() },
+    forwardCredential: a.forward_credential,
+    challenge: a.scheme === '' ? 'Bearer' : a.scheme,
+    serviceAccountIssuer: a.service_account_issuer,
+  };
+}
+
 export interface PipelineDeps {
-  readonly authentication: Config['authentication'];
+  readonly options: PipelineOptions;
   readonly routes: RouteTable;
   /** The authenticators of a route, in its configured order (compiled once at startup). */
   readonly authenticatorsFor: (route: Route) => readonly Authenticator[];
@@ -47,22 +71,18 @@ export class CheckPipeline {
   constructor(private readonly deps: PipelineDeps) {
     // The descriptor walk of the policy input is compiled here, at startup, never per request.
     this.toInput = deps.policy ? policyInputBuilder({ skipBodyParse: deps.policy.skipBodyParse ?? false }) : undefined;
-    const a = deps.authentication;
-    this.forbiddenQuery = new Set(a.forbidden_query_params.map((p) => p.toLowerCase()));
-    this.identityHeaders = {
-      subject: a.upstream_headers.subject.toLowerCase(),
-      issuer: a.upstream_headers.issuer.toLowerCase(),
-      client: a.upstream_headers.client.toLowerCase(),
-    };
+    const o = deps.options;
+    this.forbiddenQuery = new Set(o.forbiddenQueryParams);
+    this.identityHeaders = o.upstreamHeaders;
     // Identity headers are ours alone: a client-sent copy is always removed (or overwritten).
     this.stripHeaders = [
       this.identityHeaders.subject,
       this.identityHeaders.issuer,
       this.identityHeaders.client,
       ...deps.untrustedHeaders,
-      ...(a.forward_credential ? [] : deps.credentialHeaders),
+      ...(o.forwardCredential ? [] : deps.credentialHeaders),
     ];
-    this.challenge = a.scheme === '' ? 'Bearer' : a.scheme;
+    this.challenge = o.challenge;
   }
 
   /**
@@ -118,7 +138,7 @@ export class CheckPipeline {
       else if (c?.kind === 'workload') workload ??= c;
     }
     signal?.throwIfAborted();
-    return canonicalize(user, workload, this.deps.authentication.service_account_issuer);
+    return canonicalize(user, workload, this.deps.options.serviceAccountIssuer);
   }
 
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */

@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Authenticator, SubjectCredential } from '../authn/authenticator.js';
-import { CheckPipeline } from '../check/pipeline.js';
+import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import { parseConfig } from '../config/loader.js';
 import { toRequestView } from '../envoy/request.js';
@@ -59,7 +59,7 @@ async function evalCommand(args: string[]): Promise<void> {
   };
   const cfg = parseConfig('<cli>', 'routes: [{name: cli, match: {path_prefix: /}, public: true}]');
   const pipeline = new CheckPipeline({
-    authentication: cfg.authentication,
+    options: pipelineOptions(cfg.authentication),
     routes: new RouteTable(cfg.routes),
     authenticatorsFor: () => [given],
     credentialHeaders: [],

@@ -7,7 +7,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
-import { CheckPipeline } from '../check/pipeline.js';
+import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
@@ -170,7 +170,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     });
 
     const pipeline = new CheckPipeline({
-      authentication: cfg.authentication,
+      options: pipelineOptions(cfg.authentication),
       routes,
       authenticatorsFor: auth.forRoute,
       credentialHeaders: auth.credentialHeaders,

@@ -2,7 +2,7 @@
 // their stage boundaries, so a reset call verifies no further credential and spends no tokens.
 import { describe, expect, it } from 'vitest';
 import type { AuthMethod, Authenticator, Credential } from '../../../src/authn/authenticator.js';
-import { CheckPipeline } from '../../../src/check/pipeline.js';
+import { CheckPipeline, pipelineOptions } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
 import { parseConfig } from '../../../src/config/loader.js';
 import { UnavailableError } from '../../../src/lib/errors.js';
@@ -27,7 +27,7 @@ const cancelled = (): UnavailableError => new UnavailableError('cancelled', 'res
 describe('cancellation', () => {
   const cfg = parseConfig('t.yaml', 'routes: [{name: open, match: {path_prefix: /}, public: true}]');
   const pipeline = (auth: Authenticator[]): CheckPipeline =>
-    new CheckPipeline({ authentication: cfg.authentication, routes: new RouteTable(cfg.routes), authenticatorsFor: () => auth, credentialHeaders: [], untrustedHeaders: [] });
+    new CheckPipeline({ options: pipelineOptions(cfg.authentication), routes: new RouteTable(cfg.routes), authenticatorsFor: () => auth, credentialHeaders: [], untrustedHeaders: [] });
 
   it('a Check whose call is reset mid-way stops at the next stage: no further authenticator, no decision', async () => {
     const ac = new AbortController();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuthMethod, Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../../../src/authn/authenticator.js';
-import { CheckPipeline, type PipelineDeps } from '../../../src/check/pipeline.js';
+import { CheckPipeline, pipelineOptions, type PipelineDeps } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
 import { parseConfig } from '../../../src/config/loader.js';
 import type { RequestView } from '../../../src/envoy/request.js';
@@ -41,7 +41,7 @@ class FixedAuthenticator implements Authenticator {
 function pipeline(yaml: string, auth: Authenticator[], extra: Partial<PipelineDeps> = {}): CheckPipeline {
   const cfg = parseConfig('t.yaml', yaml);
   return new CheckPipeline({
-    authentication: cfg.authentication,
+    options: pipelineOptions(cfg.authentication),
     routes: new RouteTable(cfg.routes),
     authenticatorsFor: () => auth,
     credentialHeaders: ['authorization', 'x-api-key'],
