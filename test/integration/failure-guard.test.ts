@@ -185,6 +185,7 @@ describe('failure guard: a stalled store is not a count', () => {
     const events = svc.logs.lines().map((l) => l.event);
     expect(events.filter((e) => e === 'failure_guard_store_failed')).toHaveLength(1);
     expect(events.filter((e) => e === 'failure_guard_store_recovered')).toHaveLength(1);
-    expect(await redis.client.exists(`bf:a:${encodeURIComponent(address)}`)).toBe(1);
+    // Under redis.key_prefix (default envoy-authz:), as every key.
+    expect(await redis.client.exists(`envoy-authz:bf:a:${encodeURIComponent(address)}`)).toBe(1);
   });
 });
