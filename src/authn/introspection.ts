@@ -9,7 +9,7 @@ import { AuthnError, UnavailableError } from '../lib/errors.js';
 import { tokenHash } from '../lib/hash.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { childSpan } from '../telemetry/tracing.js';
-import { recordCacheLookup, recordCall } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -68,6 +68,7 @@ export class Introspector {
   constructor(
     private readonly opts: IntrospectorOptions,
     private readonly now: () => number = Date.now,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     // RFC 6749 2.3.1: client id and secret are form-urlencoded before Basic encoding.
     const basic = `${encodeURIComponent(opts.clientId)}:${encodeURIComponent(opts.clientSecret)}`;
@@ -85,16 +86,16 @@ export class Introspector {
     const key = tokenHash(token);
     const cached = this.cache?.get(key);
     const hit = cached !== undefined && cached.expiresAt * 1000 > this.now();
-    if (this.cache) recordCacheLookup('introspection', hit);
+    if (this.cache) this.metrics.cacheLookup('introspection', hit);
     if (hit) return cached;
 
-    const body = await childSpan('introspection', {}, () => this.call(token)).then(
+    const body = await childSpan('introspection', {}, () => this.call(token), this.metrics).then(
       (b) => {
-        recordCall('introspection', true);
+        this.metrics.call('introspection', true);
         return b;
       },
       (err: unknown) => {
-        recordCall('introspection', false);
+        this.metrics.call('introspection', false);
         throw err;
       },
     );

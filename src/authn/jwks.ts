@@ -1,7 +1,7 @@
 // Where an issuer's verification keys come from: a remote JWKS, a local JWKS file, or an HMAC secret.
 // Built once at startup; per request only the returned resolver runs.
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { recordCall } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { readReferencedFile, readReferencedJson } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
@@ -13,7 +13,7 @@ export type IssuerKeys = JWTVerifyGetKey | Uint8Array;
 // RFC 7518 3.2: the HMAC key must be at least as long as the hash output.
 const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 
-export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>, at: string, iss: IssuerConfig): Promise<IssuerKeys> {
+export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>, at: string, iss: IssuerConfig, metrics: MetricsSink = NO_METRICS): Promise<IssuerKeys> {
   if (iss.secret_file !== undefined) {
     const buf = await readReferencedFile(loaded, `${at}/secret_file`, iss.secret_file, { secret: true, maxBytes: 4096 });
     // A single trailing newline (from `echo` or an editor) is not part of the secret.
@@ -36,11 +36,11 @@ export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>,
       [customFetch]: (url, options) =>
         fetch(url, options).then(
           (res) => {
-            recordCall('jwks', res.status === 200);
+            metrics.call('jwks', res.status === 200);
             return res;
           },
           (err: unknown) => {
-            recordCall('jwks', false);
+            metrics.call('jwks', false);
             throw err;
           },
         ),

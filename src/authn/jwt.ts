@@ -13,7 +13,7 @@ import {
   type JWTVerifyOptions,
   type JWTVerifyResult,
 } from 'jose';
-import { recordCacheLookup } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { tokenHash } from '../lib/hash.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
@@ -68,11 +68,13 @@ export interface JwtVerifierOptions {
   /** Bound of the verified-token cache; 0 turns it off. */
   readonly cacheMaxEntries?: number;
   readonly now?: () => number;
+  readonly metrics?: MetricsSink;
 }
 
 export class JwtVerifier {
   private readonly cache: LRUCache<string, CachedToken> | undefined;
   private readonly now: () => number;
+  private readonly metrics: MetricsSink;
 
   private constructor(
     private readonly issuers: ReadonlyMap<string, TrustedIssuer>,
@@ -80,13 +82,14 @@ export class JwtVerifier {
   ) {
     const max = opts.cacheMaxEntries ?? 10000;
     this.now = opts.now ?? Date.now;
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.cache = max > 0 ? new LRUCache({ max, perf: { now: this.now } }) : undefined;
   }
 
   static async create(loaded: Pick<LoadedConfig, 'file' | 'dir'>, issuers: readonly IssuerConfig[], opts: JwtVerifierOptions = {}): Promise<JwtVerifier> {
     const map = new Map<string, TrustedIssuer>();
     for (const [i, iss] of issuers.entries()) {
-      const keys = await loadIssuerKeys(loaded, `/authentication/jwt/issuers/${i}`, iss);
+      const keys = await loadIssuerKeys(loaded, `/authentication/jwt/issuers/${i}`, iss, opts.metrics);
       map.set(iss.issuer, {
         algorithms: new Set(iss.algorithms),
         claims: iss.claims,
@@ -132,7 +135,7 @@ export class JwtVerifier {
     const cacheKey = this.cache ? tokenHash(token) : '';
     if (this.cache) {
       const hit = await this.cached(cacheKey);
-      recordCacheLookup('verified_token', hit !== undefined);
+      this.metrics.cacheLookup('verified_token', hit !== undefined);
       if (hit) return hit;
     }
     const parts = token.split('.').length;
@@ -159,7 +162,7 @@ export class JwtVerifier {
 
     try {
       // The span covers a JWKS fetch when the key set has to be (re)loaded.
-      const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token));
+      const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token), this.metrics);
       const cred: SubjectCredential = {
         kind: 'subject',
         method: 'jwt',

@@ -1,4 +1,5 @@
 // Builds every configured authenticator once, and each route's ordered list from them.
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import type { Redis } from 'ioredis';
 import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
@@ -30,11 +31,11 @@ export interface Authenticators {
   readonly jwtIssuers: number;
 }
 
-export async function buildAuthenticators(loaded: LoadedConfig, routes: readonly RouteMethods[], redis?: Redis): Promise<Authenticators> {
+export async function buildAuthenticators(loaded: LoadedConfig, routes: readonly RouteMethods[], redis?: Redis, metrics: MetricsSink = NO_METRICS): Promise<Authenticators> {
   const cfg = loaded.config;
   const a = cfg.authentication;
-  const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries }) : undefined;
-  const introspector = a.introspection ? new Introspector(await introspectorOptions(loaded, a.introspection)) : undefined;
+  const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries, metrics }) : undefined;
+  const introspector = a.introspection ? new Introspector(await introspectorOptions(loaded, a.introspection), Date.now, metrics) : undefined;
   const bearerSource = { header: a.header.toLowerCase(), scheme: a.scheme, maxTokenBytes: a.max_token_bytes };
 
   let apiKeys: ApiKeyAuthenticator | undefined;

@@ -19,7 +19,7 @@ import type { RequestView } from '../envoy/request.js';
 import { tokenHash } from '../lib/hash.js';
 import type { RateLimitStore } from '../ratelimit/limits.js';
 import type { Logger } from '../telemetry/logger.js';
-import { recordGuardStoreError } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 
 export interface FailureGuardOptions {
   /** Failures allowed per (source address, claimed identity) in a window. */
@@ -83,6 +83,7 @@ export class FailureGuard {
     private readonly store: Pick<RateLimitStore, 'count'>,
     private readonly opts: FailureGuardOptions,
     private readonly log: Logger,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {}
 
   get retryAfterSeconds(): number {
@@ -148,7 +149,7 @@ export class FailureGuard {
   }
 
   private storeFailed(err: unknown): void {
-    recordGuardStoreError();
+    this.metrics.guardStoreError();
     if (this.storeFailing) return;
     this.storeFailing = true;
     this.log.warn(

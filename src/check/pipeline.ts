@@ -2,6 +2,7 @@
 // Pure of gRPC; the adapter in server/ translates in and out. Composition follows Authorino:
 // per slot (subject, workload) the first credential found wins, and a present-but-invalid
 // credential fails the request rather than falling through to a weaker method.
+import type { MetricsSink } from '../telemetry/metrics.js';
 import type { Authenticator, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
@@ -57,6 +58,8 @@ export interface PipelineDeps {
   readonly token?: { readonly minter: TokenMinter; readonly header: string; readonly scheme: string };
   /** Credential-stuffing protection; absent: off. */
   readonly failureGuard?: FailureGuard;
+  /** Stage timings; absent: not measured. */
+  readonly metrics?: MetricsSink;
   /** The policy stage; absent: authentication alone decides. */
   readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean; readonly skipBodyParse?: boolean };
 }
@@ -133,7 +136,7 @@ export class CheckPipeline {
     let workload: WorkloadCredential | undefined;
     for (const a of this.deps.authenticatorsFor(route)) {
       signal?.throwIfAborted();
-      const c = await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req));
+      const c = await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req), this.deps.metrics);
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }
@@ -157,7 +160,7 @@ export class CheckPipeline {
       return { allowed: false, route: route.name, status: 400, reason: 'request_parse_error', parseError: err.message, ...(identity ? { identity } : {}) };
     }
     signal?.throwIfAborted();
-    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)));
+    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
     if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId }, signal);
     if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, decisionId }, signal);
     return {
@@ -184,7 +187,7 @@ export class CheckPipeline {
       const t = this.deps.token;
       if (t) {
         const audience = t.minter.audienceFor(req.contextExtensions, route.audience);
-        const token = await childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience));
+        const token = await childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience), this.deps.metrics);
         upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
       }
     }

@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import type { TokenConfig } from '../config/schema.js';
 import type { Identity } from './identity.js';
 import type { SigningKeys } from './signing-keys.js';
-import { recordCacheLookup } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 
 interface Minted {
   readonly token: string;
@@ -50,6 +50,7 @@ export class TokenMinter {
     private readonly opts: MinterOptions,
     private readonly keys: SigningKeys,
     private readonly now: () => number = Date.now,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     this.cache = new LRUCache({ max: opts.cacheMaxEntries });
   }
@@ -64,7 +65,7 @@ export class TokenMinter {
     const key = cacheKey(id, audience);
     const hit = this.cache.get(key);
     const fresh = hit !== undefined && hit.exp - nowS > this.opts.refreshBeforeS;
-    recordCacheLookup('minted_token', fresh);
+    this.metrics.cacheLookup('minted_token', fresh);
     if (fresh) return hit.token;
 
     // Never outlive the credential the identity came from.

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { PolicyConfig } from '../config/schema.js';
 import { toPolicyDecision, type PolicyDecision } from './decision.js';
 import type { PolicyEngine } from './engine.js';
-import { recordCacheLookup } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 
 /** The document a policy sees as `input`. */
 export type PolicyInput = Readonly<Record<string, unknown>>;
@@ -46,6 +46,7 @@ export class PolicyAuthorizer {
   constructor(
     private readonly engine: PolicyEngine,
     opts: AuthorizerOptions = {},
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     const c = opts.decisionCache;
     this.keyPaths = c?.keyPaths ?? [];
@@ -64,7 +65,7 @@ export class PolicyAuthorizer {
   authorize(input: PolicyInput): Authorization {
     const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
     const hit = this.cache?.get(key);
-    if (this.cache) recordCacheLookup('policy_decision', hit !== undefined);
+    if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
     if (hit) return hit;
     const { result, revision } = this.engine.evaluate(input);
     const out = { decision: toPolicyDecision(result), revision };

@@ -11,7 +11,7 @@ import { ConfigError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { BUNDLE_LIMITS, parseBundle, type BundleVerification, type PolicyBundle } from './bundle.js';
 import type { TarLimits } from './tar.js';
-import { recordCall } from '../telemetry/metrics.js';
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
 
 export interface BundleStatus {
@@ -56,7 +56,7 @@ export class BundleSource {
     private readonly engine: PolicyEngine,
     private readonly verification: BundleVerification | undefined,
     private readonly log: Logger,
-    private readonly onEvent: (name: string) => void = () => undefined,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     this.limits = { ...BUNDLE_LIMITS, maxCompressedBytes: cfg.bundle.max_bytes, maxUncompressedBytes: cfg.bundle.max_uncompressed_bytes };
   }
@@ -121,14 +121,14 @@ export class BundleSource {
       this.activations += 1;
       this.lastError = undefined;
       this.log.info({ event: 'bundle_activated', revision: bundle.revision }, 'policy bundle activated');
-      this.onEvent('bundle_activated');
+      this.metrics.event('bundle_activated');
       for (const l of this.listeners) l(bundle.revision);
       return { ok: true, revision: bundle.revision, changed: true };
     } catch (err) {
       const error = errorMessage(err);
       this.failures += 1;
       this.lastError = error;
-      this.onEvent('bundle_rejected');
+      this.metrics.event('bundle_rejected');
       const active = this.engine.revision;
       this.log.warn(
         { event: 'bundle_rejected', err: error, active_revision: active ?? null },
@@ -155,7 +155,7 @@ export class BundleSource {
       signal: AbortSignal.timeout(b.timeout_ms),
       redirect: 'error',
     });
-    recordCall('bundle', res.status === 200 || res.status === 304);
+    this.metrics.call('bundle', res.status === 200 || res.status === 304);
     if (res.status === 304) return undefined;
     if (res.status !== 200) {
       await res.body?.cancel();

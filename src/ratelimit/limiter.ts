@@ -4,6 +4,7 @@
 // list is an error; an unlimited descriptor answers OK with the largest remaining count;
 // quota_mode descriptors refuse only when all of them are over; a descriptor's own `limit`
 // (Envoy's override) replaces the configured one for a known domain.
+import type { MetricsSink } from '../telemetry/metrics.js';
 import type { DomainConfig } from './config.js';
 import { rateLimitHeaders, type HeaderMode } from './headers.js';
 import { UNIT_SECONDS, type Algorithm, type BucketRequest, type BucketState, type Limit, type RateLimitStore, type ReportedUnit } from './limits.js';
@@ -47,6 +48,8 @@ export interface LimiterOptions {
   readonly algorithm?: Algorithm;
   /** Distinct stat keys with request values (ratelimit.stats_max_keys). */
   readonly statsMaxKeys?: number;
+  /** Times the store call (stage `ratelimit.store`). */
+  readonly metrics?: MetricsSink;
 }
 
 const restrictive = (a: { limit: Limit; state: BucketState }, b: { limit: Limit; state: BucketState }): boolean =>
@@ -139,7 +142,7 @@ export class RateLimiter {
     });
     const mode = this.opts.countRefused ? 'each' : 'all';
     signal?.throwIfAborted();
-    const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets, mode));
+    const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets, mode), this.opts.metrics);
 
     const perDescriptor = reqs.map((): { limit: Limit; state: BucketState }[] => []);
     states.forEach((state, k) => perDescriptor[owners[k]!.descriptor]!.push({ limit: owners[k]!.limit, state }));

@@ -1,5 +1,6 @@
 // Holds the compiled rate-limit configuration and swaps in a new one when the files change; a
 // config that does not load is logged and counted, and the old one keeps serving.
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { errorMessage } from '../lib/errors.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../telemetry/logger.js';
@@ -16,7 +17,7 @@ export class RateLimitConfigs {
     private readonly files: readonly string[],
     private readonly opts: CompileOptions,
     private readonly log: Logger,
-    private readonly onEvent: (name: string) => void = () => undefined,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {}
 
   get domains(): ReadonlyMap<string, DomainConfig> {
@@ -48,11 +49,11 @@ export class RateLimitConfigs {
     try {
       this.current = await loadRateLimitFiles(this.files, this.opts);
       this.reloads += 1;
-      this.onEvent('ratelimit_config_reloaded');
+      this.metrics.event('ratelimit_config_reloaded');
       this.log.info({ event: 'ratelimit_config_reloaded', domains: [...this.current.keys()] }, 'rate-limit configuration reloaded');
     } catch (err) {
       this.failures += 1;
-      this.onEvent('ratelimit_config_rejected');
+      this.metrics.event('ratelimit_config_rejected');
       this.log.warn({ event: 'ratelimit_config_rejected', err: errorMessage(err) }, 'rate-limit configuration rejected; keeping the old one');
     }
   }

@@ -1,6 +1,7 @@
 // A shared store with a configured answer for its failures: `deny` (everything over limit),
 // `allow` (nothing limited), or `local` (in-process buckets until the shared store answers
 // again). Whether it is degraded is visible to readiness and the logs.
+import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
@@ -21,7 +22,7 @@ export class ResilientStore implements RateLimitStore {
     private readonly local: RateLimitStore,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    private readonly onEvent: (name: string) => void = () => undefined,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     this.kind = primary.kind;
   }
@@ -62,7 +63,7 @@ export class ResilientStore implements RateLimitStore {
   private answered(): void {
     if (this.failing) {
       this.log.info({ event: 'ratelimit_store_recovered', store: this.kind }, 'rate-limit store answers again');
-      this.onEvent('ratelimit_store_recovered');
+      this.metrics.event('ratelimit_store_recovered');
     }
     this.failing = false;
   }
@@ -70,7 +71,7 @@ export class ResilientStore implements RateLimitStore {
   private failed(err: unknown): void {
     if (!this.failing) {
       this.log.warn({ event: 'ratelimit_store_failed', store: this.kind, mode: this.mode, err: errorMessage(err) }, 'rate-limit store failed');
-      this.onEvent('ratelimit_store_failed');
+      this.metrics.event('ratelimit_store_failed');
     }
     this.failing = true;
     this.nextProbe = this.now() + PROBE_INTERVAL_MS;

@@ -27,7 +27,7 @@ import { RedisStore } from '../ratelimit/redis-store.js';
 import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Metrics, useMetrics } from '../telemetry/metrics.js';
+import { Metrics } from '../telemetry/metrics.js';
 import { adminTokens } from './admin-tokens.js';
 import { serverCredentials } from './grpc.js';
 import type { TlsMaterial } from './transport.js';
@@ -69,10 +69,10 @@ export class StartupError extends Error {
 }
 
 /** The policy stage: engine, bundle source (loaded now) and authorizer, wired for cache invalidation. */
-async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, event: (name: string) => void, dryRun: boolean): Promise<PolicyStage> {
+async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger, metrics: Metrics, dryRun: boolean): Promise<PolicyStage> {
   const engine = new PolicyEngine(engineOptions(cfg));
-  const authorizer = new PolicyAuthorizer(engine, authorizerOptions(cfg));
-  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, event);
+  const authorizer = new PolicyAuthorizer(engine, authorizerOptions(cfg), metrics);
+  const source = new BundleSource(loaded, cfg, engine, await loadVerification(loaded, cfg), log, metrics);
   // A new bundle or data revision invalidates every cached decision (V-274677).
   source.onActivate(() => authorizer.invalidate());
   // A dry run compiles a file bundle as a start would; a URL bundle is not fetched (no connection).
@@ -84,11 +84,11 @@ async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger,
 }
 
 /** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
-function buildStore(cfg: Config, log: Logger, metrics: Metrics, event: (name: string) => void, lazy: boolean): { store: RateLimitStore; resilient?: ResilientStore } {
+function buildStore(cfg: Config, log: Logger, metrics: Metrics, lazy: boolean): { store: RateLimitStore; resilient?: ResilientStore } {
   const rl = cfg.ratelimit;
   const local = new MemoryStore(rl.memory_max_keys);
   if (rl.store !== 'redis' || !cfg.redis) return { store: local };
-  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy }), { keyPrefix: cfg.redis.key_prefix }), rl.failure_mode, local, log, Date.now, event);
+  const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy }), { keyPrefix: cfg.redis.key_prefix }), rl.failure_mode, local, log, Date.now, metrics);
   metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
   return { store: resilient, resilient };
 }
@@ -101,8 +101,6 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
   };
   const metrics = new Metrics();
-  useMetrics(metrics);
-  const event = (name: string): void => metrics.event(name);
   closers.push(() => metrics.shutdown());
 
   try {
@@ -132,23 +130,23 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     }
 
     const routes = new RouteTable(cfg.routes);
-    const auth = await buildAuthenticators(loaded, routes.routes, redis);
+    const auth = await buildAuthenticators(loaded, routes.routes, redis, metrics);
     const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
-    const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys) : undefined;
+    const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys, Date.now, metrics) : undefined;
     if (signingKeys && !dryRun) {
       // Key changes are audit events: which key signs, which are published.
       log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
     }
 
-    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, event, dryRun) : undefined;
+    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, metrics, dryRun) : undefined;
     if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
 
     const rl = cfg.ratelimit;
-    const { store, resilient } = buildStore(cfg, log, metrics, event, dryRun);
+    const { store, resilient } = buildStore(cfg, log, metrics, dryRun);
     closers.push(() => store.close());
     let limiter: RateLimiter | undefined;
     if (rl.enabled) {
-      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log, event);
+      const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log, metrics);
       await configs.start(rl.reload_interval_ms);
       closers.push(() => Promise.resolve(configs.stop()));
       if (dryRun) configs.stop();
@@ -157,19 +155,21 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
         nearLimitRatio: rl.near_limit_ratio,
         algorithm: rl.algorithm,
         statsMaxKeys: rl.stats_max_keys,
+        metrics,
       });
     }
     const guardOptions = failureGuardOptions(cfg.authentication);
-    const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log) : undefined;
+    const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log, metrics) : undefined;
 
     // A revocation must not be outlived by a cached result (V-274677).
     denyList.onChange((change) => {
-      event('revocation_changed');
+      metrics.event('revocation_changed');
       auth.introspector?.clear();
       minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
     });
 
     const pipeline = new CheckPipeline({
+      metrics,
       options: pipelineOptions(cfg.authentication),
       routes,
       authenticatorsFor: auth.forRoute,

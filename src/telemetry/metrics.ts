@@ -23,39 +23,35 @@ export type RateLimitOutcome = 'within' | 'near' | 'over' | 'shadow_over';
 export type CacheName = 'verified_token' | 'introspection' | 'minted_token' | 'policy_decision';
 export type CallTarget = 'jwks' | 'introspection' | 'bundle';
 
-// The process's metrics, for code deep in the stack (caches, outbound calls) that should not
-// carry a Metrics parameter through every constructor - the same reach as OTel's global API.
-let current: Metrics | undefined;
-
-/** Makes `m` the process's metrics for the record* helpers below. */
-export function useMetrics(m: Metrics | undefined): void {
-  current = m;
+/**
+ * What modules record, passed to each by the composition root (server/components.ts) - the
+ * service's Metrics, or NO_METRICS where nothing is measured (unit tests, CLIs). No process-wide
+ * instance: two services in one process (tests) keep their numbers apart.
+ */
+export interface MetricsSink {
+  cacheLookup(cache: CacheName, hit: boolean): void;
+  /** An outbound call (JWKS fetch, introspection, bundle download) and its outcome. */
+  call(target: CallTarget, ok: boolean): void;
+  /** One pipeline stage's duration (the names of the tracing child spans: a bounded set). */
+  stage(stage: string, seconds: number): void;
+  /** A state change (a bounded name: bundle_activated, ratelimit_store_failed, ...). */
+  event(name: string): void;
+  /** A failure-guard counter the store could not update. */
+  guardStoreError(): void;
 }
 
-/** Counts a cache lookup (hit ratio = hits / lookups). */
-export function recordCacheLookup(cache: CacheName, hit: boolean): void {
-  current?.cacheLookup(cache, hit);
-}
-
-/** Times one pipeline stage (the names of the tracing child spans: a bounded set). */
-export function recordStage(stage: string, seconds: number): void {
-  current?.stage(stage, seconds);
-}
-
-/** Counts an outbound call (JWKS fetch, introspection, bundle download) and its outcome. */
-export function recordCall(target: CallTarget, ok: boolean): void {
-  current?.call(target, ok);
-}
-
-/** Counts a failure-guard counter the store could not update (the guard then fails open for blocking). */
-export function recordGuardStoreError(): void {
-  current?.guardStoreError();
-}
+export const NO_METRICS: MetricsSink = {
+  cacheLookup: () => undefined,
+  call: () => undefined,
+  stage: () => undefined,
+  event: () => undefined,
+  guardStoreError: () => undefined,
+};
 
 // Seconds; the Check budget is 150 ms, so the buckets are fine-grained below it.
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
 
-export class Metrics {
+export class Metrics implements MetricsSink {
   private readonly provider: MeterProvider;
   private readonly meter: Meter;
   private readonly exporter: PrometheusExporter;
