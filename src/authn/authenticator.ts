@@ -1,3 +1,5 @@
+// authn/: one file per credential kind (bearer: jwt + jwks, introspection; apikey + its store and
+// format; mtls + spiffe/XFCC), each an Authenticator; registry.ts builds them from the config.
 // The one interface every credential kind implements. Two kinds of result: a subject (an end
 // user or service account proven by a token) and a workload (the calling software, proven by
 // mTLS or an API key). The pipeline combines them into one canonical identity.

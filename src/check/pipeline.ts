@@ -1,3 +1,4 @@
+// check/: the Check flow - this pipeline, routes, decisions, the failed-authentication guard.
 // The Check flow: guard -> authenticate -> canonicalize -> revocation -> internal token -> allow/deny.
 // Pure of gRPC; the adapter in server/ translates in and out. Composition follows Authorino:
 // per slot (subject, workload) the first credential found wins, and a present-but-invalid

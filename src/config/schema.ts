@@ -1,3 +1,4 @@
+// config/: this schema (every key and default), the loader (every cross-field rule), referenced files.
 // The configuration schema: the single source of truth for keys, types and defaults.
 // docs/config.schema.json is emitted from it (`make schema`) and a test keeps the two equal.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';

@@ -1,3 +1,5 @@
+// envoy/: pure translators at the edges - Envoy's protos, CheckRequest -> RequestView (path.ts),
+// -> policy input (input.ts and its parsers), Decision -> CheckResponse (response.ts).
 // Pure translator: Envoy's CheckRequest -> the small, normalized view every stage reads.
 // No I/O, no config: unit-tested on its own.
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';

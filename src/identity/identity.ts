@@ -1,3 +1,4 @@
+// identity/: this canonical identity, the internal token (minter, signing keys), deny lists (revocation/).
 // The canonical identity (NIST SP 800-228 2.7): whatever credentials arrived, every later stage
 // (policy, token minting, rate limits, audit) sees this one structure.
 //   user only      -> subject = the user, no workload (2.7.3)

@@ -1,3 +1,5 @@
+// lib/: small shared helpers, one home each - errors, deadlines, CIDR, host:port, JWK, hashes,
+// RFC 3339, Redis connections.
 // One base class with a string `code`; callers and tests branch on `code`, never on messages.
 // Messages are for the audit log only: nothing here is ever sent to a client.
 

@@ -1,3 +1,5 @@
+// ratelimit/: rate-limit files (config, yaml-tree), matching, this limiter, stats, stores
+// (memory, Redis, resilient) and headers; the gRPC adapter is server/rls-service.ts.
 // ShouldRateLimit, pure of gRPC: match every descriptor, drop replaced limits, evaluate all the
 // buckets in one store call, and build the statuses, headers and per-descriptor stats, with
 // envoyproxy/ratelimit's request rules (service/ratelimit.go): an empty domain or descriptor

@@ -1,3 +1,5 @@
+// server/: this composition root, service.ts (start and --check-config), lifecycle (readiness,
+// health, drain), the gRPC transport and connection limits, the service adapters, admin HTTP.
 // The one composition root: from a validated config to the components that serve it, each with
 // its closer. A real start (service.ts) and `--check-config` (a dry run) both come through here,
 // so the two cannot disagree about what a config means: a dry run builds and loads everything a

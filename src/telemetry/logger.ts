@@ -1,3 +1,4 @@
+// telemetry/: this logger (with redact.ts), audit records, metrics, traces.
 // The one place logging is configured, for every logger in the process: each record, child
 // binding and message passes through the redaction layer (src/telemetry/redact.ts), and no line
 // is longer than MAX_LINE_BYTES, whoever writes it.
