@@ -41,17 +41,11 @@ export function step(b: BucketRequest, stored: number | undefined, now: number, 
   const start = Math.floor(now / windowMs) * windowMs;
   const resetMs = start + windowMs - now;
   const count = stored ?? 0;
-  if (count + hits <= limit.requestsPerUnit) {
-    return {
-      state: { allowed: true, remaining: limit.requestsPerUnit - count - hits, resetMs, retryAfterMs: 0, used: count },
-      ...(hits > 0 ? { write: { value: count + hits, ttlMs: resetMs } } : {}),
-    };
-  }
-  if (countRefused) {
-    // As envoyproxy/ratelimit: INCRBY whatever the answer; nothing is left.
-    return { state: { allowed: false, remaining: 0, resetMs, retryAfterMs: resetMs, used: count }, ...(hits > 0 ? { write: { value: count + hits, ttlMs: resetMs } } : {}) };
-  }
-  return { state: { allowed: false, remaining: Math.max(0, limit.requestsPerUnit - count), resetMs, retryAfterMs: resetMs, used: count } };
+  const allowed = count + hits <= limit.requestsPerUnit;
+  // countRefused: as envoyproxy/ratelimit, INCRBY whatever the answer (a refused request leaves nothing).
+  const write = hits > 0 && (allowed || countRefused) ? { write: { value: count + hits, ttlMs: resetMs } } : {};
+  const remaining = allowed ? limit.requestsPerUnit - count - hits : countRefused ? 0 : Math.max(0, limit.requestsPerUnit - count);
+  return { state: { allowed, remaining, resetMs, retryAfterMs: allowed ? 0 : resetMs, used: count }, ...write };
 }
 
 interface FixedWindowCount {

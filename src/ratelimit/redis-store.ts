@@ -83,22 +83,15 @@ for i = 1, n do
       ok = 1
       remaining = limit - count - hits
       retry = 0
-      if hits > 0 then
-        pending[KEYS[i]] = count + hits
-        writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
-      end
     else
       ok = 0
       retry = reset
-      if mode == 'each' then
-        remaining = 0
-        if hits > 0 then
-          pending[KEYS[i]] = count + hits
-          writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
-        end
-      else
-        remaining = math.max(0, limit - count)
-      end
+      -- 'each': a refused request still counts (as upstream's INCRBY), and nothing is left
+      if mode == 'each' then remaining = 0 else remaining = math.max(0, limit - count) end
+    end
+    if hits > 0 and (ok == 1 or mode == 'each') then
+      pending[KEYS[i]] = count + hits
+      writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
     end
   end
   if ok == 0 and not shadow then admitted = false end
