@@ -34,8 +34,7 @@ export class ResilientStore implements RateLimitStore {
   async evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
     // A dead store would cost every request its command timeout: answer by the failure mode,
     // and let one request at a time probe whether it is back.
-    if (this.failing && this.now() < this.nextProbe) return this.fallback(buckets, mode);
-    if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+    if (this.resting()) return this.fallback(buckets, mode);
     try {
       const r = await this.primary.evaluate(buckets, mode);
       this.answered();
@@ -48,8 +47,7 @@ export class ResilientStore implements RateLimitStore {
 
   /** The shared store's count, or a rejection: counters have no failure mode (their caller decides). */
   async count(key: string, windowS: number): Promise<WindowCount> {
-    if (this.failing && this.now() < this.nextProbe) throw new UnavailableError('store_unavailable', `${this.kind} store is failing`);
-    if (this.failing) this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+    if (this.resting()) throw new UnavailableError('store_unavailable', `${this.kind} store is failing`);
     try {
       const r = await this.primary.count(key, windowS);
       this.answered();
@@ -58,6 +56,14 @@ export class ResilientStore implements RateLimitStore {
       this.failed(err);
       throw err;
     }
+  }
+
+  /** While failing, true until the next probe is due; the caller that gets false is that probe. */
+  private resting(): boolean {
+    if (!this.failing) return false;
+    if (this.now() < this.nextProbe) return true;
+    this.nextProbe = this.now() + PROBE_INTERVAL_MS;
+    return false;
   }
 
   private answered(): void {
