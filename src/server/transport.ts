@@ -237,27 +237,23 @@ export class GrpcServer {
     conn.noteStream(stream.id ?? 0);
     // As grpc-go: a request that is not gRPC is refused with HTTP 415 (and a grpc-status for gRPC clients).
     if (!isGrpcProtoContentType(headers['content-type'])) {
-      return this.fail(stream, status.INTERNAL, `invalid gRPC request content-type ${JSON.stringify(String(headers['content-type']))}`, constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
+      return trailersOnly(stream, status.INTERNAL, `invalid gRPC request content-type ${JSON.stringify(String(headers['content-type']))}`, constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
     }
-    if (headers[':method'] !== 'POST') return this.fail(stream, status.INTERNAL, 'gRPC requests must be POST', constants.HTTP_STATUS_METHOD_NOT_ALLOWED);
+    if (headers[':method'] !== 'POST') return trailersOnly(stream, status.INTERNAL, 'gRPC requests must be POST', constants.HTTP_STATUS_METHOD_NOT_ALLOWED);
     const started = Date.now();
     const deadline = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined, started);
-    if (deadline === undefined) return this.fail(stream, status.INTERNAL, 'malformed grpc-timeout');
+    if (deadline === undefined) return trailersOnly(stream, status.INTERNAL, 'malformed grpc-timeout');
     const metadata = parseMetadata(rawHeaders);
-    if (!metadata) return this.fail(stream, status.INTERNAL, 'malformed binary metadata');
+    if (!metadata) return trailersOnly(stream, status.INTERNAL, 'malformed binary metadata');
     const method = this.methods.get(headers[':path'] ?? '');
-    if (!method) return this.fail(stream, status.UNIMPLEMENTED, `The server does not implement the method ${headers[':path'] ?? ''}`);
+    if (!method) return trailersOnly(stream, status.UNIMPLEMENTED, `The server does not implement the method ${headers[':path'] ?? ''}`);
     const encoding = requestEncoding(headers['grpc-encoding'] as string | undefined);
-    if (!encoding) return this.fail(stream, status.UNIMPLEMENTED, `compression ${String(headers['grpc-encoding'])} is not supported`);
+    if (!encoding) return trailersOnly(stream, status.UNIMPLEMENTED, `compression ${String(headers['grpc-encoding'])} is not supported`);
     // Calls in progress on this connection are bounded, a reset call counting until its handler stops.
     if (!conn.admit()) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
     new Exchange(this.opts, conn, stream, method, metadata, encoding, started, deadline).start();
   }
 
-  /** A trailers-only answer: the status in the response headers, no message. */
-  private fail(stream: ServerHttp2Stream, code: number, message: string, httpStatus = 200): void {
-    trailersOnly(stream, code, message, httpStatus);
-  }
 }
 
 /** A trailers-only answer; a request still being sent is then stopped with RST_STREAM NO_ERROR (RFC 9113 8.1). */

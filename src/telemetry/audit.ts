@@ -8,6 +8,9 @@ import { queryParamNames, type RequestView } from '../envoy/request.js';
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The trace id of the HTTP request (W3C traceparent, else B3), or of the gRPC call. */
+/** Milliseconds to the microsecond, as every record carries them. */
+const micros = (ms: number): number => Math.round(ms * 1000) / 1000;
+
 export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string): string | undefined {
   const w3c = TRACEPARENT.exec(req?.headers.get('traceparent') ?? grpcTraceparent ?? '')?.[1];
   if (w3c) return w3c;
@@ -48,7 +51,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     workload: d.identity?.workload?.id,
     api_key_id: d.identity?.workload?.keyId,
     policy_revision: d.policyRevision,
-    duration_ms: Math.round(durationMs * 1000) / 1000,
+    duration_ms: micros(durationMs),
   };
 }
 
@@ -63,7 +66,7 @@ export function checkErrorRecord(req: RequestView | undefined, code: string, mes
     outcome: 'error',
     code,
     err: message,
-    duration_ms: Math.round(durationMs * 1000) / 1000,
+    duration_ms: micros(durationMs),
   };
 }
 
@@ -76,6 +79,6 @@ export function checkCancelledRecord(req: RequestView | undefined, durationMs: n
     ...requestFields(req),
     allowed: false,
     outcome: 'cancelled',
-    duration_ms: Math.round(durationMs * 1000) / 1000,
+    duration_ms: micros(durationMs),
   };
 }
