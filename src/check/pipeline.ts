@@ -9,6 +9,7 @@ import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import { randomUUID } from 'node:crypto';
 import type { RequestView } from '../envoy/request.js';
+import type { GrpcBodies } from '../envoy/grpc-body.js';
 import { policyInputBuilder, type PolicyInputBuilder } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
@@ -62,7 +63,7 @@ export interface PipelineDeps {
   /** Stage timings; absent: not measured. */
   readonly metrics?: MetricsSink;
   /** The policy stage; absent: authentication alone decides. */
-  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean; readonly skipBodyParse?: boolean };
+  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean; readonly skipBodyParse?: boolean; readonly grpcBodies?: GrpcBodies };
 }
 
 export class CheckPipeline {
@@ -74,7 +75,7 @@ export class CheckPipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     // The descriptor walk of the policy input is compiled here, at startup, never per request.
-    this.toInput = deps.policy ? policyInputBuilder({ skipBodyParse: deps.policy.skipBodyParse ?? false }) : undefined;
+    this.toInput = deps.policy ? policyInputBuilder({ skipBodyParse: deps.policy.skipBodyParse ?? false, ...(deps.policy.grpcBodies ? { grpcBodies: deps.policy.grpcBodies } : {}) }) : undefined;
     const o = deps.options;
     this.forbiddenQuery = new Set(o.forbiddenQueryParams);
     this.identityHeaders = o.upstreamHeaders;

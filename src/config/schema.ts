@@ -512,6 +512,13 @@ const Policy = Type.Object(
       default: false,
       description: 'As opa-envoy-plugin\'s option of that name: the input has no parsed_body and no truncated_body, and a body is never a parse error.',
     }),
+    proto_descriptor: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "As opa-envoy-plugin's proto-descriptor: a binary FileDescriptorSet (protoc --include_imports --descriptor_set_out). application/grpc request bodies (raw_body: Envoy's pack_as_bytes) of its services become parsed_body, as proto3 JSON.",
+      }),
+    ),
     decision_cache: Type.Optional(
       Type.Object(
         {

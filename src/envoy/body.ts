@@ -1,8 +1,10 @@
 // parsed_body and truncated_body as opa-envoy-plugin computes them (envoyauth.getParsedBody), by
-// content-type: JSON, x-www-form-urlencoded, multipart/form-data (JSON parts parsed); anything
+// content-type: JSON, x-www-form-urlencoded, multipart/form-data (JSON parts parsed), application/grpc
+// with a descriptor set (./grpc-body.ts); anything
 // else, no content-type, or an empty body: no parsed body. A body that cannot be read as its
 // content-type says is a RequestParseError (the plugin answers 400), never a silent null.
 import { RequestParseError } from '../lib/errors.js';
+import type { GrpcBodies } from './grpc-body.js';
 import { parseQuery } from './go-url.js';
 import { parseMediaType } from './media-type.js';
 import { parseMultipart } from './multipart.js';
@@ -35,15 +37,25 @@ function truncatedBy(contentLength: string | undefined, payload: string): boolea
   return cl !== -1 && cl > Buffer.byteLength(payload);
 }
 
-export function parseBody(headers: Readonly<Record<string, string>>, body: string, rawBody: Buffer | undefined): ParsedBody {
+/** With a descriptor set (policy.proto_descriptor): application/grpc bodies too, by the request's parsed_path. */
+export interface GrpcParsing {
+  readonly bodies: GrpcBodies;
+  readonly parsedPath: readonly string[];
+}
+
+export function parseBody(headers: Readonly<Record<string, string>>, body: string, rawBody: Buffer | undefined, grpc?: GrpcParsing): ParsedBody {
   // Envoy marks a body it cut at max_request_bytes (also when there is no content-length).
   if (headers['x-envoy-auth-partial-body'] === 'true') return TRUNCATED;
   const type = headers['content-type'];
   if (type === undefined) return NONE;
   const isJson = type.includes('application/json');
-  const isForm = !isJson && !type.includes('application/grpc') && type.includes('application/x-www-form-urlencoded');
-  const isMultipart = !isJson && !isForm && !type.includes('application/grpc') && type.includes('multipart/form-data');
-  if (!isJson && !isForm && !isMultipart) return NONE; // application/grpc: no descriptor set configured
+  if (!isJson && type.includes('application/grpc')) {
+    if (!grpc || (rawBody && rawBody.length > MAX_PARSED_BODY)) return NONE;
+    return grpc.bodies.parse(rawBody, grpc.parsedPath);
+  }
+  const isForm = !isJson && type.includes('application/x-www-form-urlencoded');
+  const isMultipart = !isJson && !isForm && type.includes('multipart/form-data');
+  if (!isJson && !isForm && !isMultipart) return NONE;
   const payload = body !== '' ? body : rawBody && rawBody.length > 0 ? rawBody.toString('utf8') : '';
   if (payload === '') return NONE;
   if (truncatedBy(headers['content-length'], payload)) return TRUNCATED;

@@ -9,6 +9,7 @@ import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckReq
 import type { Identity } from '../identity/identity.js';
 import { envoyReflection } from './protos.js';
 import { parseBody } from './body.js';
+import type { GrpcBodies } from './grpc-body.js';
 import { parseQuery, pathUnescape } from './go-url.js';
 import { normalizePath, splitTarget } from './path.js';
 import { protoMapper } from './proto-json.js';
@@ -16,6 +17,8 @@ import { protoMapper } from './proto-json.js';
 export interface InputOptions {
   /** opa-envoy-plugin's skip_request_body_parse: no parsed_body and no truncated_body. */
   readonly skipBodyParse?: boolean;
+  /** opa-envoy-plugin's proto-descriptor: application/grpc bodies are parsed with these. */
+  readonly grpcBodies?: GrpcBodies;
 }
 
 export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined) => Record<string, unknown>;
@@ -33,10 +36,11 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
     // reaches a policy (400 first); as sent, should it ever.
     const target = splitTarget(rawPath);
     const pathOnly = normalizePath(target.path) ?? target.path;
+    const parsedPath = pathUnescape(pathOnly).replace(/^\/+/, '').split('/');
     const input: Record<string, unknown> = {
       ...attributes(req),
       version: VERSION,
-      parsed_path: pathUnescape(pathOnly).replace(/^\/+/, '').split('/'),
+      parsed_path: parsedPath,
       parsed_query: target.query !== undefined ? parseQuery(target.query) : {},
     };
     const path = target.query !== undefined ? `${pathOnly}?${target.query}` : pathOnly;
@@ -48,7 +52,7 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
       }
     }
     if (!opts.skipBodyParse) {
-      const { parsed, truncated } = parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body);
+      const { parsed, truncated } = parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body, opts.grpcBodies ? { bodies: opts.grpcBodies, parsedPath } : undefined);
       input.parsed_body = parsed;
       input.truncated_body = truncated;
     }

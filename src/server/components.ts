@@ -19,6 +19,7 @@ import { MemoryDenyList } from '../identity/revocation/memory.js';
 import { RedisDenyList } from '../identity/revocation/redis.js';
 import { SigningKeys } from '../identity/signing-keys.js';
 import { connectRateLimitRedis, connectRedis, describeRedis } from '../lib/redis.js';
+import { GrpcBodies } from '../envoy/grpc-body.js';
 import { PolicyAuthorizer, authorizerOptions } from '../policy/authorizer.js';
 import { PolicyEngine, engineOptions } from '../policy/engine.js';
 import { BundleSource, loadVerification } from '../policy/source.js';
@@ -42,6 +43,7 @@ export interface BuildOptions {
 export interface PolicyStage {
   readonly source: BundleSource;
   readonly authorizer: PolicyAuthorizer;
+  readonly grpcBodies?: GrpcBodies;
 }
 
 export interface Components {
@@ -82,7 +84,8 @@ async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger,
     await source.start();
     if (dryRun) source.stop();
   }
-  return { source, authorizer };
+  const grpcBodies = cfg.proto_descriptor !== undefined ? await GrpcBodies.load(loaded, cfg.proto_descriptor) : undefined;
+  return { source, authorizer, ...(grpcBodies ? { grpcBodies } : {}) };
 }
 
 /** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
@@ -181,7 +184,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       denyList,
       ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
-      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse } } : {}),
+      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse, ...(policy.grpcBodies ? { grpcBodies: policy.grpcBodies } : {}) } } : {}),
     });
 
     const tls = await serverCredentials(loaded, cfg.server);

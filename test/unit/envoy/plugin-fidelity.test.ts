@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GrpcBodies } from '../../../src/envoy/grpc-body.js';
 import { policyInputBuilder } from '../../../src/envoy/input.js';
+import { DescriptorSet } from '../../../src/envoy/protojson.js';
 import type { CheckRequest, CheckRequest__Output } from '../../../src/gen/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse__Output } from '../../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { RequestParseError } from '../../../src/lib/errors.js';
@@ -20,6 +22,7 @@ import { tempDir } from '../../helpers/tmp.js';
 
 const DIR = join(import.meta.dirname, '..', '..', 'fixtures', 'opa-envoy-plugin');
 const FILE = JSON.parse(readFileSync(join(DIR, 'fixtures.json'), 'utf8')) as FixtureFile;
+const DESCRIPTORS = join(DIR, 'grpc', 'orders.pb');
 const DECISIONS = (JSON.parse(readFileSync(join(DIR, 'policy', 'data.json'), 'utf8')) as { fixture: { decisions: Record<string, unknown> } }).fixture.decisions;
 
 /** What the plugin answers a request it cannot parse (its message is Go's error text; ours names the problem). */
@@ -37,15 +40,16 @@ const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v)) as unknown
 describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
   it('has a corpus of at least 60 recorded requests covering inputs, bodies and decisions', () => {
     expect(FILE.fixtures.length).toBeGreaterThanOrEqual(60);
-    for (const kind of ['input/', 'path/', 'body/', 'skip/', 'decision/']) expect(FILE.fixtures.some((f) => f.name.startsWith(kind))).toBe(true);
+    for (const kind of ['input/', 'path/', 'body/', 'skip/', 'decision/', 'grpc/']) expect(FILE.fixtures.some((f) => f.name.startsWith(kind))).toBe(true);
   });
 
   describe('the policy input, field by field', () => {
     const plain = policyInputBuilder();
     const skip = policyInputBuilder({ skipBodyParse: true });
+    const grpc = policyInputBuilder({ grpcBodies: new GrpcBodies(new DescriptorSet(readFileSync(DESCRIPTORS))) });
     for (const f of FILE.fixtures) {
       it(f.name, () => {
-        const build = (): Record<string, unknown> => (f.skipBodyParse ? skip : plain)(decoded(f.request), undefined);
+        const build = (): Record<string, unknown> => (f.protoDescriptor ? grpc : f.skipBodyParse ? skip : plain)(decoded(f.request), undefined);
         if (isParseError(f)) {
           expect(f.input).toBeNull();
           expect(build).toThrow(RequestParseError);
@@ -61,7 +65,7 @@ describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
   describe('the CheckResponse, field by field', () => {
     const tmp = tempDir();
     const services: Awaited<ReturnType<typeof startInProcess>>[] = [];
-    const clients: Record<'plain' | 'skip' | 'additions', AuthzClient> = {} as Record<'plain' | 'skip' | 'additions', AuthzClient>;
+    const clients: Record<'plain' | 'skip' | 'additions' | 'grpc', AuthzClient> = {} as Record<'plain' | 'skip' | 'additions' | 'grpc', AuthzClient>;
 
     beforeAll(async () => {
       buildBundle(tmp.dir, 'fixture', {
@@ -69,14 +73,14 @@ describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
         data: JSON.parse(readFileSync(join(DIR, 'policy', 'data.json'), 'utf8')),
         revision: 'fixture-1',
       });
-      const start = async (name: keyof typeof clients, additions: boolean, skipBody: boolean): Promise<void> => {
+      const start = async (name: keyof typeof clients, additions: boolean, skipBody: boolean, protoDescriptor?: string): Promise<void> => {
         const svc = await startInProcess(
           tmp.write(
             `${name}.yaml`,
             configYaml({
               server: { address: '127.0.0.1:0' },
               routes: [{ name: 'fidelity', match: { path_prefix: '/' }, public: true, additions }],
-              policy: { bundle: { file: 'fixture.tar.gz' }, skip_request_body_parse: skipBody },
+              policy: { bundle: { file: 'fixture.tar.gz' }, skip_request_body_parse: skipBody, ...(protoDescriptor ? { proto_descriptor: protoDescriptor } : {}) },
             }),
           ),
         );
@@ -86,6 +90,7 @@ describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
       await start('plain', false, false);
       await start('skip', false, true);
       await start('additions', true, false);
+      await start('grpc', false, false, DESCRIPTORS);
     });
     afterAll(async () => {
       for (const c of Object.values(clients)) c.close();
@@ -100,7 +105,7 @@ describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
 
     for (const f of FILE.fixtures) {
       it(f.name, async () => {
-        const ours = await ask(f.skipBodyParse ? clients.skip : clients.plain, f.request);
+        const ours = await ask(f.protoDescriptor ? clients.grpc : f.skipBodyParse ? clients.skip : clients.plain, f.request);
         if ('error' in f.response) {
           // A decision the plugin refuses is a gRPC error with us too (ours: UNAVAILABLE, so Envoy's
           // failure_mode_allow / status_on_error decides, as for every failure of ours; the plugin: UNKNOWN).
