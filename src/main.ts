@@ -62,8 +62,13 @@ async function main(): Promise<number> {
   if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log);
   const index = workerIndex();
   const tracing = await setupTracing(log);
-  const service = await startService(index === undefined ? loaded : workerConfig(loaded, index), index === undefined ? log : log.child({ worker: index }));
+  // A reload reads the same file again (and, in a worker, applies the same admin port offset).
+  const ofWorker = (l: LoadedConfig): LoadedConfig => (index === undefined ? l : workerConfig(l, index));
+  const reload = file !== undefined && file !== '' ? { file, load: async () => ofWorker(await loadConfigFile(file)) } : { file: undefined, load: () => Promise.resolve(loaded) };
+  const service = await startService(ofWorker(loaded), index === undefined ? log : log.child({ worker: index }), { reload });
   process.send?.(READY_MESSAGE);
+  // SIGHUP: reload the config now (each worker gets it from the primary). The outcome is logged by the reloader.
+  process.on('SIGHUP', () => void service.reload());
 
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

@@ -465,7 +465,7 @@ const Admin = Section(
     tokens_file: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'A YAML or JSON file with more tokens, a list of {name, sha256} as in tokens (e.g. a mounted Kubernetes Secret; relative to this file). Read at start.',
+        description: 'A YAML or JSON file with more tokens, a list of {name, sha256} as in tokens (e.g. a mounted Kubernetes Secret; relative to this file). Read at start and on every reload.',
       }),
     ),
   },
@@ -618,6 +618,18 @@ const Revocation = Section(
   'Deny lists by jti, subject, API key id and source CIDR.',
 );
 
+const Reload = Section(
+  {
+    watch: Type.Boolean({
+      default: true,
+      description: 'Reload when this file or a file it refers to (keys, secrets, JWKS and API key files, admin tokens_file) changes, watching their directories.',
+    }),
+    poll_interval_ms: Millis(5000, 0, 3600000, 'Also compare those files\' size, mtime and inode this often (where watching does not work). 0: never.'),
+    debounce_ms: Millis(250, 0, 60000, 'After a change, wait this long for more changes before reloading (editors and kubelets write several times).'),
+  },
+  'Applying a changed config without a restart (also on SIGHUP). Restart-only keys: server, admin.address, logging, check.enabled, ratelimit.enabled.',
+);
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Path or URL of this schema, for editors.' })),
@@ -635,6 +647,7 @@ export const ConfigSchema = Type.Object(
     admin: Admin,
     revocation: Revocation,
     redis: Type.Optional(Redis),
+    reload: Reload,
   },
   { ...strict, title: 'envoy-authz configuration' },
 );

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
-import type { Config } from '../config/schema.js';
+import type { AdminTokenConfig } from '../config/schema.js';
 import { DENY_KINDS, denyValueProblem, normalizeDenyValue, type DenyEntry, type DenyKind } from '../identity/revocation/entry.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
 import { parseRfc3339 } from '../lib/rfc3339.js';
@@ -16,18 +16,43 @@ import { maskShapes } from '../telemetry/redact.js';
 export interface Readiness {
   readonly ready: boolean;
   readonly components: Readonly<Record<string, string>>;
+  /** The config generation serving and the last reload's outcome (server/reload.ts ConfigStatus). */
+  readonly config?: object;
+}
+
+/** What the admin API serves from the current config generation (a reload replaces it). */
+export interface AdminView {
+  /** admin.tokens and those of admin.tokens_file. */
+  readonly tokens: readonly AdminTokenConfig[];
+  readonly denyList: DenyList;
+  readonly jwks?: () => { keys: JWK[] };
+  /** Re-reads and activates the policy bundle now. */
+  readonly reloadPolicy?: () => Promise<{ ok: true; revision: string; changed: boolean } | { ok: false; error: string }>;
 }
 
 export interface AdminDeps {
-  readonly cfg: Config['admin'];
+  /** admin.address (restart-only: the listener is bound once). */
+  readonly address: string;
   readonly log: Logger;
-  readonly denyList: DenyList;
-  readonly jwks?: () => { keys: JWK[] };
+  readonly view: () => AdminView;
   readonly readiness: () => Readiness;
   /** Serves /metrics (Prometheus text). */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
-  /** Re-reads and activates the policy bundle now. */
-  readonly reloadPolicy?: () => Promise<{ ok: true; revision: string; changed: boolean } | { ok: false; error: string }>;
+}
+
+interface Digest {
+  readonly name: string;
+  readonly digest: Buffer;
+}
+/** Token digests decoded once per token list (one list per config generation). */
+const digestCache = new WeakMap<readonly AdminTokenConfig[], readonly Digest[]>();
+function digestsOf(tokens: readonly AdminTokenConfig[]): readonly Digest[] {
+  let d = digestCache.get(tokens);
+  if (!d) {
+    d = tokens.map((t) => ({ name: t.name, digest: Buffer.from(t.sha256, 'hex') }));
+    digestCache.set(tokens, d);
+  }
+  return d;
 }
 
 export interface RunningAdmin {
@@ -142,10 +167,9 @@ function parseEntry(body: unknown, actor: string, nowMs: number): DenyEntry {
 }
 
 export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promise<RunningAdmin> {
-  const digests = deps.cfg.tokens.map((t) => ({ name: t.name, digest: Buffer.from(t.sha256, 'hex') }));
-
   /** The admin's name, or throws 401/403. Every configured digest is compared (constant time, no early exit). */
-  const authenticate = (req: IncomingMessage): string => {
+  const authenticate = (req: IncomingMessage, view: AdminView): string => {
+    const digests = digestsOf(view.tokens);
     if (digests.length === 0) throw new HttpError(403, 'forbidden', 'the admin API is closed: no admin tokens configured');
     const h = req.headers.authorization ?? '';
     const token = h.toLowerCase().startsWith('bearer ') ? h.slice(7).trim() : '';
@@ -168,10 +192,10 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
   };
 
   /** Runs a state-changing endpoint for an authenticated admin; any failure is audited, then rethrown. */
-  const authenticated = async <T>(req: IncomingMessage, o: Origin, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
+  const authenticated = async <T>(req: IncomingMessage, view: AdminView, o: Origin, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
     let actor: string | undefined;
     try {
-      actor = authenticate(req);
+      actor = authenticate(req, view);
       return { actor, result: await fn(actor) };
     } catch (err) {
       audit(o, { actor: actor ?? null, action, result: 'error', status: err instanceof HttpError ? err.status : 503 });
@@ -183,6 +207,8 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     const origin: Origin = { source: req.socket.remoteAddress, method: req.method, path: req.url?.split('?')[0] };
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const path = url.pathname;
+    // One generation for the whole request, even if a reload swaps it meanwhile.
+    const view = deps.view();
     if (req.method === 'GET' && path === '/healthz') return send(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
       const r = deps.readiness();
@@ -190,28 +216,28 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     }
     if (req.method === 'GET' && path === '/metrics' && deps.metrics) return deps.metrics(req, res);
     if (req.method === 'GET' && path === '/.well-known/jwks.json') {
-      if (!deps.jwks) throw new HttpError(404, 'not_found', 'no token signing keys configured');
-      return send(res, 200, deps.jwks(), 'public, max-age=60');
+      if (!view.jwks) throw new HttpError(404, 'not_found', 'no token signing keys configured');
+      return send(res, 200, view.jwks(), 'public, max-age=60');
     }
     if (path === '/v1/policy/reload') {
-      return authenticated(req, origin, 'policy_reload', async () => {
+      return authenticated(req, view, origin, 'policy_reload', async () => {
         if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
-        if (!deps.reloadPolicy) throw new HttpError(404, 'not_found', 'no policy configured');
-        return deps.reloadPolicy();
+        if (!view.reloadPolicy) throw new HttpError(404, 'not_found', 'no policy configured');
+        return view.reloadPolicy();
       }).then(({ actor, result: r }) => {
         audit(origin, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
         send(res, r.ok ? 200 : 422, r);
       });
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {
-      await authenticated(req, origin, req.method ?? 'unknown', async (actor) => {
+      await authenticated(req, view, origin, req.method ?? 'unknown', async (actor) => {
         if (req.method === 'GET' && path === '/v1/revocations') {
           audit(origin, { actor, action: 'list', result: 'ok' });
-          return send(res, 200, { entries: deps.denyList.list() });
+          return send(res, 200, { entries: view.denyList.list() });
         }
         if (req.method === 'POST' && path === '/v1/revocations') {
           const entry = parseEntry(await readJson(req), actor, now());
-          await deps.denyList.add(entry);
+          await view.denyList.add(entry);
           audit(origin, { actor, action: 'add', kind: entry.kind, value: entry.value, expires_at: entry.expiresAt, reason: entry.reason, result: 'ok' });
           return send(res, 201, entry);
         }
@@ -219,7 +245,7 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
         if (req.method === 'DELETE' && m && (DENY_KINDS as readonly string[]).includes(m[1]!)) {
           const kind = m[1] as DenyKind;
           const value = normalizeDenyValue(kind, decodeValue(m[2]!));
-          const removed = await deps.denyList.remove(kind, value);
+          const removed = await view.denyList.remove(kind, value);
           audit(origin, { actor, action: 'remove', kind, value, result: removed ? 'ok' : 'not_found' });
           return removed ? send(res, 204, {}) : send(res, 404, { error: 'not_found' });
         }
@@ -244,14 +270,14 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
 
-  const listen = parseHostPort(deps.cfg.address);
-  if (!listen) throw new Error(`admin.address ${deps.cfg.address} is not host:port`);
+  const listen = parseHostPort(deps.address);
+  if (!listen) throw new Error(`admin.address ${deps.address} is not host:port`);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
       const { port } = server.address() as AddressInfo;
       resolve({
-        address: withPort(deps.cfg.address, port),
+        address: withPort(deps.address, port),
         port,
         close: () =>
           new Promise((r) => {

@@ -5,6 +5,7 @@
 // so the two cannot disagree about what a config means: a dry run builds and loads everything a
 // start would (keys, JWKS files, certificates, API key files, rate-limit files, a file bundle
 // compiled to wasm) but opens no connection, binds no port and starts no timer.
+import { stat } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
@@ -33,11 +34,18 @@ import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { adminTokens } from './admin-tokens.js';
 import { serverCredentials } from './grpc.js';
+import { SharedResources, settingsKey, type Lease, type Opened } from './shared.js';
 import type { TlsMaterial } from './transport.js';
 
 export interface BuildOptions {
   /** Build and load everything, connect to nothing, start no timer (`--check-config`). */
   readonly dryRun: boolean;
+  /** The service's metrics, which outlive every generation (absent: the build makes its own and closes it). */
+  readonly metrics?: Metrics;
+  /** Components kept from the previous generation when their settings are unchanged (absent: nothing shared). */
+  readonly shared?: SharedResources;
+  /** Read the gRPC listener's certificate and key (false on a reload: the listener keeps its own). */
+  readonly listenerTls?: boolean;
 }
 
 export interface PolicyStage {
@@ -94,8 +102,16 @@ function buildStore(cfg: Config, log: Logger, metrics: Metrics, lazy: boolean): 
   const local = new MemoryStore(rl.memory_max_keys);
   if (rl.store !== 'redis' || !cfg.redis) return { store: local };
   const resilient = new ResilientStore(new RedisStore(connectRateLimitRedis(cfg.redis, log, { lazy }), { keyPrefix: cfg.redis.key_prefix }), rl.failure_mode, local, log, Date.now, metrics);
-  metrics.observeStore(() => ({ store: resilient.kind, mode: rl.failure_mode, degraded: resilient.degraded }));
   return { store: resilient, resilient };
+}
+
+/** mtime, size and inode of a file: a changed key file makes a new key for the component built from it. */
+async function fileStamp(path: string | undefined): Promise<string> {
+  if (path === undefined) return '';
+  return stat(path).then(
+    (s) => `${s.mtimeMs}:${s.size}:${s.ino}`,
+    () => 'missing',
+  );
 }
 
 export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: BuildOptions): Promise<Components> {
@@ -105,34 +121,59 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
   const close = async (): Promise<void> => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
   };
-  const metrics = new Metrics();
-  closers.push(() => metrics.shutdown());
+  const metrics = opts.metrics ?? new Metrics();
+  if (!opts.metrics) closers.push(() => metrics.shutdown());
+  const shared = opts.shared ?? new SharedResources();
+  /** A shared component, given back when this generation closes. */
+  const use = async <T>(key: string, open: () => Promise<Opened<T>>): Promise<T> => {
+    const lease = await shared.lease(key, open);
+    closers.push(() => lease.release());
+    return lease.value;
+  };
 
   try {
     // One command connection for revocation and API keys (the loader has checked that `redis` is set).
     const needsRedis = cfg.revocation.store === 'redis' || cfg.authentication.api_keys?.redis === true;
-    const redis: Redis | undefined = needsRedis && cfg.redis ? connectRedis(cfg.redis, 'commands', log, { lazy: dryRun }) : undefined;
-    if (redis) closers.push(() => Promise.resolve(redis.disconnect()));
+    const redisCfg = cfg.redis;
+    const commands = (): Promise<Lease<Redis>> =>
+      shared.lease(settingsKey('redis-commands', redisCfg, dryRun), () => {
+        const r = connectRedis(redisCfg!, 'commands', log, { lazy: dryRun });
+        return Promise.resolve({ value: r, close: () => Promise.resolve(r.disconnect()) });
+      });
+    let redis: Redis | undefined;
+    if (needsRedis && redisCfg) {
+      const lease = await commands();
+      closers.push(() => lease.release());
+      redis = lease.value;
+    }
 
     // The deny list must be complete before the first Check: a start that cannot load it fails.
-    let denyList: DenyList;
-    if (cfg.revocation.store === 'redis' && cfg.redis && redis) {
-      const shared = new RedisDenyList(redis, connectRedis(cfg.redis, 'subscriber', log, { lazy: dryRun }), cfg.redis.key_prefix);
-      denyList = shared;
-      closers.push(() => shared.close());
-      if (!dryRun) {
-        await shared.start().catch((err: unknown) => {
-          throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(cfg.redis)} cannot be reached to load the deny list: ${errorMessage(err)}`);
-        });
+    // It is kept across reloads while `revocation` and `redis` stay the same (a memory list holds the revocations).
+    const snapshot = cfg.revocation.snapshot_file === undefined ? undefined : resolveConfigPath(loaded, cfg.revocation.snapshot_file);
+    const denyList = await use<DenyList>(settingsKey('deny-list', cfg.revocation, snapshot, cfg.revocation.store === 'redis' ? redisCfg : undefined, dryRun), async () => {
+      if (cfg.revocation.store === 'redis' && redisCfg) {
+        const lease = await commands();
+        const list = new RedisDenyList(lease.value, connectRedis(redisCfg, 'subscriber', log, { lazy: dryRun }), redisCfg.key_prefix);
+        const closeList = async (): Promise<void> => {
+          await list.close().catch(() => undefined);
+          await lease.release();
+        };
+        if (!dryRun) {
+          await list.start().catch(async (err: unknown) => {
+            await closeList();
+            throw new StartupError(`revocation.store is redis, and Redis at ${describeRedis(redisCfg)} cannot be reached to load the deny list: ${errorMessage(err)}`);
+          });
+        }
+        return { value: list, close: closeList };
       }
-    } else {
-      const snapshot = cfg.revocation.snapshot_file;
-      const local = new MemoryDenyList(Date.now, snapshot === undefined ? undefined : resolveConfigPath(loaded, snapshot));
-      denyList = local;
-      closers.push(() => local.close());
+      const local = new MemoryDenyList(Date.now, snapshot);
       // A dry run reads the snapshot too: a corrupt one stops a start.
-      await local.start();
-    }
+      await local.start().catch(async (err: unknown) => {
+        await local.close().catch(() => undefined);
+        throw err;
+      });
+      return { value: local, close: () => local.close() };
+    });
 
     const routes = new RouteTable(cfg.routes);
     const auth = await buildAuthenticators(loaded, routes.routes, redis, metrics);
@@ -143,12 +184,24 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
     }
 
-    const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, metrics, dryRun) : undefined;
-    if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
+    // Kept across reloads while `policy` (and its verification key file) stay the same: the bundle
+    // source watches its bundle itself, and the decision cache stays warm.
+    const policyCfg = cfg.policy;
+    const verificationKey = policyCfg?.verification ? resolveConfigPath(loaded, policyCfg.verification.key_file) : undefined;
+    const policy = policyCfg
+      ? await use(settingsKey('policy', policyCfg, loaded.dir, await fileStamp(verificationKey), dryRun), async () => {
+          const stage = await buildPolicy(loaded, policyCfg, log, metrics, dryRun);
+          return { value: stage, close: () => Promise.resolve(stage.source.stop()) };
+        })
+      : undefined;
 
     const rl = cfg.ratelimit;
-    const { store, resilient } = buildStore(cfg, log, metrics, dryRun);
-    closers.push(() => store.close());
+    // Buckets are kept across reloads while the store's settings stay the same.
+    const storeRedis = rl.store === 'redis' ? redisCfg : undefined;
+    const { store, resilient } = await use(settingsKey('ratelimit-store', rl.store, rl.memory_max_keys, rl.failure_mode, storeRedis, dryRun), () => {
+      const built = buildStore(cfg, log, metrics, dryRun);
+      return Promise.resolve({ value: built, close: () => built.store.close() });
+    });
     let limiter: RateLimiter | undefined;
     if (rl.enabled) {
       const configs = new RateLimitConfigs(rl.files.map((f) => resolveConfigPath(loaded, f)), { algorithm: rl.algorithm, mergeDomains: rl.merge_domain_configs }, log, metrics);
@@ -166,12 +219,14 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     const guardOptions = failureGuardOptions(cfg.authentication);
     const failureGuard = guardOptions ? new FailureGuard(store, guardOptions, log, metrics) : undefined;
 
-    // A revocation must not be outlived by a cached result (V-274677).
-    denyList.onChange((change) => {
+    // A revocation must not be outlived by a cached result (V-274677). The deny list may outlive
+    // this generation: its listener goes with it.
+    const unsubscribe = denyList.onChange((change) => {
       metrics.event('revocation_changed');
       auth.introspector?.clear();
       minter?.forget(change.op !== 'reset' && change.entry.kind === 'subject' ? change.entry.value : undefined);
     });
+    closers.push(() => Promise.resolve(unsubscribe()));
 
     const pipeline = new CheckPipeline({
       metrics,
@@ -187,7 +242,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse, ...(policy.grpcBodies ? { grpcBodies: policy.grpcBodies } : {}) } } : {}),
     });
 
-    const tls = await serverCredentials(loaded, cfg.server);
+    const tls = opts.listenerTls === false ? undefined : await serverCredentials(loaded, cfg.server);
     const admin = await adminTokens(loaded);
     return {
       loaded,

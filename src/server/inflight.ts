@@ -3,6 +3,9 @@ export class InFlight {
   private count = 0;
   private waiters: (() => void)[] = [];
 
+  /** A call counted here is counted by `parent` too (a config generation's calls are the service's calls). */
+  constructor(private readonly parent?: InFlight) {}
+
   get size(): number {
     return this.count;
   }
@@ -10,10 +13,12 @@ export class InFlight {
   /** Marks a call as started; call the returned function once when it ends. */
   begin(): () => void {
     this.count += 1;
+    const endParent = this.parent?.begin();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
+      endParent?.();
       this.count -= 1;
       if (this.count === 0) for (const w of this.waiters.splice(0)) w();
     };

@@ -4,9 +4,11 @@ import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Readiness } from './admin.js';
 import type { Components } from './components.js';
+import type { Generations } from './generation.js';
 import type { Health } from './health.js';
 import type { InFlight } from './inflight.js';
 import { AUTHZ_SERVICE, RLS_SERVICE } from './health.js';
+import type { ConfigStatus } from './reload.js';
 import type { GrpcServer } from './transport.js';
 
 /** After the last call ends, how long open connections get to flush and close before being cut. */
@@ -23,9 +25,22 @@ export class Lifecycle {
   private lastHealth = '';
 
   constructor(
-    private readonly c: Components,
-    private readonly deps: { readonly server: GrpcServer; readonly health: Health; readonly inflight: InFlight; readonly cfg: ServerConfig; readonly log: Logger },
+    private readonly gens: Generations,
+    private readonly deps: {
+      readonly server: GrpcServer;
+      readonly health: Health;
+      readonly inflight: InFlight;
+      readonly cfg: ServerConfig;
+      readonly log: Logger;
+      /** The config generation and the last reload's outcome (shown in /readyz; a failed reload does not make the service unready). */
+      readonly config?: () => ConfigStatus;
+    },
   ) {}
+
+  /** The current config generation's components (a reload replaces them). */
+  private get c(): Components {
+    return this.gens.current.c;
+  }
 
   /** Listeners and other things started after the components: closed before the components, last first. */
   onClose(closer: () => Promise<void>): void {
@@ -37,9 +52,14 @@ export class Lifecycle {
     this.refreshHealth();
     this.refresher = setInterval(() => this.refreshHealth(), HEALTH_REFRESH_MS);
     this.refresher.unref();
-    const c = this.c;
-    c.metrics.observeDependencies(() => this.dependencies());
-    c.metrics.observePolicyRevision(() => c.policy?.source.status().revision);
+    // Registered once, for the service's lifetime: each reads the generation current at collection.
+    const metrics = this.c.metrics;
+    metrics.observeDependencies(() => this.dependencies());
+    metrics.observePolicyRevision(() => this.c.policy?.source.status().revision);
+    metrics.observeStore(() => {
+      const c = this.c;
+      return c.resilient ? { store: c.resilient.kind, mode: c.loaded.config.ratelimit.failure_mode, degraded: c.resilient.degraded } : undefined;
+    });
   }
 
   /**
@@ -71,7 +91,8 @@ export class Lifecycle {
     const st = c.policy?.source.status();
     if (st) components.policy = st.revision !== undefined ? `active ${st.revision}${st.lastError ? ' (last update rejected)' : ''}` : 'no bundle';
     const checkReady = this.serving && c.denyList.loaded && (st === undefined || st.revision !== undefined);
-    return { ready: checkReady, components };
+    const config = this.deps.config?.();
+    return { ready: checkReady, components, ...(config ? { config } : {}) };
   }
 
   /** gRPC health follows readiness: Check needs the policy and the deny list; ShouldRateLimit only a listener. */
@@ -97,7 +118,7 @@ export class Lifecycle {
     clearInterval(this.refresher);
     this.deps.server.forceShutdown();
     for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);
-    await this.c.close();
+    await this.gens.close();
   }
 
   private async run(): Promise<void> {
@@ -117,7 +138,7 @@ export class Lifecycle {
     // Cancels what is left, including idle health Watch streams that would otherwise hold the server open.
     server.forceShutdown();
     for (const close of this.closers.splice(0).reverse()) await close();
-    await this.c.close();
+    await this.gens.close();
     log.info({ event: 'stopped' }, 'stopped');
   }
 }

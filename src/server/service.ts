@@ -1,17 +1,23 @@
 // The service's two entry points, both on the one composition root (components.ts): start
-// (components + gRPC services + admin listener + lifecycle) and check (a dry run, then close).
-import type { LoadedConfig } from '../config/loader.js';
+// (components + gRPC services + admin listener + lifecycle + config reloads) and check (a dry run,
+// then close). The gRPC services and the admin API serve the current config generation
+// (generation.ts); a reload (reload.ts) builds the next one and swaps it in.
+import { loadConfigFile, type LoadedConfig } from '../config/loader.js';
 import { withPort } from '../lib/host-port.js';
 import type { Logger } from '../telemetry/logger.js';
+import { Metrics } from '../telemetry/metrics.js';
 import { startAdmin } from './admin.js';
-import { authorizationHandlers } from './authz-service.js';
-import { buildComponents } from './components.js';
+import { buildComponents, type Components } from './components.js';
+import { Generation, Generations } from './generation.js';
 import { serverOptions } from './grpc.js';
 import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
 import { envoyProtos } from '../envoy/protos.js';
-import { rateLimitHandlers } from './rls-service.js';
+import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
+import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
+import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.js';
+import { SharedResources } from './shared.js';
 import { GrpcServer } from './transport.js';
 
 export interface RunningService {
@@ -19,39 +25,72 @@ export interface RunningService {
   readonly address: string;
   readonly port: number;
   readonly adminAddress: string;
+  /** Loads the config file again and applies it (SIGHUP); the last good config stays on any error. */
+  reload(): Promise<ReloadResult>;
+  readonly config: () => ConfigStatus;
   /** NOT_SERVING, drain, stop accepting, wait for in-flight calls (bounded), close. */
   shutdown(): Promise<void>;
 }
 
-export async function startService(loaded: LoadedConfig, log: Logger): Promise<RunningService> {
+export interface StartOptions {
+  /** How a reload reads the config (default: the file `loaded` came from). Undefined file: embedded defaults, nothing to watch. */
+  readonly reload?: { readonly file: string | undefined; readonly load: () => Promise<LoadedConfig> };
+}
+
+export async function startService(loaded: LoadedConfig, log: Logger, opts: StartOptions = {}): Promise<RunningService> {
   const cfg = loaded.config;
-  const c = await buildComponents(loaded, log, { dryRun: false });
+  // Metrics and the shared components outlive each config generation.
+  const metrics = new Metrics();
+  const shared = new SharedResources();
+  const build = (l: LoadedConfig, listenerTls: boolean): Promise<Components> => buildComponents(l, log, { dryRun: false, metrics, shared, listenerTls });
+  let first: Components;
+  try {
+    first = await build(loaded, true);
+  } catch (err) {
+    await metrics.shutdown();
+    throw err;
+  }
   const inflight = new InFlight();
+  const generation = (id: number, c: Components): Generation => new Generation(id, c, { log, inflight });
+  const gens = new Generations(generation(1, first), log);
   const server = new GrpcServer(serverOptions(cfg.server));
-  const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(c.limiter ? [RLS_SERVICE] : [])]);
-  const lifecycle = new Lifecycle(c, { server, health, inflight, cfg: cfg.server, log });
+  const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(first.limiter ? [RLS_SERVICE] : [])]);
+  const source = opts.reload ?? { file: loaded.file, load: () => loadConfigFile(loaded.file) };
+  const reloader = new ConfigReloader({ file: source.file, load: source.load, build: (l) => build(l, false), generation, gens, log, metrics });
+  const lifecycle = new Lifecycle(gens, { server, health, inflight, cfg: cfg.server, log, config: () => reloader.status() });
+  lifecycle.onClose(() => metrics.shutdown());
   try {
     health.addTo(server);
     const protos = envoyProtos().envoy.service;
-    const { metrics, limiter } = c;
-    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authorizationHandlers({ pipeline: c.pipeline, check: cfg.check, log, inflight, metrics }) });
-    if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rateLimitHandlers({ limiter, log, inflight, metrics }) });
+    // Each call runs on the generation current when it arrives (the services are fixed at start:
+    // check.enabled and ratelimit.enabled are restart-only).
+    const authz: AuthorizationHandlers = { Check: (call, callback) => gens.current.authz!.Check(call, callback) };
+    const rls: RateLimitServiceHandlers = { ShouldRateLimit: (call, callback) => gens.current.rls!.ShouldRateLimit(call, callback) };
+    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authz });
+    if (first.limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rls });
 
-    const signingKeys = c.signingKeys;
-    const reloadPolicy = c.policy ? () => c.policy!.source.reload(true) : undefined;
     const admin = await startAdmin({
-      cfg: { ...cfg.admin, tokens: [...c.adminTokens] },
+      address: cfg.admin.address,
       log,
-      denyList: c.denyList,
-      ...(signingKeys ? { jwks: () => signingKeys.jwks() } : {}),
-      ...(reloadPolicy ? { reloadPolicy } : {}),
+      view: () => {
+        const c = gens.current.c;
+        const { signingKeys, policy } = c;
+        return {
+          tokens: c.adminTokens,
+          denyList: c.denyList,
+          ...(signingKeys ? { jwks: () => signingKeys.jwks() } : {}),
+          ...(policy ? { reloadPolicy: () => policy.source.reload(true) } : {}),
+        };
+      },
       readiness: () => lifecycle.readiness(),
       metrics: (req, res) => metrics.handle(req, res),
     });
     lifecycle.onClose(() => admin.close());
 
-    const port = await server.bind(cfg.server.address, c.tls);
+    const port = await server.bind(cfg.server.address, first.tls);
     lifecycle.markServing();
+    await reloader.start();
+    lifecycle.onClose(() => reloader.stop());
     const address = withPort(cfg.server.address, port);
     log.info(
       {
@@ -59,17 +98,25 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
         address,
         admin: admin.address,
         tls: cfg.server.tls !== undefined,
-        issuers: c.auth.jwtIssuers,
+        issuers: first.auth.jwtIssuers,
         routes: cfg.routes.length,
         token: cfg.token !== undefined,
         revocation: cfg.revocation.store === 'memory' && cfg.revocation.snapshot_file === undefined ? 'memory (lost on restart)' : cfg.revocation.store,
         authorization: cfg.check.enabled,
-        ratelimit: limiter ? c.store.kind : false,
+        ratelimit: first.limiter ? first.store.kind : false,
       },
       'serving',
     );
-    return { address, port, adminAddress: admin.address, shutdown: () => lifecycle.shutdown() };
+    return {
+      address,
+      port,
+      adminAddress: admin.address,
+      reload: () => reloader.reload('signal'),
+      config: () => reloader.status(),
+      shutdown: () => lifecycle.shutdown(),
+    };
   } catch (err) {
+    await reloader.stop();
     await lifecycle.abort();
     throw err;
   }

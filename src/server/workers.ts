@@ -2,7 +2,7 @@
 // that many workers (node:cluster). Each worker runs the whole service; the primary owns the
 // listening socket and hands connections to the workers in turn. The primary serves nothing
 // itself: it starts the workers, restarts one that dies after startup (with backoff), forwards
-// SIGTERM/SIGINT and exits when every worker has stopped.
+// SIGTERM/SIGINT and SIGHUP (reload) and exits when every worker has stopped.
 import { parseHostPort, withPort } from '../lib/host-port.js';
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -88,6 +88,13 @@ export function runPrimary(count: number, log: Logger): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Each worker reloads its config by itself (it watches the files too); SIGHUP reaches them all.
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      log.info({ event: 'signal', signal: 'SIGHUP', workers: workers.size }, 'reloading workers');
+      // Not to one still starting: it has no handler yet, and SIGHUP's default would end it. It reads the file anyway.
+      for (const [i, w] of workers) if (ready.has(i)) w.process.kill('SIGHUP');
+    });
 
     log.info({ event: 'primary', workers: count }, `starting ${count} workers`);
     for (let i = 0; i < count; i++) fork(i);

@@ -66,6 +66,7 @@ export class Metrics implements MetricsSink {
   private readonly calls: Counter;
   private readonly stages: Histogram;
   private readonly guardStoreErrors: Counter;
+  private readonly configReloads: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -117,6 +118,9 @@ export class Metrics implements MetricsSink {
     this.guardStoreErrors = meter.createCounter('envoy_authz_failure_guard_store_errors', {
       description: 'Failed authentications the credential-stuffing guard could not count because the store failed (no block follows from them).',
     });
+    this.configReloads = meter.createCounter('envoy_authz_config_reload', {
+      description: 'Config reloads (file change, SIGHUP) by result: success (new generation serving) or failure (the last good config kept).',
+    });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
     });
@@ -160,13 +164,13 @@ export class Metrics implements MetricsSink {
     this.stages.record(seconds, { stage });
   }
 
-  /** Reports the rate-limit store's state at every collection: 1 while degraded. */
-  observeStore(state: () => { store: string; mode: string; degraded: boolean }): void {
+  /** Reports the rate-limit store's state at every collection: 1 while degraded (nothing while the store is not Redis). */
+  observeStore(state: () => { store: string; mode: string; degraded: boolean } | undefined): void {
     this.meter
       .createObservableGauge('envoy_authz_ratelimit_store_degraded', { description: '1 while the shared rate-limit store fails (limits follow failure_mode).' })
       .addCallback((r) => {
         const s = state();
-        r.observe(s.degraded ? 1 : 0, { store: s.store, mode: s.mode });
+        if (s) r.observe(s.degraded ? 1 : 0, { store: s.store, mode: s.mode });
       });
   }
 
@@ -184,6 +188,31 @@ export class Metrics implements MetricsSink {
     this.meter.createObservableGauge('envoy_authz_policy_info', { description: 'The active policy bundle: 1, labelled with its revision.' }).addCallback((r) => {
       const rev = revision();
       if (rev !== undefined) r.observe(1, { revision: rev });
+    });
+  }
+
+  /** One config reload attempt and its result. */
+  configReload(result: 'success' | 'failure'): void {
+    this.configReloads.add(1, { result });
+  }
+
+  /** The config generation serving now and when a config was last loaded successfully (start or reload). */
+  observeConfig(state: () => { generation: number; lastSuccessSeconds: number }): void {
+    this.meter.createObservableGauge('envoy_authz_config_generation', { description: 'The config generation serving: 1 at start, +1 per successful reload.' }).addCallback((r) => {
+      r.observe(state().generation);
+    });
+    this.meter
+      .createObservableGauge('envoy_authz_config_last_reload_success_timestamp_seconds', { description: 'Unix time of the last successful config load (start or reload).' })
+      .addCallback((r) => {
+        r.observe(state().lastSuccessSeconds);
+      });
+  }
+
+  /** 1 labelled with the kid of the key that signs minted tokens now (nothing without a token section). */
+  observeSigningKey(kid: () => string | undefined): void {
+    this.meter.createObservableGauge('envoy_authz_signing_key_info', { description: 'The token signing key in use: 1, labelled with its kid.' }).addCallback((r) => {
+      const k = kid();
+      if (k !== undefined) r.observe(1, { kid: k });
     });
   }
 

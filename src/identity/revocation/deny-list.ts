@@ -38,8 +38,13 @@ export abstract class DenyList {
   abstract remove(kind: DenyKind, value: string): Promise<boolean>;
   abstract close(): Promise<void>;
 
-  onChange(l: Listener): void {
+  /** Adds a listener; the returned function removes it (a reloaded generation lets go of its caches). */
+  onChange(l: Listener): () => void {
     this.listeners.push(l);
+    return () => {
+      const i = this.listeners.indexOf(l);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   protected emit(change: DenyChange): void {
