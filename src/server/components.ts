@@ -184,12 +184,13 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
     }
 
-    // Kept across reloads while `policy` (and its verification key file) stay the same: the bundle
+    // Kept across reloads while `policy` (and its verification key and descriptor files) stay the same: the bundle
     // source watches its bundle itself, and the decision cache stays warm.
     const policyCfg = cfg.policy;
     const verificationKey = policyCfg?.verification ? resolveConfigPath(loaded, policyCfg.verification.key_file) : undefined;
+    const descriptors = policyCfg?.proto_descriptor !== undefined ? resolveConfigPath(loaded, policyCfg.proto_descriptor) : undefined;
     const policy = policyCfg
-      ? await use(settingsKey('policy', policyCfg, loaded.dir, await fileStamp(verificationKey), dryRun), async () => {
+      ? await use(settingsKey('policy', policyCfg, loaded.dir, await fileStamp(verificationKey), await fileStamp(descriptors), dryRun), async () => {
           const stage = await buildPolicy(loaded, policyCfg, log, metrics, dryRun);
           return { value: stage, close: () => Promise.resolve(stage.source.stop()) };
         })
