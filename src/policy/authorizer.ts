@@ -13,6 +13,8 @@ export type PolicyInput = Readonly<Record<string, unknown>>;
 export interface Authorization {
   readonly decision: PolicyDecision;
   readonly revision: string;
+  /** The decision document exactly as the policy returned it. */
+  readonly result: unknown;
 }
 
 function at(doc: unknown, path: string): unknown {
@@ -42,6 +44,7 @@ export function authorizerOptions(cfg: PolicyConfig): AuthorizerOptions {
 export class PolicyAuthorizer {
   private readonly cache: LRUCache<string, Authorization> | undefined;
   private readonly keyPaths: readonly string[];
+  private listener: ((input: PolicyInput, a: Authorization) => void) | undefined;
 
   constructor(
     private readonly engine: PolicyEngine,
@@ -58,6 +61,11 @@ export class PolicyAuthorizer {
     this.cache?.clear();
   }
 
+  /** Sees every authorization's input and answer (the offline evaluator prints them). One listener. */
+  onAuthorize(listener: (input: PolicyInput, a: Authorization) => void): void {
+    this.listener = listener;
+  }
+
   get revision(): string | undefined {
     return this.engine.revision;
   }
@@ -66,10 +74,14 @@ export class PolicyAuthorizer {
     const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
     const hit = this.cache?.get(key);
     if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
-    if (hit) return hit;
+    if (hit) {
+      this.listener?.(input, hit);
+      return hit;
+    }
     const { result, revision } = this.engine.evaluate(input);
-    const out = { decision: toPolicyDecision(result), revision };
+    const out = { decision: toPolicyDecision(result), revision, result };
     this.cache?.set(key, out);
+    this.listener?.(input, out);
     return out;
   }
 }

@@ -7,10 +7,11 @@
 // compiled to wasm) but opens no connection, binds no port and starts no timer.
 import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
+import type { Authenticator } from '../authn/authenticator.js';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
-import { RouteTable } from '../check/routes.js';
+import { RouteTable, type Route } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
 import { TokenMinter, minterOptions } from '../identity/minter.js';
@@ -37,6 +38,8 @@ import type { TlsMaterial } from './transport.js';
 export interface BuildOptions {
   /** Build and load everything, connect to nothing, start no timer (`--check-config`). */
   readonly dryRun: boolean;
+  /** Stands in for the configured authenticators (the offline evaluator's explicit identity). */
+  readonly authenticatorsFor?: (route: Route) => readonly Authenticator[];
 }
 
 export interface PolicyStage {
@@ -174,7 +177,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       metrics,
       options: pipelineOptions(cfg.authentication),
       routes,
-      authenticatorsFor: auth.forRoute,
+      authenticatorsFor: opts.authenticatorsFor ?? auth.forRoute,
       credentialHeaders: auth.credentialHeaders,
       untrustedHeaders: auth.untrustedHeaders,
       ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),
