@@ -44,7 +44,7 @@ export function authorizerOptions(cfg: PolicyConfig): AuthorizerOptions {
 export class PolicyAuthorizer {
   private readonly cache: LRUCache<string, Authorization> | undefined;
   private readonly keyPaths: readonly string[];
-  private listener: ((input: PolicyInput, a: Authorization) => void) | undefined;
+  private listener: ((input: PolicyInput, result: unknown, revision: string) => void) | undefined;
 
   constructor(
     private readonly engine: PolicyEngine,
@@ -61,8 +61,8 @@ export class PolicyAuthorizer {
     this.cache?.clear();
   }
 
-  /** Sees every authorization's input and answer (the offline evaluator prints them). One listener. */
-  onAuthorize(listener: (input: PolicyInput, a: Authorization) => void): void {
+  /** Sees every evaluation's input and the policy's raw result, also one that is then refused as malformed (the offline evaluator prints them). One listener. */
+  onEvaluate(listener: (input: PolicyInput, result: unknown, revision: string) => void): void {
     this.listener = listener;
   }
 
@@ -75,13 +75,13 @@ export class PolicyAuthorizer {
     const hit = this.cache?.get(key);
     if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
     if (hit) {
-      this.listener?.(input, hit);
+      this.listener?.(input, hit.result, hit.revision);
       return hit;
     }
     const { result, revision } = this.engine.evaluate(input);
+    this.listener?.(input, result, revision);
     const out = { decision: toPolicyDecision(result), revision, result };
     this.cache?.set(key, out);
-    this.listener?.(input, out);
     return out;
   }
 }

@@ -140,8 +140,8 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
     try {
       // What the policy saw and said, as the pipeline's authorizer handed it over.
       const seen: { last?: { input: PolicyInput; result: unknown; revision: string } } = {};
-      c.policy?.authorizer.onAuthorize((input, a) => {
-        seen.last = { input, result: a.result, revision: a.revision };
+      c.policy?.authorizer.onEvaluate((input, result, revision) => {
+        seen.last = { input, result, revision };
       });
       const credentialHeaders = new Set(c.auth.credentialHeaders);
       const policyPart = (): Pick<EvalReport, 'input' | 'result'> => ({
