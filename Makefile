@@ -77,10 +77,10 @@ $(VENV)/bin/envoy:
 	GOBIN=$(abspath .tools/bin) go install github.com/open-policy-agent/opa@$(OPA_VERSION) >&2
 
 # The example bundle: Rego compiled to wasm, with data.json and a content-derived revision.
-$(BUNDLE): $(OPA) $(POLICY_SRC)
+# `policy.js build` is also what `policy.js eval --policies` runs: one set of flags for both.
+$(BUNDLE): $(OPA) $(POLICY_SRC) $(BUILD_STAMP)
 	@mkdir -p policies/build
-	$(OPA) build -b -t wasm -e envoy/authz/allow --ignore build --ignore '*_test.rego' --ignore README.md \
-	  --revision "$$(cat $(sort $(POLICY_SRC)) | sha256sum | cut -c1-12)" -o $@ policies >&2
+	node dist/src/cli/policy.js build --opa $(OPA) --out $@ policies >&2
 
 policies: $(BUNDLE)
 

@@ -13,6 +13,8 @@ export type PolicyInput = Readonly<Record<string, unknown>>;
 export interface Authorization {
   readonly decision: PolicyDecision;
   readonly revision: string;
+  /** The decision document exactly as the policy returned it. */
+  readonly result: unknown;
 }
 
 function at(doc: unknown, path: string): unknown {
@@ -42,6 +44,7 @@ export function authorizerOptions(cfg: PolicyConfig): AuthorizerOptions {
 export class PolicyAuthorizer {
   private readonly cache: LRUCache<string, Authorization> | undefined;
   private readonly keyPaths: readonly string[];
+  private listener: ((input: PolicyInput, result: unknown, revision: string) => void) | undefined;
 
   constructor(
     private readonly engine: PolicyEngine,
@@ -58,6 +61,11 @@ export class PolicyAuthorizer {
     this.cache?.clear();
   }
 
+  /** Sees every evaluation's input and the policy's raw result, also one that is then refused as malformed (the offline evaluator prints them). One listener. */
+  onEvaluate(listener: (input: PolicyInput, result: unknown, revision: string) => void): void {
+    this.listener = listener;
+  }
+
   get revision(): string | undefined {
     return this.engine.revision;
   }
@@ -66,9 +74,13 @@ export class PolicyAuthorizer {
     const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
     const hit = this.cache?.get(key);
     if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
-    if (hit) return hit;
+    if (hit) {
+      this.listener?.(input, hit.result, hit.revision);
+      return hit;
+    }
     const { result, revision } = this.engine.evaluate(input);
-    const out = { decision: toPolicyDecision(result), revision };
+    this.listener?.(input, result, revision);
+    const out = { decision: toPolicyDecision(result), revision, result };
     this.cache?.set(key, out);
     return out;
   }

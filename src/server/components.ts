@@ -8,10 +8,11 @@
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
+import type { Authenticator } from '../authn/authenticator.js';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
-import { RouteTable } from '../check/routes.js';
+import { RouteTable, type Route } from '../check/routes.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
 import { TokenMinter, minterOptions } from '../identity/minter.js';
@@ -46,6 +47,8 @@ export interface BuildOptions {
   readonly shared?: SharedResources;
   /** Read the gRPC listener's certificate and key (false on a reload: the listener keeps its own). */
   readonly listenerTls?: boolean;
+  /** Stands in for the configured authenticators (the offline evaluator's explicit identity). */
+  readonly authenticatorsFor?: (route: Route) => readonly Authenticator[];
 }
 
 export interface PolicyStage {
@@ -233,7 +236,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       metrics,
       options: pipelineOptions(cfg.authentication),
       routes,
-      authenticatorsFor: auth.forRoute,
+      authenticatorsFor: opts.authenticatorsFor ?? auth.forRoute,
       credentialHeaders: auth.credentialHeaders,
       untrustedHeaders: auth.untrustedHeaders,
       ...(auth.isCredential ? { isCredential: auth.isCredential } : {}),

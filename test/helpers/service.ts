@@ -83,9 +83,10 @@ export function runService(args: string[]): Promise<{ code: number | null; stdou
   return runScript('src/main.ts', args);
 }
 
-/** Runs one of our scripts (a path under the repository, e.g. src/cli/keys.ts) to completion. */
-export function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs one of our scripts (a path under the repository, e.g. src/cli/keys.ts) to completion; `stdin` is written to it, then closed. */
+export function runScript(script: string, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT });
+  child.stdin.end(stdin ?? '');
   let stdout = '';
   let stderr = '';
   const meters = { stdout: lineMeter('a service process (stdout)'), stderr: lineMeter('a service process (stderr)') };
