@@ -76,11 +76,14 @@ $(VENV)/bin/envoy:
 .tools/bin/opa:
 	GOBIN=$(abspath .tools/bin) go install github.com/open-policy-agent/opa@$(OPA_VERSION) >&2
 
-# The example bundle: Rego compiled to wasm, with data.json and a content-derived revision.
-$(BUNDLE): $(OPA) $(POLICY_SRC)
+# The example bundle: Rego compiled to wasm, with data.json and a content-derived revision. Kept
+# only if the service can load it (`policy.js check`: e.g. no built-in it does not implement).
+$(BUNDLE): $(OPA) $(POLICY_SRC) $(GEN_STAMP)
 	@mkdir -p policies/build
 	$(OPA) build -b -t wasm -e envoy/authz/allow --ignore build --ignore '*_test.rego' --ignore README.md \
-	  --revision "$$(cat $(sort $(POLICY_SRC)) | sha256sum | cut -c1-12)" -o $@ policies >&2
+	  --revision "$$(cat $(sort $(POLICY_SRC)) | sha256sum | cut -c1-12)" -o $@.tmp policies >&2
+	npx --no-install tsx src/cli/policy.ts check --bundle $@.tmp --decision-path envoy/authz/allow >&2 || { rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
 
 policies: $(BUNDLE)
 

@@ -4,6 +4,9 @@
 //   {"method": "GET", "path": "/orders?x=1", "headers": {...}, "body": "...",
 //    "identity": {"subject": "alice", "issuer": "...", "roles": [...], "scopes": [...]}}
 // Prints the policy's decision and the CheckResponse Envoy would receive.
+//   check --bundle policies/build/bundle.tar.gz [--decision-path envoy/authz/allow]
+// Loads the bundle exactly as the service does (`make policies` runs it): fails, naming them, on
+// built-ins the service cannot provide, a missing entrypoint, or an unreadable bundle.
 import { errorMessage } from '../lib/errors.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -72,7 +75,16 @@ async function evalCommand(args: string[]): Promise<void> {
   );
 }
 
+async function checkCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { bundle: { type: 'string' }, 'decision-path': { type: 'string', default: 'envoy/authz/allow' } }, strict: true });
+  if (!values.bundle) throw new Error('--bundle is required');
+  const bundle = await parseBundle(await readFile(values.bundle));
+  await new PolicyEngine({ decisionPath: values['decision-path'], initialPages: 16, maxPages: 1024 }).activate(bundle);
+  process.stdout.write(`${values.bundle}: loads (revision ${bundle.revision || 'none'})\n`);
+}
+
 const USAGE = `usage: node dist/src/cli/policy.js eval --bundle FILE --request FILE [--decision-path P]
+       node dist/src/cli/policy.js check --bundle FILE [--decision-path P]
 
   eval   evaluates a bundle (opa build -t wasm) on one request, without Envoy, and prints the
          policy's decision and the CheckResponse Envoy would receive
@@ -80,6 +92,7 @@ const USAGE = `usage: node dist/src/cli/policy.js eval --bundle FILE --request F
            --request FILE         a CheckRequest as JSON (Envoy's field names), or the short form
                                   {"method", "path", "headers", "body", "identity": {...}}
            --decision-path P      the rule to evaluate (default envoy/authz/allow)
+  check  loads a bundle as the service does; fails on built-ins the service does not implement
   --help this text
 `;
 
@@ -89,6 +102,7 @@ async function run([command, ...rest]: string[]): Promise<void> {
     return;
   }
   if (command === 'eval') return evalCommand(rest);
+  if (command === 'check') return checkCommand(rest);
   throw new Error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
 }
 
