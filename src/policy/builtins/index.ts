@@ -3,7 +3,13 @@
 // (bad argument, malformed token, unknown time zone...) makes its expression undefined, as in OPA
 // without --strict-builtin-errors (opa-envoy-plugin's default), instead of failing the evaluation.
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { cryptoBuiltins } from './crypto.js';
 import { jwtBuiltins } from './jwt.js';
+import { netBuiltins } from './net.js';
+import { semverBuiltins } from './semver.js';
+import { timeBuiltins } from './time.js';
+import { unitsBuiltins } from './units.js';
+import { uuidBuiltins } from './uuid.js';
 import { toJsonText, type Json, type Value } from './values.js';
 
 /** Implemented inside the SDK (node_modules/@open-policy-agent/opa-wasm/src/builtins/); these win over ours. */
@@ -28,7 +34,15 @@ export class EvalScope {
 }
 
 function families(scope: EvalScope): Record<string, Impl> {
-  return { ...jwtBuiltins(scope.nowNs) };
+  return {
+    ...jwtBuiltins(scope.nowNs),
+    ...timeBuiltins(scope.nowNs),
+    ...cryptoBuiltins,
+    ...netBuiltins,
+    ...semverBuiltins,
+    ...unitsBuiltins,
+    ...uuidBuiltins(scope.memo),
+  };
 }
 
 const encoder = new TextEncoder();

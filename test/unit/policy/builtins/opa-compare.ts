@@ -28,7 +28,13 @@ function policyOf(cases: readonly BuiltinCase[], helpers: string): string {
 
 /** Both results of every case: `ours` from the wasm engine, `opa` from opa eval. */
 export async function evaluateBoth(dir: string, name: string, cases: readonly BuiltinCase[], opts: { data?: unknown; helpers?: string } = {}): Promise<{ ours: Results; opa: Results }> {
-  const bundlePath = buildBundle(dir, name, { rego: policyOf(cases, opts.helpers ?? ''), data: opts.data, entrypoint: 't/r' });
+  let bundlePath: string;
+  try {
+    bundlePath = buildBundle(dir, name, { rego: policyOf(cases, opts.helpers ?? ''), data: opts.data, entrypoint: 't/r' });
+  } catch (err) {
+    const out = err as { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`opa build: ${String(out.stdout ?? '')}${String(out.stderr ?? err)}`);
+  }
   const engine = new PolicyEngine({ decisionPath: 't/r', initialPages: 16, maxPages: 2048 });
   await engine.activate(await parseBundle(readFileSync(bundlePath)));
   const ours = engine.evaluate({}).result as Results;
