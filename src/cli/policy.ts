@@ -7,13 +7,14 @@ import { parseArgs } from 'node:util';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import { StartupError } from '../server/components.js';
 import { EXIT, exitCode, formatJson, formatText } from './eval/output.js';
-import { buildPolicies, findOpa } from './eval/opa-build.js';
+import { buildPolicies, checkBundle, findOpa } from './eval/opa-build.js';
 import type { Credentials } from './eval/request.js';
 import { evaluate } from './eval/run.js';
 import { UsageError } from './eval/usage-error.js';
 
 const USAGE = `usage: node dist/src/cli/policy.js eval [options]
        node dist/src/cli/policy.js build --out FILE [--entrypoint P] [--opa PATH] DIR
+       node dist/src/cli/policy.js check --bundle FILE [--decision-path P]
 
   eval  runs one request through the service's own Check pipeline, built from the service's
         config (authenticators, issuers and JWKS, API key stores, revocation, routes, policy),
@@ -42,8 +43,13 @@ const USAGE = `usage: node dist/src/cli/policy.js eval [options]
         config error.
 
   build  compiles the Rego and data of DIR (without build/, *_test.rego, README.md) to a wasm
-         bundle with a revision derived from its sources
+         bundle with a revision derived from its sources (plus the system/log/mask entrypoint when
+         a policy declares package system.log), and keeps it only if the service can load it
     --out FILE   --entrypoint P (default envoy/authz/allow)   --opa PATH
+
+  check  loads a bundle as the service does: fails, naming them, on built-ins the service does
+         not implement, a missing entrypoint or an unreadable archive
+    --bundle FILE   --decision-path P (default envoy/authz/allow)
 
   --help  this text
 `;
@@ -153,6 +159,18 @@ async function buildCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function checkCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { bundle: { type: 'string' }, 'decision-path': { type: 'string', default: 'envoy/authz/allow' } }, strict: true });
+  if (values.bundle === undefined) throw new UsageError('check needs --bundle FILE');
+  try {
+    const { revision } = await checkBundle(values.bundle, values['decision-path']);
+    process.stdout.write(`${values.bundle}: loads (revision ${revision || 'none'})\n`);
+    return 0;
+  } catch (err) {
+    throw new UsageError(`${values.bundle}: ${errorMessage(err)}`);
+  }
+}
+
 async function run([command, ...rest]: string[]): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(USAGE);
@@ -160,7 +178,8 @@ async function run([command, ...rest]: string[]): Promise<number> {
   }
   if (command === 'eval') return evalCommand(rest);
   if (command === 'build') return buildCommand(rest);
-  throw new UsageError(`unknown command ${JSON.stringify(command)} (eval, build; --help)`);
+  if (command === 'check') return checkCommand(rest);
+  throw new UsageError(`unknown command ${JSON.stringify(command)} (eval, build, check; --help)`);
 }
 
 run(process.argv.slice(2)).then(

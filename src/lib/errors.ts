@@ -97,7 +97,20 @@ export class ConfigError extends AuthzError {
   }
 }
 
-/** The message of whatever was thrown (an Error's message, else its string form): for logs only. */
+/** The message of whatever was thrown, for logs only: an Error's message; a thrown object's string
+ *  `message` (opa-wasm throws `{ message }` objects, and strings); else the JSON of a plain object,
+ *  so that no log line reads "[object Object]". */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  if (err !== null && typeof err === 'object') {
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+    try {
+      const json = JSON.stringify(err);
+      if (json !== undefined && json !== '{}') return json;
+    } catch {
+      // a cycle or a BigInt: fall through to the string form
+    }
+  }
+  return String(err);
 }

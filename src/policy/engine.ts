@@ -6,6 +6,7 @@ import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { PolicyConfig } from '../config/schema.js';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
 import { BundleError, type PolicyBundle } from './bundle.js';
+import { EvalScope, hostBuiltins, requiredBuiltins, unsupportedBuiltins, type HostBuiltin } from './builtins/index.js';
 
 interface Active {
   readonly policy: LoadedPolicy;
@@ -26,6 +27,8 @@ export function engineOptions(cfg: PolicyConfig): EngineOptions {
 
 export class PolicyEngine {
   private active: Active | undefined;
+  private readonly scope = new EvalScope();
+  private readonly builtins: Record<string, HostBuiltin> = hostBuiltins(this.scope);
 
   constructor(private readonly opts: EngineOptions) {}
 
@@ -37,9 +40,13 @@ export class PolicyEngine {
   async activate(bundle: PolicyBundle): Promise<void> {
     let policy: LoadedPolicy;
     try {
-      policy = await loadPolicy(bundle.wasm, { initial: this.opts.initialPages, maximum: this.opts.maxPages });
+      policy = await loadPolicy(bundle.wasm, { initial: this.opts.initialPages, maximum: this.opts.maxPages }, this.builtins);
     } catch (err) {
       throw new BundleError(`policy.wasm cannot be loaded: ${errorMessage(err)}`);
+    }
+    const unsupported = unsupportedBuiltins(requiredBuiltins(policy));
+    if (unsupported.length > 0) {
+      throw new BundleError(`policy uses built-ins this service does not implement: ${unsupported.join(', ')} (see docs/policy-authoring.md#built-ins)`);
     }
     const entrypoints = policy.entrypoints as Record<string, number>;
     if (!(this.opts.decisionPath in entrypoints)) {
@@ -59,6 +66,7 @@ export class PolicyEngine {
     if (!active) throw new UnavailableError('policy_error', 'no policy bundle is active');
     let results: unknown;
     try {
+      this.scope.begin();
       results = active.policy.evaluate(input, this.opts.decisionPath);
     } catch (err) {
       throw new UnavailableError('policy_error', `policy evaluation failed: ${errorMessage(err)}`);

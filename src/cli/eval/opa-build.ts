@@ -3,8 +3,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { errorMessage } from '../../lib/errors.js';
+import { parseBundle } from '../../policy/bundle.js';
+import { PolicyEngine } from '../../policy/engine.js';
 import { UsageError } from './usage-error.js';
 
 /** Not policy sources: the build output, the policy tests, the folder's readme. */
@@ -52,11 +55,30 @@ export interface BuildSpec {
   readonly entrypoint: string;
 }
 
-/** Runs `opa build -b -t wasm` on the folder; rejects with opa's own message when it fails. */
+/** Decision-log masking (OPA's system.log.mask) is a second wasm entrypoint when a policy declares `package system.log`. */
+async function declaresMask(dir: string): Promise<boolean> {
+  for (const f of await sources(dir)) {
+    if (!f.endsWith('.rego') || f.endsWith('_test.rego')) continue;
+    if (/^package\s+system\.log\s*$/m.test(await readFile(join(dir, f), 'utf8'))) return true;
+  }
+  return false;
+}
+
+/** Loads a bundle exactly as the service does: refuses, naming them, built-ins the service cannot provide, a missing entrypoint, an unreadable archive. */
+export async function checkBundle(file: string, decisionPath: string): Promise<{ revision: string }> {
+  const bundle = await parseBundle(await readFile(file));
+  await new PolicyEngine({ decisionPath, initialPages: 16, maxPages: 1024 }).activate(bundle);
+  return { revision: bundle.revision };
+}
+
+/** Runs `opa build -b -t wasm` on the folder (rejects with opa's own message when it fails), and
+ *  keeps the bundle only if the service can load it (checkBundle). */
 export async function buildPolicies(spec: BuildSpec): Promise<{ revision: string }> {
   if (!existsSync(spec.dir)) throw new UsageError(`policies folder ${spec.dir} does not exist`);
   const revision = await policyRevision(spec.dir);
-  const args = ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', spec.out, spec.dir];
+  const mask = (await declaresMask(spec.dir)) ? ['-e', 'system/log/mask'] : [];
+  const tmp = `${spec.out}.tmp`;
+  const args = ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...mask, ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', tmp, spec.dir];
   await new Promise<void>((resolve, reject) => {
     execFile(spec.opa, args, { timeout: BUILD_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
@@ -64,5 +86,12 @@ export async function buildPolicies(spec: BuildSpec): Promise<{ revision: string
       reject(new UsageError(`opa build of ${relative(process.cwd(), spec.dir) || '.'} failed: ${detail}`));
     });
   });
+  try {
+    await checkBundle(tmp, spec.entrypoint);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new UsageError(`${relative(process.cwd(), spec.dir) || '.'} builds, but the service cannot load it: ${errorMessage(err)}`);
+  }
+  await rename(tmp, spec.out);
   return { revision };
 }
