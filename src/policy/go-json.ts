@@ -38,6 +38,9 @@ function utf8Length(b: Buffer, i: number): number {
   return 0;
 }
 
+/** The one-character escapes after a backslash. */
+const UNESCAPE: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
+
 type Frame = { kind: 'array'; items: GoValue[] } | { kind: 'object'; map: GoObject; key: string | undefined };
 
 class Reader {
@@ -123,19 +126,13 @@ class Reader {
   }
 
   private scalar(): GoValue {
-    const b = this.b;
-    const c = b[this.pos];
+    const c = this.b[this.pos];
     if (c === 0x22) return this.string();
     if (c === 0x2d || (c !== undefined && isDigit(c))) return this.number();
-    for (const [word, value] of [
-      ['true', true],
-      ['false', false],
-      ['null', null],
-    ] as const) {
-      if (b.toString('latin1', this.pos, this.pos + word.length) === word) {
-        this.pos += word.length;
-        return value;
-      }
+    const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : c === 0x6e ? 'null' : undefined;
+    if (word !== undefined && this.b.toString('latin1', this.pos, this.pos + word.length) === word) {
+      this.pos += word.length;
+      return word === 'null' ? null : word === 'true';
     }
     return this.fail(c === undefined ? 'unexpected end of JSON input' : 'invalid character');
   }
@@ -199,9 +196,9 @@ class Reader {
       // A backslash escape.
       out += b.toString('utf8', run, this.pos);
       const e = b[this.pos + 1];
-      const simple: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
-      if (e !== undefined && simple[e] !== undefined) {
-        out += simple[e];
+      const simple = e === undefined ? undefined : UNESCAPE[e];
+      if (simple !== undefined) {
+        out += simple;
         this.pos += 2;
       } else if (e === 0x75) {
         let r = this.hex4(this.pos + 2);
@@ -274,30 +271,36 @@ export function hashGoJson(value: GoValue, hash: Hash): void {
       out = '';
     }
   };
-  // Work items: a value to walk, or text to write; reversed so the stack pops them in order.
-  const stack: (GoValue | { text: string })[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop()!;
+  // Work items: text to write, then a value to walk (CLOSE: none); popped in order, so pushed in reverse.
+  const CLOSE = Symbol('close');
+  const values: (GoValue | typeof CLOSE)[] = [value];
+  const texts: string[] = [''];
+  while (values.length > 0) {
+    const v = values.pop()!;
+    emit(texts.pop()!);
+    if (v === CLOSE) continue;
     if (v === null) emit('null');
     else if (typeof v === 'boolean') emit(v ? 'true' : 'false');
     else if (typeof v === 'string') emit(encodeGoString(v));
     else if (v instanceof GoNumber) emit(v.literal);
     else if (Array.isArray(v)) {
       emit('[');
-      stack.push({ text: ']' });
+      values.push(CLOSE);
+      texts.push(']');
       for (let i = v.length - 1; i >= 0; i--) {
-        stack.push(v[i]!);
-        if (i > 0) stack.push({ text: ',' });
+        values.push(v[i]!);
+        texts.push(i > 0 ? ',' : '');
       }
-    } else if (v instanceof Map) {
+    } else {
       emit('{');
-      stack.push({ text: '}' });
+      values.push(CLOSE);
+      texts.push('}');
       const keys = [...v.keys()].sort(compareCodePoints);
       for (let i = keys.length - 1; i >= 0; i--) {
-        stack.push(v.get(keys[i]!)!, { text: `${encodeGoString(keys[i]!)}:` });
-        if (i > 0) stack.push({ text: ',' });
+        values.push(v.get(keys[i]!)!);
+        texts.push(`${i > 0 ? ',' : ''}${encodeGoString(keys[i]!)}:`);
       }
-    } else emit(v.text);
+    }
   }
   if (out !== '') hash.update(out, 'utf8');
 }

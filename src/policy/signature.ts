@@ -165,7 +165,8 @@ function verifiedFiles(files: readonly TarFile[], key: SignatureKey): Map<string
   return payload.files;
 }
 
-function digest(path: string, content: Buffer, algorithm: string): Buffer {
+/** The digest OPA computes for a bundle file (VerifyBundleFile, opa sign). */
+export function fileDigest(path: string, content: Buffer, algorithm: string): Buffer {
   const name = HASHES[algorithm];
   if (name === undefined) throw new BundleSignatureError(`unsupported hash algorithm ${JSON.stringify(algorithm.slice(0, 40))} for ${path}`);
   const h = createHash(name);
@@ -186,7 +187,7 @@ export function verifyBundleSignature(files: readonly TarFile[], key: SignatureK
     if (!entry) throw new BundleSignatureError(`file ${path} is not covered by the signature`);
     if (entry.algorithm === '') throw new BundleSignatureError(`no hash algorithm for file ${path}`);
     const want = /^(?:[0-9a-fA-F]{2})*$/.test(entry.hash) ? Buffer.from(entry.hash, 'hex') : undefined;
-    const got = digest(path, f.content, entry.algorithm);
+    const got = fileDigest(path, f.content, entry.algorithm);
     if (!want) throw new BundleSignatureError(`the signed hash of file ${path} is not hex`);
     if (!got.equals(want)) throw new BundleSignatureError(`file ${path} does not match its signed hash`);
     signed.delete(path);
