@@ -501,6 +501,7 @@ const Policy = Type.Object(
         {
           key_file: Type.String({ minLength: 1, description: 'PEM public key (or, for HS*, the secret; not world-readable).' }),
           algorithm: StringEnum(JWS_ALGORITHMS, { description: 'Pinned signature algorithm of .signatures.json.' }),
+          scope: Type.String({ default: '', description: 'The scope the signature must name, as opa --scope ("": the signature names none).' }),
         },
         { ...strict, description: 'When set, every bundle must carry a valid .signatures.json; unsigned or tampered bundles are refused.' },
       ),

@@ -3,9 +3,9 @@
 // activated, so a bad bundle never replaces a good one.
 import { errorMessage } from '../lib/errors.js';
 import { createHash } from 'node:crypto';
-import type { CryptoKey, KeyObject } from 'jose';
-import { readTarGz, type TarLimits } from './tar.js';
-import { verifyBundleSignature } from './signature.js';
+import { posix } from 'node:path';
+import { readTarGz, type TarFile, type TarLimits } from './tar.js';
+import { verifyBundleSignature, type SignatureKey } from './signature.js';
 
 export interface PolicyBundle {
   readonly revision: string;
@@ -14,10 +14,7 @@ export interface PolicyBundle {
   readonly entrypoints: readonly string[];
 }
 
-export interface BundleVerification {
-  readonly key: CryptoKey | KeyObject | Uint8Array;
-  readonly algorithm: string;
-}
+export type BundleVerification = SignatureKey;
 
 export class BundleError extends Error {
   override readonly name = 'BundleError';
@@ -43,13 +40,18 @@ function setAt(root: Record<string, unknown>, path: string[], value: unknown): v
 }
 
 export async function parseBundle(archive: Buffer, verification?: BundleVerification, limits: TarLimits = BUNDLE_LIMITS): Promise<PolicyBundle> {
-  let files: Map<string, Buffer>;
+  let entries: TarFile[];
   try {
-    files = await readTarGz(archive, limits);
+    entries = await readTarGz(archive, limits);
   } catch (err) {
     throw new BundleError(`not a readable bundle: ${errorMessage(err)}`);
   }
-  if (verification) await verifyBundleSignature(files, verification.key, verification.algorithm);
+  // OPA loads data.yaml/data.yml as data (and hashes them as YAML): refused rather than half-read.
+  const yaml = entries.find((f) => /^data\.ya?ml$/.test(posix.basename(f.path)));
+  if (yaml) throw new BundleError(`YAML data files are not supported (${yaml.path.slice(0, 100)}): use data.json`);
+  if (verification) verifyBundleSignature(entries, verification);
+  // Loaded by normalized name: "/x" and "./x" are "x".
+  const files = new Map(entries.map((f) => [f.path.replace(/^(\.\/|\/)+/, ''), f.content]));
 
   let manifest: Manifest = {};
   const rawManifest = files.get('.manifest');

@@ -3,7 +3,7 @@
 // one keeps serving; readiness reports whether any bundle is active.
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { importSPKI } from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readReferencedFile } from '../config/files.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { PolicyConfig } from '../config/schema.js';
@@ -23,17 +23,28 @@ export interface BundleStatus {
 
 export type ReloadResult = { ok: true; revision: string; changed: boolean } | { ok: false; error: string };
 
+/** The key types each JWS algorithm family verifies with. */
+const KEY_TYPES: Record<string, readonly string[]> = { RS: ['rsa'], PS: ['rsa', 'rsa-pss'], ES: ['ec'], Ed: ['ed25519'] };
+
 export async function loadVerification(loaded: Pick<LoadedConfig, 'file' | 'dir'>, cfg: PolicyConfig): Promise<BundleVerification | undefined> {
   const v = cfg.verification;
   if (!v) return undefined;
   const keyPath = '/policy/verification/key_file';
+  const scope = v.scope ?? '';
   const raw = await readReferencedFile(loaded, keyPath, v.key_file, { secret: v.algorithm.startsWith('HS'), maxBytes: 65536 });
-  if (v.algorithm.startsWith('HS')) return { key: new Uint8Array(raw), algorithm: v.algorithm };
+  if (v.algorithm.startsWith('HS')) return { key: new Uint8Array(raw), algorithm: v.algorithm, scope };
+  // What OPA reads there: a PEM public key (SPKI or PKCS#1) or a certificate.
+  let key: KeyObject | undefined;
   try {
-    return { key: (await importSPKI(raw.toString('utf8'), v.algorithm)), algorithm: v.algorithm };
+    key = createPublicKey(raw);
   } catch {
+    key = undefined;
+  }
+  const family = v.algorithm === 'EdDSA' || v.algorithm === 'Ed25519' ? 'Ed' : v.algorithm.slice(0, 2);
+  if (!key || !KEY_TYPES[family]?.includes(key.asymmetricKeyType ?? '')) {
     throw new ConfigError(loaded.file, [{ keyPath, problem: `not a PEM public key usable with ${v.algorithm}` }]);
   }
+  return { key, algorithm: v.algorithm, scope };
 }
 
 export class BundleSource {

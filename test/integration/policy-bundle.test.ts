@@ -90,7 +90,7 @@ describe('bundle file: a gzip bomb, then the good bundle again', () => {
     h.disable();
     expect(checks).toBeGreaterThan(0);
     const rejected = svc.logs.lines().find((l) => l.event === 'bundle_rejected')!;
-    expect(rejected.err).toMatch(/^not a readable bundle: archive larger than 16777216 bytes decompressed \(member "f15" of 1048576 bytes at offset \d+\)$/);
+    expect(rejected.err).toMatch(/^not a readable bundle: archive larger than 16777216 bytes decompressed \(member "f15" of 1048576 bytes\)$/);
     expect(rejected.msg).toBe('policy bundle rejected; keeping the last good one (A)');
     expect(h.max / 1e6).toBeLessThan(500); // the synchronous inflate stalled Checks for about a second
     expect(await policyState()).toBe('active A (last update rejected)');

@@ -240,7 +240,8 @@ describe('signed bundles', () => {
     execFileSync('mkdir', ['-p', work]);
     execFileSync('tar', ['xzf', signed, '-C', work]);
     writeFileSync(join(work, 'data.json'), JSON.stringify({ x: 2 }));
-    execFileSync('tar', ['czf', join(tmp.dir, 'tampered.tar.gz'), '-C', work, '.']);
+    // Repacked with the names opa writes ("/data.json"): "./data.json" would not be the signed file at all.
+    execFileSync('tar', ['-czPf', join(tmp.dir, 'tampered.tar.gz'), '-C', work, '--transform', 's,^\\./,/,', '.']);
 
     const config = (file: string): string =>
       tmp.write(
