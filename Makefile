@@ -16,6 +16,8 @@ OPA_VERSION := v1.22.2
 OPA := $(or $(shell command -v opa 2>/dev/null),.tools/bin/opa)
 POLICY_SRC := $(shell find policies -name '*.rego' -o -name '*.json' 2>/dev/null | grep -v '^policies/build/')
 BUNDLE := policies/build/bundle.tar.gz
+# Decision-log masking (OPA's system.log.mask) is a second wasm entrypoint when a policy defines it.
+MASK_ENTRYPOINT := $(if $(shell grep -lE '^package system\.log$$' $(filter %.rego,$(filter-out %_test.rego,$(POLICY_SRC))) 2>/dev/null),-e system/log/mask)
 
 # Deployment asset validators (deploy-validate below), pinned like OPA and Envoy.
 HELM_VERSION := v3.22.0
@@ -79,7 +81,7 @@ $(VENV)/bin/envoy:
 # The example bundle: Rego compiled to wasm, with data.json and a content-derived revision.
 $(BUNDLE): $(OPA) $(POLICY_SRC)
 	@mkdir -p policies/build
-	$(OPA) build -b -t wasm -e envoy/authz/allow --ignore build --ignore '*_test.rego' --ignore README.md \
+	$(OPA) build -b -t wasm -e envoy/authz/allow $(MASK_ENTRYPOINT) --ignore build --ignore '*_test.rego' --ignore README.md \
 	  --revision "$$(cat $(sort $(POLICY_SRC)) | sha256sum | cut -c1-12)" -o $@ policies >&2
 
 policies: $(BUNDLE)
