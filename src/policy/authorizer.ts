@@ -13,6 +13,8 @@ export type PolicyInput = Readonly<Record<string, unknown>>;
 export interface Authorization {
   readonly decision: PolicyDecision;
   readonly revision: string;
+  /** The rule's raw value (for decision logs). */
+  readonly result: unknown;
 }
 
 function at(doc: unknown, path: string): unknown {
@@ -68,7 +70,7 @@ export class PolicyAuthorizer {
     if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
     if (hit) return hit;
     const { result, revision } = this.engine.evaluate(input);
-    const out = { decision: toPolicyDecision(result), revision };
+    const out = { decision: toPolicyDecision(result), revision, result };
     this.cache?.set(key, out);
     return out;
   }

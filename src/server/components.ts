@@ -28,6 +28,8 @@ import { MemoryStore } from '../ratelimit/memory-store.js';
 import { RedisStore } from '../ratelimit/redis-store.js';
 import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
+import { buildDecisionRecorder } from '../telemetry/decision-log/build.js';
+import type { DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { adminTokens } from './admin-tokens.js';
@@ -42,6 +44,7 @@ export interface BuildOptions {
 export interface PolicyStage {
   readonly source: BundleSource;
   readonly authorizer: PolicyAuthorizer;
+  readonly engine: PolicyEngine;
 }
 
 export interface Components {
@@ -57,6 +60,8 @@ export interface Components {
   readonly resilient?: ResilientStore;
   readonly limiter?: RateLimiter;
   readonly pipeline: CheckPipeline;
+  /** Audit records masked by the bundle's system.log.mask, and the decision-log sinks. */
+  readonly recorder: DecisionRecorder;
   /** The gRPC listener's certificate and key (undefined: plaintext). */
   readonly tls?: TlsMaterial;
   /** admin.tokens and those of admin.tokens_file. */
@@ -82,7 +87,7 @@ async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger,
     await source.start();
     if (dryRun) source.stop();
   }
-  return { source, authorizer };
+  return { source, authorizer, engine };
 }
 
 /** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
@@ -181,8 +186,19 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       denyList,
       ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
-      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse } } : {}),
+      ...(policy && cfg.policy
+        ? {
+            policy: {
+              authorizer: policy.authorizer,
+              dryRun: cfg.policy.dry_run,
+              skipBodyParse: cfg.policy.skip_request_body_parse,
+              stripCredentialHeaders: cfg.policy.input.strip_credential_headers,
+            },
+          }
+        : {}),
     });
+    const recorder = await buildDecisionRecorder(loaded, { engine: policy?.engine, credentialHeaders: auth.credentialHeaders, log, metrics, dryRun });
+    closers.push(() => recorder.close());
 
     const tls = await serverCredentials(loaded, cfg.server);
     const admin = await adminTokens(loaded);
@@ -197,6 +213,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       ...(resilient ? { resilient } : {}),
       ...(limiter ? { limiter } : {}),
       pipeline,
+      recorder,
       ...(tls ? { tls } : {}),
       adminTokens: admin,
       close,

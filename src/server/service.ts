@@ -34,7 +34,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
     health.addTo(server);
     const protos = envoyProtos().envoy.service;
     const { metrics, limiter } = c;
-    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authorizationHandlers({ pipeline: c.pipeline, check: cfg.check, log, inflight, metrics }) });
+    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authorizationHandlers({ pipeline: c.pipeline, check: cfg.check, log, inflight, metrics, recorder: c.recorder }) });
     if (limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rateLimitHandlers({ limiter, log, inflight, metrics }) });
 
     const signingKeys = c.signingKeys;

@@ -66,6 +66,7 @@ export class Metrics implements MetricsSink {
   private readonly calls: Counter;
   private readonly stages: Histogram;
   private readonly guardStoreErrors: Counter;
+  private readonly decisionLogs: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -116,6 +117,9 @@ export class Metrics implements MetricsSink {
     this.calls = meter.createCounter('envoy_authz_outbound_calls', { description: 'Outbound calls (JWKS, introspection, bundle downloads) by target and outcome.' });
     this.guardStoreErrors = meter.createCounter('envoy_authz_failure_guard_store_errors', {
       description: 'Failed authentications the credential-stuffing guard could not count because the store failed (no block follows from them).',
+    });
+    this.decisionLogs = meter.createCounter('envoy_authz_decision_log_events', {
+      description: 'Decision-log events by sink (console, file, service) and outcome: sent, dropped (buffer full, too large, mask failed), failed (a write or upload attempt that failed; its events are retried or dropped).',
     });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
@@ -189,6 +193,11 @@ export class Metrics implements MetricsSink {
 
   guardStoreError(): void {
     this.guardStoreErrors.add(1);
+  }
+
+  /** Decision-log events (or failed attempts) of one sink. */
+  decisionLog(sink: string, outcome: string, n: number): void {
+    this.decisionLogs.add(n, { sink, outcome });
   }
 
   call(target: CallTarget, ok: boolean): void {
