@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../../src/check/decision.js';
+import { parseConfig, type LoadedConfig } from '../../../src/config/loader.js';
+import { workerConfig } from '../../../src/server/workers.js';
 import { createLogger, MAX_LINE_BYTES } from '../../../src/telemetry/logger.js';
 import { consoleSink } from '../../../src/telemetry/decision-log/console.js';
 import { decisionEvent, type DecisionEvent } from '../../../src/telemetry/decision-log/event.js';
@@ -193,5 +195,16 @@ describe('recorder', () => {
     expect(c.n('file', 'dropped')).toBe(1);
     expect(rec).toMatchObject({ mask_error: true, allowed: true, decision_id: 'dec-1' });
     for (const f of ['path', 'host', 'subject', 'source', 'query_keys']) expect(rec).not.toHaveProperty(f);
+  });
+});
+
+describe('workers', () => {
+  it('give each worker a decision-log file of its own (rotation would race on one file)', () => {
+    const config = parseConfig('/etc/authz.yaml', 'admin: {address: "127.0.0.1:9192"}\ndecision_logs: {file: {path: decisions.log}}\n');
+    const loaded = { file: '/etc/authz.yaml', dir: '/etc', config } as LoadedConfig;
+    expect(workerConfig(loaded, 0).config.decision_logs?.file?.path).toBe('decisions.log');
+    const w2 = workerConfig(loaded, 2).config;
+    expect(w2.decision_logs?.file?.path).toBe('decisions.log.worker-2');
+    expect(w2.admin.address).toBe('127.0.0.1:9194');
   });
 });
