@@ -71,8 +71,15 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
           const durationMs = performance.now() - started;
           metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
           callback(null, toCheckResponse(d));
-          // After the answer: the mask evaluation and decision-log sinks never delay it.
-          log.info(recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId), d.allowed ? 'allowed' : 'denied');
+          // After the answer: the mask evaluation and decision-log sinks never delay it (and,
+          // the answer being sent, nothing below may reach the catch that answers again).
+          let record: Record<string, unknown>;
+          try {
+            record = recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId);
+          } catch {
+            record = checkRecord(req, d, durationMs, traceId);
+          }
+          log.info(record, d.allowed ? 'allowed' : 'denied');
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
