@@ -3,6 +3,15 @@ import type { Identity } from '../identity/identity.js';
 import type { PolicyDecision } from '../policy/decision.js';
 import type { AuthnErrorCode, UnavailableErrorCode } from '../lib/errors.js';
 
+/** What the policy saw and answered, for the decision log (set when a policy ran). */
+export interface PolicyEvaluation {
+  readonly input: Readonly<Record<string, unknown>>;
+  /** The raw value of the decision rule. */
+  readonly result: unknown;
+  /** Time spent in the policy (evaluation or decision-cache lookup), in nanoseconds. */
+  readonly evalNs: number;
+}
+
 export interface Allow {
   readonly allowed: true;
   readonly route: string;
@@ -18,6 +27,9 @@ export interface Allow {
   readonly policyRevision?: string;
   /** True when a dry-run policy would have denied. */
   readonly dryRunDenied?: boolean;
+  /** With dryRunDenied: the status the denial would have had. */
+  readonly wouldStatus?: number;
+  readonly evaluation?: PolicyEvaluation;
   /** Our additions on top of the policy's answer (route `additions`); undefined: on. */
   readonly additions?: boolean;
   /** Names the decision in dynamic metadata and in the audit record, as opa-envoy-plugin's decision_id; set when a policy ran. */
@@ -43,6 +55,7 @@ export interface Deny {
   /** Our additions on top of a denying policy's answer (route `additions`); undefined: on. */
   readonly additions?: boolean;
   readonly decisionId?: string;
+  readonly evaluation?: PolicyEvaluation;
   /** request_parse_error: what could not be read, answered as opa-envoy-plugin answers it (400, the message as body). */
   readonly parseError?: string;
 }

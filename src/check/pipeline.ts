@@ -63,7 +63,13 @@ export interface PipelineDeps {
   /** Stage timings; absent: not measured. */
   readonly metrics?: MetricsSink;
   /** The policy stage; absent: authentication alone decides. */
-  readonly policy?: { readonly authorizer: PolicyAuthorizer; readonly dryRun: boolean; readonly skipBodyParse?: boolean; readonly grpcBodies?: GrpcBodies };
+  readonly policy?: {
+    readonly authorizer: PolicyAuthorizer;
+    readonly dryRun: boolean;
+    readonly skipBodyParse?: boolean;
+    readonly stripCredentialHeaders?: boolean;
+    readonly grpcBodies?: GrpcBodies;
+  };
 }
 
 export class CheckPipeline {
@@ -75,7 +81,13 @@ export class CheckPipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     // The descriptor walk of the policy input is compiled here, at startup, never per request.
-    this.toInput = deps.policy ? policyInputBuilder({ skipBodyParse: deps.policy.skipBodyParse ?? false, ...(deps.policy.grpcBodies ? { grpcBodies: deps.policy.grpcBodies } : {}) }) : undefined;
+    this.toInput = deps.policy
+      ? policyInputBuilder({
+          skipBodyParse: deps.policy.skipBodyParse ?? false,
+          ...(deps.policy.stripCredentialHeaders ? { stripHeaders: deps.credentialHeaders } : {}),
+          ...(deps.policy.grpcBodies ? { grpcBodies: deps.policy.grpcBodies } : {}),
+        })
+      : undefined;
     const o = deps.options;
     this.forbiddenQuery = new Set(o.forbiddenQueryParams);
     this.identityHeaders = o.upstreamHeaders;
@@ -158,13 +170,15 @@ export class CheckPipeline {
     } catch (err) {
       if (!(err instanceof RequestParseError)) throw err;
       // opa-envoy-plugin answers a request it cannot read with 400 before any policy runs.
-      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, decisionId }, signal);
+      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, wouldStatus: 400, decisionId }, signal);
       return { allowed: false, route: route.name, status: 400, reason: 'request_parse_error', parseError: err.message, ...(identity ? { identity } : {}) };
     }
     signal?.throwIfAborted();
-    const { decision, revision } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
-    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId }, signal);
-    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, decisionId }, signal);
+    const started = performance.now();
+    const { decision, revision, result } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
+    const evaluation = { input, result, evalNs: Math.round((performance.now() - started) * 1e6) };
+    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal);
+    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal);
     return {
       allowed: false,
       route: route.name,
@@ -175,6 +189,7 @@ export class CheckPipeline {
       policyRevision: revision,
       additions: route.additions,
       decisionId,
+      evaluation,
     };
   }
 

@@ -139,6 +139,9 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
   // The client secret and every token travel to the introspection endpoint.
   const intro = cfg.authentication.introspection;
   if (intro) out.push(...httpsUrlProblems(intro.url, intro.allow_insecure_http, '/authentication/introspection/url'));
+  const dl = cfg.decision_logs;
+  if (dl?.service) out.push(...httpsUrlProblems(dl.service.url, dl.service.allow_insecure_http, '/decision_logs/service/url'));
+  if (dl && dl.reporting.min_delay_seconds > dl.reporting.max_delay_seconds) out.push({ keyPath: '/decision_logs/reporting/min_delay_seconds', problem: 'must not exceed max_delay_seconds' });
   if (cfg.policy && cfg.policy.memory_initial_pages > cfg.policy.memory_max_pages) {
     out.push({ keyPath: '/policy/memory_initial_pages', problem: 'must not exceed memory_max_pages' });
   }

@@ -520,6 +520,16 @@ const Policy = Type.Object(
           "As opa-envoy-plugin's proto-descriptor: a binary FileDescriptorSet (protoc --include_imports --descriptor_set_out). application/grpc request bodies (raw_body: Envoy's pack_as_bytes) of its services become parsed_body, as proto3 JSON.",
       }),
     ),
+    input: Section(
+      {
+        strip_credential_headers: Type.Boolean({
+          default: false,
+          description:
+            'Remove the credential headers (authorization, the API key header, ...) from input.attributes.request.http.headers. false (as opa-envoy-plugin): policies see them, e.g. for io.jwt.decode.',
+        }),
+      },
+      'What the policy input holds beyond opa-envoy-plugin\'s document.',
+    ),
     decision_cache: Type.Optional(
       Type.Object(
         {
@@ -535,6 +545,63 @@ const Policy = Type.Object(
     ),
   },
   { ...strict, description: 'Authorization with OPA Rego compiled to WebAssembly (opa-envoy-plugin compatible input and decisions).' },
+);
+
+const DecisionLogs = Type.Object(
+  {
+    console: Type.Boolean({ default: false, description: 'One line per decision on stdout through the service logger (OPA\'s decision_logs.console).' }),
+    file: Type.Optional(
+      Type.Object(
+        {
+          path: Type.String({ minLength: 1, description: 'Appended to, one JSON event per line (relative to this file).' }),
+          max_bytes: Type.Integer({ minimum: 4096, maximum: 1024 * 1024 * 1024 * 64, default: 100 * 1024 * 1024, description: 'Rotate before the file would grow past this.' }),
+          max_files: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Rotated files kept (path.1 newest ... path.N oldest); older ones are deleted.' }),
+          buffer_bytes: Type.Integer({
+            minimum: 4096,
+            maximum: 1024 * 1024 * 1024,
+            default: 8 * 1024 * 1024,
+            description: 'Events waiting for the disk; past this the oldest are dropped (counted).',
+          }),
+        },
+        { ...strict, description: 'A local file sink, size-capped and rotated.' },
+      ),
+    ),
+    service: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ minLength: 1, description: 'Base URL of the decision-log service (OPA services[].url); events are POSTed to url + resource.' }),
+          resource: Type.String({ pattern: '^/', default: '/logs', description: 'Path appended to url (OPA decision_logs.resource).' }),
+          token_file: Type.Optional(
+            Type.String({ minLength: 1, description: 'File holding a bearer token sent as Authorization: Bearer (OPA credentials.bearer; not world-readable; read at start).' }),
+          ),
+          timeout_ms: Millis(10000, 100, 300000, 'HTTP timeout of one upload.'),
+          allow_insecure_http: Type.Boolean({ default: false, description: 'Permit an http:// url (tests, loopback only).' }),
+        },
+        { ...strict, description: 'OPA\'s decision-log upload API: batches of events as a gzipped JSON array.' },
+      ),
+    ),
+    reporting: Section(
+      {
+        min_delay_seconds: Type.Number({ minimum: 0.05, maximum: 86400, default: 300, description: 'Shortest wait between uploads after a success (OPA reporting.min_delay_seconds; fractions allowed).' }),
+        max_delay_seconds: Type.Number({ minimum: 0.05, maximum: 86400, default: 600, description: 'Longest wait between uploads, and the cap of the retry backoff (OPA reporting.max_delay_seconds).' }),
+        buffer_size_limit_events: Type.Integer({ minimum: 1, maximum: 10000000, default: 10000, description: 'Events kept for upload; when full the oldest is dropped (counted).' }),
+        buffer_size_limit_bytes: Type.Integer({
+          minimum: 4096,
+          maximum: 1024 * 1024 * 1024 * 16,
+          default: 64 * 1024 * 1024,
+          description: 'Encoded bytes kept for upload; when full the oldest events are dropped (counted). OPA\'s default is unlimited; ours is a bound.',
+        }),
+        upload_size_limit_bytes: Type.Integer({ minimum: 90, maximum: 4294967296, default: 32768, description: 'Largest gzipped body of one POST (OPA reporting.upload_size_limit_bytes); a larger single event is dropped (counted).' }),
+      },
+      'When and how much is uploaded to the service.',
+    ),
+    labels: Type.Record(Type.String({ minLength: 1 }), Type.String(), { default: {}, description: 'Added to every event\'s labels (beside id and version), as OPA\'s top-level labels.' }),
+  },
+  {
+    ...strict,
+    description:
+      'Decision logs in OPA\'s format (one event per policy evaluation, joined to the audit record by decision_id), masked by the bundle\'s system.log.mask and our redaction. Absent: off.',
+  },
 );
 
 const RateLimit = Section(
@@ -644,6 +711,7 @@ export const ConfigSchema = Type.Object(
     }),
     token: Type.Optional(Token),
     policy: Type.Optional(Policy),
+    decision_logs: Type.Optional(DecisionLogs),
     ratelimit: RateLimit,
     admin: Admin,
     revocation: Revocation,
@@ -668,6 +736,7 @@ export type AdminTokenConfig = Static<typeof AdminToken>;
 export type RedisConfig = Static<typeof Redis>;
 export type PolicyConfig = Static<typeof Policy>;
 export type RateLimitConfig = Static<typeof RateLimit>;
+export type DecisionLogsConfig = Static<typeof DecisionLogs>;
 export type ClaimMappingConfig = Static<typeof ClaimMapping>;
 
 type JsonSchemaNode = { [key: string]: unknown; properties?: Record<string, JsonSchemaNode>; required?: string[] };

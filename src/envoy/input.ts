@@ -19,6 +19,8 @@ export interface InputOptions {
   readonly skipBodyParse?: boolean;
   /** opa-envoy-plugin's proto-descriptor: application/grpc bodies are parsed with these. */
   readonly grpcBodies?: GrpcBodies;
+  /** Lower-case header names removed from the input's headers (policy.input.strip_credential_headers). */
+  readonly stripHeaders?: readonly string[];
 }
 
 export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined) => Record<string, unknown>;
@@ -28,6 +30,7 @@ const VERSION = Object.freeze({ ext_authz: 'v3', encoding: 'protojson' });
 /** Compiles the CheckRequest descriptor walk once (call at startup); the builder is pure. */
 export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder {
   const attributes = protoMapper(envoyReflection().lookupType('envoy.service.auth.v3.CheckRequest'));
+  const strip: ReadonlySet<string> = new Set(opts.stripHeaders ?? []);
   return (req, identity) => {
     const http = req.attributes?.request?.http;
     const rawPath = http?.path ?? '';
@@ -51,6 +54,7 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
         if (h.headers && ':path' in h.headers) h.headers[':path'] = path;
       }
     }
+    if (strip.size > 0) stripHeaders(input, strip);
     if (!opts.skipBodyParse) {
       const { parsed, truncated } = parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body, opts.grpcBodies ? { bodies: opts.grpcBodies, parsedPath } : undefined);
       input.parsed_body = parsed;
@@ -61,6 +65,15 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
     input.identity = identity ?? null;
     return input;
   };
+}
+
+/** Removes the named headers from the input (headers map, and header_map when Envoy sends it). */
+function stripHeaders(input: Record<string, unknown>, names: ReadonlySet<string>): void {
+  const http = (input.attributes as { request?: { http?: { headers?: Record<string, string>; header_map?: { headers?: { key?: string }[] } } } } | undefined)?.request?.http;
+  if (!http) return;
+  if (http.headers) for (const k of Object.keys(http.headers)) if (names.has(k.toLowerCase())) delete http.headers[k];
+  const list = http.header_map?.headers;
+  if (http.header_map && list) http.header_map.headers = list.filter((h) => !names.has((h.key ?? '').toLowerCase()));
 }
 
 let standard: PolicyInputBuilder | undefined;

@@ -13,7 +13,7 @@ export type PolicyInput = Readonly<Record<string, unknown>>;
 export interface Authorization {
   readonly decision: PolicyDecision;
   readonly revision: string;
-  /** The decision document exactly as the policy returned it. */
+  /** The decision document exactly as the policy returned it (decision logs, the offline evaluator). */
   readonly result: unknown;
 }
 

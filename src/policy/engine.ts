@@ -60,6 +60,22 @@ export class PolicyEngine {
     this.active = { policy, revision: bundle.revision };
   }
 
+  /**
+   * The value of another entrypoint of the active bundle (e.g. system/log/mask) for `input`;
+   * undefined when the bundle has no such entrypoint or the rule is undefined for this input.
+   */
+  evaluateEntrypoint(entrypoint: string, input: unknown): unknown {
+    const active = this.active;
+    if (!active || !(entrypoint in (active.policy.entrypoints as Record<string, number>))) return undefined;
+    let results: unknown;
+    try {
+      results = active.policy.evaluate(input, entrypoint);
+    } catch (err) {
+      throw new UnavailableError('policy_error', `${entrypoint} evaluation failed: ${errorMessage(err)}`);
+    }
+    return Array.isArray(results) ? (results[0] as { result?: unknown } | undefined)?.result : undefined;
+  }
+
   /** The decision document for `input`, and the revision that produced it. */
   evaluate(input: unknown): { result: unknown; revision: string } {
     const active = this.active;

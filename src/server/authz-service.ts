@@ -17,6 +17,7 @@ import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
+import type { DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import { callSignal } from './transport.js';
 
 export interface AuthzServiceDeps {
@@ -25,6 +26,8 @@ export interface AuthzServiceDeps {
   readonly log: Logger;
   readonly inflight: InFlight;
   readonly metrics?: Metrics;
+  /** Masks audit records by the bundle's system.log.mask and writes decision logs; absent: plain audit records. */
+  readonly recorder?: DecisionRecorder;
 }
 
 function asUnavailable(err: unknown): UnavailableError {
@@ -32,7 +35,7 @@ function asUnavailable(err: unknown): UnavailableError {
 }
 
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
-  const { pipeline, check, log, inflight, metrics } = deps;
+  const { pipeline, check, log, inflight, metrics, recorder } = deps;
   const seconds = (started: number): number => (performance.now() - started) / 1000;
   return {
     Check(call, callback) {
@@ -65,9 +68,18 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
             ...(d.allowed ? {} : { 'envoy_authz.status': d.status }),
             ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
           });
-          log.info(checkRecord(req, d, performance.now() - started, traceId), d.allowed ? 'allowed' : 'denied');
+          const durationMs = performance.now() - started;
           metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
           callback(null, toCheckResponse(d));
+          // After the answer: the mask evaluation and decision-log sinks never delay it (and,
+          // the answer being sent, nothing below may reach the catch that answers again).
+          let record: Record<string, unknown>;
+          try {
+            record = recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId);
+          } catch {
+            record = checkRecord(req, d, durationMs, traceId);
+          }
+          log.info(record, d.allowed ? 'allowed' : 'denied');
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });

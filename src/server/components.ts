@@ -31,6 +31,8 @@ import { MemoryStore } from '../ratelimit/memory-store.js';
 import { RedisStore } from '../ratelimit/redis-store.js';
 import { RateLimitConfigs } from '../ratelimit/reloader.js';
 import { ResilientStore } from '../ratelimit/resilient-store.js';
+import { buildDecisionRecorder } from '../telemetry/decision-log/build.js';
+import type { DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { adminTokens } from './admin-tokens.js';
@@ -54,6 +56,7 @@ export interface BuildOptions {
 export interface PolicyStage {
   readonly source: BundleSource;
   readonly authorizer: PolicyAuthorizer;
+  readonly engine: PolicyEngine;
   readonly grpcBodies?: GrpcBodies;
 }
 
@@ -70,6 +73,8 @@ export interface Components {
   readonly resilient?: ResilientStore;
   readonly limiter?: RateLimiter;
   readonly pipeline: CheckPipeline;
+  /** Audit records masked by the bundle's system.log.mask, and the decision-log sinks. */
+  readonly recorder: DecisionRecorder;
   /** The gRPC listener's certificate and key (undefined: plaintext). */
   readonly tls?: TlsMaterial;
   /** admin.tokens and those of admin.tokens_file. */
@@ -96,7 +101,7 @@ async function buildPolicy(loaded: LoadedConfig, cfg: PolicyConfig, log: Logger,
     if (dryRun) source.stop();
   }
   const grpcBodies = cfg.proto_descriptor !== undefined ? await GrpcBodies.load(loaded, cfg.proto_descriptor) : undefined;
-  return { source, authorizer, ...(grpcBodies ? { grpcBodies } : {}) };
+  return { source, authorizer, engine, ...(grpcBodies ? { grpcBodies } : {}) };
 }
 
 /** In-process buckets, or Redis behind the configured failure mode (in-process buckets as its `local`). */
@@ -243,8 +248,20 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       denyList,
       ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
-      ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse, ...(policy.grpcBodies ? { grpcBodies: policy.grpcBodies } : {}) } } : {}),
+      ...(policy && cfg.policy
+        ? {
+            policy: {
+              authorizer: policy.authorizer,
+              dryRun: cfg.policy.dry_run,
+              skipBodyParse: cfg.policy.skip_request_body_parse,
+              stripCredentialHeaders: cfg.policy.input.strip_credential_headers,
+              ...(policy.grpcBodies ? { grpcBodies: policy.grpcBodies } : {}),
+            },
+          }
+        : {}),
     });
+    const recorder = await buildDecisionRecorder(loaded, { engine: policy?.engine, credentialHeaders: auth.credentialHeaders, log, metrics, dryRun });
+    closers.push(() => recorder.close());
 
     const tls = opts.listenerTls === false ? undefined : await serverCredentials(loaded, cfg.server);
     const admin = await adminTokens(loaded);
@@ -259,6 +276,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       ...(resilient ? { resilient } : {}),
       ...(limiter ? { limiter } : {}),
       pipeline,
+      recorder,
       ...(tls ? { tls } : {}),
       adminTokens: admin,
       close,

@@ -28,7 +28,7 @@ export class Generation {
     const { log } = deps;
     const { metrics, limiter, pipeline } = c;
     const cfg = c.loaded.config;
-    this.authz = cfg.check.enabled ? authorizationHandlers({ pipeline, check: cfg.check, log, inflight: this.inflight, metrics }) : undefined;
+    this.authz = cfg.check.enabled ? authorizationHandlers({ pipeline, check: cfg.check, log, inflight: this.inflight, metrics, recorder: c.recorder }) : undefined;
     this.rls = limiter ? rateLimitHandlers({ limiter, log, inflight: this.inflight, metrics }) : undefined;
   }
 }

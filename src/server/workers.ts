@@ -27,12 +27,20 @@ export function workerIndex(): number | undefined {
   return Number.isInteger(i) && i >= 0 ? i : undefined;
 }
 
-/** The config a worker runs: the admin API on the configured port + its index (port 0 stays 0). */
+/**
+ * The config a worker runs: the admin API on the configured port + its index (port 0 stays 0);
+ * a decision-log file of its own, `<path>.worker-<index>` (workers rotating one file would
+ * rename it under each other).
+ */
 export function workerConfig(loaded: LoadedConfig, index: number): LoadedConfig {
-  const admin = loaded.config.admin.address;
+  if (index === 0) return loaded;
+  let config = loaded.config;
+  const admin = config.admin.address;
   const port = parseHostPort(admin)?.port ?? 0;
-  if (index === 0 || port === 0) return loaded;
-  return { ...loaded, config: { ...loaded.config, admin: { ...loaded.config.admin, address: withPort(admin, port + index) } } };
+  if (port !== 0) config = { ...config, admin: { ...config.admin, address: withPort(admin, port + index) } };
+  const dl = config.decision_logs;
+  if (dl?.file) config = { ...config, decision_logs: { ...dl, file: { ...dl.file, path: `${dl.file.path}.worker-${index}` } } };
+  return config === loaded.config ? loaded : { ...loaded, config };
 }
 
 /**

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Decision } from '../check/decision.js';
 import { queryParamNames, type RequestView } from '../envoy/request.js';
+import type { MaskRule } from './decision-log/mask.js';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -44,6 +45,8 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     // What Envoy does with the answer: forward (200 from us; the upstream decides the rest) or deny.
     status: d.allowed ? 200 : d.status,
     reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
+    // A dry-run policy said no: what enforcing would have answered.
+    ...(d.allowed && d.dryRunDenied ? { dry_run_denied: true, would_status: d.wouldStatus ?? 403 } : {}),
     subject: d.identity?.subject,
     subject_kind: d.identity?.kind,
     issuer: d.identity?.issuer,
@@ -81,4 +84,70 @@ export function checkCancelledRecord(req: RequestView | undefined, durationMs: n
     outcome: 'cancelled',
     duration_ms: micros(durationMs),
   };
+}
+
+// The fields of a check record that come from the policy input, and the input pointers (escaped
+// as mask rules name them) that hold them: a system.log.mask rule on such a pointer, or on one
+// of its parents, applies to the field as it applies to the decision-log event.
+const INPUT_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  request_id: ['/input/attributes/request/http/id', '/input/attributes/request/http/headers/x-request-id'],
+  source: ['/input/attributes/source/address/socketAddress/address'],
+  method: ['/input/attributes/request/http/method'],
+  host: ['/input/attributes/request/http/host'],
+  path: ['/input/attributes/request/http/path'],
+  query_keys: ['/input/attributes/request/http/path', '/input/parsed_query'],
+  subject: ['/input/identity/subject'],
+  subject_kind: ['/input/identity/kind'],
+  issuer: ['/input/identity/issuer'],
+  auth_method: ['/input/identity/method'],
+  workload: ['/input/identity/workload/id'],
+  api_key_id: ['/input/identity/workload/keyId'],
+};
+
+/** Every field a mask could reach: what a record loses when the mask cannot be evaluated (fail closed). */
+export const MASKABLE_FIELDS: readonly string[] = Object.keys(INPUT_FIELDS);
+
+/** The value under `rest` (pointer segments) of an upserted value, undefined where there is none. */
+function under(value: unknown, rest: readonly string[]): unknown {
+  let node = value;
+  for (const seg of rest) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[decodeURIComponent(seg)];
+  }
+  return node;
+}
+
+/**
+ * The check record with the bundle's system.log.mask applied to its input fields: an erased
+ * pointer removes the field, an upsert replaces it with the value it puts there (removes it when
+ * it puts none). Rules on /result do not apply: outcome, status and reason are the audit trail.
+ * The applied pointers are listed in `erased` / `masked`, as in the decision-log event.
+ */
+export function maskCheckRecord(rec: Record<string, unknown>, rules: readonly MaskRule[]): Record<string, unknown> {
+  if (rules.length === 0) return rec;
+  const out = { ...rec };
+  const erased = new Set<string>();
+  const masked = new Set<string>();
+  for (const r of rules) {
+    for (const [field, pointers] of Object.entries(INPUT_FIELDS)) {
+      if (!(field in out)) continue;
+      for (const p of pointers) {
+        const segs = p.slice(1).split('/');
+        if (r.parts.length > segs.length || r.parts.some((s, i) => s !== segs[i])) continue;
+        if (r.op === 'remove') {
+          delete out[field];
+          erased.add(r.pointer);
+        } else {
+          const v = under(r.value, segs.slice(r.parts.length));
+          if (v === undefined) delete out[field];
+          else out[field] = v;
+          masked.add(r.pointer);
+        }
+        break;
+      }
+    }
+  }
+  if (erased.size > 0) out.erased = [...erased];
+  if (masked.size > 0) out.masked = [...masked];
+  return out;
 }

@@ -67,6 +67,7 @@ export class Metrics implements MetricsSink {
   private readonly stages: Histogram;
   private readonly guardStoreErrors: Counter;
   private readonly configReloads: Counter;
+  private readonly decisionLogs: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -120,6 +121,9 @@ export class Metrics implements MetricsSink {
     });
     this.configReloads = meter.createCounter('envoy_authz_config_reload', {
       description: 'Config reloads (file change, SIGHUP) by result: success (new generation serving) or failure (the last good config kept).',
+    });
+    this.decisionLogs = meter.createCounter('envoy_authz_decision_log_events', {
+      description: 'Decision-log events by sink (console, file, service) and outcome: sent, dropped (buffer full, too large, mask failed), failed (a write or upload attempt that failed; its events are retried or dropped).',
     });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
@@ -218,6 +222,11 @@ export class Metrics implements MetricsSink {
 
   guardStoreError(): void {
     this.guardStoreErrors.add(1);
+  }
+
+  /** Decision-log events (or failed attempts) of one sink. */
+  decisionLog(sink: string, outcome: string, n: number): void {
+    this.decisionLogs.add(n, { sink, outcome });
   }
 
   call(target: CallTarget, ok: boolean): void {

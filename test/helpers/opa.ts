@@ -16,6 +16,10 @@ export interface BundleSpec {
   data?: unknown;
   revision?: string;
   entrypoint?: string;
+  /** More entrypoints (e.g. system/log/mask). */
+  extraEntrypoints?: string[];
+  /** More Rego files beside policy.rego, by file name (e.g. a system.log package). */
+  files?: Record<string, string>;
   signingKey?: { file: string; alg: string };
 }
 
@@ -24,6 +28,7 @@ export function buildBundle(dir: string, name: string, spec: BundleSpec): string
   const src = join(dir, `src-${name}`);
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, 'policy.rego'), spec.rego);
+  for (const [name, text] of Object.entries(spec.files ?? {})) writeFileSync(join(src, name), text);
   if (spec.data !== undefined) writeFileSync(join(src, 'data.json'), JSON.stringify(spec.data));
   const out = join(dir, `${name}.tar.gz`);
   execFileSync(
@@ -35,6 +40,7 @@ export function buildBundle(dir: string, name: string, spec: BundleSpec): string
       'wasm',
       '-e',
       spec.entrypoint ?? 'envoy/authz/allow',
+      ...(spec.extraEntrypoints ?? []).flatMap((e) => ['-e', e]),
       ...(spec.revision ? ['--revision', spec.revision] : []),
       ...(spec.signingKey ? ['--signing-key', spec.signingKey.file, '--signing-alg', spec.signingKey.alg] : []),
       '-o',
@@ -46,11 +52,11 @@ export function buildBundle(dir: string, name: string, spec: BundleSpec): string
   return out;
 }
 
-/** The repository's example policies (policies/), built the way `make policies` builds them. */
+/** The repository's example policies (policies/), built the way `make policies` builds them (with the mask entrypoint). */
 export function buildRepoPolicies(out: string): string {
   execFileSync(
     opaBinary(),
-    ['build', '-b', '-t', 'wasm', '-e', 'envoy/authz/allow', '--ignore', 'build', '--ignore', '*_test.rego', '--ignore', 'README.md', '--revision', 'repo', '-o', out, join(ROOT, 'policies')],
+    ['build', '-b', '-t', 'wasm', '-e', 'envoy/authz/allow', '-e', 'system/log/mask', '--ignore', 'build', '--ignore', '*_test.rego', '--ignore', 'README.md', '--revision', 'repo', '-o', out, join(ROOT, 'policies')],
     { stdio: 'pipe' },
   );
   return out;
