@@ -1,23 +1,36 @@
-// End to end: Envoy's OpenTelemetry tracer on, exporting to a real OTLP receiver; envoy-authz
-// exports there too. Envoy's spans and ours share one trace, ours are children of Envoy's
-// ext_authz span, and no span attribute carries the token.
+// End to end: the shipped envoy/envoy.yaml, tracer included (as `make run` runs it), with its
+// collector cluster pointed at a real OTLP/gRPC receiver; envoy-authz exports there too. One
+// request gives one trace: Envoy's spans and ours share the trace id, our Check span is a child
+// of Envoy's ext_authz span (ShouldRateLimit of its ratelimit span), and no span attribute
+// carries the token. Without a collector the same stack serves as usual.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp.js';
+import { startOtlpGrpcReceiver, type ReceivedSpan } from '../helpers/otlp.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
-describe('traces through Envoy', () => {
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The first Check of a cold process can outlast Envoy's 200 ms ext_authz timeout on a busy machine. */
+async function warmUp(stack: Stack, key: TestKey): Promise<void> {
+  const token = await signToken(key, { sub: 'warm-up' });
+  for (let i = 0; i < 20; i++) {
+    if ((await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status === 200) return;
+    await sleep(200);
+  }
+}
+
+describe('one trace through Envoy and envoy-authz', () => {
   const tmp = tempDir();
   let key: TestKey;
   let stack: Stack;
-  let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startOtlpGrpcReceiver>>;
 
   beforeAll(async () => {
     key = await makeKey();
     tmp.write('jwks.json', jwks(key));
-    receiver = await startOtlpReceiver();
+    receiver = await startOtlpGrpcReceiver();
     stack = await startStack(
       tmp,
       { authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } } },
@@ -25,49 +38,59 @@ describe('traces through Envoy', () => {
         tracingCollectorPort: receiver.port,
         env: {
           OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
-          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
           OTEL_BSP_SCHEDULE_DELAY: '100',
-          OTEL_SERVICE_NAME: 'envoy-authz',
         },
       },
     );
+    await warmUp(stack, key);
   });
   afterAll(async () => {
     await stack?.stop();
-    receiver?.server.close();
+    receiver?.server.forceShutdown();
   });
 
-  async function spansOf(traceId: string, ours: number, timeoutMs = 10_000): Promise<ReceivedSpan[]> {
-    const until = Date.now() + timeoutMs;
+  /** The spans of `traceId` once ours (Check, ShouldRateLimit) and Envoy's ingress span are in. */
+  async function traceOf(traceId: string): Promise<ReceivedSpan[]> {
+    const until = Date.now() + 10_000;
     for (;;) {
       const found = receiver.spans.filter((s) => s.traceId === traceId);
-      if (found.filter((s) => s.service === 'envoy-authz').length >= ours && found.some((s) => s.service === 'envoy')) return found;
-      if (Date.now() > until) return found;
-      await new Promise((r) => setTimeout(r, 100));
+      const names = new Set(found.map((s) => s.name));
+      const envoyRoot = found.some((s) => s.service === 'envoy' && s.parentSpanId === '');
+      if ((names.has('envoy-authz Check') && names.has('envoy-authz ShouldRateLimit') && envoyRoot) || Date.now() > until) return found;
+      await sleep(100);
     }
   }
 
-  it('joins Envoy\'s trace: our Check span is a child of Envoy\'s, stages are children of ours, no token in attributes', async () => {
+  it('joins Envoy\'s trace: Check under Envoy\'s ext_authz span, ShouldRateLimit under its ratelimit span, no token in attributes', async () => {
     const token = await signToken(key, { sub: 'alice' });
     const r = await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } });
-    expect(r.status).toBe(200);
+    expect(r.status, r.body).toBe(200);
 
+    const isOurs = (s: ReceivedSpan): boolean => s.name === 'envoy-authz Check' && s.attributes['enduser.id'] === 'alice';
     const until = Date.now() + 10_000;
-    while (!receiver.spans.some((s) => s.name === 'envoy-authz Check') && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
-    const check = receiver.spans.find((s) => s.name === 'envoy-authz Check');
+    while (!receiver.spans.some(isOurs) && Date.now() < until) await sleep(100);
+    const check = receiver.spans.find(isOurs);
     expect(check, `spans: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(', ')}`).toBeDefined();
-    const trace = await spansOf(check!.traceId, 3);
+    const trace = await traceOf(check!.traceId);
+    const byId = new Map(trace.map((s) => [s.spanId, s]));
+    const shown = trace.map((s) => `${s.service}:${s.name} ${s.spanId}<-${s.parentSpanId}`).join('\n');
+
+    // Envoy's spans: the ingress span (the root), and one per gRPC call it made for the request.
     const envoySpans = trace.filter((s) => s.service === 'envoy');
-    expect(envoySpans.length).toBeGreaterThan(0);
-    // Our server span hangs under a span Envoy created for the ext_authz call.
-    expect(envoySpans.map((s) => s.spanId)).toContain(check!.parentSpanId);
+    expect(envoySpans.filter((s) => s.parentSpanId === ''), shown).toHaveLength(1);
+    const checkParent = byId.get(check!.parentSpanId);
+    expect(checkParent, shown).toMatchObject({ service: 'envoy' });
+    expect(checkParent!.name).toMatch(/envoy\.service\.auth\.v3\.Authorization\.Check/);
+    const rls = trace.find((s) => s.name === 'envoy-authz ShouldRateLimit');
+    expect(byId.get(rls!.parentSpanId), shown).toMatchObject({ service: 'envoy' });
+    expect(byId.get(rls!.parentSpanId)!.name).toMatch(/envoy\.service\.ratelimit\.v3\.RateLimitService\.ShouldRateLimit/);
+
     expect(check!.attributes).toMatchObject({ 'envoy_authz.allowed': true, 'envoy_authz.reason': 'ok', 'enduser.id': 'alice' });
     const children = trace.filter((s) => s.parentSpanId === check!.spanId).map((s) => s.name);
     expect(children).toEqual(expect.arrayContaining(['authenticate']));
     expect(trace.some((s) => s.name === 'jwt.verify')).toBe(true);
-    // The rate-limit call of the same request is in the same trace.
-    expect(trace.some((s) => s.name === 'envoy-authz ShouldRateLimit')).toBe(true);
 
     const everything = JSON.stringify(receiver.spans);
     for (const part of token.split('.')) expect(everything).not.toContain(part);
@@ -75,5 +98,39 @@ describe('traces through Envoy', () => {
     // The audit record names the same trace.
     const rec = stack.authz.lines.find((l) => l.event === 'check' && l.subject === 'alice');
     expect(rec?.trace_id).toBe(check!.traceId);
+  });
+});
+
+describe('the shipped tracer without a collector', () => {
+  const tmp = tempDir();
+  let key: TestKey;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    key = await makeKey();
+    tmp.write('jwks.json', jwks(key));
+    // No tracingCollectorPort: Envoy's otel_collector cluster points at a port nothing listens on.
+    stack = await startStack(tmp, { authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } } });
+    await warmUp(stack, key);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('starts and serves; exports fail (its stats say so) and cost no request', async () => {
+    const token = await signToken(key, { sub: 'bob' });
+    const ok = async (): Promise<void> => expect((await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    await ok();
+    expect((await send(`${stack.http}/orders`)).status).toBe(401);
+    // Envoy flushes its spans every 5 s: wait for the export to the absent collector to fail.
+    const stat = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${stack.ports.admin}/stats?filter=^cluster\\.otel_collector\\.upstream_cx_connect_fail$`)).text();
+      return Number(/: (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const until = Date.now() + 15_000;
+    while ((await stat()) === 0 && Date.now() < until) await sleep(250);
+    expect(await stat()).toBeGreaterThan(0);
+    await ok();
+    expect(stack.envoy.process.exitCode).toBeNull();
   });
 });

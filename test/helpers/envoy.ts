@@ -32,6 +32,8 @@ export interface EnvoyPorts {
   admin: number;
   authz: number;
   upstream: number;
+  /** A loopback port nothing listens on: the tracer's collector when a test brings none. */
+  noCollector: number;
 }
 
 interface SocketAddress {
@@ -39,51 +41,29 @@ interface SocketAddress {
 }
 interface Bootstrap {
   admin: { address: SocketAddress };
-  layered_runtime?: unknown;
+  layered_runtime?: { layers: Record<string, unknown>[] };
   static_resources: {
     listeners: { name: string; address: SocketAddress; filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[];
     clusters: { name: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: SocketAddress } }[] }[] } }[];
   };
 }
 
-/** Turns on Envoy's OpenTelemetry tracer on every listener, exporting OTLP/HTTP to `collectorPort`. */
-function addTracing(boot: Bootstrap, collectorPort: number): void {
-  for (const l of boot.static_resources.listeners) {
-    for (const fc of l.filter_chains) {
-      for (const f of fc.filters) {
-        f.typed_config.tracing = {
-          random_sampling: { value: 100 },
-          provider: {
-            name: 'envoy.tracers.opentelemetry',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
-              service_name: 'envoy',
-              http_service: { http_uri: { uri: `http://127.0.0.1:${collectorPort}/v1/traces`, cluster: 'otel_collector', timeout: '1s' } },
-            },
-          },
-        };
-      }
-    }
-  }
-  boot.static_resources.clusters.push({
-    name: 'otel_collector',
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: 'otel_collector', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: collectorPort } } } }] }] },
-  } as unknown as Bootstrap['static_resources']['clusters'][number]);
-  // Export every span at once instead of every 5 s.
-  boot.layered_runtime = { layers: [{ name: 'static', static_layer: { tracing: { opentelemetry: { min_flush_spans: 1, flush_interval_ms: 100 } } } }] };
+/** Envoy's tracer (shipped in envoy/envoy.yaml) exports every span at once instead of every 5 s. */
+function flushSpansAtOnce(boot: Bootstrap): void {
+  const layers = boot.layered_runtime?.layers ?? [];
+  boot.layered_runtime = { layers: [{ name: 'static', static_layer: { tracing: { opentelemetry: { min_flush_spans: 1, flush_interval_ms: 100 } } } }, ...layers] };
 }
 
 export async function envoyPorts(authz: number, upstream: number): Promise<EnvoyPorts> {
-  return { http: await freePort(), https: await freePort(), mtls: await freePort(), admin: await freePort(), authz, upstream };
+  return { http: await freePort(), https: await freePort(), mtls: await freePort(), admin: await freePort(), authz, upstream, noCollector: await freePort() };
 }
 
 /** Envoy's two gRPC clients: its own (envoy_grpc, over the cluster) and gRPC C++ (google_grpc). */
 export type GrpcClientKind = 'envoy_grpc' | 'google_grpc';
 
 export interface RenderOptions {
-  /** Turn on Envoy's OpenTelemetry tracer, exporting OTLP/HTTP to this loopback port. */
+  /** The OTLP/gRPC collector port of envoy/envoy.yaml's tracer (otel_collector), spans flushed at
+   *  once. Absent: ports.noCollector (the stack runs without a collector, as `make run` may). */
   readonly tracingCollectorPort?: number;
   /** The client the ext_authz and ratelimit filters call envoy-authz with (envoy/envoy.yaml: envoy_grpc). */
   readonly grpcClient?: GrpcClientKind;
@@ -122,11 +102,11 @@ export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: s
   boot.admin.address.socket_address.port_value = ports.admin;
   const listenerPorts: Record<string, number> = { http: ports.http, https: ports.https, mtls: ports.mtls };
   for (const l of boot.static_resources.listeners) l.address.socket_address.port_value = listenerPorts[l.name]!;
-  const clusterPorts: Record<string, number> = { ext_authz: ports.authz, upstream: ports.upstream };
+  const clusterPorts: Record<string, number> = { ext_authz: ports.authz, upstream: ports.upstream, otel_collector: opts.tracingCollectorPort ?? ports.noCollector };
   for (const c of boot.static_resources.clusters) {
     for (const e of c.load_assignment.endpoints) for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address.port_value = clusterPorts[c.name]!;
   }
-  if (opts.tracingCollectorPort !== undefined) addTracing(boot, opts.tracingCollectorPort);
+  if (opts.tracingCollectorPort !== undefined) flushSpansAtOnce(boot);
   if (opts.grpcClient === 'google_grpc') useGoogleGrpc(boot, ports.authz);
   writeFileSync(outFile, stringify(boot, { aliasDuplicateObjects: false }));
   return outFile;

@@ -13,6 +13,7 @@ interface Filter {
 }
 interface Hcm {
   http_filters: Filter[];
+  tracing?: { random_sampling: { value: number }; provider: { name: string; typed_config: { grpc_service: { envoy_grpc: { cluster_name: string } } } } };
   normalize_path: boolean;
   forward_client_cert_details: string;
 }
@@ -53,6 +54,14 @@ describe('envoy/envoy.yaml', async () => {
     expect(parseFloat(rl.timeout) * 1000).toBeGreaterThan(parseConfig('<defaults>', 'redis: {url: "redis://x"}').redis!.command_timeout_ms);
     expect(hcm.normalize_path).toBe(true);
     expect(hcm.forward_client_cert_details).toBe('SANITIZE');
+  });
+
+  it.each(['http', 'https', 'mtls'])('%s listener traces with the OpenTelemetry tracer to the otel_collector cluster, sampled', (name) => {
+    const hcm = listeners.find((l) => l.name === name)!.filter_chains[0]!.filters[0]!.typed_config;
+    expect(hcm.tracing?.provider.name).toBe('envoy.tracers.opentelemetry');
+    expect(hcm.tracing?.provider.typed_config.grpc_service.envoy_grpc.cluster_name).toBe('otel_collector');
+    expect(hcm.tracing?.random_sampling.value).toBeGreaterThan(0);
+    expect(boot.static_resources.clusters.map((c) => c.name)).toContain('otel_collector');
   });
 
   it('requires TLS 1.2 or newer on the TLS listener', () => {
