@@ -41,17 +41,20 @@ export interface ProblemAnswer {
   readonly status: number;
   readonly body: string;
   readonly headers: readonly (readonly [string, string])[];
+  /** The errors of the body, for the audit record. */
+  readonly errors: readonly Readonly<Record<string, string>>[];
 }
 
 export function problemAnswer(r: Refusal): ProblemAnswer {
+  const errors = r.violations.map(safeViolation);
   const body = JSON.stringify({
     type: 'about:blank',
     title: TITLES[r.status],
     status: r.status,
     detail: DETAILS[r.reason],
-    ...(r.violations.length > 0 ? { errors: r.violations.map(safeViolation) } : {}),
+    ...(errors.length > 0 ? { errors } : {}),
   });
-  return { status: r.status, body, headers: r.allow ? [['allow', r.allow.join(', ')]] : [] };
+  return { status: r.status, body, headers: r.allow ? [['allow', r.allow.join(', ')]] : [], errors };
 }
 
 /** The violations as the audit log records them (the same safe form the client gets). */

@@ -11,6 +11,7 @@ import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable } from '../check/routes.js';
+import { buildOpenApi, type OpenApiStage } from '../openapi/stage.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
 import { TokenMinter, minterOptions } from '../identity/minter.js';
@@ -51,6 +52,8 @@ export interface Components {
   readonly auth: Authenticators;
   readonly signingKeys?: SigningKeys;
   readonly policy?: PolicyStage;
+  /** OpenAPI validation and the endpoint inventory (every spec loaded and compiled). */
+  readonly openapi?: OpenApiStage;
   /** Rate-limit buckets and the failed-authentication counters. */
   readonly store: RateLimitStore;
   /** Set when the store is Redis behind a failure mode (readiness shows its degraded state). */
@@ -143,6 +146,9 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     const policy = cfg.policy ? await buildPolicy(loaded, cfg.policy, log, metrics, dryRun) : undefined;
     if (policy) closers.push(() => Promise.resolve(policy.source.stop()));
 
+    // A spec that does not load stops a start (and --check-config), naming file, pointer and problem.
+    const openapi = cfg.openapi ? await buildOpenApi(loaded, cfg.openapi, { log, metrics, dryRun }) : undefined;
+
     const rl = cfg.ratelimit;
     const { store, resilient } = buildStore(cfg, log, metrics, dryRun);
     closers.push(() => store.close());
@@ -182,6 +188,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       ...(failureGuard ? { failureGuard } : {}),
       ...(minter && cfg.token ? { token: { minter, header: cfg.token.header.toLowerCase(), scheme: cfg.token.scheme } } : {}),
       ...(policy && cfg.policy ? { policy: { authorizer: policy.authorizer, dryRun: cfg.policy.dry_run, skipBodyParse: cfg.policy.skip_request_body_parse } } : {}),
+      ...(openapi ? { openapi } : {}),
     });
 
     const tls = await serverCredentials(loaded, cfg.server);
@@ -193,6 +200,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       auth,
       ...(signingKeys ? { signingKeys } : {}),
       ...(policy ? { policy } : {}),
+      ...(openapi ? { openapi } : {}),
       store,
       ...(resilient ? { resilient } : {}),
       ...(limiter ? { limiter } : {}),

@@ -45,6 +45,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<R
       denyList: c.denyList,
       ...(signingKeys ? { jwks: () => signingKeys.jwks() } : {}),
       ...(reloadPolicy ? { reloadPolicy } : {}),
+      ...(c.openapi ? { openapiOperations: () => c.openapi!.operations() } : {}),
       readiness: () => lifecycle.readiness(),
       metrics: (req, res) => metrics.handle(req, res),
     });

@@ -66,6 +66,8 @@ export class Metrics implements MetricsSink {
   private readonly calls: Counter;
   private readonly stages: Histogram;
   private readonly guardStoreErrors: Counter;
+  private readonly openapiRequests: Counter;
+  private readonly openapiUndocumentedCalls: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -116,6 +118,12 @@ export class Metrics implements MetricsSink {
     this.calls = meter.createCounter('envoy_authz_outbound_calls', { description: 'Outbound calls (JWKS, introspection, bundle downloads) by target and outcome.' });
     this.guardStoreErrors = meter.createCounter('envoy_authz_failure_guard_store_errors', {
       description: 'Failed authentications the credential-stuffing guard could not count because the store failed (no block follows from them).',
+    });
+    this.openapiRequests = meter.createCounter('envoy_authz_openapi_requests', {
+      description: 'Requests of documented OpenAPI operations by spec, operation, outcome (valid, refused, reported) and reason.',
+    });
+    this.openapiUndocumentedCalls = meter.createCounter('envoy_authz_openapi_undocumented_requests', {
+      description: 'Requests no OpenAPI operation describes, by spec, method and a bounded, normalized path label (openapi.undocumented_max_labels).',
     });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
@@ -189,6 +197,16 @@ export class Metrics implements MetricsSink {
 
   guardStoreError(): void {
     this.guardStoreErrors.add(1);
+  }
+
+  /** One request of a documented operation (labels from the loaded specs: bounded). */
+  openapiRequest(spec: string, operation: string, outcome: 'valid' | 'refused' | 'reported', reason: string): void {
+    this.openapiRequests.add(1, { spec, operation, outcome, reason });
+  }
+
+  /** One undocumented request; `path` is already a bounded label (openapi/inventory.ts). */
+  openapiUndocumented(spec: string, method: string, path: string): void {
+    this.openapiUndocumentedCalls.add(1, { spec, method, path });
   }
 
   call(target: CallTarget, ok: boolean): void {
