@@ -41,6 +41,7 @@ export default tseslint.config(
   ...layer('src/authn/**', ['check', 'cli', 'dev', 'policy', 'ratelimit', 'server'], 'authn/ verifies credentials; composing them per route is check/'),
   ...layer('src/identity/**', ['check', 'cli', 'dev', 'policy', 'ratelimit', 'server'], 'identity/ canonicalizes and mints; it does not know the pipeline'),
   ...layer('src/telemetry/**', ['authn', 'cli', 'dev', 'identity', 'policy', 'ratelimit', 'server'], 'telemetry/ is used by every layer'),
+  ...layer('src/openapi/**', ['authn', 'check', 'cli', 'dev', 'identity', 'policy', 'ratelimit', 'server'], 'openapi/ validates a request view against its specs; the pipeline in check/ calls it'),
   ...layer('src/check/**', ['cli', 'dev', 'server'], 'check/ is the pipeline; the gRPC adapters in server/ call it'),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -2,6 +2,8 @@
 import type { Identity } from '../identity/identity.js';
 import type { PolicyDecision } from '../policy/decision.js';
 import type { AuthnErrorCode, UnavailableErrorCode } from '../lib/errors.js';
+import type { ProblemAnswer } from '../openapi/problem.js';
+import type { RefusalReason } from '../openapi/validate.js';
 
 /** What the policy saw and answered, for the decision log (set when a policy ran). */
 export interface PolicyEvaluation {
@@ -42,7 +44,7 @@ export interface Deny {
   /** 401 for authentication failures, 403 for a known caller not allowed here, 400 for a path that cannot be normalized, or the configured status when no decision could be made. */
   readonly status: number;
   /** For the log only; the client sees a uniform body. */
-  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied' | 'path_invalid' | 'request_parse_error';
+  readonly reason: AuthnErrorCode | UnavailableErrorCode | 'policy_denied' | 'path_invalid' | 'request_parse_error' | `openapi_${RefusalReason}`;
   /** The challenge scheme for 401 answers. */
   readonly challenge?: string;
   /** Who was denied, when known (e.g. revoked or restricted credentials). */
@@ -58,6 +60,8 @@ export interface Deny {
   readonly evaluation?: PolicyEvaluation;
   /** request_parse_error: what could not be read, answered as opa-envoy-plugin answers it (400, the message as body). */
   readonly parseError?: string;
+  /** An OpenAPI refusal (after authentication and authorization): its problem+json answer. */
+  readonly problem?: ProblemAnswer;
 }
 
 export type Decision = Allow | Deny;

@@ -1,5 +1,5 @@
 // check/: the Check flow - this pipeline, routes, decisions, the failed-authentication guard.
-// The Check flow: guard -> authenticate -> canonicalize -> revocation -> internal token -> allow/deny.
+// The Check flow: guard -> authenticate -> canonicalize -> revocation -> policy -> OpenAPI validation -> internal token -> allow/deny.
 // Pure of gRPC; the adapter in server/ translates in and out. Composition follows Authorino:
 // per slot (subject, workload) the first credential found wins, and a present-but-invalid
 // credential fails the request rather than falling through to a weaker method.
@@ -16,6 +16,9 @@ import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
 import { AuthnError, FORBIDDEN_CODES, RequestParseError } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
+import type { ParsedBody } from '../envoy/body.js';
+import { problemAnswer } from '../openapi/problem.js';
+import { OpenApiStage, type StageMatch } from '../openapi/stage.js';
 import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
@@ -70,6 +73,8 @@ export interface PipelineDeps {
     readonly stripCredentialHeaders?: boolean;
     readonly grpcBodies?: GrpcBodies;
   };
+  /** OpenAPI validation after the policy (REC-API-14); absent: none. */
+  readonly openapi?: OpenApiStage;
 }
 
 export class CheckPipeline {
@@ -162,23 +167,27 @@ export class CheckPipeline {
   private async authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: AbortSignal | undefined): Promise<Decision> {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
-    if (!p || !this.toInput || mode === 'skip') return this.allow(req, route, identity, {}, signal);
+    // The operation is found before the policy runs (the policy sees it); it is validated after.
+    const api = this.deps.openapi?.match(req, route.openapi);
+    if (!p || !this.toInput || mode === 'skip') return this.validated(req, route, identity, {}, signal, api);
     const decisionId = randomUUID();
     let input: Record<string, unknown>;
     try {
       input = this.toInput(req.raw, identity);
+      const operation = OpenApiStage.operation(api);
+      if (operation) input.operation = operation;
     } catch (err) {
       if (!(err instanceof RequestParseError)) throw err;
       // opa-envoy-plugin answers a request it cannot read with 400 before any policy runs.
-      if (mode === 'dry_run') return this.allow(req, route, identity, { dryRunDenied: true, wouldStatus: 400, decisionId }, signal);
+      if (mode === 'dry_run') return this.validated(req, route, identity, { dryRunDenied: true, wouldStatus: 400, decisionId }, signal, api);
       return { allowed: false, route: route.name, status: 400, reason: 'request_parse_error', parseError: err.message, ...(identity ? { identity } : {}) };
     }
     signal?.throwIfAborted();
     const started = performance.now();
     const { decision, revision, result } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
     const evaluation = { input, result, evalNs: Math.round((performance.now() - started) * 1e6) };
-    if (decision.allowed) return this.allow(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal);
-    if (mode === 'dry_run') return this.allow(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal);
+    if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
+    if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
     return {
       allowed: false,
       route: route.name,
@@ -191,6 +200,39 @@ export class CheckPipeline {
       decisionId,
       evaluation,
     };
+  }
+
+  /** Authorized: the OpenAPI stage (when the request is covered) validates, then the answer is built. */
+  private async validated(
+    req: RequestView,
+    route: Route,
+    identity: Identity | undefined,
+    extra: Partial<Allow>,
+    signal: AbortSignal | undefined,
+    api: StageMatch | undefined,
+    input?: Record<string, unknown>,
+  ): Promise<Decision> {
+    const stage = this.deps.openapi;
+    if (stage && api) {
+      signal?.throwIfAborted();
+      // The body as the policy input parsed it, when it did (no second parse).
+      const parsed: ParsedBody | undefined = input && 'parsed_body' in input ? { parsed: input.parsed_body, truncated: input.truncated_body === true } : undefined;
+      const refusal = await childSpan('openapi.validate', {}, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
+      if (refusal) {
+        return {
+          allowed: false,
+          route: route.name,
+          status: refusal.status,
+          reason: `openapi_${refusal.reason}`,
+          problem: problemAnswer(refusal),
+          ...(identity ? { identity } : {}),
+          ...(extra.policyRevision !== undefined ? { policyRevision: extra.policyRevision } : {}),
+          ...(extra.decisionId !== undefined ? { decisionId: extra.decisionId } : {}),
+          ...(extra.evaluation !== undefined ? { evaluation: extra.evaluation } : {}),
+        };
+      }
+    }
+    return this.allow(req, route, identity, extra, signal);
   }
 
   private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: AbortSignal | undefined): Promise<Allow> {

@@ -14,6 +14,8 @@ export interface Route {
   readonly policy?: 'enforce' | 'dry_run' | 'skip';
   /** Our additions to a policy's answer (routes[].additions); false: opa-envoy-plugin's answer exactly. */
   readonly additions: boolean;
+  /** OpenAPI validation: undefined means the mode of the spec that covers the request. */
+  readonly openapi?: 'enforce' | 'report' | 'off';
 }
 
 /** The route a request falls into when no configured route matches. */
@@ -50,6 +52,7 @@ function compile(r: RouteConfig): { route: Route; matches: Matcher } {
     ...(r.methods ? { methods: r.methods } : {}),
     ...(r.audience !== undefined ? { audience: r.audience } : {}),
     ...(r.policy !== undefined ? { policy: r.policy } : {}),
+    ...(r.openapi !== undefined ? { openapi: r.openapi } : {}),
   });
   return { route, matches: (req) => checks.every((c) => c(req)) };
 }

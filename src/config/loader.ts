@@ -133,6 +133,14 @@ function semanticProblems(cfg: Config): ConfigProblem[] {
       out.push({ keyPath: `${at}/match`, problem: 'set exactly one of path_exact or path_prefix' });
     }
   });
+  const seenSpecs = new Set<string>();
+  (cfg.openapi?.specs ?? []).forEach((s, i) => {
+    const at = `/openapi/specs/${i}`;
+    if (seenSpecs.has(s.name)) out.push({ keyPath: `${at}/name`, problem: `duplicate spec name ${JSON.stringify(s.name)}` });
+    seenSpecs.add(s.name);
+    if ((s.file === undefined) === (s.url === undefined)) out.push({ keyPath: at, problem: 'set exactly one of file or url' });
+    if (s.url !== undefined) out.push(...httpsUrlProblems(s.url, cfg.openapi?.allow_insecure_http ?? false, `${at}/url`));
+  });
   const b = cfg.policy?.bundle;
   if (b && (b.file === undefined) === (b.url === undefined)) out.push({ keyPath: '/policy/bundle', problem: 'set exactly one of file or url' });
   if (b?.url !== undefined) out.push(...httpsUrlProblems(b.url, b.allow_insecure_http, '/policy/bundle/url'));

@@ -412,6 +412,9 @@ const Route = Type.Object(
     policy: Type.Optional(
       StringEnum(['enforce', 'dry_run', 'skip'], { description: 'Policy stage for this route (default: enforce, or dry_run when policy.dry_run).' }),
     ),
+    openapi: Type.Optional(
+      StringEnum(['enforce', 'report', 'off'], { description: 'OpenAPI validation for this route, overriding the mode of the spec that covers the request (openapi.specs[].mode).' }),
+    ),
     additions: Type.Optional(Type.Boolean({
       default: true,
       description:
@@ -698,6 +701,52 @@ const Reload = Section(
   'Applying a changed config without a restart (also on SIGHUP). Restart-only keys: server, admin.address, logging, check.enabled, ratelimit.enabled.',
 );
 
+const OpenApiSpec = Type.Object(
+  {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'Shown in logs, metrics, the inventory and input.operation.spec.' }),
+    file: Type.Optional(Type.String({ minLength: 1, description: 'OpenAPI 3.0/3.1 document (JSON or YAML), relative to this file; $refs to other files are resolved.' })),
+    url: Type.Optional(Type.String({ minLength: 1, description: 'The document over https (its $refs fetched the same way). Read at start; not fetched by --check-config.' })),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Exact :authority values (port stripped) the spec covers. Absent: every host.' }),
+    ),
+    path_prefix: Type.String({
+      pattern: '^(/[^?#]*[^/?#])?$',
+      default: '',
+      description: 'The path the spec\'s paths are relative to (e.g. /api/v1), by whole segments; requests outside it are not covered. Empty: the root.',
+    }),
+    mode: StringEnum(['enforce', 'report', 'off'], {
+      default: 'enforce',
+      description: 'enforce: refuse what does not match (400/404/405/413/415, problem+json). report: allow, log and count. off: the spec is not used. routes[].openapi overrides it per route.',
+    }),
+    unknown_query_params: StringEnum(['refuse', 'allow'], {
+      default: 'refuse',
+      description: 'A query parameter the operation does not declare: refused (400), or allowed.',
+    }),
+  },
+  { ...strict, description: 'One API description and the requests it covers. Exactly one of file or url.' },
+);
+
+const OpenApi = Type.Object(
+  {
+    specs: Type.Array(OpenApiSpec, { minItems: 1, description: 'The first spec whose hosts and path_prefix cover a request validates it; a request no spec covers is not validated.' }),
+    truncated_body: StringEnum(['refuse', 'headers_only'], {
+      default: 'refuse',
+      description:
+        'A body Envoy cut at with_request_body.max_request_bytes (x-envoy-auth-partial-body) cannot be validated: refuse with 413, or validate the parameters only and let the body through unchecked.',
+    }),
+    max_spec_bytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 8 * 1024 * 1024, description: 'Largest spec file read (the bundled document may be up to 4 times this).' }),
+    fetch_timeout_ms: Millis(10000, 100, 120000, 'Timeout of reading and resolving one spec (each URL fetch, and the whole $ref resolution).'),
+    allow_insecure_http: Type.Boolean({ default: false, description: 'Permit http:// spec URLs (tests, loopback only).' }),
+    undocumented_max_labels: Type.Integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 200,
+      description: 'Distinct method + normalized path labels of undocumented calls counted (inventory and metrics); later ones are counted as "other".',
+    }),
+  },
+  { ...strict, description: 'API schema enforcement: requests validated against OpenAPI documents after authentication and authorization (REC-API-13/14/19), and an endpoint inventory (REC-API-4).' },
+);
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Path or URL of this schema, for editors.' })),
@@ -712,6 +761,7 @@ export const ConfigSchema = Type.Object(
     token: Type.Optional(Token),
     policy: Type.Optional(Policy),
     decision_logs: Type.Optional(DecisionLogs),
+    openapi: Type.Optional(OpenApi),
     ratelimit: RateLimit,
     admin: Admin,
     revocation: Revocation,
@@ -735,6 +785,8 @@ export const AdminTokenList = Type.Array(AdminToken);
 export type AdminTokenConfig = Static<typeof AdminToken>;
 export type RedisConfig = Static<typeof Redis>;
 export type PolicyConfig = Static<typeof Policy>;
+export type OpenApiConfig = Static<typeof OpenApi>;
+export type OpenApiSpecConfig = Static<typeof OpenApiSpec>;
 export type RateLimitConfig = Static<typeof RateLimit>;
 export type DecisionLogsConfig = Static<typeof DecisionLogs>;
 export type ClaimMappingConfig = Static<typeof ClaimMapping>;

@@ -118,6 +118,11 @@ export function toCheckResponse(d: Decision): CheckResponse {
     return { status: { code: RPC_PERMISSION_DENIED, message }, denied_response: { status: { code: 400 as StatusCode }, body: message } };
   }
   if (d.policy) return policyDenyResponse(d, d.policy);
+  if (d.problem) {
+    // An OpenAPI refusal: RFC 9457 problem+json saying which parameter or pointer failed (never the value).
+    const headers = [overwrite('content-type', 'application/problem+json'), overwrite('cache-control', 'no-store'), ...d.problem.headers.map(([k, v]) => overwrite(k, v))];
+    return { status: { code: RPC_PERMISSION_DENIED }, denied_response: { status: { code: d.problem.status as StatusCode }, headers, body: d.problem.body } };
+  }
   const headers = [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
   if (d.status === 401) headers.push(overwrite('www-authenticate', d.challenge ?? 'Bearer'));
   if (d.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(d.retryAfterSeconds)));

@@ -1,5 +1,6 @@
 // The admin HTTP listener (loopback by default). Open: /healthz, /readyz, /.well-known/jwks.json.
-// Authenticated and audited (V-274643, V-274723): /v1/revocations - list, add, remove deny rules.
+// Authenticated and audited (V-274643, V-274723): /v1/revocations - list, add, remove deny rules;
+// /v1/policy/reload; /v1/openapi/operations - the endpoint inventory (REC-API-4).
 import { errorMessage } from '../lib/errors.js';
 import { parseHostPort, withPort } from '../lib/host-port.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -28,6 +29,8 @@ export interface AdminView {
   readonly jwks?: () => { keys: JWK[] };
   /** Re-reads and activates the policy bundle now. */
   readonly reloadPolicy?: () => Promise<{ ok: true; revision: string; changed: boolean } | { ok: false; error: string }>;
+  /** The OpenAPI endpoint inventory: loaded operations and their calls since start. */
+  readonly openapiOperations?: () => unknown;
 }
 
 export interface AdminDeps {
@@ -227,6 +230,17 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
       }).then(({ actor, result: r }) => {
         audit(origin, { actor, action: 'policy_reload', result: r.ok ? 'ok' : 'rejected', ...(r.ok ? { revision: r.revision } : { error: r.error }) });
         send(res, r.ok ? 200 : 422, r);
+      });
+    }
+    if (path === '/v1/openapi/operations') {
+      return authenticated(req, view, origin, 'openapi_operations', () => {
+        if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
+        const inventory = view.openapiOperations;
+        if (!inventory) throw new HttpError(404, 'not_found', 'no openapi specs configured');
+        return Promise.resolve(inventory());
+      }).then(({ actor, result }) => {
+        audit(origin, { actor, action: 'openapi_operations', result: 'ok' });
+        send(res, 200, result);
       });
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {

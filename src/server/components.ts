@@ -13,6 +13,7 @@ import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable, type Route } from '../check/routes.js';
+import { buildOpenApi, type OpenApiStage } from '../openapi/stage.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
 import { TokenMinter, minterOptions } from '../identity/minter.js';
@@ -67,6 +68,8 @@ export interface Components {
   readonly auth: Authenticators;
   readonly signingKeys?: SigningKeys;
   readonly policy?: PolicyStage;
+  /** OpenAPI validation and the endpoint inventory (every spec loaded and compiled). */
+  readonly openapi?: OpenApiStage;
   /** Rate-limit buckets and the failed-authentication counters. */
   readonly store: RateLimitStore;
   /** Set when the store is Redis behind a failure mode (readiness shows its degraded state). */
@@ -204,6 +207,9 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
         })
       : undefined;
 
+    // A spec that does not load stops a start (and --check-config), naming file, pointer and problem.
+    const openapi = cfg.openapi ? await buildOpenApi(loaded, cfg.openapi, { log, metrics, dryRun }) : undefined;
+
     const rl = cfg.ratelimit;
     // Buckets are kept across reloads while the store's settings stay the same.
     const storeRedis = rl.store === 'redis' ? redisCfg : undefined;
@@ -259,6 +265,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
             },
           }
         : {}),
+      ...(openapi ? { openapi } : {}),
     });
     const recorder = await buildDecisionRecorder(loaded, { engine: policy?.engine, credentialHeaders: auth.credentialHeaders, log, metrics, dryRun });
     closers.push(() => recorder.close());
@@ -272,6 +279,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       auth,
       ...(signingKeys ? { signingKeys } : {}),
       ...(policy ? { policy } : {}),
+      ...(openapi ? { openapi } : {}),
       store,
       ...(resilient ? { resilient } : {}),
       ...(limiter ? { limiter } : {}),

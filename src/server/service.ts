@@ -80,6 +80,7 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
           denyList: c.denyList,
           ...(signingKeys ? { jwks: () => signingKeys.jwks() } : {}),
           ...(policy ? { reloadPolicy: () => policy.source.reload(true) } : {}),
+          ...(c.openapi ? { openapiOperations: () => c.openapi!.operations() } : {}),
         };
       },
       readiness: () => lifecycle.readiness(),

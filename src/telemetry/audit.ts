@@ -54,6 +54,8 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     workload: d.identity?.workload?.id,
     api_key_id: d.identity?.workload?.keyId,
     policy_revision: d.policyRevision,
+    // An OpenAPI refusal: which parameter or pointer failed (never the value).
+    ...(!d.allowed && d.problem ? { openapi_errors: d.problem.errors } : {}),
     duration_ms: micros(durationMs),
   };
 }

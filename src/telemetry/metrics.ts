@@ -68,6 +68,8 @@ export class Metrics implements MetricsSink {
   private readonly guardStoreErrors: Counter;
   private readonly configReloads: Counter;
   private readonly decisionLogs: Counter;
+  private readonly openapiRequests: Counter;
+  private readonly openapiUndocumentedCalls: Counter;
 
   /** Prometheus on /metrics always; OTLP too when OTEL_METRICS_EXPORTER=otlp (endpoint etc. from OTEL_EXPORTER_OTLP_*). */
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -124,6 +126,12 @@ export class Metrics implements MetricsSink {
     });
     this.decisionLogs = meter.createCounter('envoy_authz_decision_log_events', {
       description: 'Decision-log events by sink (console, file, service) and outcome: sent, dropped (buffer full, too large, mask failed), failed (a write or upload attempt that failed; its events are retried or dropped).',
+    });
+    this.openapiRequests = meter.createCounter('envoy_authz_openapi_requests', {
+      description: 'Requests of documented OpenAPI operations by spec, operation, outcome (valid, refused, reported) and reason.',
+    });
+    this.openapiUndocumentedCalls = meter.createCounter('envoy_authz_openapi_undocumented_requests', {
+      description: 'Requests no OpenAPI operation describes, by spec, method and a bounded, normalized path label (openapi.undocumented_max_labels).',
     });
     this.events = meter.createCounter('envoy_authz_events', {
       description: 'State changes: bundle activations/rejections, config reloads, store failures and recoveries, JWKS and introspection failures.',
@@ -227,6 +235,16 @@ export class Metrics implements MetricsSink {
   /** Decision-log events (or failed attempts) of one sink. */
   decisionLog(sink: string, outcome: string, n: number): void {
     this.decisionLogs.add(n, { sink, outcome });
+  }
+
+  /** One request of a documented operation (labels from the loaded specs: bounded). */
+  openapiRequest(spec: string, operation: string, outcome: 'valid' | 'refused' | 'reported', reason: string): void {
+    this.openapiRequests.add(1, { spec, operation, outcome, reason });
+  }
+
+  /** One undocumented request; `path` is already a bounded label (openapi/inventory.ts). */
+  openapiUndocumented(spec: string, method: string, path: string): void {
+    this.openapiUndocumentedCalls.add(1, { spec, method, path });
   }
 
   call(target: CallTarget, ok: boolean): void {

@@ -10,7 +10,9 @@
 #     names one of the caller's roles or scopes, or the caller itself (subjects);
 #   - /admin is for the admin role only, answered with its own 403 body;
 #   - API keys are read-only unless the key carries the "write" scope;
-#   - allowed requests get the caller's roles injected for the upstream (x-authz-roles).
+#   - allowed requests get the caller's roles injected for the upstream (x-authz-roles);
+#   - per OpenAPI operation (input.operation, openapi.rego): admin-tagged operations need the
+#     admin role, and the caller needs the scopes of one of the operation's security requirements.
 package envoy.authz
 
 import rego.v1
@@ -37,6 +39,7 @@ allow := {
 	"response_headers_to_add": {"x-authz-policy": "example-rbac"},
 } if {
 	permitted
+	not operation_denied
 }
 
 allow := {

@@ -60,3 +60,26 @@ test_named_subject_granted if {
 	authz.allow.allowed with input as req("GET", "/hello", {"subject": "spiffe://dev.local/ns/demo/sa/client", "roles": [], "scopes": [], "workload": {"method": "mtls"}})
 	not authz.allow.allowed with input as req("GET", "/hello", {"subject": "spiffe://dev.local/ns/demo/sa/other", "roles": [], "scopes": [], "workload": {"method": "mtls"}})
 }
+
+# input.operation, as envoy-authz adds it when an OpenAPI spec matched the request.
+op(tags, security) := {"spec": "demo", "operation_id": "x", "method": "GET", "path_template": "/orders/{orderId}", "tags": tags, "security": security, "extensions": {}, "deprecated": false}
+
+with_op(r, o) := object.union(r, {"operation": o})
+
+test_operation_tagged_admin_needs_admin_role if {
+	not authz.allow.allowed with input as with_op(req("GET", "/orders/1", user(["buyer"], [])), op(["admin"], []))
+	authz.allow.allowed with input as with_op(req("GET", "/orders/1", user(["admin"], [])), op(["admin"], []))
+}
+
+test_operation_scopes_from_security_requirements if {
+	# One requirement with all its scopes is enough; a requirement without scopes is met by authentication.
+	reqs := [{"bearer": ["orders:read", "orders:audit"]}, {"mtls": []}]
+	authz.allow.allowed with input as with_op(req("GET", "/orders/1", user(["buyer"], ["orders:read", "orders:audit"])), op([], [{"bearer": ["orders:read", "orders:audit"]}]))
+	not authz.allow.allowed with input as with_op(req("GET", "/orders/1", user(["buyer"], ["orders:read"])), op([], [{"bearer": ["orders:read", "orders:audit"]}]))
+	authz.allow.allowed with input as with_op(req("GET", "/orders/1", user(["buyer"], [])), op([], reqs))
+}
+
+test_no_operation_no_operation_rules if {
+	# Without an OpenAPI match (no input.operation) the path rules alone decide.
+	authz.allow.allowed with input as req("GET", "/orders/1", user(["buyer"], []))
+}
