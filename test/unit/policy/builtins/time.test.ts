@@ -39,7 +39,8 @@ for (const [i, s] of [
 }
 add('rfc3339_not_string', 'time.parse_rfc3339_ns(data.d.number)');
 
-for (const [i, [layout, value]] of [
+for (const [i, [layout, value]] of (
+  [
   ['2006-01-02', '2020-06-02'],
   ['RFC822', '02 Jun 20 15:04 UTC'],
   ['RFC822', '02 Jun 20 15:04 EST'],
@@ -64,7 +65,8 @@ for (const [i, [layout, value]] of [
   ['15:04', '19:00'],
   ['2006 Jan _2', '2020 Feb  3'],
   ['Mon 2006-01-02', 'Fri 2020-06-02'],
-].entries()) {
+  ] as [string, string][]
+).entries()) {
   add(`parse_ns_${i}`, `time.parse_ns(${q(layout)}, ${q(value)})`);
 }
 
