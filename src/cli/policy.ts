@@ -47,8 +47,8 @@ const USAGE = `usage: node dist/src/cli/policy.js eval [options]
          a policy declares package system.log), and keeps it only if the service can load it
     --out FILE   --entrypoint P (default envoy/authz/allow)   --opa PATH
 
-  check  loads a bundle as the service does: fails, naming them, on built-ins the service does
-         not implement, a missing entrypoint or an unreadable archive
+  check  loads a bundle as the service does: fails (exit 1), naming them, on built-ins the
+         service does not implement, a missing entrypoint or an unreadable archive
     --bundle FILE   --decision-path P (default envoy/authz/allow)
 
   --help  this text
@@ -167,7 +167,9 @@ async function checkCommand(args: string[]): Promise<number> {
     process.stdout.write(`${values.bundle}: loads (revision ${revision || 'none'})\n`);
     return 0;
   } catch (err) {
-    throw new UsageError(`${values.bundle}: ${errorMessage(err)}`);
+    // The bundle does not load: exit 1 (2 stays for usage errors).
+    process.stderr.write(`policy check: ${values.bundle}: ${errorMessage(err)}\n`);
+    return 1;
   }
 }
 
