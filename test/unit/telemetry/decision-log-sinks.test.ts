@@ -172,7 +172,7 @@ describe('recorder', () => {
 
   it('applies the mask to the audit record: erase, upsert of a parent, and nothing for /result', () => {
     const mask = ['/input/attributes/request/http/path', '/result', { op: 'upsert', path: '/input/identity', value: { subject: 'someone' } }];
-    const rec = new DecisionRecorder({ evaluateEntrypoint: () => mask }, { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [], count: () => undefined }, quiet).checkRecord(
+    const rec = new DecisionRecorder({ hasEntrypoint: () => true, evaluateEntrypoint: () => mask }, { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [], count: () => undefined }, quiet).checkRecord(
       requestView({ path: '/p' }),
       decision(),
       1,
@@ -187,7 +187,7 @@ describe('recorder', () => {
     const c = counter();
     const written: DecisionEvent[] = [];
     const rec = new DecisionRecorder(
-      { evaluateEntrypoint: () => ['/data/secret'] },
+      { hasEntrypoint: () => true, evaluateEntrypoint: () => ['/data/secret'] },
       { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [{ name: 'file', write: (e) => written.push(e), close: () => Promise.resolve() }], count: c.count },
       quiet,
     ).checkRecord(requestView({ path: '/p' }), decision(), 1, undefined);
