@@ -23,6 +23,8 @@ export class BundleError extends Error {
 /** Defaults of policy.bundle.max_bytes / max_uncompressed_bytes. */
 export const BUNDLE_LIMITS: TarLimits = { maxCompressedBytes: 64 * 1024 * 1024, maxUncompressedBytes: 256 * 1024 * 1024, maxFiles: 10000 };
 
+const SYSTEM_LOG = /^package\s+system\.log\s*$/m;
+
 interface Manifest {
   revision?: unknown;
   wasm?: { entrypoint?: unknown; module?: unknown }[];
@@ -83,5 +85,9 @@ export async function parseBundle(archive: Buffer, verification?: BundleVerifica
       ? manifest.revision
       : `sha256:${createHash('sha256').update(archive).digest('hex').slice(0, 16)}`;
   const entrypoints = modules.map((m) => m.entrypoint).filter((e): e is string => typeof e === 'string');
+  // A decision-log mask left out of the wasm would be silently ignored: personal data logged.
+  if (!entrypoints.includes('system/log/mask') && [...files].some(([name, text]) => name.endsWith('.rego') && SYSTEM_LOG.test(text.toString('utf8')))) {
+    throw new BundleError('bundle declares package system.log but its wasm has no system/log/mask entrypoint: build with -e system/log/mask (make policies does)');
+  }
   return { revision, wasm, data, entrypoints };
 }

@@ -60,6 +60,11 @@ export class PolicyEngine {
     this.active = { policy, revision: bundle.revision };
   }
 
+  /** Whether the active bundle has this entrypoint (e.g. system/log/mask). */
+  hasEntrypoint(entrypoint: string): boolean {
+    return this.active !== undefined && entrypoint in (this.active.policy.entrypoints as Record<string, number>);
+  }
+
   /**
    * The value of another entrypoint of the active bundle (e.g. system/log/mask) for `input`;
    * undefined when the bundle has no such entrypoint or the rule is undefined for this input.

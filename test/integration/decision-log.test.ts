@@ -1,7 +1,7 @@
 // Decision logs through the real service: OPA's event format on every sink (console, file, the
 // upload API of a local receiver: gunzipped, parsed, batched, retried after a 500, bearer token),
 // joined to the audit record by decision_id; the bundle's system.log.mask on events and audit
-// records; our redaction of credentials; the dry-run audit fields; the strip switch of the input.
+// records (also of Checks the policy did not see); our redaction of credentials; the dry-run audit fields; the strip switch of the input.
 import { gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -175,6 +175,13 @@ describe('decision logs', () => {
     expect(consoleEvents[0]).toMatchObject({ msg: 'Decision Log', type: 'openpolicyagent.org/decision_logs', path: 'envoy/authz/allow' });
     const fileEvents = readFileSync(join(tmp.dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Uploaded);
     expect(fileEvents).toEqual(up!.events);
+
+    // A Check the policy never saw (no credential): no event, but the mask hides its path too.
+    await client.check(checkRequest({ path: '/private/y' }));
+    const unauthenticated = svc.logs.lines().filter((l) => l.event === 'check').at(-1)!;
+    expect(unauthenticated).toMatchObject({ allowed: false, status: 401, reason: 'credential_missing', erased: ['/input/attributes/request/http/path'] });
+    expect(unauthenticated).not.toHaveProperty('path');
+    expect(svc.logs.lines().filter((l) => l.event === 'decision_log')).toHaveLength(3);
 
     // No credential anywhere: not the caller's token, not the upload token.
     const everything = [svc.logs.text(), readFileSync(join(tmp.dir, 'decisions.log'), 'utf8'), JSON.stringify(uploads.map((u) => u.events))].join('\n');

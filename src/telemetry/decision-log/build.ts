@@ -3,6 +3,9 @@
 // system.log.mask to audit records.
 import { readReferencedFile } from '../../config/files.js';
 import { resolveConfigPath, type LoadedConfig } from '../../config/loader.js';
+import { policyInputBuilder } from '../../envoy/input.js';
+import type { RequestView } from '../../envoy/request.js';
+import type { Decision } from '../../check/decision.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { consoleSink } from './console.js';
@@ -54,9 +57,15 @@ export async function buildDecisionRecorder(loaded: LoadedConfig, deps: Decision
     if (!deps.dryRun) uploader.start();
     sinks.push(uploader);
   }
+  // The pipeline's input, for masking the audit records of Checks the policy did not see.
+  const policy = loaded.config.policy;
+  const build = policy
+    ? policyInputBuilder({ skipBodyParse: policy.skip_request_body_parse, ...(policy.input.strip_credential_headers ? { stripHeaders: deps.credentialHeaders } : {}) })
+    : undefined;
   return new DecisionRecorder(
     deps.engine,
     {
+      ...(build ? { toInput: (req: RequestView, identity: Decision['identity']) => build(req.raw, identity) } : {}),
       decisionPath: loaded.config.policy?.decision_path ?? 'envoy/authz/allow',
       labels: eventLabels(cfg?.labels ?? {}),
       scrubber: new Scrubber(deps.credentialHeaders),

@@ -14,8 +14,9 @@ import { MASK_ENTRYPOINT, applyMask, parseMaskRules, type MaskRule } from './mas
 import type { Scrubber } from './scrub.js';
 import type { DecisionLogSink, SinkCounter } from './sink.js';
 
-/** The engine's one method the recorder needs (PolicyEngine.evaluateEntrypoint). */
+/** What the recorder needs of the engine (PolicyEngine). */
 export interface MaskEvaluator {
+  hasEntrypoint(entrypoint: string): boolean;
   evaluateEntrypoint(entrypoint: string, input: unknown): unknown;
 }
 
@@ -26,6 +27,19 @@ export interface RecorderOptions {
   readonly scrubber: Scrubber;
   readonly sinks: readonly DecisionLogSink[];
   readonly count: SinkCounter;
+  /**
+   * The policy input of a request (the pipeline's builder): for a Check the policy did not see
+   * (an authentication denial), the mask still applies to its audit record, evaluated with an
+   * event that has this input and no result.
+   */
+  readonly toInput?: (req: RequestView, identity: Decision['identity']) => Record<string, unknown>;
+}
+
+/** The record without any field a mask could have hidden: what a failing mask leaves. */
+function failClosed(rec: Record<string, unknown>): Record<string, unknown> {
+  const closed: Record<string, unknown> = { ...rec, mask_error: true };
+  for (const f of MASKABLE_FIELDS) delete closed[f];
+  return closed;
 }
 
 export class DecisionRecorder {
@@ -41,7 +55,7 @@ export class DecisionRecorder {
   checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined, now = new Date()): Record<string, unknown> {
     const rec = checkRecord(req, d, durationMs, traceId);
     const ev = d.evaluation;
-    if (!ev) return rec;
+    if (!ev) return this.maskOnly(req, d, rec, traceId, now);
     const event = decisionEvent({
       labels: this.opts.labels,
       decisionId: rec.decision_id as string,
@@ -53,20 +67,51 @@ export class DecisionRecorder {
       time: now,
       metrics: { timer_rego_query_eval_ns: ev.evalNs, timer_server_handler_ns: Math.round(durationMs * 1e6) },
     });
-    let rules: MaskRule[];
-    try {
-      rules = this.engine ? parseMaskRules(this.engine.evaluateEntrypoint(MASK_ENTRYPOINT, event)) : [];
-      this.maskFailing = false;
-    } catch (err) {
-      if (!this.maskFailing) this.log.warn({ event: 'decision_log_mask_failed', err: errorMessage(err) }, 'system.log.mask failed: decision-log event dropped, audit record without request fields');
-      this.maskFailing = true;
+    const rules = this.rules(event);
+    if (!rules) {
       for (const s of this.opts.sinks) this.opts.count(s.name, 'dropped', 1);
-      const closed: Record<string, unknown> = { ...rec, mask_error: true };
-      for (const f of MASKABLE_FIELDS) delete closed[f];
-      return closed;
+      return failClosed(rec);
     }
     if (this.opts.sinks.length > 0) this.emit(event, rules);
     return maskCheckRecord(rec, rules);
+  }
+
+  /** A Check without a policy evaluation: no event, but the bundle's mask on its audit record. */
+  private maskOnly(req: RequestView, d: Decision, rec: Record<string, unknown>, traceId: string | undefined, now: Date): Record<string, unknown> {
+    if (!this.engine?.hasEntrypoint(MASK_ENTRYPOINT) || !this.opts.toInput) return rec;
+    let input: Record<string, unknown>;
+    try {
+      input = this.opts.toInput(req, d.identity);
+    } catch {
+      // A request the input builder cannot read: the mask cannot say what to hide.
+      return failClosed(rec);
+    }
+    const event = decisionEvent({
+      labels: this.opts.labels,
+      decisionId: rec.decision_id as string,
+      traceId,
+      revision: undefined,
+      path: this.opts.decisionPath,
+      input,
+      result: undefined,
+      time: now,
+      metrics: {},
+    });
+    const rules = this.rules(event);
+    return rules ? maskCheckRecord(rec, rules) : failClosed(rec);
+  }
+
+  /** The mask rules for an event (none without a mask); undefined when the mask fails. */
+  private rules(event: DecisionEvent): MaskRule[] | undefined {
+    try {
+      const rules = this.engine ? parseMaskRules(this.engine.evaluateEntrypoint(MASK_ENTRYPOINT, event)) : [];
+      this.maskFailing = false;
+      return rules;
+    } catch (err) {
+      if (!this.maskFailing) this.log.warn({ event: 'decision_log_mask_failed', err: errorMessage(err) }, 'system.log.mask failed: decision-log event dropped, audit record without request fields');
+      this.maskFailing = true;
+      return undefined;
+    }
   }
 
   private emit(event: DecisionEvent, rules: readonly MaskRule[]): void {

@@ -24,6 +24,8 @@ export interface UploadOptions {
   readonly maxEvents: number;
   readonly maxBufferBytes: number;
   readonly uploadLimitBytes: number;
+  /** How long close() waits for the last upload (default 5 s). */
+  readonly closeBudgetMs?: number;
 }
 
 /** OPA's minRetryDelay and util.DefaultBackoff (factor 1.6, jitter 0.1). */
@@ -35,7 +37,7 @@ export function backoffMs(maxMs: number, retries: number, random = Math.random):
 
 // JSON compresses well: a chunk is first sized at this many times the limit, then halved until its gzip fits.
 const FIRST_GUESS_RATIO = 4;
-// On close, one last upload gets at most this long.
+// On close, one last upload is waited for at most this long (by default).
 const CLOSE_BUDGET_MS = 5000;
 
 interface Item {
@@ -84,11 +86,9 @@ export class Uploader implements DecisionLogSink {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running;
-    if (this.buffer.length > 0) {
-      await Promise.race([this.upload(), new Promise((r) => setTimeout(r, CLOSE_BUDGET_MS).unref())]);
-      if (this.buffer.length > 0) this.count('service', 'dropped', this.buffer.length);
-      this.buffer = [];
-    }
+    // One last upload, waited for at most the close budget; what it cannot send is counted dropped
+    // (also when it fails after close() has returned).
+    if (this.buffer.length > 0) await Promise.race([this.upload(), new Promise((r) => setTimeout(r, this.opts.closeBudgetMs ?? CLOSE_BUDGET_MS).unref())]);
   }
 
   /** Adds items (at the front: a failed batch goes back first); drops the oldest beyond the bounds. */
@@ -138,6 +138,10 @@ export class Uploader implements DecisionLogSink {
       this.schedule(this.successDelay());
     } catch (err) {
       this.count('service', 'failed', 1);
+      if (this.closed) {
+        this.count('service', 'dropped', items.length - sent);
+        return;
+      }
       this.push(items.slice(sent), true);
       if (this.retries === 0) this.log.warn({ event: 'decision_log_upload_failed', err: errorMessage(err) }, 'decision log upload failed; retrying with backoff');
       this.schedule(backoffMs(this.opts.maxDelayMs, this.retries++));

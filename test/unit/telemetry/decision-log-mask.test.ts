@@ -127,6 +127,13 @@ describe('system.log.mask (OPA semantics)', () => {
     expect(INPUT.password).toBe('hunter2');
   }, 30_000);
 
+  it('refuses a bundle whose mask was left out of the wasm (it would be ignored)', async () => {
+    const without = buildBundle(tmp.dir, 'nomask', { rego: POLICY_REGO, files: { 'mask.rego': MASK_REGO } });
+    await expect(parseBundle(readFileSync(without))).rejects.toThrow(/no system\/log\/mask entrypoint/);
+    const withMask = buildBundle(tmp.dir, 'withmask', { rego: POLICY_REGO, files: { 'mask.rego': MASK_REGO }, extraEntrypoints: [MASK_ENTRYPOINT] });
+    expect((await parseBundle(readFileSync(withMask))).entrypoints).toEqual(['envoy/authz/allow', MASK_ENTRYPOINT]);
+  });
+
   it('refuses a malformed rule list as a whole, as OPA does', () => {
     expect(() => parseMaskRules('/input/x')).toThrow(MaskError);
     expect(() => parseMaskRules(['input/x'])).toThrow(MaskError);

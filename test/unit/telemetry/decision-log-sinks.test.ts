@@ -172,7 +172,7 @@ describe('recorder', () => {
 
   it('applies the mask to the audit record: erase, upsert of a parent, and nothing for /result', () => {
     const mask = ['/input/attributes/request/http/path', '/result', { op: 'upsert', path: '/input/identity', value: { subject: 'someone' } }];
-    const rec = new DecisionRecorder({ evaluateEntrypoint: () => mask }, { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [], count: () => undefined }, quiet).checkRecord(
+    const rec = new DecisionRecorder({ hasEntrypoint: () => true, evaluateEntrypoint: () => mask }, { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [], count: () => undefined }, quiet).checkRecord(
       requestView({ path: '/p' }),
       decision(),
       1,
@@ -187,7 +187,7 @@ describe('recorder', () => {
     const c = counter();
     const written: DecisionEvent[] = [];
     const rec = new DecisionRecorder(
-      { evaluateEntrypoint: () => ['/data/secret'] },
+      { hasEntrypoint: () => true, evaluateEntrypoint: () => ['/data/secret'] },
       { decisionPath: 'envoy/authz/allow', labels: {}, scrubber: new Scrubber([]), sinks: [{ name: 'file', write: (e) => written.push(e), close: () => Promise.resolve() }], count: c.count },
       quiet,
     ).checkRecord(requestView({ path: '/p' }), decision(), 1, undefined);
@@ -206,5 +206,38 @@ describe('workers', () => {
     const w2 = workerConfig(loaded, 2).config;
     expect(w2.decision_logs?.file?.path).toBe('decisions.log.worker-2');
     expect(w2.admin.address).toBe('127.0.0.1:9194');
+  });
+});
+
+describe('uploader on close', () => {
+  it('makes one last upload, and counts as dropped what it could not send', async () => {
+    const c = counter();
+    const up = new Uploader(
+      { endpoint: 'http://127.0.0.1:9/logs', timeoutMs: 200, minDelayMs: 60_000, maxDelayMs: 60_000, maxEvents: 100, maxBufferBytes: 1 << 20, uploadLimitBytes: 32768 },
+      quiet,
+      c.count,
+    );
+    for (let i = 0; i < 4; i++) up.write(event(`d${i}`));
+    await up.close();
+    expect(c.n('service', 'failed')).toBe(1);
+    expect(c.n('service', 'dropped')).toBe(4);
+    up.write(event('late'));
+    expect(up.pending).toBe(0);
+  });
+
+  it('counts as dropped what an upload still in flight when close() gives up fails to send', async () => {
+    // A receiver that never answers: the POST outlives close() and then times out.
+    const receiver = await loopbackServer(() => undefined);
+    const c = counter();
+    const up = new Uploader(
+      { endpoint: `${receiver.url}/logs`, timeoutMs: 300, closeBudgetMs: 50, minDelayMs: 60_000, maxDelayMs: 60_000, maxEvents: 100, maxBufferBytes: 1 << 20, uploadLimitBytes: 32768 },
+      quiet,
+      c.count,
+    );
+    for (let i = 0; i < 4; i++) up.write(event(`d${i}`));
+    await up.close();
+    for (let i = 0; i < 40 && c.n('service', 'dropped') === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(c.n('service', 'dropped')).toBe(4);
+    expect(up.pending).toBe(0);
   });
 });
