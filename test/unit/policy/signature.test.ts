@@ -27,6 +27,7 @@ let es: Key;
 let es2: Key;
 let rs: Key;
 let ps: Key;
+let hs: Key;
 let n = 0;
 
 function openssl(name: string, alg: string, args: string[]): Key {
@@ -68,7 +69,7 @@ function unpack(archive: string): { dir: string; names: string[] } {
 /** Packs `names` from `dir` as OPA writes them ("/name"), in the given tar format. */
 function pack(dir: string, names: string[], format: 'gnu' | 'pax' | 'ustar' = 'gnu'): string {
   const out = join(tmp.dir, `packed-${++n}.tar.gz`);
-  execFileSync('tar', ['-czPf', out, `--format=${format}`, '-C', dir, '--transform', 's,^,/,', ...names], { stdio: 'pipe' });
+  execFileSync('tar', ['-czPf', out, `--format=${format}`, '--hard-dereference', '-C', dir, '--transform', 's,^,/,', ...names], { stdio: 'pipe' });
   return out;
 }
 
@@ -99,7 +100,8 @@ function opaVerdict(archive: string, key: Key, scope?: string): { ok: boolean; e
 }
 
 async function ourVerdict(archive: string, key: Key, scope?: string): Promise<{ ok: boolean; error: string }> {
-  const verification: BundleVerification = { key: createPublicKey(readFileSync(key.pub)), algorithm: key.alg, scope: scope ?? '' };
+  const material = readFileSync(key.pub);
+  const verification: BundleVerification = { key: key.alg.startsWith('HS') ? new Uint8Array(material) : createPublicKey(material), algorithm: key.alg, scope: scope ?? '' };
   return parseBundle(readFileSync(archive), verification).then(
     () => ({ ok: true, error: '' }),
     (err: Error) => ({ ok: false, error: err.message }),
@@ -162,6 +164,9 @@ const CASES: Case[] = [
   },
   { name: 'RS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), rs), key: () => rs, accepted: true },
   { name: 'PS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), ps), key: () => ps, accepted: true },
+  { name: 'HS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), hs), key: () => hs, accepted: true },
+  { name: 'HS256 with another secret', archive: () => opaBuild(data('{"on":true}'), hs), key: () => ({ ...hs, pub: tmp.write('hs-other.key', 'a-very-long-hmac-secret-of-at-least-32-bytes!!') }), accepted: false },
+  { name: 'a token naming another key id (kid): one configured key verifies it, as --verification-key does', archive: () => opaBuild(data('{"on":true}'), es, ['--verification-key-id', 'other']), accepted: true },
   { name: 'a scope, verified with that scope', archive: () => opaBuild(data('{"on":true}'), es, ['--claims-file', claims({ scope: 'write' })]), scope: 'write', accepted: true },
   { name: 'a scope, verified without one', archive: () => opaBuild(data('{"on":true}'), es, ['--claims-file', claims({ scope: 'write' })]), accepted: false },
   { name: 'no scope, verified with one', archive: () => opaBuild(data('{"on":true}'), es), scope: 'write', accepted: false },
@@ -204,6 +209,10 @@ const CASES: Case[] = [
       }),
     accepted: false,
   },
+  { name: 'no .signatures.json', archive: () => edit(opaBuild(data('{"on":true}'), es), (_dir, names) => names.filter((f) => f !== '.signatures.json')), accepted: false },
+  { name: 'two tokens in .signatures.json', archive: () => edit(opaBuild(data('{"on":true}'), es), signatures((sc) => ({ signatures: [sc.signatures[0], sc.signatures[0]] }))), accepted: false },
+  { name: '"Signatures" spelled in another case (Go matches fields case-insensitively)', archive: () => edit(opaBuild(data('{"on":true}'), es), signatures((sc) => ({ SIGNATURES: sc.signatures }))), accepted: true },
+  { name: 'a signed file twice in the archive', archive: () => edit(opaBuild(data('{"on":true}'), es), (_dir, names) => [...names, 'data.json']), accepted: false },
   {
     name: '.signatures.json with trailing bytes after its value (json.Decoder never reads them)',
     archive: () =>
@@ -227,6 +236,14 @@ function respelled(bad: Buffer): string {
   });
 }
 
+/** An edit of .signatures.json. */
+function signatures(change: (sc: { signatures: string[] }) => object) {
+  return (dir: string): void => {
+    const p = join(dir, '.signatures.json');
+    writeFileSync(p, JSON.stringify(change(JSON.parse(readFileSync(p, 'utf8')) as { signatures: string[] })));
+  };
+}
+
 function claims(c: object): string {
   return tmp.write(`claims-${++n}.json`, c);
 }
@@ -236,6 +253,9 @@ beforeAll(() => {
   es2 = openssl('es2', 'ES256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   rs = openssl('rs', 'RS256', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']);
   ps = { ...rs, alg: 'PS256' };
+  // OPA reads an HMAC secret file as it is, trailing newline and all; so does policy.verification.
+  const secret = tmp.write('hs.key', 'a-very-long-hmac-secret-of-at-least-32-bytes!!\n');
+  hs = { pem: secret, pub: secret, alg: 'HS256' };
 });
 
 describe('signed bundles: accepted exactly when OPA accepts them', () => {
