@@ -49,7 +49,7 @@ export async function parseBundle(archive: Buffer, verification?: BundleVerifica
   // OPA loads data.yaml/data.yml as data (and hashes them as YAML): refused rather than half-read.
   const yaml = entries.find((f) => /^data\.ya?ml$/.test(posix.basename(f.path)));
   if (yaml) throw new BundleError(`YAML data files are not supported (${yaml.path.slice(0, 100)}): use data.json`);
-  if (verification) verifyBundleSignature(entries, verification);
+  if (verification) await verifyBundleSignature(entries, verification);
   // Loaded by normalized name: "/x" and "./x" are "x".
   const files = new Map(entries.map((f) => [f.path.replace(/^(\.\/|\/)+/, ''), f.content]));
 

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseBundle, type BundleVerification } from '../../../src/policy/bundle.js';
@@ -272,6 +273,27 @@ describe('signed bundles: accepted exactly when OPA accepts them', () => {
     expect(unpack(archive).names).toContain(LONG);
     const bundle = await parseBundle(readFileSync(archive), { key: createPublicKey(readFileSync(es.pub)), algorithm: 'ES256', scope: '' });
     expect(bundle.data).toEqual({ acme: { on: true, x: 1 } });
+  });
+
+  it('hashes a large data.json without holding up the event loop (a replayed signature over other data)', async () => {
+    const big: Record<string, unknown> = {};
+    for (let i = 0; i < 120_000; i++) big[`user-${i}`] = { roles: ['reader', `r${i}`], weight: i * 1.5 };
+    const archive = edit(opaBuild(data('{"on":true}'), es), (dir) => writeFileSync(join(dir, 'data.json'), JSON.stringify({ acme: big })));
+    const bytes = readFileSync(archive);
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    await new Promise((r) => setTimeout(r, 30)); // the histogram records a stall only once the loop turns again
+    const t0 = performance.now();
+    const verdict = await parseBundle(bytes, { key: createPublicKey(readFileSync(es.pub)), algorithm: 'ES256', scope: '' }).then(
+      () => 'accepted',
+      (err: Error) => err.message,
+    );
+    const ms = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 30));
+    h.disable();
+    expect(verdict).toBe('file data.json does not match its signed hash');
+    // Parsed and hashed in 256 KiB steps: the loop waits for one step (and the collector), not for the whole document.
+    expect(h.max / 1e6).toBeLessThan(Math.max(150, ms / 3));
   });
 
   it('refuses a corrupted tar header checksum, as OPA does', async () => {
