@@ -3,13 +3,16 @@
 // then repacked or edited; each is checked by our parseBundle and by `opa build -b <archive>
 // --verification-key` (OPA's own verifier), and both verdicts must be the expected one.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyConfig } from '../../../src/config/schema.js';
+import type { ConfigError } from '../../../src/lib/errors.js';
 import { parseBundle, type BundleVerification } from '../../../src/policy/bundle.js';
+import { loadVerification } from '../../../src/policy/source.js';
 import { opaBinary } from '../../helpers/opa.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -163,6 +166,7 @@ const CASES: Case[] = [
     archive: () => edit(opaBuild({ ...data('{"on":true}'), [LONG]: 'package deep\nimport rego.v1\nx := 1\n' }, es), () => undefined, 'gnu'),
     accepted: true,
   },
+  { name: 'a certificate as the verification key', archive: () => opaBuild(data('{"on":true}'), es), key: () => ({ ...es, pub: certificate(es) }), accepted: true },
   { name: 'RS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), rs), key: () => rs, accepted: true },
   { name: 'PS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), ps), key: () => ps, accepted: true },
   { name: 'HS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), hs), key: () => hs, accepted: true },
@@ -245,6 +249,12 @@ function signatures(change: (sc: { signatures: string[] }) => object) {
   };
 }
 
+function certificate(key: Key): string {
+  const out = join(tmp.dir, `cert-${++n}.pem`);
+  execFileSync('openssl', ['req', '-new', '-x509', '-key', key.pem, '-subj', '/CN=bundle-signer', '-days', '1', '-out', out], { stdio: 'pipe' });
+  return out;
+}
+
 function claims(c: object): string {
   return tmp.write(`claims-${++n}.json`, c);
 }
@@ -294,6 +304,21 @@ describe('signed bundles: accepted exactly when OPA accepts them', () => {
     expect(verdict).toBe('file data.json does not match its signed hash');
     // Parsed and hashed in 256 KiB steps: the loop waits for one step (and the collector), not for the whole document.
     expect(h.max / 1e6).toBeLessThan(Math.max(150, ms / 3));
+  });
+
+  it('policy.verification reads the keys OPA reads (SPKI, PKCS#1, a certificate) and refuses private keys and keys of another type', async () => {
+    const pkcs1 = join(tmp.dir, 'rs.pkcs1.pub');
+    execFileSync('openssl', ['rsa', '-in', rs.pem, '-RSAPublicKey_out', '-out', pkcs1], { stdio: 'pipe' });
+    const load = (file: string, algorithm: string): Promise<string> =>
+      loadVerification({ file: join(tmp.dir, 'authz.yaml'), dir: tmp.dir }, { verification: { key_file: file, algorithm, scope: 'w' } } as PolicyConfig).then(
+        (v) => `${v?.algorithm} ${(v?.key as KeyObject).asymmetricKeyType} ${v?.scope}`,
+        (err: ConfigError) => err.problems[0]!.problem,
+      );
+    expect(await load(es.pub, 'ES256')).toBe('ES256 ec w');
+    expect(await load(pkcs1, 'RS256')).toBe('RS256 rsa w');
+    expect(await load(certificate(es), 'ES256')).toBe('ES256 ec w');
+    expect(await load(es.pub, 'RS256')).toBe('not a PEM public key usable with RS256');
+    expect(await load(es.pem, 'ES256')).toBe('not a PEM public key usable with ES256');
   });
 
   it('refuses a corrupted tar header checksum, as OPA does', async () => {
