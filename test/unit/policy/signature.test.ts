@@ -321,6 +321,15 @@ describe('signed bundles: accepted exactly when OPA accepts them', () => {
     expect(await load(es.pem, 'ES256')).toBe('not a PEM public key usable with ES256');
   });
 
+  it('refuses data.yaml, which OPA would load as data and envoy-authz does not read', async () => {
+    const archive = edit(opaBuild(data('{"on":true}'), es), (dir, names) => {
+      writeFileSync(join(dir, 'data.yaml'), 'on: false\n');
+      return [...names, 'data.yaml'];
+    });
+    expect(await ourVerdict(archive, es)).toEqual({ ok: false, error: 'YAML data files are not supported (/data.yaml): use data.json' });
+    await expect(parseBundle(readFileSync(archive))).rejects.toThrow('YAML data files are not supported');
+  });
+
   it('refuses a corrupted tar header checksum, as OPA does', async () => {
     const archive = opaBuild(data('{"on":true}'), es);
     const tar = gunzipSync(readFileSync(archive));
