@@ -63,7 +63,7 @@ function unpack(archive: string): { dir: string; names: string[] } {
   const dir = join(tmp.dir, `unpacked-${++n}`);
   mkdirSync(dir);
   execFileSync('tar', ['-xzf', archive, '-C', dir], { stdio: 'pipe' });
-  const names = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' })
+  const names = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
     .split('\n')
     .filter((l) => l !== '' && !l.endsWith('/'))
     .map((l) => l.replace(/^\//, ''));
