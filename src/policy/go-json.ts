@@ -268,6 +268,9 @@ export function parseGoJsonAsync(bytes: Buffer, opts: ParseOptions = { trailing:
   return runAsync(parseSteps(bytes, opts));
 }
 
+/** Go folds a key before matching it to a struct field: ASCII case, and the two runes that fold to ASCII letters (ſ, K). */
+export const foldKey = (k: string): string => k.replace(/[a-z]/g, (c) => c.toUpperCase()).replace(/\u017f/g, 'S').replace(/\u212a/g, 'K');
+
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u2028': '\\u2028', '\u2029': '\\u2029' };
 
 /** A string as Go's json.Encoder writes it with SetEscapeHTML(false) (the string has no lone surrogates: the decoder replaced them). */

@@ -10,7 +10,7 @@
 //   any listed file the archive lacks is an error too.
 import { constants, createHash, createHmac, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { posix } from 'node:path';
-import { GoJsonError, GoNumber, hashGoJsonAsync, parseGoJsonAsync, type GoValue } from './go-json.js';
+import { foldKey, GoJsonError, GoNumber, hashGoJsonAsync, parseGoJsonAsync, type GoValue } from './go-json.js';
 import type { TarFile } from './tar.js';
 
 export class BundleSignatureError extends Error {
@@ -47,15 +47,12 @@ function structured(path: string): boolean {
 
 // ---- Go's encoding/json into OPA's structs: fields match case-insensitively, null leaves the zero value, a wrong type is an error.
 
-/** Go folds a key before comparing it with a field name: ASCII case, and the two runes that fold to ASCII letters. */
-const fold = (k: string): string => k.replace(/[a-z]/g, (c) => c.toUpperCase()).replace(/\u017f/g, 'S').replace(/\u212a/g, 'K');
-
 function struct(v: GoValue, fields: readonly string[], what: string): Map<string, GoValue> {
   const out = new Map<string, GoValue>();
   if (v === null) return out;
   if (!(v instanceof Map)) throw new BundleSignatureError(`${what} is not an object`);
   for (const [k, val] of v) {
-    const f = fields.find((name) => name.toUpperCase() === fold(k));
+    const f = fields.find((name) => name.toUpperCase() === foldKey(k));
     if (f !== undefined) out.set(f, val);
   }
   return out;

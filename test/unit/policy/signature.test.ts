@@ -159,6 +159,21 @@ const CASES: Case[] = [
     },
     accepted: true,
   },
+  {
+    name: 'a delta bundle (patch.json), signed by opa sign',
+    archive: () => {
+      const { dir } = unpack(opaBuild(data('{"on":true}'), es));
+      return opaSign(
+        {
+          'policy.wasm': readFileSync(join(dir, 'policy.wasm')),
+          'patch.json': '{"data":[{"op":"upsert","path":"/acme/on","value":true}]}',
+          '.manifest': '{"revision":"delta","roots":[""],"wasm":[{"entrypoint":"p/allow","module":"/policy.wasm"}]}',
+        },
+        es,
+      );
+    },
+    accepted: false,
+  },
   { name: '.manifest roots', archive: () => opaBuild({ ...data('{"on":true,"v":0.50}'), '.manifest': '{"roots":["p","acme"],"revision":"roots-1"}' }, es), accepted: true },
   { name: 'a 135-character path (PAX, as opa writes it)', archive: () => opaBuild({ ...data('{"on":true}'), [LONG]: 'package deep\nimport rego.v1\nx := 1\n' }, es), accepted: true },
   {
