@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { readTarGz, type TarFile, type TarLimits } from './tar.js';
 import { verifyBundleSignature, type SignatureKey } from './signature.js';
+import { foldKey, parseGoJsonAsync } from './go-json.js';
 
 export interface PolicyBundle {
   readonly revision: string;
@@ -41,6 +42,19 @@ function setAt(root: Record<string, unknown>, path: string[], value: unknown): v
   Object.assign(node, value);
 }
 
+/** OPA's test for a delta bundle: a patch.json whose "data" lists operations (one that does not decode fails OPA's load too). */
+async function isDelta(entries: readonly TarFile[]): Promise<boolean> {
+  for (const f of entries) {
+    if (posix.basename(f.path) !== 'patch.json') continue;
+    const patch = await parseGoJsonAsync(f.content, { trailing: 'ignore' }).catch(() => undefined);
+    if (patch === null) continue;
+    if (!(patch instanceof Map)) return true;
+    const ops = [...patch].filter(([k]) => foldKey(k) === 'DATA').pop()?.[1];
+    if (ops !== undefined && ops !== null && !(Array.isArray(ops) && ops.length === 0)) return true;
+  }
+  return false;
+}
+
 export async function parseBundle(archive: Buffer, verification?: BundleVerification, limits: TarLimits = BUNDLE_LIMITS): Promise<PolicyBundle> {
   let entries: TarFile[];
   try {
@@ -51,7 +65,8 @@ export async function parseBundle(archive: Buffer, verification?: BundleVerifica
   // OPA loads data.yaml/data.yml as data (and hashes them as YAML): refused rather than half-read.
   const yaml = entries.find((f) => /^data\.ya?ml$/.test(posix.basename(f.path)));
   if (yaml) throw new BundleError(`YAML data files are not supported (${yaml.path.slice(0, 100)}): use data.json`);
-  if (verification) verifyBundleSignature(entries, verification);
+  if (await isDelta(entries)) throw new BundleError('delta bundles (patch.json) are not supported: build a snapshot bundle');
+  if (verification) await verifyBundleSignature(entries, verification);
   // Loaded by normalized name: "/x" and "./x" are "x".
   const files = new Map(entries.map((f) => [f.path.replace(/^(\.\/|\/)+/, ''), f.content]));
 

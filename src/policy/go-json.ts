@@ -18,6 +18,26 @@ export class GoJsonError extends Error {
   override readonly name = 'GoJsonError';
 }
 
+/** Input read, or output hashed, between two turns of the event loop when reading asynchronously. */
+const STEP_BYTES = 256 * 1024;
+
+/** Runs a stepwise computation to its end at once. */
+function run<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const n = steps.next();
+    if (n.done) return n.value;
+  }
+}
+
+/** Runs a stepwise computation, letting the event loop turn between steps (Checks keep being answered). */
+async function runAsync<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const n = steps.next();
+    if (n.done) return n.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Go's scanner limit (maxNestingDepth). */
 const MAX_DEPTH = 10000;
 
@@ -55,10 +75,15 @@ class Reader {
     while (this.pos < this.b.length && isSpace(this.b[this.pos]!)) this.pos++;
   }
 
-  /** One value, iteratively (a deep document cannot overflow the stack). */
-  value(): GoValue {
+  /** One value, iteratively (a deep document cannot overflow the stack); pauses (yields) after every STEP_BYTES of input. */
+  *value(): Generator<void, GoValue> {
     const stack: Frame[] = [];
+    let mark = this.pos;
     for (;;) {
+      if (this.pos - mark > STEP_BYTES) {
+        mark = this.pos;
+        yield;
+      }
       this.skipSpace();
       let v: GoValue;
       const c = this.b[this.pos];
@@ -224,15 +249,27 @@ export interface ParseOptions {
   readonly trailing: 'refuse' | 'ignore';
 }
 
-export function parseGoJson(bytes: Buffer, opts: ParseOptions = { trailing: 'refuse' }): GoValue {
+function* parseSteps(bytes: Buffer, opts: ParseOptions): Generator<void, GoValue> {
   const r = new Reader(bytes);
-  const v = r.value();
+  const v = yield* r.value();
   if (opts.trailing === 'refuse') {
     r.skipSpace();
     if (r.pos < bytes.length) r.fail('invalid character after top-level value');
   }
   return v;
 }
+
+export function parseGoJson(bytes: Buffer, opts: ParseOptions = { trailing: 'refuse' }): GoValue {
+  return run(parseSteps(bytes, opts));
+}
+
+/** parseGoJson for large or hostile documents: the event loop turns every 256 KiB of input. */
+export function parseGoJsonAsync(bytes: Buffer, opts: ParseOptions = { trailing: 'refuse' }): Promise<GoValue> {
+  return runAsync(parseSteps(bytes, opts));
+}
+
+/** Go folds a key before matching it to a struct field: ASCII case, and the two runes that fold to ASCII letters (ſ, K). */
+export const foldKey = (k: string): string => k.replace(/[a-z]/g, (c) => c.toUpperCase()).replace(/\u017f/g, 'S').replace(/\u212a/g, 'K');
 
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u2028': '\\u2028', '\u2029': '\\u2029' };
 
@@ -261,13 +298,14 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** Feeds `hash` what OPA's bundle hasher writes for a parsed document (v1/bundle/hash.go, walk). */
-export function hashGoJson(value: GoValue, hash: Hash): void {
+function* hashSteps(value: GoValue, hash: Hash): Generator<void, void> {
   let out = '';
+  let flushed = 0;
   const emit = (s: string): void => {
     out += s;
     if (out.length > 65536) {
       hash.update(out, 'utf8');
+      flushed += out.length;
       out = '';
     }
   };
@@ -276,6 +314,10 @@ export function hashGoJson(value: GoValue, hash: Hash): void {
   const values: (GoValue | typeof CLOSE)[] = [value];
   const texts: string[] = [''];
   while (values.length > 0) {
+    if (flushed > STEP_BYTES) {
+      flushed = 0;
+      yield;
+    }
     const v = values.pop()!;
     emit(texts.pop()!);
     if (v === CLOSE) continue;
@@ -303,4 +345,9 @@ export function hashGoJson(value: GoValue, hash: Hash): void {
     }
   }
   if (out !== '') hash.update(out, 'utf8');
+}
+
+/** Feeds `hash` what OPA's bundle hasher writes for a parsed document (v1/bundle/hash.go, walk); the event loop turns every 256 KiB of output. */
+export function hashGoJsonAsync(value: GoValue, hash: Hash): Promise<void> {
+  return runAsync(hashSteps(value, hash));
 }

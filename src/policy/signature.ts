@@ -10,7 +10,7 @@
 //   any listed file the archive lacks is an error too.
 import { constants, createHash, createHmac, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { posix } from 'node:path';
-import { GoJsonError, GoNumber, hashGoJson, parseGoJson, type GoValue } from './go-json.js';
+import { foldKey, GoJsonError, GoNumber, hashGoJsonAsync, parseGoJsonAsync, type GoValue } from './go-json.js';
 import type { TarFile } from './tar.js';
 
 export class BundleSignatureError extends Error {
@@ -47,15 +47,12 @@ function structured(path: string): boolean {
 
 // ---- Go's encoding/json into OPA's structs: fields match case-insensitively, null leaves the zero value, a wrong type is an error.
 
-/** Go folds a key before comparing it with a field name: ASCII case, and the two runes that fold to ASCII letters. */
-const fold = (k: string): string => k.replace(/[a-z]/g, (c) => c.toUpperCase()).replace(/\u017f/g, 'S').replace(/\u212a/g, 'K');
-
 function struct(v: GoValue, fields: readonly string[], what: string): Map<string, GoValue> {
   const out = new Map<string, GoValue>();
   if (v === null) return out;
   if (!(v instanceof Map)) throw new BundleSignatureError(`${what} is not an object`);
   for (const [k, val] of v) {
-    const f = fields.find((name) => name.toUpperCase() === fold(k));
+    const f = fields.find((name) => name.toUpperCase() === foldKey(k));
     if (f !== undefined) out.set(f, val);
   }
   return out;
@@ -74,9 +71,10 @@ function int64(v: GoValue | undefined, what: string): void {
   if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) throw new BundleSignatureError(`${what} is out of range`);
 }
 
-function parse(bytes: Buffer, what: string, trailing: 'refuse' | 'ignore'): GoValue {
+/** Parsed stepwise: a large file (or a hostile .signatures.json) does not hold up the event loop. */
+async function parse(bytes: Buffer, what: string, trailing: 'refuse' | 'ignore'): Promise<GoValue> {
   try {
-    return parseGoJson(bytes, { trailing });
+    return await parseGoJsonAsync(bytes, { trailing });
   } catch (err) {
     throw new BundleSignatureError(`${what} is not JSON${err instanceof GoJsonError ? ` (${err.message})` : ''}`);
   }
@@ -138,12 +136,12 @@ function signatureValid(k: SignatureKey, input: Buffer, sig: Buffer): boolean {
 }
 
 /** The token of .signatures.json, verified: its payload's files. */
-function verifiedFiles(files: readonly TarFile[], key: SignatureKey): Map<string, SignedFile> {
+async function verifiedFiles(files: readonly TarFile[], key: SignatureKey): Promise<Map<string, SignedFile>> {
   const sigFiles = files.filter((f) => posix.basename(f.path) === SIGNATURES_FILE);
   if (sigFiles.length > 1) throw new BundleSignatureError(`bundle contains multiple signatures files: ${sigFiles.map((f) => JSON.stringify(f.path)).join(' and ')}`);
   if (sigFiles.length === 0) throw new BundleSignatureError('bundle is not signed (.signatures.json missing)');
   // Decoded like json.Decoder.Decode: the first value counts, what follows it is never read.
-  const sc = struct(parse(sigFiles[0]!.content, SIGNATURES_FILE, 'ignore'), ['signatures', 'plugin'], SIGNATURES_FILE);
+  const sc = struct(await parse(sigFiles[0]!.content, SIGNATURES_FILE, 'ignore'), ['signatures', 'plugin'], SIGNATURES_FILE);
   const rawList = sc.get('signatures') ?? null;
   if (rawList !== null && !Array.isArray(rawList)) throw new BundleSignatureError(`${SIGNATURES_FILE} signatures is not a list`);
   const tokens = rawList?.map((t) => str(t, `${SIGNATURES_FILE} signature`));
@@ -157,7 +155,7 @@ function verifiedFiles(files: readonly TarFile[], key: SignatureKey): Map<string
   const [header, payloadPart, sigPart] = parts as [string, string, string];
   const payloadBytes = base64url(payloadPart);
   if (!payloadBytes) throw new BundleSignatureError('the signature payload is not base64url');
-  const payload = decodePayload(parse(payloadBytes, 'the signature payload', 'refuse'));
+  const payload = decodePayload(await parse(payloadBytes, 'the signature payload', 'refuse'));
   const sig = base64url(sigPart);
   if (!sig) throw new BundleSignatureError('the signature is not base64url');
   if (!signatureValid(key, Buffer.from(`${header}.${payloadPart}`, 'utf8'), sig)) throw new BundleSignatureError('bundle signature does not verify');
@@ -166,20 +164,20 @@ function verifiedFiles(files: readonly TarFile[], key: SignatureKey): Map<string
 }
 
 /** The digest OPA computes for a bundle file (VerifyBundleFile, opa sign). */
-export function fileDigest(path: string, content: Buffer, algorithm: string): Buffer {
+export async function fileDigest(path: string, content: Buffer, algorithm: string): Promise<Buffer> {
   const name = HASHES[algorithm];
   if (name === undefined) throw new BundleSignatureError(`unsupported hash algorithm ${JSON.stringify(algorithm.slice(0, 40))} for ${path}`);
   const h = createHash(name);
   if (!structured(path)) return h.update(content).digest();
   // util.Unmarshal: a UTF-8 BOM is dropped, then the whole file must be one JSON value.
   const bom = content.length > 2 && content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf;
-  hashGoJson(parse(bom ? content.subarray(3) : content, path, 'refuse'), h);
+  await hashGoJsonAsync(await parse(bom ? content.subarray(3) : content, path, 'refuse'), h);
   return h.digest();
 }
 
 /** Throws BundleSignatureError unless the archive is signed by `key` and every file matches its signed hash. */
-export function verifyBundleSignature(files: readonly TarFile[], key: SignatureKey): void {
-  const signed = verifiedFiles(files, key);
+export async function verifyBundleSignature(files: readonly TarFile[], key: SignatureKey): Promise<void> {
+  const signed = await verifiedFiles(files, key);
   for (const f of files) {
     if (posix.basename(f.path) === SIGNATURES_FILE) continue;
     const path = f.path.startsWith('/') ? f.path.slice(1) : f.path;
@@ -187,7 +185,7 @@ export function verifyBundleSignature(files: readonly TarFile[], key: SignatureK
     if (!entry) throw new BundleSignatureError(`file ${path} is not covered by the signature`);
     if (entry.algorithm === '') throw new BundleSignatureError(`no hash algorithm for file ${path}`);
     const want = /^(?:[0-9a-fA-F]{2})*$/.test(entry.hash) ? Buffer.from(entry.hash, 'hex') : undefined;
-    const got = fileDigest(path, f.content, entry.algorithm);
+    const got = await fileDigest(path, f.content, entry.algorithm);
     if (!want) throw new BundleSignatureError(`the signed hash of file ${path} is not hex`);
     if (!got.equals(want)) throw new BundleSignatureError(`file ${path} does not match its signed hash`);
     signed.delete(path);

@@ -33,10 +33,11 @@ export async function loadVerification(loaded: Pick<LoadedConfig, 'file' | 'dir'
   const scope = v.scope ?? '';
   const raw = await readReferencedFile(loaded, keyPath, v.key_file, { secret: v.algorithm.startsWith('HS'), maxBytes: 65536 });
   if (v.algorithm.startsWith('HS')) return { key: new Uint8Array(raw), algorithm: v.algorithm, scope };
-  // What OPA reads there: a PEM public key (SPKI or PKCS#1) or a certificate.
+  // What OPA reads there: a PEM public key (SPKI or PKCS#1) or a certificate. Not a private key
+  // (OPA would take one): it has no business in this file.
   let key: KeyObject | undefined;
   try {
-    key = createPublicKey(raw);
+    key = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(raw.toString('latin1')) ? undefined : createPublicKey(raw);
   } catch {
     key = undefined;
   }

@@ -98,8 +98,8 @@ export function readTarGz(archive: Buffer, limits: TarLimits): Promise<TarFile[]
     });
     parser.on('eof', () => finish());
     parser.on('error', (err: Error) => {
-      // An archive without a single member (an empty tar) is an empty archive, as for Go's reader.
-      if (/Unrecognized archive format/.test(err.message) && ended && files.length === 0 && committed === 0) return finish();
+      // No member at all: an empty archive (as for Go's reader) when it ends at a block boundary, else truncated.
+      if (/Unrecognized archive format/.test(err.message) && ended && committed === 0) return finish(fed % BLOCK === 0 ? undefined : new Error('truncated tar member'));
       finish(tarError(err));
     });
     parser.on('end', () => {

@@ -3,12 +3,16 @@
 // then repacked or edited; each is checked by our parseBundle and by `opa build -b <archive>
 // --verification-key` (OPA's own verifier), and both verdicts must be the expected one.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyConfig } from '../../../src/config/schema.js';
+import type { ConfigError } from '../../../src/lib/errors.js';
 import { parseBundle, type BundleVerification } from '../../../src/policy/bundle.js';
+import { loadVerification } from '../../../src/policy/source.js';
 import { opaBinary } from '../../helpers/opa.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -27,6 +31,7 @@ let es: Key;
 let es2: Key;
 let rs: Key;
 let ps: Key;
+let hs: Key;
 let n = 0;
 
 function openssl(name: string, alg: string, args: string[]): Key {
@@ -58,7 +63,7 @@ function unpack(archive: string): { dir: string; names: string[] } {
   const dir = join(tmp.dir, `unpacked-${++n}`);
   mkdirSync(dir);
   execFileSync('tar', ['-xzf', archive, '-C', dir], { stdio: 'pipe' });
-  const names = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' })
+  const names = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
     .split('\n')
     .filter((l) => l !== '' && !l.endsWith('/'))
     .map((l) => l.replace(/^\//, ''));
@@ -68,7 +73,7 @@ function unpack(archive: string): { dir: string; names: string[] } {
 /** Packs `names` from `dir` as OPA writes them ("/name"), in the given tar format. */
 function pack(dir: string, names: string[], format: 'gnu' | 'pax' | 'ustar' = 'gnu'): string {
   const out = join(tmp.dir, `packed-${++n}.tar.gz`);
-  execFileSync('tar', ['-czPf', out, `--format=${format}`, '-C', dir, '--transform', 's,^,/,', ...names], { stdio: 'pipe' });
+  execFileSync('tar', ['-czPf', out, `--format=${format}`, '--hard-dereference', '-C', dir, '--transform', 's,^,/,', ...names], { stdio: 'pipe' });
   return out;
 }
 
@@ -99,7 +104,8 @@ function opaVerdict(archive: string, key: Key, scope?: string): { ok: boolean; e
 }
 
 async function ourVerdict(archive: string, key: Key, scope?: string): Promise<{ ok: boolean; error: string }> {
-  const verification: BundleVerification = { key: createPublicKey(readFileSync(key.pub)), algorithm: key.alg, scope: scope ?? '' };
+  const material = readFileSync(key.pub);
+  const verification: BundleVerification = { key: key.alg.startsWith('HS') ? new Uint8Array(material) : createPublicKey(material), algorithm: key.alg, scope: scope ?? '' };
   return parseBundle(readFileSync(archive), verification).then(
     () => ({ ok: true, error: '' }),
     (err: Error) => ({ ok: false, error: err.message }),
@@ -153,6 +159,21 @@ const CASES: Case[] = [
     },
     accepted: true,
   },
+  {
+    name: 'a delta bundle (patch.json), signed by opa sign',
+    archive: () => {
+      const { dir } = unpack(opaBuild(data('{"on":true}'), es));
+      return opaSign(
+        {
+          'policy.wasm': readFileSync(join(dir, 'policy.wasm')),
+          'patch.json': '{"data":[{"op":"upsert","path":"/acme/on","value":true}]}',
+          '.manifest': '{"revision":"delta","roots":[""],"wasm":[{"entrypoint":"p/allow","module":"/policy.wasm"}]}',
+        },
+        es,
+      );
+    },
+    accepted: false,
+  },
   { name: '.manifest roots', archive: () => opaBuild({ ...data('{"on":true,"v":0.50}'), '.manifest': '{"roots":["p","acme"],"revision":"roots-1"}' }, es), accepted: true },
   { name: 'a 135-character path (PAX, as opa writes it)', archive: () => opaBuild({ ...data('{"on":true}'), [LONG]: 'package deep\nimport rego.v1\nx := 1\n' }, es), accepted: true },
   {
@@ -160,8 +181,12 @@ const CASES: Case[] = [
     archive: () => edit(opaBuild({ ...data('{"on":true}'), [LONG]: 'package deep\nimport rego.v1\nx := 1\n' }, es), () => undefined, 'gnu'),
     accepted: true,
   },
+  { name: 'a certificate as the verification key', archive: () => opaBuild(data('{"on":true}'), es), key: () => ({ ...es, pub: certificate(es) }), accepted: true },
   { name: 'RS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), rs), key: () => rs, accepted: true },
   { name: 'PS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), ps), key: () => ps, accepted: true },
+  { name: 'HS256', archive: () => opaBuild(data('{"on":true,"x":1.0}'), hs), key: () => hs, accepted: true },
+  { name: 'HS256 with another secret', archive: () => opaBuild(data('{"on":true}'), hs), key: () => ({ ...hs, pub: tmp.write('hs-other.key', 'a-very-long-hmac-secret-of-at-least-32-bytes!!') }), accepted: false },
+  { name: 'a token naming another key id (kid): one configured key verifies it, as --verification-key does', archive: () => opaBuild(data('{"on":true}'), es, ['--verification-key-id', 'other']), accepted: true },
   { name: 'a scope, verified with that scope', archive: () => opaBuild(data('{"on":true}'), es, ['--claims-file', claims({ scope: 'write' })]), scope: 'write', accepted: true },
   { name: 'a scope, verified without one', archive: () => opaBuild(data('{"on":true}'), es, ['--claims-file', claims({ scope: 'write' })]), accepted: false },
   { name: 'no scope, verified with one', archive: () => opaBuild(data('{"on":true}'), es), scope: 'write', accepted: false },
@@ -204,6 +229,10 @@ const CASES: Case[] = [
       }),
     accepted: false,
   },
+  { name: 'no .signatures.json', archive: () => edit(opaBuild(data('{"on":true}'), es), (_dir, names) => names.filter((f) => f !== '.signatures.json')), accepted: false },
+  { name: 'two tokens in .signatures.json', archive: () => edit(opaBuild(data('{"on":true}'), es), signatures((sc) => ({ signatures: [sc.signatures[0], sc.signatures[0]] }))), accepted: false },
+  { name: '"Signatures" spelled in another case (Go matches fields case-insensitively)', archive: () => edit(opaBuild(data('{"on":true}'), es), signatures((sc) => ({ SIGNATURES: sc.signatures }))), accepted: true },
+  { name: 'a signed file twice in the archive', archive: () => edit(opaBuild(data('{"on":true}'), es), (_dir, names) => [...names, 'data.json']), accepted: false },
   {
     name: '.signatures.json with trailing bytes after its value (json.Decoder never reads them)',
     archive: () =>
@@ -227,6 +256,20 @@ function respelled(bad: Buffer): string {
   });
 }
 
+/** An edit of .signatures.json. */
+function signatures(change: (sc: { signatures: string[] }) => object) {
+  return (dir: string): void => {
+    const p = join(dir, '.signatures.json');
+    writeFileSync(p, JSON.stringify(change(JSON.parse(readFileSync(p, 'utf8')) as { signatures: string[] })));
+  };
+}
+
+function certificate(key: Key): string {
+  const out = join(tmp.dir, `cert-${++n}.pem`);
+  execFileSync('openssl', ['req', '-new', '-x509', '-key', key.pem, '-subj', '/CN=bundle-signer', '-days', '1', '-out', out], { stdio: 'pipe' });
+  return out;
+}
+
 function claims(c: object): string {
   return tmp.write(`claims-${++n}.json`, c);
 }
@@ -236,6 +279,9 @@ beforeAll(() => {
   es2 = openssl('es2', 'ES256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   rs = openssl('rs', 'RS256', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']);
   ps = { ...rs, alg: 'PS256' };
+  // OPA reads an HMAC secret file as it is, trailing newline and all; so does policy.verification.
+  const secret = tmp.write('hs.key', 'a-very-long-hmac-secret-of-at-least-32-bytes!!\n');
+  hs = { pem: secret, pub: secret, alg: 'HS256' };
 });
 
 describe('signed bundles: accepted exactly when OPA accepts them', () => {
@@ -252,6 +298,51 @@ describe('signed bundles: accepted exactly when OPA accepts them', () => {
     expect(unpack(archive).names).toContain(LONG);
     const bundle = await parseBundle(readFileSync(archive), { key: createPublicKey(readFileSync(es.pub)), algorithm: 'ES256', scope: '' });
     expect(bundle.data).toEqual({ acme: { on: true, x: 1 } });
+  });
+
+  it('hashes a large data.json without holding up the event loop (a replayed signature over other data)', async () => {
+    const big: Record<string, unknown> = {};
+    for (let i = 0; i < 120_000; i++) big[`user-${i}`] = { roles: ['reader', `r${i}`], weight: i * 1.5 };
+    const archive = edit(opaBuild(data('{"on":true}'), es), (dir) => writeFileSync(join(dir, 'data.json'), JSON.stringify({ acme: big })));
+    const bytes = readFileSync(archive);
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    await new Promise((r) => setTimeout(r, 30)); // the histogram records a stall only once the loop turns again
+    const t0 = performance.now();
+    const verdict = await parseBundle(bytes, { key: createPublicKey(readFileSync(es.pub)), algorithm: 'ES256', scope: '' }).then(
+      () => 'accepted',
+      (err: Error) => err.message,
+    );
+    const ms = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 30));
+    h.disable();
+    expect(verdict).toBe('file data.json does not match its signed hash');
+    // Parsed and hashed in 256 KiB steps: the loop waits for one step (and the collector), not for the whole document.
+    expect(h.max / 1e6).toBeLessThan(Math.max(150, ms / 3));
+  });
+
+  it('policy.verification reads the keys OPA reads (SPKI, PKCS#1, a certificate) and refuses private keys and keys of another type', async () => {
+    const pkcs1 = join(tmp.dir, 'rs.pkcs1.pub');
+    execFileSync('openssl', ['rsa', '-in', rs.pem, '-RSAPublicKey_out', '-out', pkcs1], { stdio: 'pipe' });
+    const load = (file: string, algorithm: string): Promise<string> =>
+      loadVerification({ file: join(tmp.dir, 'authz.yaml'), dir: tmp.dir }, { verification: { key_file: file, algorithm, scope: 'w' } } as PolicyConfig).then(
+        (v) => `${v?.algorithm} ${(v?.key as KeyObject).asymmetricKeyType} ${v?.scope}`,
+        (err: ConfigError) => err.problems[0]!.problem,
+      );
+    expect(await load(es.pub, 'ES256')).toBe('ES256 ec w');
+    expect(await load(pkcs1, 'RS256')).toBe('RS256 rsa w');
+    expect(await load(certificate(es), 'ES256')).toBe('ES256 ec w');
+    expect(await load(es.pub, 'RS256')).toBe('not a PEM public key usable with RS256');
+    expect(await load(es.pem, 'ES256')).toBe('not a PEM public key usable with ES256');
+  });
+
+  it('refuses data.yaml, which OPA would load as data and envoy-authz does not read', async () => {
+    const archive = edit(opaBuild(data('{"on":true}'), es), (dir, names) => {
+      writeFileSync(join(dir, 'data.yaml'), 'on: false\n');
+      return [...names, 'data.yaml'];
+    });
+    expect(await ourVerdict(archive, es)).toEqual({ ok: false, error: 'YAML data files are not supported (/data.yaml): use data.json' });
+    await expect(parseBundle(readFileSync(archive))).rejects.toThrow('YAML data files are not supported');
   });
 
   it('refuses a corrupted tar header checksum, as OPA does', async () => {

@@ -139,6 +139,7 @@ describe('readTarGz', () => {
     ['not gzip', Buffer.from('this is not a bundle'), /^not gzip \(/],
     ['not tar', gzipSync(Buffer.alloc(4096, 0xff)), /^not a tar archive \(bad header checksum\)$/],
     ['truncated', gzipSync(Buffer.concat([header('policy.wasm', 4096), Buffer.alloc(100)])), /^truncated tar member$/],
+    ['shorter than a header', gzipSync(Buffer.alloc(100, 0x61)), /^truncated tar member$/],
     ['a long name longer than a path', gzipSync(Buffer.concat([header('././@LongLink', 5000, 'L'), Buffer.alloc(5120, 0x61), header('x', 1), Buffer.alloc(512)])), /^member name of 5000 bytes$/],
     ['an unsafe name', gzipSync(Buffer.concat([header('../x', 1), Buffer.alloc(512)])), /^unsafe member name "..\/x"$/],
   ])('refuses %s with a clear error', async (_, archive, message) => {
