@@ -52,11 +52,16 @@ export interface BuildSpec {
   readonly entrypoint: string;
 }
 
+/** The opa arguments of that build (tests that build the repository's policies use them too). */
+export function opaBuildArgs(spec: Omit<BuildSpec, 'opa'>, revision: string): string[] {
+  return ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', spec.out, spec.dir];
+}
+
 /** Runs `opa build -b -t wasm` on the folder; rejects with opa's own message when it fails. */
 export async function buildPolicies(spec: BuildSpec): Promise<{ revision: string }> {
   if (!existsSync(spec.dir)) throw new UsageError(`policies folder ${spec.dir} does not exist`);
   const revision = await policyRevision(spec.dir);
-  const args = ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', spec.out, spec.dir];
+  const args = opaBuildArgs(spec, revision);
   await new Promise<void>((resolve, reject) => {
     execFile(spec.opa, args, { timeout: BUILD_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
