@@ -137,7 +137,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
 
     const parsed = parseRequest(o.request, o.credentials, credentialPlaces(cfg.authentication));
     const given = parsed.identity !== undefined ? givenIdentity(parsed.identity, cfg.authentication.service_account_issuer) : undefined;
-    // A dry run of the log goes to stderr at warn: stdout carries only the report.
+    // The components log to stderr, warnings only: stdout carries the report alone.
     const log = createLogger('warn', process.stderr);
     const c = await buildComponents(loaded, log, { dryRun: false, ...(given ? { authenticatorsFor: () => given } : {}) });
     try {
