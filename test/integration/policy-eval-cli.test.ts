@@ -232,7 +232,7 @@ describe('policy.js eval', () => {
       ['the API-key DELETE (denied by the policy)', 'DELETE', '/orders/1', 'apikey'],
       ['no credential (401 before the policy)', 'GET', '/orders/1', 'none'],
       ['a public path (anonymous)', 'GET', '/healthz', 'none'],
-    ])('%s', async (_name, method, path, cred) => {
+    ])('%s', { timeout: 60_000 }, async (_name, method, path, cred) => {
       const headers: Record<string, string> =
         cred === 'jwt' ? { authorization: `Bearer ${await signToken(key, { sub: 'alice', claims: { roles: ['buyer'] } })}` } : cred === 'apikey' ? { 'x-api-key': readOnlyKey.key } : {};
       const req = request(method, path, headers);

@@ -355,7 +355,7 @@ describe('bundle over HTTP', () => {
 describe('policy CLI', () => {
   const tmp = tempDir();
 
-  it('evaluates a short-form request against a bundle and prints the Envoy answer', () => {
+  it('evaluates a short-form request against a bundle and prints the Envoy answer', { timeout: 90_000 }, () => {
     const bundle = buildRepoPolicies(join(tmp.dir, 'repo.tar.gz'));
     type Answer = { allowed: boolean; check_response: { okResponse?: CheckResponse__Output['ok_response']; deniedResponse?: { body?: string } } };
     // policy.js eval exits 1 on a denial: read its output whatever the code (docs/policy-authoring.md, "The loop").
