@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { opaBuildArgs } from '../../src/cli/eval/opa-build.js';
 import { ROOT } from './service.js';
 
 export function opaBinary(): string {
@@ -52,12 +53,8 @@ export function buildBundle(dir: string, name: string, spec: BundleSpec): string
   return out;
 }
 
-/** The repository's example policies (policies/), built the way `make policies` builds them (with the mask entrypoint). */
+/** The repository's example policies (policies/), built the way `make policies` builds them (revision `repo`, with the mask entrypoint). */
 export function buildRepoPolicies(out: string): string {
-  execFileSync(
-    opaBinary(),
-    ['build', '-b', '-t', 'wasm', '-e', 'envoy/authz/allow', '-e', 'system/log/mask', '--ignore', 'build', '--ignore', '*_test.rego', '--ignore', 'README.md', '--revision', 'repo', '-o', out, join(ROOT, 'policies')],
-    { stdio: 'pipe' },
-  );
+  execFileSync(opaBinary(), opaBuildArgs({ dir: join(ROOT, 'policies'), out, entrypoint: 'envoy/authz/allow' }, 'repo', ['system/log/mask']), { stdio: 'pipe' });
   return out;
 }

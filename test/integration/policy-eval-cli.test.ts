@@ -10,7 +10,9 @@ import { digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
 import { protoMapper } from '../../src/envoy/proto-json.js';
 import { envoyReflection } from '../../src/envoy/protos.js';
 import type { CheckRequest } from '../../src/gen/envoy/service/auth/v3/CheckRequest.js';
+import { evaluate } from '../../src/cli/eval/run.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
+import { loopbackServer, sendJson } from '../helpers/http.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
 import { buildRepoPolicies, opaBinary } from '../helpers/opa.js';
 import { ROOT, configYaml, runScript, startInProcess } from '../helpers/service.js';
@@ -170,6 +172,23 @@ describe('policy.js eval', () => {
     expect(repo.report!.revision).toBe(manifest.revision);
   });
 
+  it('fetches a JWKS from the configured URL (cold, as the first Check of a start) and says when that took longer than a Check may', async () => {
+    // Slower than check.deadline_ms (150 ms): a start's first Check would fail closed on it.
+    const host = await loopbackServer((_req, res) => setTimeout(() => sendJson(res, jwks(key)), 300));
+    const configFile = tmp.write(
+      'url.yaml',
+      configYaml({
+        authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { url: `${host.url}/jwks`, allow_insecure_http: true } }] } },
+        policy: { bundle: { file: 'bundle.tar.gz' } },
+      }),
+    );
+    const token = await signToken(key, { sub: 'alice', claims: { roles: ['buyer'] } });
+    const r = await evaluate({ configFile, request: { path: '/orders/1' }, credentials: { token, headers: {} } });
+    expect(host.hits()).toBe(1);
+    expect(r).toMatchObject({ allowed: true, identity: { subject: 'alice', method: 'jwt' } });
+    expect(r.notes.join('\n')).toMatch(/more than check\.deadline_ms \(150\)/);
+  });
+
   it('refuses bad usage with exit code 2 and one line', { timeout: 90_000 }, async () => {
     const cases: [string[], RegExp, string?][] = [
       [['--config', config, '--bogus'], /bogus/],
@@ -213,7 +232,7 @@ describe('policy.js eval', () => {
       ['the API-key DELETE (denied by the policy)', 'DELETE', '/orders/1', 'apikey'],
       ['no credential (401 before the policy)', 'GET', '/orders/1', 'none'],
       ['a public path (anonymous)', 'GET', '/healthz', 'none'],
-    ])('%s', async (_name, method, path, cred) => {
+    ])('%s', { timeout: 60_000 }, async (_name, method, path, cred) => {
       const headers: Record<string, string> =
         cred === 'jwt' ? { authorization: `Bearer ${await signToken(key, { sub: 'alice', claims: { roles: ['buyer'] } })}` } : cred === 'apikey' ? { 'x-api-key': readOnlyKey.key } : {};
       const req = request(method, path, headers);

@@ -1,6 +1,6 @@
 // The policy stage through the real gRPC server with real OPA wasm bundles: every decision
 // field of opa-envoy-plugin's format, the error cases, signed bundles, and hot reload under load.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -356,19 +356,21 @@ describe('bundle over HTTP', () => {
 describe('policy CLI', () => {
   const tmp = tempDir();
 
-  it('evaluates a short-form request against a bundle and prints the Envoy answer', () => {
+  it('evaluates a short-form request against a bundle and prints the Envoy answer', { timeout: 90_000 }, () => {
     const bundle = buildRepoPolicies(join(tmp.dir, 'repo.tar.gz'));
-    const run = (req: unknown): { allowed: boolean; check_response: CheckResponse__Output } =>
+    type Answer = { allowed: boolean; check_response: { okResponse?: CheckResponse__Output['ok_response']; deniedResponse?: { body?: string } } };
+    // policy.js eval exits 1 on a denial: read its output whatever the code (docs/policy-authoring.md, "The loop").
+    const run = (req: unknown): Answer =>
       JSON.parse(
-        execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'policy.ts'), 'eval', '--bundle', bundle, '--request', tmp.write(`r${Math.random()}.json`, req)], {
+        spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'policy.ts'), 'eval', '--bundle', bundle, '--output', 'json', '--request', tmp.write(`r${Math.random()}.json`, req)], {
           cwd: ROOT,
-        }).toString(),
-      ) as { allowed: boolean; check_response: CheckResponse__Output };
+        }).stdout.toString(),
+      ) as Answer;
     const ok = run({ method: 'GET', path: '/orders/1', identity: { subject: 'alice', roles: ['buyer'] } });
     expect(ok.allowed).toBe(true);
-    expect(hv(ok.check_response.ok_response?.headers)).toContainEqual(['x-authz-roles', 'buyer']);
+    expect(hv(ok.check_response.okResponse?.headers)).toContainEqual(['x-authz-roles', 'buyer']);
     const admin = run({ method: 'GET', path: '/admin', identity: { subject: 'bob', roles: ['buyer'] } });
     expect(admin.allowed).toBe(false);
-    expect(admin.check_response.denied_response?.body).toContain('Administrators only');
+    expect(admin.check_response.deniedResponse?.body).toContain('Administrators only');
   });
 });

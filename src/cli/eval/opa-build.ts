@@ -71,14 +71,18 @@ export async function checkBundle(file: string, decisionPath: string): Promise<{
   return { revision: bundle.revision };
 }
 
+/** The opa arguments of that build (tests that build the repository's policies use them too). */
+export function opaBuildArgs(spec: Omit<BuildSpec, 'opa'>, revision: string, extraEntrypoints: readonly string[] = []): string[] {
+  return ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...extraEntrypoints.flatMap((e) => ['-e', e]), ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', spec.out, spec.dir];
+}
+
 /** Runs `opa build -b -t wasm` on the folder (rejects with opa's own message when it fails), and
  *  keeps the bundle only if the service can load it (checkBundle). */
 export async function buildPolicies(spec: BuildSpec): Promise<{ revision: string }> {
   if (!existsSync(spec.dir)) throw new UsageError(`policies folder ${spec.dir} does not exist`);
   const revision = await policyRevision(spec.dir);
-  const mask = (await declaresMask(spec.dir)) ? ['-e', 'system/log/mask'] : [];
   const tmp = `${spec.out}.tmp`;
-  const args = ['build', '-b', '-t', 'wasm', '-e', spec.entrypoint, ...mask, ...IGNORE.flatMap((i) => ['--ignore', i]), '--revision', revision, '-o', tmp, spec.dir];
+  const args = opaBuildArgs({ ...spec, out: tmp }, revision, (await declaresMask(spec.dir)) ? ['system/log/mask'] : []);
   await new Promise<void>((resolve, reject) => {
     execFile(spec.opa, args, { timeout: BUILD_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
       if (!err) return resolve();

@@ -27,6 +27,42 @@ function who(id: Identity): string {
   return parts.join(', ');
 }
 
+interface HeaderOption {
+  header?: { key?: string; value?: string };
+  appendAction?: number;
+}
+const pairs = (list: HeaderOption[] | undefined): string => (list ?? []).map((h) => `${h.header?.key ?? ''}: ${h.header?.value ?? ''}`).join(', ');
+
+/** The CheckResponse as what Envoy does with it; the proto JSON itself is in --output json. */
+function summary(resp: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const row = (label: string, value: string): void => {
+    if (value !== '') out.push(`  ${label.padEnd(24)}${value}`);
+  };
+  const code = (resp.status as { code?: number } | undefined)?.code ?? 0;
+  const ok = resp.okResponse as
+    | { headers?: HeaderOption[]; headersToRemove?: string[]; responseHeadersToAdd?: HeaderOption[]; queryParametersToSet?: { key: string; value: string }[]; queryParametersToRemove?: string[] }
+    | undefined;
+  const denied = resp.deniedResponse as { status?: { code?: number }; headers?: HeaderOption[]; body?: string } | undefined;
+  out.push(`check_response: gRPC status ${code}${code === 0 ? ' (OK: Envoy forwards the request)' : ' (Envoy answers the client)'}`);
+  if (ok) {
+    // appendAction 2 = OVERWRITE_IF_EXISTS_OR_ADD (ours); none = Envoy's default (the policy's).
+    row('upstream, overwritten:', pairs(ok.headers?.filter((h) => h.appendAction === 2)));
+    row('upstream, added:', pairs(ok.headers?.filter((h) => h.appendAction !== 2)));
+    row('upstream, removed:', (ok.headersToRemove ?? []).join(', '));
+    row('to the client:', pairs(ok.responseHeadersToAdd));
+    row('query set:', (ok.queryParametersToSet ?? []).map((q) => `${q.key}=${q.value}`).join(', '));
+    row('query removed:', (ok.queryParametersToRemove ?? []).join(', '));
+  }
+  if (denied) {
+    row('status:', String(denied.status?.code ?? 403));
+    row('headers:', pairs(denied.headers));
+    row('body:', denied.body ?? '');
+  }
+  if (resp.dynamicMetadata !== undefined) row('dynamic metadata:', JSON.stringify(resp.dynamicMetadata));
+  return out;
+}
+
 export function formatJson(r: EvalReport): string {
   return `${JSON.stringify(r, null, 2)}\n`;
 }
@@ -37,10 +73,11 @@ export function formatText(r: EvalReport): string {
     `route:          ${r.route}`,
     `authentication: ${r.authentication}`,
     `identity:       ${r.identity ? who(r.identity) : '(none: anonymous)'}`,
-    `policy:         ${r.input === null ? 'not evaluated' : `revision ${r.revision ?? '?'}; the input is in --output json`}`,
+    `policy:         ${r.input === null ? 'not evaluated' : `revision ${r.revision ?? '?'} (the input and the CheckResponse as proto JSON: --output json)`}`,
   ];
   if (r.input !== null) lines.push(`result:         ${indent(r.result)}`);
-  lines.push(r.grpc_error ? `grpc error:     ${r.grpc_error.code} (${r.grpc_error.details})` : `check_response: ${indent(r.check_response)}`);
+  if (r.grpc_error) lines.push(`grpc error:     ${r.grpc_error.code} (${r.grpc_error.details}): Envoy's failure_mode_allow / status_on_error decide`);
+  if (r.check_response) lines.push(...summary(r.check_response));
   if (r.notes.length > 0) lines.push('notes:', ...r.notes.map((n) => `  - ${n}`));
   return `${lines.join('\n')}\n`;
 }
