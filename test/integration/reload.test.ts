@@ -314,6 +314,31 @@ describe('config reload (in process)', () => {
       }
     });
 
+    it('refuses a reload whose live keys clash with the running value of a restart-only key (workers > 1 needs Redis stores)', async () => {
+      const cfg = (shared: boolean): string =>
+        tmp.write(
+          'clash.yaml',
+          configYaml({
+            server: { address: '127.0.0.1:0', workers: shared ? 2 : 1 },
+            ...(shared ? { ratelimit: { store: 'redis' }, revocation: { store: 'redis' }, redis: { url: redis.url } } : {}),
+            reload: { watch: false, poll_interval_ms: 0 },
+          }),
+        );
+      // In process: the workers key is read, not acted on (main.ts forks).
+      const svc = await startInProcess(cfg(true));
+      try {
+        cfg(false);
+        const r = await svc.reload();
+        expect(r).toMatchObject({ ok: false, generation: 1 });
+        const problems = r.ok ? [] : r.problems;
+        expect(problems.map((p) => p.key_path)).toEqual(['/server/workers', '/server/workers']);
+        expect(problems[0]!.problem).toContain('ratelimit.store: redis (buckets shared by all workers) (with the running value of /server/workers, which needs a restart)');
+        expect(svc.config().last_error?.problems[0]?.key_path).toBe('/server/workers');
+      } finally {
+        await svc.shutdown();
+      }
+    });
+
     it('with server.workers 2: the primary forwards SIGHUP and each worker reloads', async () => {
       tmp.write('w.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n');
       const file = tmp.write(
