@@ -45,7 +45,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate deploy-tools deploy-validate deploy-render schema schema-check certs build clean
+.PHONY: FORCE bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate deploy-tools deploy-validate deploy-render schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -77,10 +77,21 @@ $(VENV)/bin/envoy:
 	GOBIN=$(abspath .tools/bin) go install github.com/open-policy-agent/opa@$(OPA_VERSION) >&2
 
 # The example bundle: Rego compiled to wasm, with data.json and a content-derived revision.
-# `policy.js build` is also what `policy.js eval --policies` runs: one set of flags for both.
-$(BUNDLE): $(OPA) $(POLICY_SRC) $(BUILD_STAMP)
-	@mkdir -p policies/build
-	node dist/src/cli/policy.js build --opa $(OPA) --out $@ policies >&2
+# `policy.js build` is also what `policy.js eval --policies` runs: one set of flags for both; it
+# keeps the bundle only if the service can load it. Rebuilt when the sha256 of its sources (names
+# and contents, sorted) and of the OPA version differs from the stamp, or when the bundle is
+# missing or unreadable - not by mtime, which kept a broken bundle that was newer than its
+# sources. Written aside and renamed: never half a bundle.
+BUNDLE_STAMP := policies/build/bundle.sha256
+$(BUNDLE): $(OPA) $(BUILD_STAMP) FORCE
+	@hash="$$( { $(OPA) version | head -1; for f in $(sort $(POLICY_SRC)); do echo "$$f"; sha256sum < "$$f"; done; } | sha256sum | cut -d' ' -f1 )"; \
+	if [ "$$(cat $(BUNDLE_STAMP) 2>/dev/null)" = "$$hash" ] && tar -tzf $@ 2>/dev/null | grep -qx '/\?policy.wasm'; then exit 0; fi; \
+	mkdir -p policies/build && rm -f $(BUNDLE_STAMP) && \
+	echo "building $@ (sources changed, or the bundle is missing or unreadable)" >&2 && \
+	node dist/src/cli/policy.js build --opa $(OPA) --out $@ policies >&2 && \
+	echo "$$hash" > $(BUNDLE_STAMP)
+
+FORCE:
 
 policies: $(BUNDLE)
 

@@ -115,7 +115,8 @@ function httpsUrlProblems(url: string, allowInsecureHttp: boolean, keyPath: stri
   return [{ keyPath, problem: 'must be https (or http with allow_insecure_http: true)' }];
 }
 
-function semanticProblems(cfg: Config): ConfigProblem[] {
+/** The rules a schema cannot express (also checked on what a reload applies: config/restart.ts). */
+export function semanticProblems(cfg: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const seenIssuers = new Set<string>();
   cfg.authentication.jwt.issuers.forEach((iss, i) => {

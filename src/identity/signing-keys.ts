@@ -2,12 +2,29 @@
 // the JWKS at once; a key signs only from its activate_at on, and the newest active key signs.
 // An old key stays in the JWKS for as long as it stays in the config (keep it for at least one
 // token lifetime after its successor activates - docs/operations.md has the procedure).
+// Rotation is visible: the keys and their activation times are logged at load, a key taking over
+// (activate_at passing, or a reload) is logged with the one it retires, and a reload names the
+// keys it adds to and removes from the JWKS (keyChanges).
 import { publicPart } from '../lib/jwk.js';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { readReferencedJson } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { TokenConfig } from '../config/schema.js';
 import { ConfigError } from '../lib/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** setTimeout's longest delay (about 24.8 days): a later activation is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What the log says about one key. */
+export interface KeySummary {
+  readonly kid: string;
+  readonly alg: string;
+  /** RFC 3339, or null: active from the start. */
+  readonly activate_at: string | null;
+  /** signing: signs now. published: in the JWKS, superseded by a newer key. pending: published, signs from activate_at. */
+  readonly state: 'signing' | 'published' | 'pending';
+}
 
 export interface SigningKey {
   readonly kid: string;
@@ -65,8 +82,71 @@ export class SigningKeys {
     return best ?? this.keys[0]!;
   }
 
+  /** Each key, its activation time and whether it signs now, is superseded or pending. */
+  summary(now: number): KeySummary[] {
+    const signing = this.current(now).kid;
+    return this.keys.map((k) => ({
+      kid: k.kid,
+      alg: k.alg,
+      activate_at: k.activeFrom === 0 ? null : new Date(k.activeFrom).toISOString(),
+      state: k.kid === signing ? 'signing' : k.activeFrom > now ? 'pending' : 'published',
+    }));
+  }
+
+  /**
+   * Logs each activation when its time comes: `signing_key_activated` (and `signing_key_retired`
+   * for the key it supersedes, which stays published). Returns the function that stops the timer.
+   */
+  logActivations(log: Logger, now: () => number = Date.now): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let signing = this.current(now()).kid;
+    const arm = (): void => {
+      const t = now();
+      const next = Math.min(...this.keys.map((k) => k.activeFrom).filter((a) => a > t));
+      if (!Number.isFinite(next)) return;
+      timer = setTimeout(() => {
+        const kid = this.current(now()).kid;
+        if (kid !== signing) {
+          logTakeover(log, this.keys.find((k) => k.kid === kid)!, signing, 'activate_at');
+          signing = kid;
+        }
+        arm();
+      }, Math.min(MAX_TIMER_MS, next - t + 1));
+      timer.unref();
+    };
+    arm();
+    return () => clearTimeout(timer);
+  }
+
   /** Every configured key's public half: published before it signs, kept while configured. */
   jwks(): { keys: JWK[] } {
     return { keys: this.keys.map((k) => k.publicJwk) };
   }
+}
+
+function logTakeover(log: Logger, key: SigningKey, previous: string | undefined, cause: 'activate_at' | 'reload'): void {
+  log.info(
+    { event: 'signing_key_activated', kid: key.kid, activate_at: key.activeFrom === 0 ? null : new Date(key.activeFrom).toISOString(), previous_kid: previous ?? null, cause },
+    'token signing key activated',
+  );
+  if (previous !== undefined) log.info({ event: 'signing_key_retired', kid: previous, successor_kid: key.kid, cause }, 'token signing key retired from signing');
+}
+
+/**
+ * Logs what a reload changed in the keys: `signing_key_added` (published now; with its activation
+ * time), `signing_key_removed` (no longer published: tokens it signed stop verifying), and a
+ * change of the signing key.
+ */
+export function logKeyChanges(log: Logger, prev: SigningKeys | undefined, next: SigningKeys | undefined, now: number): void {
+  const before = new Map((prev?.summary(now) ?? []).map((k) => [k.kid, k]));
+  const after = new Map((next?.summary(now) ?? []).map((k) => [k.kid, k]));
+  for (const k of after.values()) {
+    if (!before.has(k.kid)) log.info({ event: 'signing_key_added', kid: k.kid, alg: k.alg, activate_at: k.activate_at, state: k.state }, 'token signing key published');
+  }
+  for (const k of before.values()) {
+    if (!after.has(k.kid)) log.warn({ event: 'signing_key_removed', kid: k.kid }, 'token signing key removed from the JWKS; tokens it signed no longer verify');
+  }
+  const was = prev?.current(now).kid;
+  const is = next?.current(now);
+  if (is && is.kid !== was) logTakeover(log, is, was, 'reload');
 }

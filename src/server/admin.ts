@@ -194,16 +194,46 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
     deps.log.info({ event: 'admin', source: o.source, method: o.method, path: o.path, ...fields }, 'admin request');
   };
 
-  /** Runs a state-changing endpoint for an authenticated admin; any failure is audited, then rethrown. */
-  const authenticated = async <T>(req: IncomingMessage, view: AdminView, o: Origin, action: string, fn: (actor: string) => Promise<T>): Promise<{ actor: string; result: T }> => {
+  /**
+   * Runs a state-changing endpoint for an authenticated admin; any failure is audited with the
+   * fields the endpoint had learnt by then (`fields`: action, kind, value - the same fields and
+   * the same masking as its success record) and the reason, then rethrown.
+   */
+  const authenticated = async <T>(
+    req: IncomingMessage,
+    view: AdminView,
+    o: Origin,
+    action: string,
+    fn: (actor: string, fields: Record<string, unknown>) => Promise<T>,
+  ): Promise<{ actor: string; result: T }> => {
     let actor: string | undefined;
+    const fields: Record<string, unknown> = { action };
     try {
       actor = authenticate(req, view);
-      return { actor, result: await fn(actor) };
+      return { actor, result: await fn(actor, fields) };
     } catch (err) {
-      audit(o, { actor: actor ?? null, action, result: 'error', status: err instanceof HttpError ? err.status : 503 });
+      const status = err instanceof HttpError ? err.status : 503;
+      audit(o, { actor: actor ?? null, ...fields, result: 'error', status, error: errorMessage(err) });
       throw err;
     }
+  };
+
+  /** The revocation API's action for a request (a failed request is audited under it too). */
+  const revocationAction = (method: string | undefined, path: string): string => {
+    if (path === '/v1/revocations' && method === 'GET') return 'list';
+    if (path === '/v1/revocations' && method === 'POST') return 'add';
+    if (path.startsWith('/v1/revocations/') && method === 'DELETE') return 'remove';
+    return method ?? 'unknown';
+  };
+
+  /** kind and value of a POST body as far as they can be read, normalized as a stored entry would be (an API key becomes its id). */
+  const requestedEntry = (body: unknown): Record<string, unknown> => {
+    if (body === null || typeof body !== 'object') return {};
+    const b = body as Record<string, unknown>;
+    const kind = typeof b.kind === 'string' ? b.kind : undefined;
+    const known = kind !== undefined && (DENY_KINDS as readonly string[]).includes(kind);
+    const value = typeof b.value === 'string' ? (known ? normalizeDenyValue(kind as DenyKind, b.value) : b.value) : undefined;
+    return { ...(kind !== undefined ? { kind } : {}), ...(value !== undefined ? { value } : {}) };
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -244,13 +274,16 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
       });
     }
     if (path === '/v1/revocations' || path.startsWith('/v1/revocations/')) {
-      await authenticated(req, view, origin, req.method ?? 'unknown', async (actor) => {
+      await authenticated(req, view, origin, revocationAction(req.method, path), async (actor, fields) => {
         if (req.method === 'GET' && path === '/v1/revocations') {
           audit(origin, { actor, action: 'list', result: 'ok' });
           return send(res, 200, { entries: view.denyList.list() });
         }
         if (req.method === 'POST' && path === '/v1/revocations') {
-          const entry = parseEntry(await readJson(req), actor, now());
+          const body = await readJson(req);
+          Object.assign(fields, requestedEntry(body));
+          const entry = parseEntry(body, actor, now());
+          Object.assign(fields, { expires_at: entry.expiresAt, reason: entry.reason });
           await view.denyList.add(entry);
           audit(origin, { actor, action: 'add', kind: entry.kind, value: entry.value, expires_at: entry.expiresAt, reason: entry.reason, result: 'ok' });
           return send(res, 201, entry);
@@ -258,7 +291,9 @@ export function startAdmin(deps: AdminDeps, now: () => number = Date.now): Promi
         const m = /^\/v1\/revocations\/([a-z_]+)\/(.+)$/.exec(path);
         if (req.method === 'DELETE' && m && (DENY_KINDS as readonly string[]).includes(m[1]!)) {
           const kind = m[1] as DenyKind;
+          fields.kind = kind;
           const value = normalizeDenyValue(kind, decodeValue(m[2]!));
+          fields.value = value;
           const removed = await view.denyList.remove(kind, value);
           audit(origin, { actor, action: 'remove', kind, value, result: removed ? 'ok' : 'not_found' });
           return removed ? send(res, 204, {}) : send(res, 404, { error: 'not_found' });

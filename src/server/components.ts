@@ -191,8 +191,14 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
     const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys, Date.now, metrics) : undefined;
     if (signingKeys && !dryRun) {
-      // Key changes are audit events: which key signs, which are published.
-      log.info({ event: 'signing_keys', signing_kid: signingKeys.current(Date.now()).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid) }, 'token signing keys loaded');
+      // Key changes are audit events: which key signs, which are published, which activate when.
+      const now = Date.now();
+      log.info(
+        { event: 'signing_keys', signing_kid: signingKeys.current(now).kid, published_kids: signingKeys.jwks().keys.map((k) => k.kid), keys: signingKeys.summary(now) },
+        'token signing keys loaded',
+      );
+      const stopLogging = signingKeys.logActivations(log);
+      closers.push(() => Promise.resolve(stopLogging()));
     }
 
     // Kept across reloads while `policy` (and its verification key and descriptor files) stay the same: the bundle

@@ -56,6 +56,7 @@ export class Lifecycle {
     const metrics = this.c.metrics;
     metrics.observeDependencies(() => this.dependencies());
     metrics.observePolicyRevision(() => this.c.policy?.source.status().revision);
+    metrics.observeSigningKey(() => this.c.signingKeys?.current(Date.now()).kid);
     metrics.observeStore(() => {
       const c = this.c;
       return c.resilient ? { store: c.resilient.kind, mode: c.loaded.config.ratelimit.failure_mode, degraded: c.resilient.degraded } : undefined;

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
+import { resolveConfigPath, semanticProblems, type LoadedConfig } from '../config/loader.js';
 import { restartOnlyChanges, withRunningListeners } from '../config/restart.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
@@ -138,13 +138,14 @@ export class ConfigReloader {
     await this.tail;
   }
 
-  private async arm(): Promise<void> {
+  /** Watches the files of the current generation; `stamp`: theirs as read for it (absent: now). */
+  private async arm(stamp?: string): Promise<void> {
     this.disarm();
     if (this.stopped || this.deps.file === undefined) return;
     const loaded = this.deps.gens.current.c.loaded;
     const settings = loaded.config.reload;
     this.files = [resolve(this.deps.file), ...referencedFiles(loaded)];
-    this.stamp = await stampOf(this.files);
+    this.stamp = stamp ?? (await stampOf(this.files));
     if (this.stopped) return;
     if (settings.watch) {
       // Directories, not files: an editor or a kubelet replaces a file by renaming another over it.
@@ -205,13 +206,22 @@ export class ConfigReloader {
     const { log, metrics, gens } = this.deps;
     const prev = gens.current;
     if (this.stopped) return { ok: false, generation: prev.id, problems: [{ key_path: '/', problem: 'shutting down' }] };
-    // What this attempt read: a failed attempt is not retried until a file changes again.
+    // What this attempt reads, taken before reading: a failed attempt is not retried until a file
+    // changes again, and a change made while it runs is seen afterwards.
+    const configStamp = this.deps.file === undefined ? '' : await stampOf([resolve(this.deps.file)]);
     this.stamp = await stampOf(this.files);
     let built: Components | undefined;
     try {
       const loaded = await this.deps.load();
+      const stamp = [configStamp, await stampOf(referencedFiles(loaded))].filter((p) => p !== '').join('|');
       const restart = restartOnlyChanges(this.running, loaded.config);
-      const c = await this.deps.build({ ...loaded, config: withRunningListeners(this.running, loaded.config) });
+      const applied = withRunningListeners(this.running, loaded.config);
+      // The running values of restart-only keys must hold with the new rest (e.g. workers > 1 with a memory store).
+      const clashes = restart.length > 0 ? semanticProblems(applied) : [];
+      if (clashes.length > 0) {
+        throw new ConfigError(loaded.file, clashes.map((p) => ({ keyPath: p.keyPath, problem: `${p.problem} (with the running value of ${restart.join(', ')}, which needs a restart)` })));
+      }
+      const c = await this.deps.build({ ...loaded, config: applied });
       built = c;
       if (this.stopped) throw new Error('shutting down');
       const next = this.deps.generation(prev.id + 1, c);
@@ -227,7 +237,7 @@ export class ConfigReloader {
         log.warn({ event: 'config_restart_required', file: loaded.file, keys: restart }, 'changed keys need a restart to apply; they keep their running values, the rest is applied');
       }
       this.deps.onSwap?.(prev.c, next.c);
-      await this.arm();
+      await this.arm(stamp);
       return { ok: true, generation: next.id, restart_required: restart };
     } catch (err) {
       await built?.close();

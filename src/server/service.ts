@@ -3,6 +3,7 @@
 // then close). The gRPC services and the admin API serve the current config generation
 // (generation.ts); a reload (reload.ts) builds the next one and swaps it in.
 import { loadConfigFile, type LoadedConfig } from '../config/loader.js';
+import { logKeyChanges } from '../identity/signing-keys.js';
 import { withPort } from '../lib/host-port.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
@@ -56,7 +57,16 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
   const server = new GrpcServer(serverOptions(cfg.server));
   const health = new Health([...(cfg.check.enabled ? [AUTHZ_SERVICE] : []), ...(first.limiter ? [RLS_SERVICE] : [])]);
   const source = opts.reload ?? { file: loaded.file, load: () => loadConfigFile(loaded.file) };
-  const reloader = new ConfigReloader({ file: source.file, load: source.load, build: (l) => build(l, false), generation, gens, log, metrics });
+  const reloader = new ConfigReloader({
+    file: source.file,
+    load: source.load,
+    build: (l) => build(l, false),
+    generation,
+    gens,
+    log,
+    metrics,
+    onSwap: (prev, next) => logKeyChanges(log, prev.signingKeys, next.signingKeys, Date.now()),
+  });
   const lifecycle = new Lifecycle(gens, { server, health, inflight, cfg: cfg.server, log, config: () => reloader.status() });
   lifecycle.onClose(() => metrics.shutdown());
   try {

@@ -48,6 +48,9 @@ export const NO_METRICS: MetricsSink = {
   guardStoreError: () => undefined,
 };
 
+/** Retired signing kids still reported (as 0). */
+const MAX_SIGNING_KIDS = 16;
+
 // Seconds; the Check budget is 150 ms, so the buckets are fine-grained below it.
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
 
@@ -220,12 +223,21 @@ export class Metrics implements MetricsSink {
       });
   }
 
-  /** 1 labelled with the kid of the key that signs minted tokens now (nothing without a token section). */
+  /**
+   * 1 labelled with the kid of the key that signs minted tokens now; 0 for keys that signed before
+   * (the exporter keeps reporting a label set once seen, so a retired kid must be set to 0, not left at 1).
+   */
   observeSigningKey(kid: () => string | undefined): void {
-    this.meter.createObservableGauge('envoy_authz_signing_key_info', { description: 'The token signing key in use: 1, labelled with its kid.' }).addCallback((r) => {
-      const k = kid();
-      if (k !== undefined) r.observe(1, { kid: k });
-    });
+    const seen = new Set<string>();
+    this.meter
+      .createObservableGauge('envoy_authz_signing_key_info', { description: 'The token signing key in use: 1, labelled with its kid (0: a key that signed before).' })
+      .addCallback((r) => {
+        const k = kid();
+        if (k !== undefined) seen.add(k);
+        // Bounded: kids come from the config, a few per rotation.
+        for (const old of seen) if (seen.size > MAX_SIGNING_KIDS && old !== k) seen.delete(old);
+        for (const s of seen) r.observe(s === k ? 1 : 0, { kid: s });
+      });
   }
 
   guardStoreError(): void {

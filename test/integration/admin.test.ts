@@ -85,6 +85,27 @@ describe('admin API under hostile input', () => {
     expect(svc.logs.text()).not.toContain(secretOf(victim.key));
   });
 
+  it('audits a failed add with the fields of a successful one (kind, value masked alike) and the reason', async () => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    expect((await admin('POST', '/v1/revocations', { kind: 'subject', value: 'mallory', expires_at: past })).status).toBe(400);
+    expect(adminRecords().at(-1)).toMatchObject({ actor: 'ops', action: 'add', kind: 'subject', value: 'mallory', result: 'error', status: 400, error: 'expires_at is in the past' });
+    // A whole API key is logged as its id, as on success; a key-shaped value that is no valid key is masked by shape.
+    expect((await admin('POST', '/v1/revocations', { kind: 'api_key', value: victim.key, ttl_s: -1 })).status).toBe(400);
+    expect(adminRecords().at(-1)).toMatchObject({ action: 'add', kind: 'api_key', value: victim.id, result: 'error', status: 400 });
+    const typo = `${victim.key.slice(0, -1)}${victim.key.endsWith('A') ? 'B' : 'A'}`;
+    expect((await admin('POST', '/v1/revocations', { kind: 'api_key', value: typo })).status).toBe(400);
+    expect(adminRecords().at(-1)).toMatchObject({ action: 'add', kind: 'api_key', value: `eak_${victim.id}_[REDACTED]`, result: 'error', error: expect.stringContaining('API key id') as unknown });
+    expect(svc.logs.text()).not.toContain(secretOf(victim.key).slice(0, -1));
+    // An unknown kind: logged as sent (bounded by the logger), with the reason.
+    expect((await admin('POST', '/v1/revocations', { kind: 'nope', value: 'v' })).status).toBe(400);
+    expect(adminRecords().at(-1)).toMatchObject({ action: 'add', kind: 'nope', value: 'v', result: 'error', error: expect.stringContaining('kind must be one of') as unknown });
+    // A failed remove names its kind and value too.
+    expect((await admin('DELETE', '/v1/revocations/subject/%E0%A4%A')).status).toBe(400);
+    expect(adminRecords().at(-1)).toMatchObject({ action: 'remove', kind: 'subject', result: 'error', status: 400 });
+    // Nothing else in the record is a leftover "POST" or "DELETE" as the action.
+    expect(adminRecords().filter((r) => r.action === 'POST' || r.action === 'DELETE')).toEqual([]);
+  });
+
   it('answers an oversized body with 413 and audits it', async () => {
     const before = adminRecords().length;
     const big = JSON.stringify({ kind: 'subject', value: 'x', reason: 'y'.repeat(100_000) });

@@ -1,9 +1,13 @@
 // The developer's commands: dev tokens with the claims a policy author needs, --help everywhere,
-// admin tokens by name, and the local stack's own config (make run) passing --check-config.
+// admin tokens by name, the local stack's own config (make run) passing --check-config, and
+// `make policies` rebuilding the bundle from the content of its sources.
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseTtl } from '../../src/dev/issuer.js';
-import { runScript, runService } from '../helpers/service.js';
+import { ROOT, runScript, runService } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('dev token', () => {
@@ -54,4 +58,44 @@ describe("the local stack's config (make run)", () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
+});
+
+describe('make policies', () => {
+  const tmp = tempDir();
+
+  it('rebuilds the bundle when its sources\' content changed or it is unreadable, whatever the mtimes say, and only then', () => {
+    // A copy of the repository's Makefile and policy sources, with the shared tools (OPA).
+    const dir = join(tmp.dir, 'repo');
+    cpSync(join(ROOT, 'Makefile'), join(dir, 'Makefile'));
+    cpSync(join(ROOT, 'policies'), join(dir, 'policies'), { recursive: true, filter: (src) => !src.includes(`${join('policies', 'build')}`) });
+    symlinkSync(join(ROOT, '.tools'), join(dir, '.tools'));
+    const bundle = join(dir, 'policies', 'build', 'bundle.tar.gz');
+    const make = (): string => execFileSync('make', ['-s', 'policies'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const members = (): string[] => execFileSync('tar', ['-tzf', bundle], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+    const revision = (): string => (JSON.parse(execFileSync('tar', ['-xzOf', bundle, '/.manifest'], { encoding: 'utf8' })) as { revision: string }).revision;
+    const future = new Date(Date.now() + 3600_000);
+
+    make();
+    expect(members()).toContain('/policy.wasm');
+    const first = { mtime: statSync(bundle).mtimeMs, revision: revision() };
+
+    // Unchanged sources: nothing is rebuilt.
+    make();
+    expect(statSync(bundle).mtimeMs).toBe(first.mtime);
+
+    // A broken bundle newer than its sources (make's mtime rule kept it): rebuilt.
+    writeFileSync(bundle, 'not a bundle');
+    utimesSync(bundle, future, future);
+    make();
+    expect(members()).toContain('/policy.wasm');
+    expect(revision()).toBe(first.revision);
+
+    // A source changed but older than the bundle: rebuilt, with the new revision.
+    const rego = join(dir, 'policies', 'envoy', 'authz', 'authz.rego');
+    writeFileSync(rego, `${readFileSync(rego, 'utf8')}\n# changed\n`);
+    const past = new Date(Date.now() - 3600_000);
+    utimesSync(rego, past, past);
+    make();
+    expect(revision()).not.toBe(first.revision);
+  }, 120_000);
 });
