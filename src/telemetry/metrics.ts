@@ -4,10 +4,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { serviceResource } from './resource.js';
 
 
 /** One descriptor's counts of hits, as envoyproxy/ratelimit's per-descriptor stats (ratelimit/stats.ts computes them). */
@@ -76,7 +76,7 @@ export class Metrics implements MetricsSink {
       readers.push(new PeriodicExportingMetricReader({ exporter: protocol === 'grpc' ? new OtlpGrpc() : new OtlpProto() }));
     }
     this.provider = new MeterProvider({
-      resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
+      resource: serviceResource(env),
       readers,
       views: [],
     });
