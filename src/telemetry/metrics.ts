@@ -89,7 +89,9 @@ export class Metrics implements MetricsSink {
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
     this.checkErrors = meter.createCounter('envoy_authz_check_errors', { description: 'Checks answered with an error (failing closed), by code.' });
-    this.rateLimit = meter.createCounter('envoy_authz_ratelimit_checks', { description: 'ShouldRateLimit descriptors by domain and outcome (within, near, over, shadow_over).' });
+    this.rateLimit = meter.createCounter('envoy_authz_ratelimit_checks', {
+      description: 'ShouldRateLimit descriptors by domain, limit (its configured name, else its descriptor path in the file) and outcome (within, near, over, shadow_over).',
+    });
     this.rateLimitDuration = meter.createHistogram('envoy_authz_ratelimit_duration_seconds', {
       description: 'Time to answer one ShouldRateLimit.',
       unit: 's',
@@ -132,8 +134,9 @@ export class Metrics implements MetricsSink {
     this.checkDuration.record(seconds, { outcome: 'error' });
   }
 
-  rateLimitDescriptor(domain: string, outcome: RateLimitOutcome): void {
-    this.rateLimit.add(1, { domain, outcome });
+  /** `limit`: the configured limit's name or descriptor path (bounded by the files), never a descriptor value. */
+  rateLimitDescriptor(domain: string, outcome: RateLimitOutcome, limit: string): void {
+    this.rateLimit.add(1, { domain, limit, outcome });
   }
 
   /** Adds one descriptor's stats (hits); zero counts are not reported, as upstream's counters. */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { setupTracing, type Tracing } from '../../src/telemetry/tracing.js';
-import { authzClient, type AuthzClient } from '../helpers/grpc.js';
+import { authzClient, rlsClient, type AuthzClient, type RlsClient } from '../helpers/grpc.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
 import { capture } from '../helpers/log.js';
 import { buildBundle } from '../helpers/opa.js';
@@ -32,12 +32,14 @@ describe('what the spans say', () => {
   let tracing: Tracing;
   let svc: Awaited<ReturnType<typeof startInProcess>>;
   let client: AuthzClient;
+  let rls: RlsClient;
 
   beforeAll(async () => {
     key = await makeKey('ES256');
     tmp.write('jwks.json', jwks(key));
     tmp.write('apikeys.yaml', { keys: [{ id: apiKey.id, digest: digestApiKey(apiKey.key), owner: 'svc-batch', expires_at: new Date(Date.now() + 86400_000).toISOString() }] });
     buildBundle(tmp.dir, 'policy', { rego: REGO, revision: 'rev-7' });
+    tmp.write('limits.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: {name: per-user, unit: minute, requests_per_unit: 1}\n  - key: route\n    rate_limit: {unit: minute, requests_per_unit: 1}\n');
     receiver = await startOtlpReceiver();
     tracing = await setupTracing(createLogger('silent', capture().stream), {
       OTEL_TRACES_EXPORTER: 'otlp',
@@ -58,13 +60,16 @@ describe('what the spans say', () => {
             mtls: { trust_domains: [{ name: 'dev.local' }] },
           },
           policy: { bundle: { file: 'policy.tar.gz' } },
+          ratelimit: { files: ['limits.yaml'] },
         }),
       ),
     );
     client = authzClient(svc.address);
+    rls = rlsClient(svc.address);
   });
   afterAll(async () => {
     client?.close();
+    rls?.close();
     await svc?.shutdown();
     await tracing?.shutdown();
     receiver?.server.close();
@@ -121,6 +126,18 @@ describe('what the spans say', () => {
     const { check, trace } = await traceOf('no-credential');
     expect(trace.filter((s) => s.name === 'authenticate')).toEqual([]);
     expect(check.attributes).toMatchObject({ 'envoy_authz.allowed': false, 'envoy_authz.reason': 'credential_missing', 'envoy_authz.status': '401' });
+  });
+
+  it('ShouldRateLimit names the limits that refused: configured name, else descriptor path, never a value', async () => {
+    const descriptors: [string, string][][] = [[['user', 'carol']], [['route', 'secret-route-value']]];
+    await rls.shouldRateLimit('d', descriptors);
+    const res = await rls.shouldRateLimit('d', descriptors);
+    expect(res.overall_code).toBe('OVER_LIMIT');
+    const until = Date.now() + 5000;
+    const over = (): ReceivedSpan | undefined => receiver.spans.find((s) => s.name === 'envoy-authz ShouldRateLimit' && s.attributes['envoy_authz.over_limit'] === true);
+    while (!over() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(over()?.attributes).toMatchObject({ 'envoy_authz.domain': 'd', 'envoy_authz.limits_over': 'per-user,route' });
+    expect(JSON.stringify(receiver.spans)).not.toContain('secret-route-value');
   });
 
   it('names the service: service.name, service.version, service.instance.id, and OTEL_RESOURCE_ATTRIBUTES (deployment.environment.name)', async () => {

@@ -56,7 +56,7 @@ describe('deploy/', () => {
     const m = new Metrics();
     m.decision('allowed', 'ok', 'default', 0.001);
     m.checkError('internal', 0.001);
-    m.rateLimitDescriptor('d', 'over');
+    m.rateLimitDescriptor('d', 'over', 'per-user');
     m.rateLimitAnswered(0.001, true);
     m.event('bundle_activated');
     m.observeStore(() => ({ store: 'redis', mode: 'local', degraded: true }));
