@@ -21,6 +21,8 @@ const EXPORTED = [
   'envoy_authz_ratelimit_duration_seconds_bucket',
   'envoy_authz_events_total',
   'envoy_authz_ratelimit_store_degraded',
+  'envoy_authz_dependency_up',
+  'envoy_authz_stage_duration_seconds_bucket',
 ];
 
 interface K8sDoc {
@@ -60,6 +62,8 @@ describe('deploy/', () => {
     m.rateLimitAnswered(0.001, true);
     m.event('bundle_activated');
     m.observeStore(() => ({ store: 'redis', mode: 'local', degraded: true }));
+    m.observeDependencies(() => ({ policy_bundle: true }));
+    m.stage('authenticate', 0.001);
     const server = createServer((req, res) => m.handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
