@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders the plain manifests from the Helm chart (make deploy-render), so that they never drift
 # from it: deploy/kubernetes/envoy-authz.yaml and envoy/istio/{authorization-policy,
-# ratelimit-envoyfilter}.yaml. With an argument, writes the files below that directory instead
+# ratelimit-envoyfilter,telemetry}.yaml. With an argument, writes the files below that directory instead
 # (deploy/validate.sh compares them with the committed ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,6 @@ YAML
   template -f deploy/kubernetes/values.yaml
 } > "$out/deploy/kubernetes/envoy-authz.yaml"
 
-for t in authorization-policy:istio-authorizationpolicy ratelimit-envoyfilter:istio-envoyfilter-ratelimit; do
+for t in authorization-policy:istio-authorizationpolicy ratelimit-envoyfilter:istio-envoyfilter-ratelimit telemetry:istio-telemetry; do
   { header envoy/istio/values.yaml; template -f envoy/istio/values.yaml --show-only "templates/${t#*:}.yaml"; } > "$out/envoy/istio/${t%%:*}.yaml"
 done

@@ -15,7 +15,7 @@ chart=deploy/helm/envoy-authz
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # The kinds kubernetes-validate has no schema for, each checked against its CRD elsewhere.
-CRD_KINDS='AuthorizationPolicy|EnvoyFilter|ServiceMonitor'
+CRD_KINDS='AuthorizationPolicy|EnvoyFilter|ServiceMonitor|Telemetry'
 KUBE_VERSIONS=(1.27.0 1.37.0)
 
 for values in "$chart"/ci/*-values.yaml; do
@@ -26,7 +26,7 @@ for values in "$chart"/ci/*-values.yaml; do
 done
 
 deploy/render.sh "$out/rendered" >/dev/null
-for f in deploy/kubernetes/envoy-authz.yaml envoy/istio/authorization-policy.yaml envoy/istio/ratelimit-envoyfilter.yaml; do
+for f in deploy/kubernetes/envoy-authz.yaml envoy/istio/authorization-policy.yaml envoy/istio/ratelimit-envoyfilter.yaml envoy/istio/telemetry.yaml; do
   diff -u "$f" "$out/rendered/$f" || { echo "$f is not what the chart renders: run make deploy-render"; exit 1; }
 done
 echo "deploy/kubernetes and envoy/istio are rendered from the chart: OK"

@@ -72,7 +72,8 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
   try {
     await waitForPort(upstream, upstreamPort);
     const ports = await envoyPorts(ours.port, upstreamPort);
-    const withFile = renderEnvoyConfig(ports, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-filters.yaml'));
+    // Without the shipped tracer: the filters' cost is measured, not tracing's.
+    const withFile = renderEnvoyConfig(ports, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-filters.yaml'), { tracing: false });
     const files = { filters: withFile, direct: withoutFilters(withFile, join(b.workDir, 'envoy-direct.yaml')) };
     const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
     for (const variant of ['direct', 'filters'] as const) {

@@ -41,6 +41,10 @@ export class ApiKeyAuthenticator implements Authenticator {
     this.now = opts.now ?? Date.now;
   }
 
+  carries(req: RequestView): boolean {
+    return req.headers.has(this.opts.header);
+  }
+
   async authenticate(req: RequestView): Promise<WorkloadCredential | undefined> {
     const raw = req.headers.get(this.opts.header);
     if (raw === undefined) return undefined;

@@ -46,6 +46,11 @@ export interface Authenticator {
    * and with UnavailableError when it cannot be checked right now.
    */
   authenticate(request: RequestView): Promise<Credential | undefined>;
+  /**
+   * Whether the request carries a credential of this kind, without checking it (a header or
+   * certificate is there). Only then does the pipeline trace the attempt; absent: always traced.
+   */
+  carries?(request: RequestView): boolean;
 }
 
 /** Scopes from a claim that is a space-delimited string (RFC 8693 `scope`) or an array (`scp`). */

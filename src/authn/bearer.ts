@@ -18,6 +18,10 @@ export class BearerAuthenticator implements Authenticator {
     this.methods = [...(jwt ? (['jwt'] as const) : []), ...(introspector ? (['introspection'] as const) : [])];
   }
 
+  carries(request: RequestView): boolean {
+    return request.headers.has(this.source.header);
+  }
+
   async authenticate(request: RequestView): Promise<SubjectCredential | undefined> {
     const token = extractBearer(request, this.source);
     if (token === undefined) return undefined;

@@ -76,6 +76,10 @@ export class MtlsAuthenticator implements Authenticator {
     return undefined;
   }
 
+  carries(req: RequestView): boolean {
+    return (this.cfg.trust_xfcc && req.headers.has(XFCC_HEADER)) || !!req.source.certificate || !!req.source.principal;
+  }
+
   authenticate(req: RequestView): Promise<WorkloadCredential | undefined> {
     // Synchronous work; a throw inside the executor becomes the rejection.
     return new Promise((resolve) => resolve(this.identify(req)));

@@ -155,7 +155,8 @@ export class CheckPipeline {
     let workload: WorkloadCredential | undefined;
     for (const a of this.deps.authenticatorsFor(route)) {
       signal?.throwIfAborted();
-      const c = await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req), this.deps.metrics);
+      // Traced (and timed) only where the request carries this kind of credential: one span per method tried.
+      const c = a.carries?.(req) === false ? await a.authenticate(req) : await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req), this.deps.metrics);
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }

@@ -31,6 +31,9 @@ export interface DescriptorResult {
   readonly unlimited?: boolean;
   /** Past the near-limit threshold (ratelimit.near_limit_ratio of the limit) and within it. */
   readonly near?: boolean;
+  /** The reported limit's metric label: its configured name, else its descriptor path in the file
+   *  (e.g. `user`, `route_default`; `override` for Envoy's limit overrides) - never a request value. */
+  readonly limitLabel?: string;
   /** upstream's stats for this descriptor, under its (bounded) stat key without the domain. */
   readonly stats?: { readonly key: string; readonly counts: DescriptorStats };
 }
@@ -163,7 +166,8 @@ export class RateLimiter {
       const counts = descriptorStats(rpu, pick.state.used, hits, !pick.state.allowed, pick.limit.shadow, this.ratio);
       const near = pick.state.allowed && pick.state.used + hits > nearLimitThreshold(rpu, this.ratio);
       const key = this.statKeys.label(m.statKey, m.configKey).slice(domain.length + 1);
-      return { over, limit: pick.limit, state: pick.state, shadowOver, near, stats: { key, counts } };
+      const limitLabel = pick.limit.name ?? m.configKey.slice(domain.length + 1);
+      return { over, limit: pick.limit, state: pick.state, shadowOver, near, limitLabel, stats: { key, counts } };
     });
     // Rate-limit descriptors refuse alone; quota_mode ones only all together (as upstream).
     const quota = results.filter((r) => r.limit?.quotaMode === true);

@@ -66,6 +66,8 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
             'envoy_authz.allowed': d.allowed,
             'envoy_authz.reason': reason,
             ...(d.allowed ? {} : { 'envoy_authz.status': d.status }),
+            ...(d.policyRevision !== undefined ? { 'envoy_authz.policy_revision': d.policyRevision } : {}),
+            ...(d.decisionId !== undefined ? { 'envoy_authz.decision_id': d.decisionId } : {}),
             ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
           });
           const durationMs = performance.now() - started;
@@ -83,6 +85,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
+          span.setAttributes({ 'envoy_authz.reason': u.code });
           if (u.code === 'cancelled') {
             log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
             metrics?.checkError(u.code, seconds(started));

@@ -58,9 +58,11 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
           // Reset or out of time while the store answered: nobody will read this answer, so it is
           // neither sent, logged as a decision nor counted (the store may have spent the tokens).
           signal.throwIfAborted();
-          span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over });
+          const overLimits = d.descriptors.filter((r) => r.over).map((r) => r.limitLabel ?? 'unnamed');
+          span.setAttributes({ 'envoy_authz.domain': label, 'envoy_authz.over_limit': d.over, ...(overLimits.length > 0 ? { 'envoy_authz.limits_over': [...new Set(overLimits)].join(',') } : {}) });
           d.descriptors.forEach((r, i) => {
-            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r));
+            // An unknown domain matches nothing, so limit labels come from configured files only.
+            if (r.limit && r.state) metrics?.rateLimitDescriptor(label, outcomeOf(r), r.limitLabel ?? 'unnamed');
             if (r.stats) metrics?.rateLimitStats(label, r.stats.key, r.stats.counts);
             if (r.over || r.shadowOver) {
               log.info(

@@ -4,10 +4,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter as OtlpGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpProto } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { serviceResource } from './resource.js';
 
 
 /** One descriptor's counts of hits, as envoyproxy/ratelimit's per-descriptor stats (ratelimit/stats.ts computes them). */
@@ -83,7 +83,7 @@ export class Metrics implements MetricsSink {
       readers.push(new PeriodicExportingMetricReader({ exporter: protocol === 'grpc' ? new OtlpGrpc() : new OtlpProto() }));
     }
     this.provider = new MeterProvider({
-      resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
+      resource: serviceResource(env),
       readers,
       views: [],
     });
@@ -96,7 +96,9 @@ export class Metrics implements MetricsSink {
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
     this.checkErrors = meter.createCounter('envoy_authz_check_errors', { description: 'Checks answered with an error (failing closed), by code.' });
-    this.rateLimit = meter.createCounter('envoy_authz_ratelimit_checks', { description: 'ShouldRateLimit descriptors by domain and outcome (within, near, over, shadow_over).' });
+    this.rateLimit = meter.createCounter('envoy_authz_ratelimit_checks', {
+      description: 'ShouldRateLimit descriptors by domain, limit (its configured name, else its descriptor path in the file) and outcome (within, near, over, shadow_over).',
+    });
     this.rateLimitDuration = meter.createHistogram('envoy_authz_ratelimit_duration_seconds', {
       description: 'Time to answer one ShouldRateLimit.',
       unit: 's',
@@ -151,8 +153,9 @@ export class Metrics implements MetricsSink {
     this.checkDuration.record(seconds, { outcome: 'error' });
   }
 
-  rateLimitDescriptor(domain: string, outcome: RateLimitOutcome): void {
-    this.rateLimit.add(1, { domain, outcome });
+  /** `limit`: the configured limit's name or descriptor path (bounded by the files), never a descriptor value. */
+  rateLimitDescriptor(domain: string, outcome: RateLimitOutcome, limit: string): void {
+    this.rateLimit.add(1, { domain, limit, outcome });
   }
 
   /** Adds one descriptor's stats (hits); zero counts are not reported, as upstream's counters. */

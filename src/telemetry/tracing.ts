@@ -4,13 +4,16 @@
 // One span per Check and per ShouldRateLimit, joined to the caller's trace (W3C traceparent or
 // B3, from the gRPC metadata Envoy sends, else from the HTTP headers inside the CheckRequest),
 // with child spans per stage. Attributes name outcomes and identities, never credentials.
+// Resource: service.name, service.version, service.instance.id, OTEL_RESOURCE_ATTRIBUTES
+// (resource.ts). An unreachable collector is logged once, and its return once (export-watch.ts).
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { WatchedSpanExporter } from './export-watch.js';
 import type { Logger } from './logger.js';
 import { NO_METRICS, type MetricsSink } from './metrics.js';
+import { serviceResource } from './resource.js';
 
 const TRACER = 'envoy-authz';
 
@@ -31,15 +34,17 @@ export async function setupTracing(log: Logger, env: NodeJS.ProcessEnv = process
     grpc === 'grpc'
       ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(url ? { url } : {})
       : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(url ? { url } : {});
+  // Userinfo in the endpoint (http://user:pass@host) is never logged.
+  const shown = (url ?? (grpc === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318/v1/traces')).replace(/\/\/[^/@]*@/, '//');
   const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY);
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'envoy-authz' }),
-    spanProcessors: [new BatchSpanProcessor(exporter, Number.isFinite(delay) && delay > 0 ? { scheduledDelayMillis: delay } : {})],
+    resource: serviceResource(env),
+    spanProcessors: [new BatchSpanProcessor(new WatchedSpanExporter(exporter, log, shown), Number.isFinite(delay) && delay > 0 ? { scheduledDelayMillis: delay } : {})],
   });
   provider.register({
     propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })] }),
   });
-  log.info({ event: 'tracing_enabled', protocol: grpc }, 'OpenTelemetry tracing on');
+  log.info({ event: 'tracing_enabled', protocol: grpc, endpoint: shown }, 'OpenTelemetry tracing on');
   return { enabled: true, shutdown: () => provider.shutdown() };
 }
 

@@ -99,6 +99,24 @@ describe('one trace through Envoy and envoy-authz', () => {
     const rec = stack.authz.lines.find((l) => l.event === 'check' && l.subject === 'alice');
     expect(rec?.trace_id).toBe(check!.traceId);
   });
+
+  it('turns off at run time (runtime_modify tracing.global_enabled=0): no spans from Envoy, nor from us (we follow its unsampled traceparent)', async () => {
+    const modify = (v: number): Promise<Response> => fetch(`http://127.0.0.1:${stack.ports.admin}/runtime_modify?tracing.global_enabled=${v}`, { method: 'POST' });
+    expect((await modify(0)).status).toBe(200);
+    try {
+      // Let the earlier test's batches land first.
+      await sleep(500);
+      const before = receiver.spans.length;
+      const token = await signToken(key, { sub: 'dave' });
+      expect((await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      // Both flush every 100 ms here: anything made for this request would be in by now.
+      await sleep(1500);
+      expect(stack.authz.lines.some((l) => l.event === 'check' && l.subject === 'dave')).toBe(true);
+      expect(receiver.spans.slice(before).map((s) => `${s.service}:${s.name}`)).toEqual([]);
+    } finally {
+      await modify(100);
+    }
+  });
 });
 
 describe('the shipped tracer without a collector', () => {

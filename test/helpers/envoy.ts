@@ -65,6 +65,8 @@ export interface RenderOptions {
   /** The OTLP/gRPC collector port of envoy/envoy.yaml's tracer (otel_collector), spans flushed at
    *  once. Absent: ports.noCollector (the stack runs without a collector, as `make run` may). */
   readonly tracingCollectorPort?: number;
+  /** false: without the shipped tracer (benchmarks measure the filters, not tracing). */
+  readonly tracing?: boolean;
   /** The client the ext_authz and ratelimit filters call envoy-authz with (envoy/envoy.yaml: envoy_grpc). */
   readonly grpcClient?: GrpcClientKind;
 }
@@ -107,6 +109,9 @@ export function renderEnvoyConfig(ports: EnvoyPorts, certDir: string, outFile: s
     for (const e of c.load_assignment.endpoints) for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address.port_value = clusterPorts[c.name]!;
   }
   if (opts.tracingCollectorPort !== undefined) flushSpansAtOnce(boot);
+  if (opts.tracing === false) {
+    for (const l of boot.static_resources.listeners) for (const fc of l.filter_chains) for (const f of fc.filters) delete f.typed_config.tracing;
+  }
   if (opts.grpcClient === 'google_grpc') useGoogleGrpc(boot, ports.authz);
   writeFileSync(outFile, stringify(boot, { aliasDuplicateObjects: false }));
   return outFile;

@@ -27,11 +27,13 @@ const Request = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('Expor
 function collect(body: Buffer, into: ReceivedSpan[]): void {
   const msg = Request.toObject(Request.decode(body), { longs: String, bytes: Array }) as Decoded;
   for (const rs of msg.resource_spans ?? []) {
-    const service = String(val(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value));
+    const resource = Object.fromEntries((rs.resource?.attributes ?? []).map((a) => [a.key, val(a.value)]));
+    const service = String(resource['service.name']);
     for (const ss of rs.scope_spans ?? []) {
       for (const s of ss.spans ?? []) {
         into.push({
           service,
+          resource,
           name: s.name,
           traceId: hex(s.trace_id),
           spanId: hex(s.span_id),
@@ -75,6 +77,8 @@ export async function startOtlpGrpcReceiver(): Promise<{ port: number; spans: Re
 
 export interface ReceivedSpan {
   service: string;
+  /** The exporter's resource attributes (service.*, deployment.*). */
+  resource: Record<string, string | number | boolean>;
   name: string;
   traceId: string;
   spanId: string;
@@ -95,7 +99,8 @@ const val = (v: Record<string, unknown> | undefined): string | number | boolean 
   return typeof x === 'object' && x !== null ? JSON.stringify(x) : (x as string | number | boolean);
 };
 
-export async function startOtlpReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; server: Server }> {
+/** `port`: a given loopback port (e.g. one an exporter already failed to reach), else a free one. */
+export async function startOtlpReceiver(port = 0): Promise<{ port: number; spans: ReceivedSpan[]; server: Server }> {
   const spans: ReceivedSpan[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -109,6 +114,6 @@ export async function startOtlpReceiver(): Promise<{ port: number; spans: Receiv
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return { port: (server.address() as AddressInfo).port, spans, server };
 }

@@ -62,14 +62,14 @@ describe('custom resources against their CRDs', () => {
   const rendered = VALUES_FILES.flatMap((v) => render([v]).filter(isCustom).map((doc) => ({ source: v, doc })));
 
   it('the chart renders every kind it offers in some values file', () => {
-    expect(new Set(rendered.map((r) => r.doc.kind))).toEqual(new Set(['AuthorizationPolicy', 'EnvoyFilter', 'ServiceMonitor']));
+    expect(new Set(rendered.map((r) => r.doc.kind))).toEqual(new Set(['AuthorizationPolicy', 'EnvoyFilter', 'ServiceMonitor', 'Telemetry']));
   });
 
   it.each(rendered.map((r) => [`${r.source}: ${r.doc.kind}/${r.doc.metadata.name}`, r.doc] as const))('%s is valid', (_name, doc) => {
     expect(problems(doc)).toEqual([]);
   });
 
-  it.each(['authorization-policy.yaml', 'ratelimit-envoyfilter.yaml'])('envoy/istio/%s is valid', (file) => {
+  it.each(['authorization-policy.yaml', 'ratelimit-envoyfilter.yaml', 'telemetry.yaml'])('envoy/istio/%s is valid', (file) => {
     const docs = parseAllDocuments(readFileSync(join(ROOT, 'envoy', 'istio', file), 'utf8')).map((d) => d.toJS() as K8sDoc);
     for (const doc of docs) expect(problems(doc)).toEqual([]);
   });
@@ -97,5 +97,9 @@ describe('custom resources against their CRDs', () => {
     expect(provider.envoyExtAuthzGrpc.service).toBe(`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`);
     const ap = docs.find((d) => d.kind === 'AuthorizationPolicy')!;
     expect((ap.spec as { provider: { name: string } }).provider.name).toBe(provider.name);
+    // The tracing Telemetry names the OpenTelemetry provider registered beside it.
+    const tracing = op.spec.meshConfig.extensionProviders.find((p) => 'opentelemetry' in p)!;
+    const telemetry = docs.find((d) => d.kind === 'Telemetry')!;
+    expect((telemetry.spec as { tracing: { providers: { name: string }[] }[] }).tracing[0]!.providers[0]!.name).toBe(tracing.name);
   });
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/loader.js';
 import { compileRateLimitFile } from '../../../src/ratelimit/config.js';
-import { only, render, RenderError, VALUES_FILES, type K8sDoc } from './chart.js';
+import { CHART, only, render, RenderError, VALUES_FILES, type K8sDoc } from './chart.js';
 
 interface Probe {
   grpc?: { port: number; service?: string };
@@ -20,6 +20,7 @@ interface Container {
   livenessProbe: Probe;
   startupProbe: Probe;
   volumeMounts: { name: string; mountPath: string }[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
 }
 interface Volume {
   name: string;
@@ -173,7 +174,33 @@ describe('chart values', () => {
     expect(sum(changedLimit)).toBe(base);
   });
 
+  it('exports traces to the configured OTLP endpoint with the standard variables, sampled after the proxy, and only when asked', () => {
+    expect(pod(render([])).container.env).toBeUndefined();
+    const env = pod(render([], ['tracing.enabled=true', 'tracing.endpoint=http://otel.obs.svc:4318', 'tracing.protocol=http/protobuf', 'tracing.environment=prod', 'extraEnv[0].name=X', 'extraEnv[0].value=y'], CHART, ['--set-json', 'tracing.samplingRatio=0.25'])).container.env!;
+    const value = Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    expect(value).toMatchObject({
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel.obs.svc:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_RESOURCE_ATTRIBUTES: 'k8s.namespace.name=envoy-authz,k8s.pod.name=$(POD_NAME),deployment.environment.name=prod',
+      X: 'y',
+    });
+    // $(POD_NAME) expands only when POD_NAME comes first.
+    expect(env.findIndex((e) => e.name === 'POD_NAME')).toBeLessThan(env.findIndex((e) => e.name === 'OTEL_RESOURCE_ATTRIBUTES'));
+  });
+
+  it('renders the proxies\' tracing Telemetry for the selected workloads on request', () => {
+    expect(render([]).filter((d) => d.kind === 'Telemetry')).toEqual([]);
+    const t = only(render([], ['istio.tracing.enabled=true', 'istio.tracing.collectorService=otel.obs.svc.cluster.local', 'istio.workloadSelector.app=api']), 'Telemetry');
+    expect(t.spec).toEqual({ selector: { matchLabels: { app: 'api' } }, tracing: [{ providers: [{ name: 'otel-tracing' }], randomSamplingPercentage: 1 }] });
+  });
+
   it.each([
+    [['tracing.enabled=true'], /tracing.endpoint is required/],
+    [['tracing.enabled=true', 'tracing.endpoint=otel:4317'], /tracing\/endpoint|pattern/],
+    [['istio.tracing.enabled=true', 'istio.workloadSelector.app=api'], /collectorService is required/],
     [['config.server.address=0.0.0.0:1'], /config\/server\/address/],
     [['config.redis.url=redis://x'], /config\/redis/],
     [['config.ratelimit.files={/x.yaml}'], /config\/ratelimit\/files/],

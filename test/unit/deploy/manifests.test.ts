@@ -21,6 +21,8 @@ const EXPORTED = [
   'envoy_authz_ratelimit_duration_seconds_bucket',
   'envoy_authz_events_total',
   'envoy_authz_ratelimit_store_degraded',
+  'envoy_authz_dependency_up',
+  'envoy_authz_stage_duration_seconds_bucket',
 ];
 
 interface K8sDoc {
@@ -56,10 +58,12 @@ describe('deploy/', () => {
     const m = new Metrics();
     m.decision('allowed', 'ok', 'default', 0.001);
     m.checkError('internal', 0.001);
-    m.rateLimitDescriptor('d', 'over');
+    m.rateLimitDescriptor('d', 'over', 'per-user');
     m.rateLimitAnswered(0.001, true);
     m.event('bundle_activated');
     m.observeStore(() => ({ store: 'redis', mode: 'local', degraded: true }));
+    m.observeDependencies(() => ({ policy_bundle: true }));
+    m.stage('authenticate', 0.001);
     const server = createServer((req, res) => m.handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
@@ -81,7 +85,9 @@ describe('deploy/', () => {
   });
 
   it('the compose stack runs the repository\'s own Envoy bootstrap and a valid envoy-authz config', async () => {
-    const compose = parse(await read('compose.yaml')) as { services: Record<string, { image?: string; build?: unknown; command?: string[]; network_mode?: string }> };
+    const compose = parse(await read('compose.yaml')) as {
+      services: Record<string, { image?: string; build?: unknown; command?: string[]; network_mode?: string; environment?: Record<string, string> }>;
+    };
     expect(Object.keys(compose.services).sort()).toEqual(['authz', 'envoy', 'jaeger', 'redis', 'upstream']);
     expect(compose.services.envoy!.command).toContain('/work/envoy/envoy.yaml');
     for (const s of Object.values(compose.services)) expect(s.network_mode).toBe('host');
@@ -90,6 +96,14 @@ describe('deploy/', () => {
     const cfg = parseConfig('deploy/compose/authz.yaml', await read('compose/authz.yaml'));
     expect(cfg.ratelimit.store).toBe('redis');
     expect(cfg.server.address).toBe('127.0.0.1:9191'); // where envoy/envoy.yaml sends ext_authz
+    // One trace per request in Jaeger: Envoy's tracer and envoy-authz both export to its OTLP receivers.
+    expect(compose.services.jaeger!.environment).toMatchObject({ COLLECTOR_OTLP_ENABLED: 'true' });
+    expect(compose.services.authz!.environment).toMatchObject({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' });
+    const envoy = parse(await readFile(join(ROOT, 'envoy', 'envoy.yaml'), 'utf8'), { maxAliasCount: 100 }) as {
+      static_resources: { clusters: { name: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[] }[] } }[] };
+    };
+    const collector = envoy.static_resources.clusters.find((c) => c.name === 'otel_collector')!;
+    expect(collector.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 4317 });
   });
 
   it('the Dockerfile is multi-stage, runs as non-root and ships no dev dependencies', async () => {

@@ -114,6 +114,12 @@ descriptors:
     expect(shadow.descriptors[0]!.shadowOver).toBe(true);
     expect((await r.shouldRateLimit('other-domain', [alice], 1)).over).toBe(false);
   });
+
+  it('labels each descriptor\'s limit for metrics by its configured name, else its path in the file, never by a request value', async () => {
+    const r = rl();
+    const d = await r.shouldRateLimit('d', [[{ key: 'user', value: 'alice' }], [{ key: 'trial', value: 'secret-value' }], [{ key: 'free', value: 'x' }]], 1);
+    expect(d.descriptors.map((x) => x.limitLabel)).toEqual(['per-user', 'trial', undefined]);
+  });
 });
 
 describe('requests_per_unit: 0 (memory store)', () => {
