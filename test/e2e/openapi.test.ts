@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { buildRepoPolicies } from '../helpers/opa.js';
+import { ROOT } from '../helpers/service.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -24,6 +26,9 @@ describe('OpenAPI validation through Envoy', () => {
       openapi: { specs: [{ name: 'pets', file: join(FIXTURES, 'petstore-30.yaml') }] },
     });
     bearer = `Bearer ${await signToken(key, { sub: 'alice' })}`;
+    // A fresh process's first Check (JIT, first connection) can take longer than Envoy's 200 ms
+    // ext_authz timeout on a busy two-core machine, and Envoy then fails closed (503).
+    for (let i = 0; i < 10 && (await get('/pets?limit=1')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   });
   afterAll(() => stack?.stop());
 
@@ -84,5 +89,69 @@ describe('OpenAPI validation through Envoy', () => {
     const r = await post('/pets', JSON.stringify({ kind: 'unicorn' }), 'application/json', false);
     expect(r.status).toBe(401);
     expect(r.headers['content-type']).toBe('application/json');
+  });
+});
+
+// The README's curl lines, against the dev stack's spec (envoy/local/openapi.yaml) and the example
+// policy (policies/), through Envoy: what `make run` shows.
+describe('the local stack\'s API description and example policy (README)', () => {
+  const tmp = tempDir();
+  let key: TestKey;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    key = await makeKey();
+    tmp.write('jwks.json', jwks(key));
+    buildRepoPolicies(join(tmp.dir, 'bundle.tar.gz'));
+    stack = await startStack(tmp, {
+      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+      routes: [{ name: 'public-health', match: { path_exact: '/healthz', methods: ['GET', 'HEAD'] }, public: true }],
+      policy: { bundle: { file: 'bundle.tar.gz' } },
+      openapi: { specs: [{ name: 'demo', file: join(ROOT, 'envoy', 'local', 'openapi.yaml') }] },
+    });
+    for (let i = 0; i < 10 && (await as({ path: '/hello' })).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  afterAll(() => stack?.stop());
+
+  // `make token` defaults: role buyer, scope orders:read.
+  const as = async (o: { roles?: string[]; scope?: string; method?: string; path: string; body?: string }) => {
+    const token = await signToken(key, { sub: 'dev-user', claims: { roles: o.roles ?? ['buyer'], scope: o.scope ?? 'orders:read' } });
+    const body = o.body;
+    return send(`${stack.http}${o.path}`, {
+      method: o.method ?? 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
+  };
+
+  it('200 for a good parameter, 400 problem+json for a bad one, 404 for an undocumented path, 401 first', async () => {
+    expect((await as({ path: '/hello?count=3' })).status).toBe(200);
+    const bad = await as({ path: '/hello?count=99' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body)).toEqual({
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'A parameter does not match the API description.',
+      errors: [{ in: 'query', name: 'count', problem: 'must be <= 10' }],
+    });
+    expect((await as({ path: '/hello/world' })).status).toBe(404);
+    expect((await send(`${stack.http}/hello?count=99`)).status).toBe(401);
+    expect((await send(`${stack.http}/healthz`)).status).toBe(200);
+  });
+
+  it('bodies and methods for an admin with orders:write; the spec\'s scopes and admin tag reach the policy', async () => {
+    const admin = { roles: ['admin'], scope: 'orders:write' };
+    const bad = await as({ ...admin, method: 'POST', path: '/orders', body: '{"item":"tea","quantity":500}' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body)).toMatchObject({ errors: [{ in: 'body', pointer: '/quantity', problem: 'must be <= 99' }] });
+    expect((await as({ ...admin, method: 'POST', path: '/orders', body: '{"item":"tea","quantity":5}' })).status).toBe(200);
+    const put = await as({ ...admin, method: 'PUT', path: '/orders/7' });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe('DELETE, GET');
+    // createOrder needs orders:write (its security requirement): an admin without it is refused by the policy.
+    expect((await as({ roles: ['admin'], method: 'POST', path: '/orders', body: '{"item":"tea","quantity":5}' })).status).toBe(403);
+    // deleteOrder is tagged admin.
+    expect((await as({ roles: ['buyer'], scope: 'orders:write orders:read', method: 'DELETE', path: '/orders/7' })).status).toBe(403);
   });
 });
