@@ -272,15 +272,20 @@ async function main(): Promise<void> {
   const openapiSection: string[] = [];
   if (openapi) {
     const o = openapi.result;
+    const share = o.off.serverCpuUs ? (o.stageUs / o.off.serverCpuUs) * 100 : Number.NaN;
     openapiSection.push(
-      `Check (ES256, token cache on, the same RBAC Rego policy) of \`POST /orders/{orderId}/lines\` with a typical JSON body (${o.fields} top-level fields, ${o.bodyBytes} bytes, sent in the Check as \`with_request_body\` sends it), without an \`openapi\` section and with one spec in enforce mode describing the operation (path, query and header parameters; the body with formats, patterns, bounds, an enum, a nested object and an array of 5). Every request is valid: both answer OK. Max throughput; both servers run side by side and the runs alternate (off, on, five times each); each row is the median run by CPU per call. The machine is shared with other work (a two-core VM with other jobs running), so the figures move between runs; the CPU per call is the comparable one.`,
+      `Check (ES256, token cache on, the same RBAC Rego policy) of \`POST /orders/{orderId}/lines\` with a typical JSON body (${o.fields} top-level fields, ${o.bodyBytes} bytes, sent in the Check as \`with_request_body\` sends it), without an \`openapi\` section and with one spec in enforce mode describing the operation (path, query and header parameters; the body with formats, patterns, bounds, an enum, a nested object and an array of 5). Every request is valid: both answer OK. Max throughput; the servers run side by side and the runs alternate (seven each); each row is the median run by CPU per call. A second server with the \`off\` config measures what no change at all measures on this machine. Measured ${openapi.at} on ${openapi.machine.cpu}, ${openapi.machine.cores} cores (not the run of the sections above).`,
       '',
-      table(['validation', 'calls/s', 'vs off', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU us/call'], [row('off (no openapi section)', o.off), row('on (enforce)', o.on, o.off)]),
+      table(['validation', 'calls/s', 'vs off', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU us/call'], [row('off (no openapi section)', o.off), row('off again (the same config, a second server)', o.offAgain, o.off), row('on (enforce)', o.on, o.off)]),
       '',
-      `CPU per call added by validation: **${fmt(o.cpuAddedPercent, 1)}%** (target: at most 15%). The stage alone, measured in process (operation match, parameters, body against its schema; the query and body parsed once for the policy input and reused, as in a Check): **${fmt(o.stageUs, 1)} us** per call${o.off.serverCpuUs ? `, ${fmt((o.stageUs / o.off.serverCpuUs) * 100, 1)}% of the CPU per call without validation above` : ''}.`,
+      `CPU per call, on vs off: **${o.cpuAddedPercent >= 0 ? '+' : ''}${fmt(o.cpuAddedPercent, 1)}%**; off again vs off: ${o.noisePercent >= 0 ? '+' : ''}${fmt(o.noisePercent, 1)}% (target: validation adds at most 15%). **The machine is shared**: these runs were made on a two-core VM busy with other work, where a Check cost several times its usual CPU and two identical servers measured as far apart as the row above shows, so the end-to-end difference is within the noise. The stage alone, measured in process (operation match, parameters, the body against its schema, its span, stage timing, inventory and metrics; the query and body parsed once for the policy input and reused, as in a Check): **${fmt(o.stageUs, 1)} us** per call, ${fmt(share, 1)}% of the CPU per call without validation above.`,
       '',
     );
-    targets.push({ target: 'OpenAPI validation adds <= 15% CPU per Check (typical < 2 KB, 10-field JSON body)', measured: `+${fmt(o.cpuAddedPercent, 1)}% (${fmt(o.off.serverCpuUs, 0)} -> ${fmt(o.on.serverCpuUs, 0)} us/call)`, ok: o.cpuAddedPercent <= 15 });
+    targets.push({
+      target: 'OpenAPI validation adds <= 15% CPU per Check (typical < 2 KB, 10-field JSON body)',
+      measured: `end to end ${o.cpuAddedPercent >= 0 ? '+' : ''}${fmt(o.cpuAddedPercent, 1)}% (identical servers: ${o.noisePercent >= 0 ? '+' : ''}${fmt(o.noisePercent, 1)}%); the stage in process ${fmt(o.stageUs, 1)} us = ${fmt(share, 1)}% of a Check`,
+      ok: o.cpuAddedPercent <= 15,
+    });
   }
 
   // ---- assemble ----
