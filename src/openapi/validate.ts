@@ -39,6 +39,12 @@ export interface Refusal {
 
 export type TruncatedBody = 'refuse' | 'headers_only';
 
+/** What the policy input already parsed (parsed_query, parsed_body): reused, not parsed again. */
+export interface Parsed {
+  readonly query?: Readonly<Record<string, readonly string[]>>;
+  readonly body?: ParsedBody;
+}
+
 const refuse = (status: Refusal['status'], reason: RefusalReason, violations: Violation[] = []): Refusal => ({ status, reason, violations });
 
 /** An Ajv error of the parameters object (`/query/limit/0`) as a violation. */
@@ -71,11 +77,11 @@ function bodyViolation(e: ErrorObject): Violation {
   return { in: 'body', pointer: pointer === '' ? '/' : pointer, problem };
 }
 
-function validateParams(op: CompiledOperation, pathParams: Readonly<Record<string, string>>, req: RequestView): Refusal | undefined {
+function validateParams(op: CompiledOperation, pathParams: Readonly<Record<string, string>>, req: RequestView, given: Readonly<Record<string, readonly string[]>> | undefined): Refusal | undefined {
   const data: Record<ParamIn, Record<string, unknown>> = { path: {}, query: {}, header: {}, cookie: {} };
-  let query: Record<string, string[]>;
+  let query: Readonly<Record<string, readonly string[]>>;
   try {
-    query = req.query === '' ? {} : parseQuery(req.query);
+    query = given ?? (req.query === '' ? {} : parseQuery(req.query));
   } catch (err) {
     if (!(err instanceof RequestParseError)) throw err;
     return refuse(400, 'invalid_parameter', [{ in: 'query', problem: 'the query string cannot be read' }]);
@@ -181,7 +187,7 @@ export function validateRequest(
   op: CompiledOperation,
   pathParams: Readonly<Record<string, string>>,
   req: RequestView,
-  opts: { readonly truncatedBody: TruncatedBody; readonly parsedBody?: ParsedBody },
+  opts: { readonly truncatedBody: TruncatedBody; readonly parsed?: Parsed },
 ): Refusal | undefined {
-  return validateParams(op, pathParams, req) ?? validateBody(op, req, opts.truncatedBody, opts.parsedBody);
+  return validateParams(op, pathParams, req, opts.parsed?.query) ?? validateBody(op, req, opts.truncatedBody, opts.parsed?.body);
 }

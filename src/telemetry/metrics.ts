@@ -118,7 +118,7 @@ export class Metrics implements MetricsSink {
     };
     this.caches = meter.createCounter('envoy_authz_cache_lookups', { description: 'Cache lookups by cache and result (hit, miss).' });
     this.stages = meter.createHistogram('envoy_authz_stage_duration_seconds', {
-      description: 'Time per pipeline stage (authenticate, jwt.verify, introspection, policy.evaluate, token.mint, ratelimit.store).',
+      description: 'Time per pipeline stage (authenticate, jwt.verify, introspection, policy.evaluate, openapi.validate, token.mint, ratelimit.store).',
       unit: 's',
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
     });
