@@ -7,8 +7,10 @@ import { cryptoBuiltins } from './crypto.js';
 import { jwtBuiltins } from './jwt.js';
 import { netBuiltins } from './net.js';
 import { semverBuiltins } from './semver.js';
+import { stringsBuiltins } from './strings.js';
 import { timeBuiltins } from './time.js';
 import { unitsBuiltins } from './units.js';
+import { urlqueryBuiltins } from './urlquery.js';
 import { uuidBuiltins } from './uuid.js';
 import { toJsonText, type Json, type Value } from './values.js';
 
@@ -41,6 +43,8 @@ function families(scope: EvalScope): Record<string, Impl> {
     ...netBuiltins,
     ...semverBuiltins,
     ...unitsBuiltins,
+    ...urlqueryBuiltins,
+    ...stringsBuiltins,
     ...uuidBuiltins(scope.memo),
   };
 }
