@@ -605,18 +605,26 @@ function parseDuration(text: string): bigint {
 }
 
 const EXTENDED: Record<string, number> = { d: 24, w: 7 * 24, y: 365 * 24 };
+/** Longest first, so that "ms" is not read as "m". */
+const DURATION_UNITS = ['ns', 'us', 'µs', 'μs', 'ms', 's', 'm', 'h', 'd', 'w', 'y'];
 
 /** OPA's extended durations: d, w and y are rewritten to hours, then read by ParseDuration. */
 function parseExtendedDuration(text: string): bigint {
   if (text === '') throw new BuiltinArgError('time: invalid duration ""');
   if (!/[dwy]/.test(text)) return parseDuration(text);
-  const m = /^([+-]?)((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h|d|w|y))+$/.exec(text);
-  if (!m) throw new BuiltinArgError(`time: invalid duration ${JSON.stringify(text)}`);
-  const rewritten =
-    m[1]! +
-    [...text.slice(m[1]!.length).matchAll(/([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d|w|y)/g)]
-      .map(([, digits, unit]) => (EXTENDED[unit!] ? `${formatFloat(Number(digits) * EXTENDED[unit!]!)}h` : `${digits}${unit}`))
-      .join('');
+  // Segments: digits with an optional fraction, then a unit (OPA's duration grammar).
+  const sign = text[0] === '+' || text[0] === '-' ? text[0] : '';
+  let rewritten = sign;
+  for (let i = sign.length; i < text.length; ) {
+    const start = i;
+    while (i < text.length && ((text[i]! >= '0' && text[i]! <= '9') || text[i] === '.')) i++;
+    const digits = text.slice(start, i);
+    const unit = DURATION_UNITS.find((u) => text.startsWith(u, i));
+    if (!/^([0-9]+(\.[0-9]*)?|\.[0-9]+)$/.test(digits) || unit === undefined) throw new BuiltinArgError(`time: invalid duration ${JSON.stringify(text)}`);
+    i += unit.length;
+    rewritten += EXTENDED[unit] ? `${formatFloat(Number(digits) * EXTENDED[unit])}h` : `${digits}${unit}`;
+  }
+  if (rewritten === sign) throw new BuiltinArgError(`time: invalid duration ${JSON.stringify(text)}`);
   return parseDuration(rewritten);
 }
 
