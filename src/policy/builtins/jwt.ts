@@ -2,6 +2,7 @@
 // them. node:crypto, not jose: a host built-in is called synchronously from inside the wasm, and
 // jose's verification is asynchronous (WebCrypto).
 import { X509Certificate, constants, createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { base64UrlDecode, jsonObject } from './encoding.js';
 import { BuiltinArgError, isObject, obj, str, type Json, type Value } from './values.js';
 
@@ -93,8 +94,21 @@ function firstPem(text: string): { type: string; block: string; rest: string } |
   return undefined;
 }
 
-/** A PEM certificate or public key, or a JWK / JWK Set (OPA's parseKeysFromCertOrJWK). */
+/** Parsed keys by their text, as OPA's io_jwt_keys cache (100 entries): policies verify many
+ *  tokens against the same few keys. Texts above 64 KiB are parsed every time. */
+const keyCache = new LRUCache<string, VerificationKey[]>({ max: 100 });
+const MAX_CACHED_KEY_TEXT = 64 * 1024;
+
 function parseKeys(text: string): VerificationKey[] {
+  const cached = keyCache.get(text);
+  if (cached) return cached;
+  const keys = parseKeysUncached(text);
+  if (text.length <= MAX_CACHED_KEY_TEXT) keyCache.set(text, keys);
+  return keys;
+}
+
+/** A PEM certificate or public key, or a JWK / JWK Set (OPA's parseKeysFromCertOrJWK). */
+function parseKeysUncached(text: string): VerificationKey[] {
   const pem = firstPem(text);
   if (pem) {
     const newline = pem.rest.indexOf('\n');
