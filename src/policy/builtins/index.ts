@@ -1,9 +1,10 @@
 // Host built-ins: OPA built-ins that `opa build -t wasm` leaves to the host and that the opa-wasm
 // SDK does not implement, passed to loadPolicy as its custom built-ins. One file per family
-// (jwt, time, crypto, semver, units, net, uuid, urlquery, strings); values.ts and encoding.ts are
-// what they share. A built-in that fails (bad argument, malformed token, unknown time zone...)
-// makes its expression undefined, as in OPA without --strict-builtin-errors (opa-envoy-plugin's
-// default), instead of failing the evaluation.
+// (jwt, time, crypto, semver, units, net, uuid, urlquery, strings; time.ts uses civil-time.ts,
+// time-zones.ts, go-layout.ts and go-duration.ts); values.ts and encoding.ts are what they share.
+// A built-in that fails (bad argument, malformed token, unknown time zone...) makes its expression
+// undefined, as in OPA without --strict-builtin-errors (opa-envoy-plugin's default), instead of
+// failing the evaluation.
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { cryptoBuiltins } from './crypto.js';
 import { jwtBuiltins } from './jwt.js';
