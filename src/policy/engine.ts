@@ -1,4 +1,5 @@
-// policy/: this wasm engine, bundles (tar, signature, source), the authorizer and decision shapes.
+// policy/: this wasm engine, bundles (tar, signature, source), the authorizer and decision shapes;
+// builtins/: the OPA built-ins the wasm asks the host for.
 // Evaluates the active policy (OPA compiled to wasm, via @open-policy-agent/opa-wasm). A new
 // bundle is loaded and checked fully, then swapped in by one reference assignment; evaluation is
 // synchronous, so a request always sees exactly one bundle.

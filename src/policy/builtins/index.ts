@@ -1,14 +1,19 @@
 // Host built-ins: OPA built-ins that `opa build -t wasm` leaves to the host and that the opa-wasm
-// SDK does not implement, passed to loadPolicy as its custom built-ins. A built-in that fails
-// (bad argument, malformed token, unknown time zone...) makes its expression undefined, as in OPA
-// without --strict-builtin-errors (opa-envoy-plugin's default), instead of failing the evaluation.
+// SDK does not implement, passed to loadPolicy as its custom built-ins. One file per family
+// (jwt, time, crypto, semver, units, net, uuid, urlquery, strings; time.ts uses civil-time.ts,
+// time-zones.ts, go-layout.ts and go-duration.ts); values.ts and encoding.ts are what they share.
+// A built-in that fails (bad argument, malformed token, unknown time zone...) makes its expression
+// undefined, as in OPA without --strict-builtin-errors (opa-envoy-plugin's default), instead of
+// failing the evaluation.
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { cryptoBuiltins } from './crypto.js';
 import { jwtBuiltins } from './jwt.js';
 import { netBuiltins } from './net.js';
 import { semverBuiltins } from './semver.js';
+import { stringsBuiltins } from './strings.js';
 import { timeBuiltins } from './time.js';
 import { unitsBuiltins } from './units.js';
+import { urlqueryBuiltins } from './urlquery.js';
 import { uuidBuiltins } from './uuid.js';
 import { toJsonText, type Json, type Value } from './values.js';
 
@@ -41,6 +46,8 @@ function families(scope: EvalScope): Record<string, Impl> {
     ...netBuiltins,
     ...semverBuiltins,
     ...unitsBuiltins,
+    ...urlqueryBuiltins,
+    ...stringsBuiltins,
     ...uuidBuiltins(scope.memo),
   };
 }

@@ -2,6 +2,7 @@
 // them. node:crypto, not jose: a host built-in is called synchronously from inside the wasm, and
 // jose's verification is asynchronous (WebCrypto).
 import { X509Certificate, constants, createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { base64UrlDecode, jsonObject } from './encoding.js';
 import { BuiltinArgError, isObject, obj, str, type Json, type Value } from './values.js';
 
@@ -61,15 +62,59 @@ function parseHeader(decoded: { [key: string]: Json }): Header {
   return h;
 }
 
-const PEM = /-----BEGIN ([^\r\n-]*)-----\r?\n[\s\S]*?\r?\n-----END \1-----/;
+/** The first PEM block of `text` (Go's pem.Decode): one pass over the END markers, then each
+ *  BEGIN looks its END up, so that a text full of markers costs linear time. */
+function firstPem(text: string): { type: string; block: string; rest: string } | undefined {
+  const ends = new Map<string, number[]>();
+  for (let at = text.indexOf('-----END '); at >= 0; at = text.indexOf('-----END ', at + 9)) {
+    const close = text.indexOf('-----', at + 9);
+    if (close < 0) break;
+    const type = text.slice(at + 9, close);
+    if (type.includes('\n')) continue;
+    const list = ends.get(type);
+    if (list) list.push(at);
+    else ends.set(type, [at]);
+  }
+  const cursors = new Map<string, number>();
+  for (let begin = text.indexOf('-----BEGIN '); begin >= 0; begin = text.indexOf('-----BEGIN ', begin + 11)) {
+    const typeEnd = text.indexOf('-----', begin + 11);
+    if (typeEnd < 0) return undefined;
+    const type = text.slice(begin + 11, typeEnd);
+    if (type.includes('\n')) continue;
+    // BEGINs come in order: each type's cursor only moves forward.
+    const list = ends.get(type) ?? [];
+    let i = cursors.get(type) ?? 0;
+    while (i < list.length && list[i]! <= typeEnd) i++;
+    cursors.set(type, i);
+    const end = list[i];
+    if (end === undefined) continue;
+    const marker = `-----END ${type}-----`;
+    return { type, block: text.slice(begin, end + marker.length), rest: text.slice(end + marker.length) };
+  }
+  return undefined;
+}
+
+/** Parsed keys by their text, as OPA's io_jwt_keys cache (100 entries): policies verify many
+ *  tokens against the same few keys. Texts above 64 KiB are parsed every time. */
+const keyCache = new LRUCache<string, VerificationKey[]>({ max: 100 });
+const MAX_CACHED_KEY_TEXT = 64 * 1024;
+
+function parseKeys(text: string): VerificationKey[] {
+  const cached = keyCache.get(text);
+  if (cached) return cached;
+  const keys = parseKeysUncached(text);
+  if (text.length <= MAX_CACHED_KEY_TEXT) keyCache.set(text, keys);
+  return keys;
+}
 
 /** A PEM certificate or public key, or a JWK / JWK Set (OPA's parseKeysFromCertOrJWK). */
-function parseKeys(text: string): VerificationKey[] {
-  const pem = PEM.exec(text);
+function parseKeysUncached(text: string): VerificationKey[] {
+  const pem = firstPem(text);
   if (pem) {
-    if (text.slice(pem.index + pem[0].length).replace(/^[^\n]*\n?/, '') !== '') throw new BuiltinArgError('extra data after a PEM certificate block');
-    if (pem[1] === 'CERTIFICATE') return [{ alg: '', kid: '', key: new X509Certificate(pem[0]).publicKey }];
-    if (pem[1] === 'PUBLIC KEY') return [{ alg: '', kid: '', key: createPublicKey(pem[0]) }];
+    const newline = pem.rest.indexOf('\n');
+    if (newline >= 0 && pem.rest.length > newline + 1) throw new BuiltinArgError('extra data after a PEM certificate block');
+    if (pem.type === 'CERTIFICATE') return [{ alg: '', kid: '', key: new X509Certificate(pem.block).publicKey }];
+    if (pem.type === 'PUBLIC KEY') return [{ alg: '', kid: '', key: createPublicKey(pem.block) }];
     throw new BuiltinArgError('failed to extract a Key from the PEM certificate');
   }
   let parsed: unknown;
@@ -195,11 +240,21 @@ function verifyHmac(hash: string): (jwt: Json, secret: Json) => Value {
   };
 }
 
+/** strings.Trim(s, `"'`). */
+function trimQuotes(s: string): string {
+  const quote = (c: string | undefined): boolean => c === '"' || c === "'";
+  let start = 0;
+  let end = s.length;
+  while (start < end && quote(s[start])) start++;
+  while (end > start && quote(s[end - 1])) end--;
+  return s.slice(start, end);
+}
+
 function decode(jwt: Json): Value {
   const token = splitToken(jwt);
   const header = decodeHeader(token);
   const payload = base64UrlDecode(token.payload).toString('utf8');
-  if (header.cty === 'JWT') return decode(payload.replace(/^["']+|["']+$/g, ''));
+  if (header.cty === 'JWT') return decode(trimQuotes(payload));
   const claims = jsonObject(payload);
   return [header, claims, base64UrlDecode(token.signature).toString('hex')];
 }

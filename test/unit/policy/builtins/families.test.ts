@@ -1,4 +1,4 @@
-// crypto.*, semver.*, units.*, net.cidr_* and uuid.* host built-ins against the real `opa eval`:
+// crypto.*, semver.*, units.*, net.cidr_*, uuid.*, urlquery.*/hex.*, strings.* host built-ins against the real `opa eval`:
 // one table per family, all in one policy and one opa run.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../helpers/tmp.js';
@@ -103,6 +103,34 @@ const families: Record<string, BuiltinCase[]> = {
     'uuid.rfc4122("a") == uuid.rfc4122("a")',
     'uuid.rfc4122("a") == uuid.rfc4122("b")',
     'regex.match("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", uuid.rfc4122("c"))',
+  ]),
+  urlquery: table('urlquery', [
+    ...['', 'a b', 'a+b', 'ä/ö?x=1&y=2', '-_.~!*\'()', 'héllo wörld'].flatMap((v) => [`urlquery.encode(${q(v)})`, `hex.encode(${q(v)})`, `base64url.encode_no_pad(${q(v)})`]),
+    ...['a+b', 'a%20b', '%zz', '%4', 'caf%C3%A9', '100%'].map((v) => `urlquery.decode(${q(v)})`),
+    ...['a=1&b=2&a=3', 'a=1;b=2', 'x', '=1', '&&a=%41', 'a=%zz', 'k+1=v+1&k%201=w', ''].map((v) => `urlquery.decode_object(${q(v)})`),
+    'urlquery.encode_object({"b": "2", "a": ["1", "x y"], "c": set()})',
+    'urlquery.encode_object({"a": ["y", "x"]})',
+    'urlquery.encode_object({"a": data.d.number})',
+    'urlquery.encode_object({})',
+    ...['68656c6c6f', '68656C6C6F', '686', 'zz', ''].map((v) => `hex.decode(${q(v)})`),
+  ]),
+  strings: table('strings', [
+    'strings.any_prefix_match("foo/bar", "foo")',
+    'strings.any_prefix_match(["a/b", "c/d"], ["x", "c/"])',
+    'strings.any_prefix_match({"a/b"}, {"b"})',
+    'strings.any_prefix_match("abc", [])',
+    'strings.any_suffix_match("foo.example.com", [".example.com", ".test"])',
+    'strings.any_suffix_match(["a", "b"], "c")',
+    'strings.any_prefix_match(data.d.number, "a")',
+    'strings.count("cheese", "e")',
+    'strings.count("aaaa", "aa")',
+    'strings.count("five", "")',
+    'strings.count("héllo", "")',
+    'indexof_n("sad saddle", "sad")',
+    'indexof_n("aaaa", "aa")',
+    'indexof_n("héllo héllo", "llo")',
+    'indexof_n("abc", "")',
+    'indexof_n("abc", "z")',
   ]),
 };
 

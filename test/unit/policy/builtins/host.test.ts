@@ -55,6 +55,23 @@ r := {
     expect(expand('10.0.0.0/15')).toBeUndefined();
   });
 
+  it('read hostile arguments in linear time (PEM markers, quotes, durations)', () => {
+    const host = hostBuiltins(new EvalScope());
+    const token = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.e30.`;
+    const timed = (f: () => unknown): number => {
+      const start = performance.now();
+      f();
+      return performance.now() - start;
+    };
+    const markers = '-----BEGIN X-----\n'.repeat(40_000);
+    expect(timed(() => host['io.jwt.verify_rs256']!(token, markers))).toBeLessThan(1000);
+    const endsFirst = `${'-----END X-----\n'.repeat(20_000)}${'-----BEGIN X-----\n'.repeat(20_000)}`;
+    expect(timed(() => host['io.jwt.verify_rs256']!(token, endsFirst))).toBeLessThan(1000);
+    const quoted = `${Buffer.from('{"alg":"none","cty":"JWT"}').toString('base64url')}.${Buffer.from(`${"'".repeat(300_000)}x`).toString('base64url')}.`;
+    expect(timed(() => host['io.jwt.decode']!(quoted))).toBeLessThan(1000);
+    expect(timed(() => host['time.parse_duration_ns']!(`${'1'.repeat(300_000)}x1d`))).toBeLessThan(1000);
+  });
+
   it('never shadow the SDK built-ins, and name what nobody implements', () => {
     for (const name of SDK_BUILTINS) expect(Object.keys(hostBuiltins(new EvalScope()))).not.toContain(name);
     expect(PROVIDED_BUILTINS.has('sprintf')).toBe(true);
