@@ -11,6 +11,7 @@ import { ensureDevSigningKey } from '../../../src/dev/local-secrets.js';
 import { canonicalize } from '../../../src/identity/identity.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../../helpers/keys.js';
 import { buildRepoPolicies } from '../../helpers/opa.js';
+import { testPki } from '../../helpers/pki.js';
 import { configYaml } from '../../helpers/service.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -117,5 +118,26 @@ describe('the report', () => {
     expect((r.input as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request.http.headers.authorization).toBe('[REDACTED]');
     const headers = (r.check_response?.okResponse as { headers: { header: { key: string; value: string } }[] }).headers;
     expect(headers.find((h) => h.header.key === 'authorization')?.header.value).toBe('[REDACTED]');
+  });
+});
+
+describe('a workload as Envoy forwards it', () => {
+  it('authenticates the peer certificate (source.certificate) or the principal alone, through the configured trust domains', async () => {
+    const tmp = tempDir();
+    const pki = testPki(tmp.dir);
+    buildRepoPolicies(join(tmp.dir, 'bundle.tar.gz'));
+    const configFile = tmp.write(
+      'authz.yaml',
+      configYaml({ authentication: { mtls: { trust_domains: [{ name: 'dev.local' }] } }, policy: { bundle: { file: 'bundle.tar.gz' } } }),
+    );
+    const client = 'spiffe://dev.local/ns/demo/sa/client';
+    const run = (credentials: Parameters<typeof evaluate>[0]['credentials']): ReturnType<typeof evaluate> => evaluate({ configFile, request: { path: '/hello' }, credentials });
+
+    // The example policy names this SPIFFE ID as a subject allowed on /hello.
+    const cert = await run({ headers: {}, clientCertPem: pki.leaf('client', { san: `URI:${client}` }) });
+    expect(cert).toMatchObject({ allowed: true, identity: { subject: client, kind: 'service_account', method: 'mtls', workload: { id: client, method: 'mtls', trustDomain: 'dev.local' } } });
+    expect(await run({ headers: {}, principal: client })).toMatchObject({ allowed: true, identity: { subject: client } });
+    expect(await run({ headers: {}, principal: 'spiffe://dev.local/ns/demo/sa/other' })).toMatchObject({ allowed: false, reason: 'policy_denied' });
+    expect(await run({ headers: {}, principal: 'spiffe://elsewhere.org/sa/x' })).toMatchObject({ allowed: false, reason: 'workload_not_allowed', result: null });
   });
 });
