@@ -8,6 +8,7 @@ import { parseRequest } from '../../../src/cli/eval/request.js';
 import { evaluate } from '../../../src/cli/eval/run.js';
 import { UsageError } from '../../../src/cli/eval/usage-error.js';
 import { ensureDevSigningKey } from '../../../src/dev/local-secrets.js';
+import { toRequestView } from '../../../src/envoy/request.js';
 import { canonicalize } from '../../../src/identity/identity.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../../helpers/keys.js';
 import { buildRepoPolicies } from '../../helpers/opa.js';
@@ -85,6 +86,14 @@ describe('the request document', () => {
   it('refuses a field the proto does not have, instead of dropping it', () => {
     expect(() => parseRequest({ attributes: { request: { http: { methd: 'GET' } } } }, { headers: {} }, places)).toThrow(/request\.attributes\.request\.http\.methd: HttpRequest has no such field/);
     expect(() => parseRequest({ method: 'GET', paht: '/' }, { headers: {} }, places)).toThrow(/unknown short-form field "paht"/);
+  });
+
+  it('puts credentials in header_map when the request carries raw headers (encode_raw_headers), replacing a same-named one', () => {
+    const raw = { attributes: { request: { http: { method: 'GET', path: '/', header_map: { headers: [{ key: 'authorization', raw_value: Buffer.from('old').toString('base64') }, { key: 'x-a', raw_value: Buffer.from('1').toString('base64') }] } } } } };
+    const r = parseRequest(raw, { token: 'tok', headers: {} }, places).request;
+    const view = toRequestView(r);
+    expect(view.headers.get('authorization')).toBe('Bearer tok');
+    expect(view.headers.get('x-a')).toBe('1');
   });
 
   it('puts credentials where the configured service reads them', () => {
