@@ -157,7 +157,13 @@ function addCredentials(req: Record<string, unknown>, c: Credentials, places: Cr
   const headers: Record<string, string> = { ...c.headers };
   if (c.token !== undefined) headers[places.bearerHeader] = places.scheme === '' ? c.token : `${places.scheme} ${c.token}`;
   if (c.apiKey !== undefined) headers[places.apiKeyHeader] = c.apiKey;
-  if (Object.keys(headers).length > 0) http.headers = { ...(http.headers as Record<string, string> | undefined), ...headers };
+  const headerMap = http.header_map as { headers?: { key?: string; raw_value?: unknown }[] } | undefined;
+  if (headerMap && http.headers === undefined) {
+    // encode_raw_headers: the server reads header_map alone, so the credentials go there.
+    const names = new Set(Object.keys(headers));
+    const kept = (headerMap.headers ?? []).filter((h) => !names.has((h.key ?? '').toLowerCase()));
+    headerMap.headers = [...kept, ...Object.entries(headers).map(([key, value]) => ({ key, raw_value: Buffer.from(value) }))];
+  } else if (Object.keys(headers).length > 0) http.headers = { ...(http.headers as Record<string, string> | undefined), ...headers };
   if (c.clientCertPem === undefined && c.principal === undefined && c.sourceAddress === undefined) return;
   const source = (attributes.source ??= {}) as Record<string, unknown>;
   // Envoy's own encoding of the peer certificate: URL-encoded PEM.

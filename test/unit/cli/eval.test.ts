@@ -8,9 +8,11 @@ import { parseRequest } from '../../../src/cli/eval/request.js';
 import { evaluate } from '../../../src/cli/eval/run.js';
 import { UsageError } from '../../../src/cli/eval/usage-error.js';
 import { ensureDevSigningKey } from '../../../src/dev/local-secrets.js';
+import { toRequestView } from '../../../src/envoy/request.js';
 import { canonicalize } from '../../../src/identity/identity.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../../helpers/keys.js';
 import { buildRepoPolicies } from '../../helpers/opa.js';
+import { testPki } from '../../helpers/pki.js';
 import { configYaml } from '../../helpers/service.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -86,6 +88,14 @@ describe('the request document', () => {
     expect(() => parseRequest({ method: 'GET', paht: '/' }, { headers: {} }, places)).toThrow(/unknown short-form field "paht"/);
   });
 
+  it('puts credentials in header_map when the request carries raw headers (encode_raw_headers), replacing a same-named one', () => {
+    const raw = { attributes: { request: { http: { method: 'GET', path: '/', header_map: { headers: [{ key: 'authorization', raw_value: Buffer.from('old').toString('base64') }, { key: 'x-a', raw_value: Buffer.from('1').toString('base64') }] } } } } };
+    const r = parseRequest(raw, { token: 'tok', headers: {} }, places).request;
+    const view = toRequestView(r);
+    expect(view.headers.get('authorization')).toBe('Bearer tok');
+    expect(view.headers.get('x-a')).toBe('1');
+  });
+
   it('puts credentials where the configured service reads them', () => {
     const r = parseRequest({ path: '/x' }, { token: 't0k', apiKey: 'k3y', headers: { 'x-extra': '1' }, principal: 'spiffe://p', sourceAddress: '10.9.9.9' }, { ...places, scheme: '' }).request;
     expect(r.attributes?.request?.http?.headers).toMatchObject({ authorization: 't0k', 'x-api-key': 'k3y', 'x-extra': '1', ':path': '/x', ':method': 'GET' });
@@ -117,5 +127,26 @@ describe('the report', () => {
     expect((r.input as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request.http.headers.authorization).toBe('[REDACTED]');
     const headers = (r.check_response?.okResponse as { headers: { header: { key: string; value: string } }[] }).headers;
     expect(headers.find((h) => h.header.key === 'authorization')?.header.value).toBe('[REDACTED]');
+  });
+});
+
+describe('a workload as Envoy forwards it', () => {
+  it('authenticates the peer certificate (source.certificate) or the principal alone, through the configured trust domains', async () => {
+    const tmp = tempDir();
+    const pki = testPki(tmp.dir);
+    buildRepoPolicies(join(tmp.dir, 'bundle.tar.gz'));
+    const configFile = tmp.write(
+      'authz.yaml',
+      configYaml({ authentication: { mtls: { trust_domains: [{ name: 'dev.local' }] } }, policy: { bundle: { file: 'bundle.tar.gz' } } }),
+    );
+    const client = 'spiffe://dev.local/ns/demo/sa/client';
+    const run = (credentials: Parameters<typeof evaluate>[0]['credentials']): ReturnType<typeof evaluate> => evaluate({ configFile, request: { path: '/hello' }, credentials });
+
+    // The example policy names this SPIFFE ID as a subject allowed on /hello.
+    const cert = await run({ headers: {}, clientCertPem: pki.leaf('client', { san: `URI:${client}` }) });
+    expect(cert).toMatchObject({ allowed: true, identity: { subject: client, kind: 'service_account', method: 'mtls', workload: { id: client, method: 'mtls', trustDomain: 'dev.local' } } });
+    expect(await run({ headers: {}, principal: client })).toMatchObject({ allowed: true, identity: { subject: client } });
+    expect(await run({ headers: {}, principal: 'spiffe://dev.local/ns/demo/sa/other' })).toMatchObject({ allowed: false, reason: 'policy_denied' });
+    expect(await run({ headers: {}, principal: 'spiffe://elsewhere.org/sa/x' })).toMatchObject({ allowed: false, reason: 'workload_not_allowed', result: null });
   });
 });
