@@ -232,9 +232,8 @@ function verifyBuiltin(verifier: Verifier): (jwt: Json, keyText: Json) => Value 
 
 function verifyHmac(hash: string): (jwt: Json, secret: Json) => Value {
   return (jwt, secretText) => {
-    str(jwt, 1);
-    const secret = str(secretText, 2);
     const token = splitToken(jwt);
+    const secret = str(secretText, 2);
     const sig = base64UrlDecode(token.signature);
     return hmacEqual(hash, Buffer.from(secret, 'utf8'), Buffer.from(`${token.header}.${token.payload}`), sig);
   };
