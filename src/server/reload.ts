@@ -16,7 +16,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Components } from './components.js';
 import type { Generation, Generations } from './generation.js';
 
-export type ReloadTrigger = 'watch' | 'poll' | 'signal' | 'api';
+export type ReloadTrigger = 'watch' | 'poll' | 'signal';
 
 export interface ReloadProblem {
   readonly key_path: string;
