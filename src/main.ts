@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { setLogger } from '@grpc/grpc-js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/loader.js';
 import { ConfigError, errorMessage } from './lib/errors.js';
-import { checkConfig, startService } from './server/service.js';
+import { checkConfig, startService, type RunningService } from './server/service.js';
 import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
 import cluster from 'node:cluster';
@@ -65,15 +65,18 @@ async function main(): Promise<number> {
   // A reload reads the same file again (and, in a worker, applies the same admin port offset).
   const ofWorker = (l: LoadedConfig): LoadedConfig => (index === undefined ? l : workerConfig(l, index));
   const reload = file !== undefined && file !== '' ? { file, load: async () => ofWorker(await loadConfigFile(file)) } : { file: undefined, load: () => Promise.resolve(loaded) };
-  const service = await startService(ofWorker(loaded), index === undefined ? log : log.child({ worker: index }), { reload });
+  // SIGHUP: reload the config now (each worker gets it from the primary; the reloader logs the
+  // outcome). During the start it is ignored, not fatal (its default): the start reads the file anyway.
+  const started: { service?: RunningService } = {};
+  process.on('SIGHUP', () => void started.service?.reload());
+  const running = await startService(ofWorker(loaded), index === undefined ? log : log.child({ worker: index }), { reload });
+  started.service = running;
   process.send?.(READY_MESSAGE);
-  // SIGHUP: reload the config now (each worker gets it from the primary). The outcome is logged by the reloader.
-  process.on('SIGHUP', () => void service.reload());
 
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ event: 'signal', signal }, 'received signal');
-      service
+      running
         .shutdown()
         .then(() => tracing.shutdown())
         .then(

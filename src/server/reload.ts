@@ -16,7 +16,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Components } from './components.js';
 import type { Generation, Generations } from './generation.js';
 
-export type ReloadTrigger = 'watch' | 'poll' | 'signal' | 'api';
+export type ReloadTrigger = 'watch' | 'poll' | 'signal';
 
 export interface ReloadProblem {
   readonly key_path: string;
@@ -223,7 +223,7 @@ export class ConfigReloader {
       }
       const c = await this.deps.build({ ...loaded, config: applied });
       built = c;
-      if (this.stopped) throw new Error('shutting down');
+      if (this.stopped) throw new Error('stopped');
       const next = this.deps.generation(prev.id + 1, c);
       gens.swap(next);
       built = undefined;
@@ -241,6 +241,8 @@ export class ConfigReloader {
       return { ok: true, generation: next.id, restart_required: restart };
     } catch (err) {
       await built?.close();
+      // Shutting down meanwhile: not a config problem.
+      if (this.stopped) return { ok: false, generation: prev.id, problems: [{ key_path: '/', problem: 'shutting down' }] };
       const { file, problems } = problemsOf(err);
       const shown = file ?? this.deps.file ?? '<defaults>';
       this.lastError = { at: new Date().toISOString(), file: shown, problems };

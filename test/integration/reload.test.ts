@@ -243,6 +243,30 @@ describe('config reload (in process)', () => {
     }
   });
 
+  it('falls back to polling where watching is off (reload.watch: false)', async () => {
+    const cfg = (dryRun: boolean): string =>
+      tmp.write(
+        'poll.yaml',
+        configYaml({
+          server: { address: '127.0.0.1:0' },
+          routes: dryRun ? [{ name: 'open', match: { path_prefix: '/' }, public: true }] : [],
+          reload: { watch: false, poll_interval_ms: 200 },
+        }),
+      );
+    const svc = await startInProcess(cfg(false));
+    const client = authzClient(svc.address);
+    try {
+      expect((await client.check(checkRequest())).status?.code).toBe(16);
+      cfg(true);
+      await until('the polled reload', () => svc.config().generation === 2);
+      expect(svc.logs.lines().find((l) => l.event === 'config_reloaded')).toMatchObject({ trigger: 'poll' });
+      expect((await client.check(checkRequest())).status?.code).toBe(0);
+    } finally {
+      client.close();
+      await svc.shutdown();
+    }
+  });
+
   describe('with Redis', () => {
     let redis: TestRedis;
     beforeAll(async () => {
