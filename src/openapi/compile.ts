@@ -7,7 +7,7 @@
 import type { ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { OpenApiDocument, OpenApiVersion } from './load.js';
+import type { OpenApiDocument } from './load.js';
 import { SpecLoadError } from './load.js';
 import { defaultStyle, type ParamIn, type ParamSpec, type Style } from './params.js';
 import { deref, jsonPointer, propertiesOf, refTokens, shapeOf, toRef, type Shape } from './schema.js';
@@ -263,7 +263,7 @@ function compileOperation(
 }
 
 /** Every operation of the document, compiled. A schema Ajv cannot compile is a load error naming its pointer. */
-export function compileDocument(compiler: SchemaCompiler, location: string, doc: OpenApiDocument, _version: OpenApiVersion, opts: CompileOptions): CompiledOperation[] {
+export function compileDocument(compiler: SchemaCompiler, location: string, doc: OpenApiDocument, opts: CompileOptions): CompiledOperation[] {
   const docId = compiler.addDocument(doc);
   const out: CompiledOperation[] = [];
   const paths = isNode(doc.paths) ? doc.paths : {};

@@ -106,7 +106,7 @@ export async function buildOpenApi(loaded: LoadedConfig, cfg: OpenApiConfig, opt
     try {
       const spec = await loadSpec({ location, isUrl, maxBytes: cfg.max_spec_bytes, timeoutMs: cfg.fetch_timeout_ms, allowInternal: cfg.allow_internal_urls });
       const doc = prepareDocument(spec.doc, spec.version);
-      const operations = compileDocument(compiler, location, doc, spec.version, { name: s.name, refuseUnknownQuery: s.unknown_query_params === 'refuse' });
+      const operations = compileDocument(compiler, location, doc, { name: s.name, refuseUnknownQuery: s.unknown_query_params === 'refuse' });
       const binding: BoundSpec = { name: s.name, mode: s.mode, prefix: s.path_prefix, ...(s.hosts ? { hosts: new Set(s.hosts.map((h) => h.toLowerCase())) } : {}) };
       try {
         routers.push(new SpecRouter(binding, operations));
