@@ -64,11 +64,12 @@ describe('make policies', () => {
   const tmp = tempDir();
 
   it('rebuilds the bundle when its sources\' content changed or it is unreadable, whatever the mtimes say, and only then', () => {
-    // A copy of the repository's Makefile and policy sources, with the shared tools (OPA).
+    // A copy of the repository's Makefile and policy sources, with the shared tools (OPA) and build.
     const dir = join(tmp.dir, 'repo');
     cpSync(join(ROOT, 'Makefile'), join(dir, 'Makefile'));
     cpSync(join(ROOT, 'policies'), join(dir, 'policies'), { recursive: true, filter: (src) => !src.includes(`${join('policies', 'build')}`) });
-    symlinkSync(join(ROOT, '.tools'), join(dir, '.tools'));
+    // The bundle is built by `policy.js build` (dist/): the build's inputs are shared, not copied.
+    for (const f of ['.tools', 'node_modules', 'package.json', 'package-lock.json', 'proto', 'src', 'tsconfig.json', 'tsconfig.build.json', 'dist']) symlinkSync(join(ROOT, f), join(dir, f));
     const bundle = join(dir, 'policies', 'build', 'bundle.tar.gz');
     const make = (): string => execFileSync('make', ['-s', 'policies'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const members = (): string[] => execFileSync('tar', ['-tzf', bundle], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
