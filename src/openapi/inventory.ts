@@ -23,7 +23,6 @@ export function pathLabel(path: string): string {
 }
 
 interface OperationCounts {
-  readonly op: CompiledOperation;
   calls: number;
   valid: number;
   refused: Map<string, number>;
@@ -53,19 +52,33 @@ export interface InventorySnapshot {
 
 const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
 
+/** The counts since start, kept across config reloads: a reloaded spec keeps the counts of the
+ *  operations it still has (by spec name, method and path template); the undocumented labels stay. */
+export class InventoryLedger {
+  readonly since = new Date();
+  readonly operations = new Map<string, OperationCounts>();
+  readonly undocumented = new Map<string, Map<string, number>>();
+  labels = 0;
+}
+
 export class Inventory {
   private readonly ops = new Map<CompiledOperation, OperationCounts>();
-  private readonly undocumentedCalls = new Map<string, Map<string, number>>();
-  private labels = 0;
-  private readonly since = new Date();
 
   constructor(
     private readonly specs: readonly { readonly name: string; readonly operations: readonly CompiledOperation[] }[],
     private readonly maxLabels: number,
     private readonly metrics?: OpenApiMetrics,
     private readonly now: () => number = Date.now,
+    private readonly ledger: InventoryLedger = new InventoryLedger(),
   ) {
-    for (const s of specs) for (const op of s.operations) this.ops.set(op, { op, calls: 0, valid: 0, refused: new Map(), reported: new Map() });
+    for (const s of specs) {
+      for (const op of s.operations) {
+        const key = `${s.name} ${op.method} ${op.template}`;
+        let counts = ledger.operations.get(key);
+        if (!counts) ledger.operations.set(key, (counts = { calls: 0, valid: 0, refused: new Map(), reported: new Map() }));
+        this.ops.set(op, counts);
+      }
+    }
   }
 
   /** One call of a documented operation and its outcome (reason: why it was refused or would have been). */
@@ -84,14 +97,15 @@ export class Inventory {
   undocumented(spec: string, method: string, path: string): void {
     const m = METHODS.has(method) ? method : 'OTHER';
     let label = `${m} ${pathLabel(path)}`;
-    let counts = this.undocumentedCalls.get(spec);
+    const ledger = this.ledger;
+    let counts = ledger.undocumented.get(spec);
     if (!counts) {
       counts = new Map();
-      this.undocumentedCalls.set(spec, counts);
+      ledger.undocumented.set(spec, counts);
     }
     if (!counts.has(label)) {
-      if (this.labels >= this.maxLabels) label = `${m} other`;
-      else if (!counts.has(label)) this.labels++;
+      if (ledger.labels >= this.maxLabels) label = `${m} other`;
+      else if (!counts.has(label)) ledger.labels++;
     }
     bump(counts, label);
     const space = label.indexOf(' ');
@@ -101,7 +115,7 @@ export class Inventory {
   snapshot(): InventorySnapshot {
     const iso = (t: number | undefined): string | null => (t === undefined ? null : new Date(t).toISOString());
     return {
-      since: this.since.toISOString(),
+      since: this.ledger.since.toISOString(),
       specs: this.specs.map((s) => ({
         name: s.name,
         operations: s.operations.map((op) => {
@@ -119,7 +133,7 @@ export class Inventory {
             last_called_at: iso(c.lastCalledAt),
           };
         }),
-        undocumented: [...(this.undocumentedCalls.get(s.name) ?? new Map<string, number>())].map(([label, calls]) => {
+        undocumented: [...(this.ledger.undocumented.get(s.name) ?? new Map<string, number>())].map(([label, calls]) => {
           const space = label.indexOf(' ');
           return { method: label.slice(0, space), path: label.slice(space + 1), calls };
         }),

@@ -10,7 +10,7 @@ import type { RequestView } from '../envoy/request.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { compileDocument, SchemaCompiler, type OperationView } from './compile.js';
-import { Inventory, type InventorySnapshot, type OpenApiMetrics } from './inventory.js';
+import { Inventory, type InventoryLedger, type InventorySnapshot, type OpenApiMetrics } from './inventory.js';
 import { loadSpec, SpecLoadError } from './load.js';
 import { SpecRouter, type Binding, type Match } from './router.js';
 import { safeViolations } from './problem.js';
@@ -92,6 +92,8 @@ export interface BuildOpenApiOptions {
   readonly metrics?: OpenApiMetrics;
   /** --check-config: file specs are loaded and compiled as at a start; URL specs are not fetched. */
   readonly dryRun: boolean;
+  /** The counts since start, kept across config reloads (absent: a fresh ledger). */
+  readonly ledger?: InventoryLedger;
 }
 
 /** Loads and compiles every spec. A spec that does not load is a ConfigError naming the file, the pointer and the problem. */
@@ -119,6 +121,6 @@ export async function buildOpenApi(loaded: LoadedConfig, cfg: OpenApiConfig, opt
     }
     for (const w of compiler.warnings.splice(0)) opts.log.warn({ event: 'openapi_warning', spec: s.name, warning: w }, 'OpenAPI schema warning');
   }
-  const inventory = new Inventory(routers.map((r) => ({ name: r.spec.name, operations: r.operations })), cfg.undocumented_max_labels, opts.metrics);
+  const inventory = new Inventory(routers.map((r) => ({ name: r.spec.name, operations: r.operations })), cfg.undocumented_max_labels, opts.metrics, Date.now, opts.ledger);
   return new OpenApiStage(routers, inventory, cfg.truncated_body, opts.log);
 }

@@ -13,6 +13,7 @@ import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable, type Route } from '../check/routes.js';
+import { InventoryLedger } from '../openapi/inventory.js';
 import { buildOpenApi, type OpenApiStage } from '../openapi/stage.js';
 import { resolveConfigPath, type LoadedConfig } from '../config/loader.js';
 import type { AdminTokenConfig, Config, PolicyConfig } from '../config/schema.js';
@@ -214,7 +215,9 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       : undefined;
 
     // A spec that does not load stops a start (and --check-config), naming file, pointer and problem.
-    const openapi = cfg.openapi ? await buildOpenApi(loaded, cfg.openapi, { log, metrics, dryRun }) : undefined;
+    // The inventory's counts are "since start": one ledger for the process, kept across reloads.
+    const ledger = cfg.openapi ? await use(settingsKey('openapi-inventory'), () => Promise.resolve({ value: new InventoryLedger(), close: () => Promise.resolve() })) : undefined;
+    const openapi = cfg.openapi ? await buildOpenApi(loaded, cfg.openapi, { log, metrics, dryRun, ...(ledger ? { ledger } : {}) }) : undefined;
 
     const rl = cfg.ratelimit;
     // Buckets are kept across reloads while the store's settings stay the same.

@@ -7,6 +7,7 @@ import { parseConfig } from '../../../src/config/loader.js';
 import type { RequestView } from '../../../src/envoy/request.js';
 import { toRequestView } from '../../../src/envoy/request.js';
 import { ConfigError } from '../../../src/lib/errors.js';
+import { InventoryLedger } from '../../../src/openapi/inventory.js';
 import { problemAnswer } from '../../../src/openapi/problem.js';
 import { buildOpenApi, OpenApiStage } from '../../../src/openapi/stage.js';
 import type { Refusal } from '../../../src/openapi/validate.js';
@@ -17,11 +18,11 @@ import { tempDir } from '../../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'openapi');
 
-async function stage(specs: Record<string, unknown>[], extra: Record<string, unknown> = {}, dir = FIXTURES) {
+async function stage(specs: Record<string, unknown>[], extra: Record<string, unknown> = {}, dir = FIXTURES, ledger?: InventoryLedger) {
   const logs = capture();
   const yaml = JSON.stringify({ openapi: { specs, ...extra } });
   const loaded = { file: join(dir, 'authz.yaml'), dir, config: parseConfig('authz.yaml', yaml) };
-  const s = await buildOpenApi(loaded, loaded.config.openapi!, { log: createLogger('info', logs.stream), dryRun: false });
+  const s = await buildOpenApi(loaded, loaded.config.openapi!, { log: createLogger('info', logs.stream), dryRun: false, ...(ledger ? { ledger } : {}) });
   return { s, logs };
 }
 
@@ -228,6 +229,19 @@ describe('modes and inventory', () => {
     expect(s.match(req, 'off')).toBeUndefined();
     const list = s.operations().specs[0]!.operations.find((o) => o.operation_id === 'listPets')!;
     expect(list).toMatchObject({ calls: 2, valid: 0, refused: { invalid_parameter: 1 }, reported: { invalid_parameter: 1 } });
+  });
+
+  it('keeps the counts since start across a config reload (one ledger per process)', async () => {
+    const ledger = new InventoryLedger();
+    const first = (await stage([{ name: 'pets', file: 'petstore-30.yaml' }], {}, FIXTURES, ledger)).s;
+    checked(first, { path: '/pets?limit=0', headers: tenant });
+    checked(first, { path: '/nowhere' });
+    const reloaded = (await stage([{ name: 'pets', file: 'petstore-30.yaml', mode: 'report' }], {}, FIXTURES, ledger)).s;
+    checked(reloaded, { path: '/pets?limit=0', headers: tenant });
+    const snap = reloaded.operations();
+    expect(snap.since).toBe(ledger.since.toISOString());
+    expect(snap.specs[0]!.operations.find((o) => o.operation_id === 'listPets')).toMatchObject({ calls: 2, refused: { invalid_parameter: 1 }, reported: { invalid_parameter: 1 } });
+    expect(snap.specs[0]!.undocumented).toEqual([{ method: 'GET', path: '/nowhere', calls: 1 }]);
   });
 
   it('counts undocumented calls under bounded, normalized labels', async () => {
