@@ -383,7 +383,10 @@ describe('envoyproxy/ratelimit conformance (real binary beside ours, real Redis)
           const u = await startUpstream([f], redis.port);
           try {
             const answer = await caller(u.address).call({ domain: 'd', descriptors: [d(['a', 'x'])] });
-            if (u.output().includes(`Error loading new configuration: ${basename(f)}:`) && answer.error?.details === 'no rate limit configuration loaded') refusedByUpstream.push(basename(f));
+            // The refusal is logged as upstream's loader runs, which can be after it starts serving: wait for the line.
+            const logged = (): boolean => u.output().includes(`Error loading new configuration: ${basename(f)}:`);
+            for (let t = 0; t < 60 && !logged(); t++) await new Promise((r) => setTimeout(r, 50));
+            if (logged() && answer.error?.details === 'no rate limit configuration loaded') refusedByUpstream.push(basename(f));
           } finally {
             await u.stop();
           }
