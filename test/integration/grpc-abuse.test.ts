@@ -188,9 +188,9 @@ describe('gRPC port under abuse', () => {
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
       // Up to two rounds, each: the client alone, then the client during a flood. One round within
       // the bound passes: a stall of the host that hits one round is not the server's doing, a
-      // server slowed by the flood fails both. The target is a p99 under 50 ms; on the shared
-      // two-core host at a load average near 20 the flood measures 115-150 ms (before this
-      // transport: seconds), so the bound here is 250 ms - see docs/operations.md, Hardening.
+      // server slowed by the flood fails both. The target is a p99 under 50 ms (a quiet two-core
+      // host measures 16-21 ms, the client alone 8-11 ms). When the host is busy with other test
+      // files the client alone is slower too: the bound is then 4x its own p99 alone.
       let legitCalls = 1;
       const rounds: { p99: number; bound: number; baseline: number; stats: FloodStats; n: number }[] = [];
       for (let round = 0; round < 2 && !rounds.some((r) => r.p99 < r.bound); round++) {
@@ -202,7 +202,7 @@ describe('gRPC port under abuse', () => {
         expect(stats.sent, JSON.stringify(stats)).toBeGreaterThan(500);
         expect(latencies.length).toBeGreaterThan(20);
         const baseline = p99(alone);
-        rounds.push({ p99: p99(latencies), bound: Math.max(250, 3 * baseline), baseline, stats, n: latencies.length });
+        rounds.push({ p99: p99(latencies), bound: Math.max(50, 4 * baseline), baseline, stats, n: latencies.length });
       }
       clearInterval(sampler);
       expect(rounds.some((r) => r.p99 < r.bound), JSON.stringify(rounds)).toBe(true);
