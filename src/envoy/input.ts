@@ -67,13 +67,24 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
   };
 }
 
-/** Removes the named headers from the input (headers map, and header_map when Envoy sends it). */
+interface HeaderEntry {
+  key?: string;
+}
+interface HttpView {
+  headers?: Record<string, string>;
+  /** Envoy's encode_raw_headers: the input's JSON name (the eval CLI's raw objects use header_map). */
+  headerMap?: { headers?: HeaderEntry[] };
+  header_map?: { headers?: HeaderEntry[] };
+}
+
+/** Removes the named headers from the input (headers map, and headerMap when Envoy sends raw headers). */
 function stripHeaders(input: Record<string, unknown>, names: ReadonlySet<string>): void {
-  const http = (input.attributes as { request?: { http?: { headers?: Record<string, string>; header_map?: { headers?: { key?: string }[] } } } } | undefined)?.request?.http;
+  const http = (input.attributes as { request?: { http?: HttpView } } | undefined)?.request?.http;
   if (!http) return;
   if (http.headers) for (const k of Object.keys(http.headers)) if (names.has(k.toLowerCase())) delete http.headers[k];
-  const list = http.header_map?.headers;
-  if (http.header_map && list) http.header_map.headers = list.filter((h) => !names.has((h.key ?? '').toLowerCase()));
+  for (const map of [http.headerMap, http.header_map]) {
+    if (map?.headers) map.headers = map.headers.filter((h) => !names.has((h.key ?? '').toLowerCase()));
+  }
 }
 
 let standard: PolicyInputBuilder | undefined;

@@ -96,11 +96,21 @@ type HeaderOption = { header?: { key?: string; value?: string } };
 
 /** Credentials never leave in the output: the caller's (input headers) nor the minted token (response headers). */
 function redactInput(input: PolicyInput, credentialHeaders: ReadonlySet<string>): PolicyInput {
-  const attrs = input.attributes as { request?: { http?: { headers?: Record<string, string> } } } | undefined;
-  const headers = attrs?.request?.http?.headers;
-  if (!headers) return input;
-  const clean = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, credentialHeaders.has(k) || sensitiveKey(k) ? REDACTED : v]));
-  return { ...input, attributes: { ...attrs, request: { ...attrs.request, http: { ...attrs.request!.http, headers: clean } } } };
+  type Entry = { key?: string; value?: string; rawValue?: string };
+  const attrs = input.attributes as { request?: { http?: { headers?: Record<string, string>; headerMap?: { headers?: Entry[] } } } } | undefined;
+  const http = attrs?.request?.http;
+  if (!http) return input;
+  const secret = (k: string): boolean => credentialHeaders.has(k.toLowerCase()) || sensitiveKey(k);
+  const clean = { ...http };
+  if (http.headers) clean.headers = Object.fromEntries(Object.entries(http.headers).map(([k, v]) => [k, secret(k) ? REDACTED : v]));
+  // Raw headers (encode_raw_headers, or a request carrying header_map): base64 values, named by key.
+  if (http.headerMap?.headers) {
+    clean.headerMap = {
+      ...http.headerMap,
+      headers: http.headerMap.headers.map((h) => (secret(h.key ?? '') ? { ...h, ...(h.value !== undefined ? { value: REDACTED } : {}), ...(h.rawValue !== undefined ? { rawValue: REDACTED } : {}) } : h)),
+    };
+  }
+  return { ...input, attributes: { ...attrs, request: { ...attrs.request, http: clean } } };
 }
 
 function redactResponse(resp: Record<string, unknown>, tokenHeader: string | undefined): Record<string, unknown> {

@@ -49,11 +49,14 @@ export class Scrubber {
     }
     const rec = v as Record<string, unknown>;
     let out: Record<string, unknown> | undefined;
+    // A raw header entry ({key: "authorization", rawValue: base64}): the secret is named by `key`.
+    const namedSecret = typeof rec.key === 'string' && this.secretKey(rec.key);
     for (const key of Object.keys(rec)) {
       const item = rec[key];
       let r: unknown;
+      const secret = this.secretKey(key) || (namedSecret && (key === 'value' || key === 'rawValue' || key === 'raw_value'));
       // A boolean under a credential name says a mode is on; it is no secret (as in redact.ts).
-      if (this.secretKey(key) && item !== null && typeof item !== 'boolean' && item !== REDACTED) {
+      if (secret && item !== null && typeof item !== 'boolean' && item !== REDACTED) {
         r = REDACTED;
         masked.push(`${at}/${pathEscape(key)}`);
       } else r = this.walk(item, `${at}/${pathEscape(key)}`, masked, depth + 1);

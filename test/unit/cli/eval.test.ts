@@ -127,6 +127,14 @@ describe('the report', () => {
     expect((r.input as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request.http.headers.authorization).toBe('[REDACTED]');
     const headers = (r.check_response?.okResponse as { headers: { header: { key: string; value: string } }[] }).headers;
     expect(headers.find((h) => h.header.key === 'authorization')?.header.value).toBe('[REDACTED]');
+    // Raw headers (encode_raw_headers): the credential travels base64 in header_map, and is redacted there too.
+    const raw = { attributes: { request: { http: { method: 'GET', path: '/orders/1', header_map: { headers: [{ key: 'accept', raw_value: Buffer.from('*/*').toString('base64') }] } } } } };
+    const r2 = await evaluate({ configFile, request: raw, credentials: { token, headers: {} } });
+    expect(r2).toMatchObject({ allowed: true });
+    const text2 = JSON.stringify(r2);
+    expect(text2).not.toContain(Buffer.from(`Bearer ${token}`).toString('base64'));
+    const rawHeaders = (r2.input as { attributes: { request: { http: { headerMap: { headers: { key: string; rawValue?: string }[] } } } } }).attributes.request.http.headerMap.headers;
+    expect(rawHeaders.find((h) => h.key === 'authorization')?.rawValue).toBe('[REDACTED]');
   });
 });
 

@@ -157,6 +157,32 @@ describe('our redaction of events', () => {
   });
 });
 
+describe('our redaction of raw headers', () => {
+  it('censors the value of a raw header entry named like a credential (base64 hides its shape)', () => {
+    const b64 = (x: string): string => Buffer.from(x).toString('base64');
+    const entries = [
+      { key: 'authorization', rawValue: b64('Bearer abc.def.ghi') },
+      { key: 'x-my-key', rawValue: b64('k-123') },
+      { key: 'cookie', value: 'session=s3cret' },
+      { key: 'accept', rawValue: b64('*/*') },
+    ];
+    const ev = event('d', { attributes: { request: { http: { headerMap: { headers: entries } } } } });
+    new Scrubber(['x-my-key']).scrub(ev);
+    const out = (ev.input as { attributes: { request: { http: { headerMap: { headers: typeof entries } } } } }).attributes.request.http.headerMap.headers;
+    expect(out).toEqual([
+      { key: 'authorization', rawValue: '[REDACTED]' },
+      { key: 'x-my-key', rawValue: '[REDACTED]' },
+      { key: 'cookie', value: '[REDACTED]' },
+      { key: 'accept', rawValue: b64('*/*') },
+    ]);
+    expect(ev.masked).toEqual([
+      '/input/attributes/request/http/headerMap/headers/0/rawValue',
+      '/input/attributes/request/http/headerMap/headers/1/rawValue',
+      '/input/attributes/request/http/headerMap/headers/2/value',
+    ]);
+  });
+});
+
 describe('recorder', () => {
   const identity = { subject: 'alice', issuer: 'https://i', kind: 'user', method: 'jwt', scopes: [], roles: [], claims: {} } as const;
   const decision = (): Decision => ({
