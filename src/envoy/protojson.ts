@@ -182,6 +182,7 @@ export class DescriptorSet {
   toJson(type: string, bytes: Uint8Array): unknown {
     const plan = this.messages.get(type);
     if (!plan) throw new ProtoJsonError(`unknown message type ${type}`);
+    this.jsonDepth = 0;
     return this.json(this.decode(plan, bytes, 0, bytes.length, 0, undefined));
   }
 
@@ -315,7 +316,19 @@ export class DescriptorSet {
 
   // ---- JSON ----
 
+  /** Messages being written now: an Any decodes its own message inside this walk, so nesting is bounded here too. */
+  private jsonDepth = 0;
+
   private json(msg: Decoded): unknown {
+    if (++this.jsonDepth > MAX_DEPTH) throw new ProtoJsonError('exceeded maximum recursion depth');
+    try {
+      return this.jsonOf(msg);
+    } finally {
+      this.jsonDepth--;
+    }
+  }
+
+  private jsonOf(msg: Decoded): unknown {
     const wkt = WELL_KNOWN[msg.plan.name];
     if (wkt) return wkt(msg, this);
     const out: Record<string, unknown> = {};
@@ -384,7 +397,7 @@ export class DescriptorSet {
     const name = `.${url.slice(url.lastIndexOf('/') + 1)}`;
     const plan = name.startsWith('.google.protobuf.') ? this.messages.get(name) : undefined;
     if (!plan) throw new ProtoJsonError(`google.protobuf.Any: unable to resolve "${url}": not found`);
-    const inner = this.decode(plan, value, 0, value.length, 0, undefined);
+    const inner = this.decode(plan, value, 0, value.length, this.jsonDepth, undefined);
     const json = this.json(inner);
     return WELL_KNOWN[name] ? { '@type': url, value: json } : { '@type': url, ...(json as Record<string, unknown>) };
   }

@@ -39,6 +39,15 @@ describe('gRPC request bodies (policy.proto_descriptor)', () => {
     expect(() => bodies.parse(frame(lenField(18, s)), ['fixture.orders.v1.Orders', 'CreateOrder'])).toThrow(RequestParseError);
   });
 
+  it('an Any holding an Any, nested past the depth limit, is a parse error, not a stack overflow', () => {
+    // extra (21) = Any{type_url: Any, value: Any{...}} nested 2,000 deep.
+    const url = Buffer.from('type.googleapis.com/google.protobuf.Any');
+    let any: Buffer = Buffer.alloc(0);
+    for (let i = 0; i < 2_000; i++) any = Buffer.concat([lenField(1, url), lenField(2, any)]);
+    expect(() => set.toJson(REQ, lenField(21, any))).toThrow(ProtoJsonError);
+    expect(() => set.toJson(REQ, lenField(21, any))).toThrow(/recursion depth/);
+  });
+
   it('groups nested past the depth limit are refused', () => {
     const open = Buffer.alloc(300, (5 << 3) | 3);
     expect(() => set.toJson(REQ, open)).toThrow(ProtoJsonError);
