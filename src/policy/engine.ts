@@ -75,6 +75,7 @@ export class PolicyEngine {
     if (!active || !(entrypoint in (active.policy.entrypoints as Record<string, number>))) return undefined;
     let results: unknown;
     try {
+      this.scope.begin(); // its own time.now_ns and uuid memo, not the last decision's
       results = active.policy.evaluate(input, entrypoint);
     } catch (err) {
       throw new UnavailableError('policy_error', `${entrypoint} evaluation failed: ${errorMessage(err)}`);
