@@ -22,7 +22,7 @@ describe('bundle data', () => {
     const bundle = await parseBundle(readFileSync(out));
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(({} as Record<string, unknown>).alsoPolluted).toBeUndefined();
-    const data = bundle.data as Record<string, unknown>;
+    const data = bundle.data;
     expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
     expect(Object.hasOwn(data, '__proto__')).toBe(true);
     expect(JSON.parse(JSON.stringify(data))).toEqual(JSON.parse('{"plain": 1, "__proto__": {"polluted": "yes", "alsoPolluted": "yes"}}'));
