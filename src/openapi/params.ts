@@ -30,20 +30,25 @@ export class ParamSyntaxError extends Error {
   }
 }
 
+/** A record keyed by request data: no prototype, so `constructor` or `__proto__` is just a key. */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 export function defaultStyle(where: ParamIn): Style {
   return where === 'query' || where === 'cookie' ? 'form' : 'simple';
 }
 
 /** "k1,v1,k2,v2" -> {k1: v1, k2: v2}. */
 function pairs(items: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = dict<string>();
   for (let i = 0; i + 1 < items.length; i += 2) out[items[i]!] = items[i + 1]!;
   return out;
 }
 
 /** "k1=v1<sep>k2=v2" items -> {k1: v1, k2: v2}. */
 function assignments(items: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = dict<string>();
   for (const it of items) {
     const eq = it.indexOf('=');
     if (eq > 0) out[it.slice(0, eq)] = it.slice(eq + 1);
@@ -95,7 +100,7 @@ export function pathValue(p: ParamSpec, raw: string): unknown {
 /** The query's value for `p` (undefined: absent), and the query keys it used. */
 export function queryValue(p: ParamSpec, query: Readonly<Record<string, readonly string[]>>): { value: unknown; used: readonly string[] } {
   if (p.style === 'deepObject') {
-    const value: Record<string, string> = {};
+    const value = dict<string>();
     const used: string[] = [];
     const prefix = `${p.name}[`;
     for (const [k, vs] of Object.entries(query)) {
@@ -107,12 +112,12 @@ export function queryValue(p: ParamSpec, query: Readonly<Record<string, readonly
     return { value: used.length > 0 ? value : undefined, used };
   }
   if (p.shape === 'object' && p.explode && p.style === 'form' && !p.json) {
-    const value: Record<string, string> = {};
-    const used = p.keys.filter((k) => query[k] !== undefined);
+    const value = dict<string>();
+    const used = p.keys.filter((k) => Object.hasOwn(query, k));
     for (const k of used) value[k] = query[k]![0] ?? '';
     return { value: used.length > 0 ? value : undefined, used };
   }
-  const vs = query[p.name];
+  const vs = Object.hasOwn(query, p.name) ? query[p.name] : undefined;
   if (vs === undefined) return { value: undefined, used: [] };
   const used = [p.name];
   if (p.json) return { value: parseJson(p, vs[0] ?? ''), used };

@@ -10,7 +10,7 @@ import { parseMediaType } from '../envoy/media-type.js';
 import type { RequestView } from '../envoy/request.js';
 import { RequestParseError } from '../lib/errors.js';
 import type { CompiledOperation, MediaEntry } from './compile.js';
-import { cookieValue, headerValue, parseCookies, pathValue, queryValue, ParamSyntaxError, type ParamIn } from './params.js';
+import { cookieValue, dict, headerValue, parseCookies, pathValue, queryValue, ParamSyntaxError, type ParamIn } from './params.js';
 
 export type RefusalReason =
   | 'undocumented'
@@ -78,7 +78,7 @@ function bodyViolation(e: ErrorObject): Violation {
 }
 
 function validateParams(op: CompiledOperation, pathParams: Readonly<Record<string, string>>, req: RequestView, given: Readonly<Record<string, readonly string[]>> | undefined): Refusal | undefined {
-  const data: Record<ParamIn, Record<string, unknown>> = { path: {}, query: {}, header: {}, cookie: {} };
+  const data: Record<ParamIn, Record<string, unknown>> = { path: dict(), query: dict(), header: dict(), cookie: dict() };
   let query: Readonly<Record<string, readonly string[]>>;
   try {
     query = given ?? (req.query === '' ? {} : parseQuery(req.query));
@@ -110,7 +110,7 @@ function validateParams(op: CompiledOperation, pathParams: Readonly<Record<strin
     return refuse(400, 'invalid_parameter', [{ in: err.param.in, name: err.param.name, problem: err.message }]);
   }
   // Query parameters no declaration read: undocumented ones (refused when the spec is configured so).
-  for (const [k, vs] of Object.entries(query)) if (!used.has(k) && !(k in data.query)) data.query[k] = vs[0] ?? '';
+  for (const [k, vs] of Object.entries(query)) if (!used.has(k) && !Object.hasOwn(data.query, k)) data.query[k] = vs[0] ?? '';
   if (op.validateParams(data)) return undefined;
   return refuse(400, 'invalid_parameter', (op.validateParams.errors ?? []).slice(0, 1).map(paramViolation));
 }
@@ -124,7 +124,7 @@ function mediaFor(media: readonly MediaEntry[], type: string): MediaEntry | unde
 
 /** Form and multipart fields are lists of strings (or parsed JSON parts): single values unless the schema says array. */
 function fields(parsed: unknown, arrays: ReadonlySet<string> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = dict<unknown>();
   if (parsed === null || typeof parsed !== 'object') return out;
   for (const [k, vs] of Object.entries(parsed as Record<string, unknown[]>)) out[k] = arrays?.has(k) ? [...vs] : vs[0];
   return out;

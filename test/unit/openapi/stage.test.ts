@@ -82,6 +82,10 @@ describe('OpenAPI 3.0 (petstore-30.yaml, $refs into common-30.yaml)', async () =
 
   it('refuses undocumented query parameters (unknown_query_params: refuse)', () => {
     expect(checked(s, { path: '/pets?limit=5&debug=1', headers: tenant })).toMatchObject({ status: 400, violations: [{ in: 'query', name: 'debug', problem: 'is not a documented parameter' }] });
+    // Names of Object.prototype members are parameters like any other, never "already there".
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(checked(s, { path: `/pets?limit=5&${name}=1`, headers: tenant }), name).toMatchObject({ status: 400, violations: [{ in: 'query', problem: 'is not a documented parameter' }] });
+    }
   });
 
   it('matches templates with several parameters, including two in one segment', () => {
