@@ -17,7 +17,7 @@ import { UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
-import type { DecisionRecorder } from '../telemetry/decision-log/recorder.js';
+import { failClosed, type DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import { callSignal } from './transport.js';
 
 export interface AuthzServiceDeps {
@@ -75,13 +75,18 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
           callback(null, toCheckResponse(d));
           // After the answer: the mask evaluation and decision-log sinks never delay it (and,
           // the answer being sent, nothing below may reach the catch that answers again).
-          let record: Record<string, unknown>;
           try {
-            record = recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId);
+            let record: Record<string, unknown>;
+            try {
+              record = recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId);
+            } catch {
+              // A recorder that fails leaves no field its mask could have hidden (fail closed).
+              record = failClosed(checkRecord(req, d, durationMs, traceId));
+            }
+            log.info(record, d.allowed ? 'allowed' : 'denied');
           } catch {
-            record = checkRecord(req, d, durationMs, traceId);
+            // The answer is sent: nothing here may reach the catch below, which would answer again.
           }
-          log.info(record, d.allowed ? 'allowed' : 'denied');
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });

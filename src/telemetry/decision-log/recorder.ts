@@ -36,7 +36,7 @@ export interface RecorderOptions {
 }
 
 /** The record without any field a mask could have hidden: what a failing mask leaves. */
-function failClosed(rec: Record<string, unknown>): Record<string, unknown> {
+export function failClosed(rec: Record<string, unknown>): Record<string, unknown> {
   const closed: Record<string, unknown> = { ...rec, mask_error: true };
   for (const f of MASKABLE_FIELDS) delete closed[f];
   return closed;
