@@ -65,7 +65,12 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
     gens,
     log,
     metrics,
-    onSwap: (prev, next) => logKeyChanges(log, prev.signingKeys, next.signingKeys, Date.now()),
+    onSwap: (prev, next) => {
+      logKeyChanges(log, prev.signingKeys, next.signingKeys, Date.now());
+      // A kept policy stage keeps its decision cache: a reload may change identities (API key
+      // roles, issuers, routes) that cached decisions were made for.
+      next.policy?.authorizer.invalidate();
+    },
   });
   const lifecycle = new Lifecycle(gens, { server, health, inflight, cfg: cfg.server, log, config: () => reloader.status() });
   lifecycle.onClose(() => metrics.shutdown());

@@ -57,10 +57,12 @@ export async function buildDecisionRecorder(loaded: LoadedConfig, deps: Decision
     if (!deps.dryRun) uploader.start();
     sinks.push(uploader);
   }
-  // The pipeline's input, for masking the audit records of Checks the policy did not see.
+  // The pipeline's input, for masking the audit records of Checks the policy did not see. Without
+  // the body: no audit field comes from it, and a request refused before the policy (no
+  // credential) must not cost a body parse.
   const policy = loaded.config.policy;
   const build = policy
-    ? policyInputBuilder({ skipBodyParse: policy.skip_request_body_parse, ...(policy.input.strip_credential_headers ? { stripHeaders: deps.credentialHeaders } : {}) })
+    ? policyInputBuilder({ skipBodyParse: true, ...(policy.input.strip_credential_headers ? { stripHeaders: deps.credentialHeaders } : {}) })
     : undefined;
   return new DecisionRecorder(
     deps.engine,
