@@ -68,6 +68,10 @@ export function referencedFiles(loaded: LoadedConfig): string[] {
     ...(c.token?.signing_keys.map((k) => k.file) ?? []),
     c.admin.tokens_file,
     c.policy?.verification?.key_file,
+    c.policy?.proto_descriptor,
+    // An OpenAPI document (files it $refs are read on the next reload, not watched).
+    ...(c.openapi?.specs.map((s) => s.file) ?? []),
+    c.decision_logs?.service?.token_file,
   ];
   return [...new Set(paths.filter((p): p is string => p !== undefined).map((p) => resolveConfigPath(loaded, p)))];
 }
