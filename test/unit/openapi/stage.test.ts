@@ -261,6 +261,31 @@ describe('modes and inventory', () => {
   });
 });
 
+describe('patterns run in linear time (RE2)', () => {
+  const tmp = tempDir();
+  const spec = (pattern: string): string =>
+    `openapi: 3.1.0\ninfo: {title: t, version: "1"}\npaths:\n  /x:\n    get:\n      parameters:\n        - {name: q, in: query, schema: {type: string, pattern: ${JSON.stringify(pattern)}}}\n      responses: {"200": {description: ok}}\n`;
+
+  it('a catastrophic-backtracking pattern answers a hostile value at once', async () => {
+    tmp.write('evil.yaml', spec('^([a-z]+)*$'));
+    const { s } = await stage([{ name: 'e', file: 'evil.yaml' }], {}, tmp.dir);
+    const started = performance.now();
+    expect(checked(s, { path: `/x?q=${'a'.repeat(5000)}!` })).toMatchObject({ status: 400 });
+    expect(checked(s, { path: `/x?q=${'a'.repeat(50)}` })).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(500); // backtracking: 2^5000 steps
+  });
+
+  it('a pattern RE2 cannot run (lookahead) fails the load, naming it', async () => {
+    tmp.write('look.yaml', spec('^(?=a)a+$'));
+    const err = await stage([{ name: 'l', file: 'look.yaml' }], {}, tmp.dir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems[0]!.problem).toMatch(/look\.yaml/);
+  });
+});
+
 describe('load errors name the file, the JSON pointer and the problem', () => {
   const problemOf = async (specs: Record<string, unknown>[], dir = FIXTURES): Promise<string> => {
     const err = await stage(specs, {}, dir).then(
