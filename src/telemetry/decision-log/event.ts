@@ -24,9 +24,12 @@ export interface DecisionEvent {
 /** The name our one bundle has in `bundles` (OPA names bundles by their config key). */
 export const BUNDLE_NAME = 'envoy-authz';
 
-/** OPA's labels: an instance id (new per process) and the version, plus the configured ones. */
+/** OPA's instance id: one per process, whatever the config reloads. */
+const INSTANCE_ID = randomUUID();
+
+/** OPA's labels: the instance id (new per process) and the version, plus the configured ones. */
 export function eventLabels(extra: Readonly<Record<string, string>>): Record<string, string> {
-  return { ...extra, id: randomUUID(), version: pkg.version };
+  return { ...extra, id: INSTANCE_ID, version: pkg.version };
 }
 
 export interface EventFields {

@@ -267,3 +267,14 @@ describe('uploader on close', () => {
     expect(up.pending).toBe(0);
   });
 });
+
+describe('labels', () => {
+  it('the instance id is one per process (a config reload builds new labels with the same id)', async () => {
+    const { eventLabels } = await import('../../../src/telemetry/decision-log/event.js');
+    const a = eventLabels({ env: 'a' });
+    const b = eventLabels({ env: 'b' });
+    expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b.id).toBe(a.id);
+    expect(b.env).toBe('b');
+  });
+});
