@@ -202,8 +202,8 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
       closers.push(() => Promise.resolve(stopLogging()));
     }
 
-    // Kept across reloads while `policy` (and its verification key and descriptor files) stay the same: the bundle
-    // source watches its bundle itself, and the decision cache stays warm.
+    // Kept across reloads while `policy` (and its verification key and descriptor files) stay the
+    // same: the bundle source watches its bundle itself (the decision cache is emptied at each swap).
     const policyCfg = cfg.policy;
     const verificationKey = policyCfg?.verification ? resolveConfigPath(loaded, policyCfg.verification.key_file) : undefined;
     const descriptors = policyCfg?.proto_descriptor !== undefined ? resolveConfigPath(loaded, policyCfg.proto_descriptor) : undefined;
