@@ -10,6 +10,14 @@ import descriptor from 'protobufjs/ext/descriptor/index.js';
 /** A message that cannot be decoded or has no JSON form (Go's Unmarshal/Marshal error). */
 export class ProtoJsonError extends Error {}
 
+/** Go's error for bytes that are not a message (truncated, overlong, a bad tag). */
+const malformed = (): ProtoJsonError => new ProtoJsonError('cannot parse invalid wire-format data');
+
+/** A map key or Struct field name is data: an own property even when it is `__proto__`. */
+function own(o: Record<string, unknown>, k: string, value: unknown): void {
+  Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+}
+
 // FieldDescriptorProto.Type
 const T = { DOUBLE: 1, FLOAT: 2, INT64: 3, UINT64: 4, INT32: 5, FIXED64: 6, FIXED32: 7, BOOL: 8, STRING: 9, GROUP: 10, MESSAGE: 11, BYTES: 12, UINT32: 13, ENUM: 14, SFIXED32: 15, SFIXED64: 16, SINT32: 17, SINT64: 18 } as const;
 // Groups (proto2, type 10) are not decoded: read as unknown fields.
@@ -183,27 +191,26 @@ export class DescriptorSet {
     const plan = this.messages.get(type);
     if (!plan) throw new ProtoJsonError(`unknown message type ${type}`);
     this.jsonDepth = 0;
-    return this.json(this.decode(plan, bytes, 0, bytes.length, 0, undefined));
+    return this.json(this.decode(plan, bytes, 0, undefined));
   }
 
   // ---- wire format ----
 
-  private decode(plan: MessagePlan, buf: Uint8Array, start: number, end: number, depth: number, into: Decoded | undefined): Decoded {
+  private decode(plan: MessagePlan, bytes: Uint8Array, depth: number, into: Decoded | undefined): Decoded {
     if (depth > MAX_DEPTH) throw new ProtoJsonError('exceeded maximum recursion depth');
     const msg = into ?? { plan, values: new Map(), oneofs: new Map() };
-    const r = new Reader(buf, start, end);
-    while (r.pos < end) {
+    const r = new Reader(bytes);
+    while (!r.done) {
       const tag = r.varint64();
       const num = Number(tag >> 3n);
       const wire = Number(tag & 7n);
-      if (num < 1 || num > 0x1fffffff) throw new ProtoJsonError('cannot parse invalid wire-format data');
+      if (num < 1 || num > 0x1fffffff) throw malformed();
       const f = plan.byNumber.get(num);
       if (f && f.repeated && !f.entry && wire === 2 && SCALAR_NUMERIC.has(f.type)) {
-        const len = r.length();
-        const stop = r.pos + len;
+        // Packed: the values fill the field exactly (one running past its end is malformed).
+        const packed = new Reader(r.bytes());
         const list = this.list(msg, f);
-        while (r.pos < stop) list.push(this.scalar(f, r, WIRE_OF[f.type]!));
-        if (r.pos !== stop) throw new ProtoJsonError('cannot parse invalid wire-format data');
+        while (!packed.done) list.push(this.scalar(f, packed, WIRE_OF[f.type]!));
       } else if (f && wire === WIRE_OF[f.type]) {
         this.field1(msg, f, r, depth);
       } else {
@@ -221,9 +228,7 @@ export class DescriptorSet {
 
   private field1(msg: Decoded, f: FieldPlan, r: Reader, depth: number): void {
     if (f.entry) {
-      const len = r.length();
-      const entry = this.decode(ENTRY_PLAN(f.entry), r.buf, r.pos, r.pos + len, depth + 1, undefined);
-      r.pos += len;
+      const entry = this.decode(ENTRY_PLAN(f.entry), r.bytes(), depth + 1, undefined);
       let map = msg.values.get(f.number) as Map<string, unknown> | undefined;
       if (!map) msg.values.set(f.number, (map = new Map()));
       const k = entry.values.get(1) ?? defaultOf(f.entry.key);
@@ -233,12 +238,10 @@ export class DescriptorSet {
     }
     let v: unknown;
     if (f.type === T.MESSAGE) {
-      const len = r.length();
       const sub = this.messages.get(f.typeName!)!;
       // A singular message seen twice is merged into the first (Go's Unmarshal), a repeated one appended.
       const prior = f.repeated ? undefined : (msg.values.get(f.number) as Decoded | undefined);
-      v = this.decode(sub, r.buf, r.pos, r.pos + len, depth + 1, prior);
-      r.pos += len;
+      v = this.decode(sub, r.bytes(), depth + 1, prior);
     } else {
       v = this.scalar(f, r, WIRE_OF[f.type]!);
     }
@@ -273,9 +276,7 @@ export class DescriptorSet {
       case T.SFIXED64:
         return BigInt.asIntN(64, r.fixed64());
       case T.STRING: {
-        const len = r.length();
-        const bytes = r.buf.subarray(r.pos, r.pos + len);
-        r.pos += len;
+        const bytes = r.bytes();
         if (!f.utf8) return Buffer.from(bytes).toString('utf8');
         try {
           return UTF8.decode(bytes);
@@ -283,14 +284,10 @@ export class DescriptorSet {
           throw new ProtoJsonError(`field ${f.fullName} contains invalid UTF-8`);
         }
       }
-      case T.BYTES: {
-        const len = r.length();
-        const bytes = r.buf.slice(r.pos, r.pos + len);
-        r.pos += len;
-        return bytes;
-      }
+      case T.BYTES:
+        return r.bytes().slice(); // a copy: the value outlives the request's buffer
       default: {
-        if (wire !== 0) throw new ProtoJsonError('cannot parse invalid wire-format data');
+        if (wire !== 0) throw malformed();
         const u = r.varint64();
         switch (f.type) {
           case T.BOOL:
@@ -339,7 +336,7 @@ export class DescriptorSet {
         const map = v as Map<string, unknown>;
         if (map.size === 0) continue;
         const o: Record<string, unknown> = {};
-        for (const [k, x] of map) Object.defineProperty(o, k, { value: this.single(f.entry.value, x), enumerable: true, writable: true, configurable: true });
+        for (const [k, x] of map) own(o, k, this.single(f.entry.value, x));
         out[f.json] = o;
       } else if (f.repeated) {
         const list = v as unknown[];
@@ -397,7 +394,7 @@ export class DescriptorSet {
     const name = `.${url.slice(url.lastIndexOf('/') + 1)}`;
     const plan = name.startsWith('.google.protobuf.') ? this.messages.get(name) : undefined;
     if (!plan) throw new ProtoJsonError(`google.protobuf.Any: unable to resolve "${url}": not found`);
-    const inner = this.decode(plan, value, 0, value.length, this.jsonDepth, undefined);
+    const inner = this.decode(plan, value, this.jsonDepth, undefined);
     const json = this.json(inner);
     return WELL_KNOWN[name] ? { '@type': url, value: json } : { '@type': url, ...(json as Record<string, unknown>) };
   }
@@ -522,7 +519,7 @@ const WELL_KNOWN: Readonly<Record<string, WellKnown>> = {
     const f = m.plan.byNumber.get(1)!;
     const map = (m.values.get(1) as Map<string, unknown> | undefined) ?? new Map<string, unknown>();
     const o: Record<string, unknown> = {};
-    for (const [k, x] of map) Object.defineProperty(o, k, { value: s.single(f.entry!.value, x), enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of map) own(o, k, s.single(f.entry!.value, x));
     return o;
   },
   '.google.protobuf.ListValue': (m, s) => ((m.values.get(1) as unknown[] | undefined) ?? []).map((x) => s.single(m.plan.byNumber.get(1)!, x)),
@@ -532,17 +529,22 @@ const WELL_KNOWN: Readonly<Record<string, WellKnown>> = {
 
 class Reader {
   private readonly view: DataView;
+  private pos = 0;
 
-  constructor(
-    readonly buf: Uint8Array,
-    public pos: number,
-    private readonly end: number,
-  ) {
+  constructor(private readonly buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  private need(n: number): void {
-    if (this.pos + n > this.end) throw new ProtoJsonError('cannot parse invalid wire-format data');
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  /** Moves past `n` bytes; returns where they start. */
+  private take(n: number): number {
+    if (this.pos + n > this.buf.length) throw malformed();
+    const at = this.pos;
+    this.pos += n;
+    return at;
   }
 
   /** At most 10 bytes, the tenth at most 1 (Go's protowire.ConsumeVarint). */
@@ -550,52 +552,41 @@ class Reader {
     let lo = 0;
     let hi = 0;
     for (let i = 0; i < 10; i++) {
-      this.need(1);
-      const b = this.buf[this.pos++]!;
+      const b = this.buf[this.take(1)]!;
       if (i < 4) lo |= (b & 0x7f) << (7 * i);
       else if (i === 4) {
         lo |= (b & 0x0f) << 28;
         hi = (b & 0x7f) >> 4;
       } else if (i < 9) hi |= (b & 0x7f) << (7 * i - 32);
-      else if (b > 1) throw new ProtoJsonError('cannot parse invalid wire-format data');
+      else if (b > 1) throw malformed();
       else hi |= b << 31;
       if (b < 0x80) return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     }
-    throw new ProtoJsonError('cannot parse invalid wire-format data');
+    throw malformed();
   }
 
-  length(): number {
+  /** A length-delimited field's bytes (a view into the buffer). */
+  bytes(): Uint8Array {
     const n = this.varint64();
-    if (n > BigInt(this.end - this.pos)) throw new ProtoJsonError('cannot parse invalid wire-format data');
-    return Number(n);
+    if (n > BigInt(this.buf.length - this.pos)) throw malformed();
+    const at = this.take(Number(n));
+    return this.buf.subarray(at, this.pos);
   }
 
   fixed32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getUint32(this.take(4), true);
   }
 
   fixed64(): bigint {
-    this.need(8);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getBigUint64(this.take(8), true);
   }
 
   float(): number {
-    this.need(4);
-    const v = this.view.getFloat32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getFloat32(this.take(4), true);
   }
 
   double(): number {
-    this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getFloat64(this.take(8), true);
   }
 
   /** An unknown field; a group up to its matching end-group. */
@@ -605,33 +596,29 @@ class Reader {
         this.varint64();
         return;
       case 1:
-        this.need(8);
-        this.pos += 8;
+        this.take(8);
         return;
-      case 2: {
-        const n = this.length(); // before pos is read: length() advances it
-        this.pos += n;
+      case 2:
+        this.bytes();
         return;
-      }
       case 5:
-        this.need(4);
-        this.pos += 4;
+        this.take(4);
         return;
       case 3:
         for (;;) {
           const tag = this.varint64();
           const w = Number(tag & 7n);
           const n = Number(tag >> 3n);
-          if (n < 1) throw new ProtoJsonError('cannot parse invalid wire-format data');
+          if (n < 1) throw malformed();
           if (depth > MAX_DEPTH) throw new ProtoJsonError('exceeded maximum recursion depth');
           if (w === 4) {
-            if (n !== num) throw new ProtoJsonError('cannot parse invalid wire-format data');
+            if (n !== num) throw malformed();
             return;
           }
           this.skip(w, n, depth + 1);
         }
       default:
-        throw new ProtoJsonError('cannot parse invalid wire-format data');
+        throw malformed();
     }
   }
 }
