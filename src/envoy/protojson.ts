@@ -6,17 +6,13 @@
 // UTF-8. Encoding follows protojson: JSON names, only populated fields, 64-bit integers as
 // strings, enums by name, bytes as base64, the well-known types in their JSON forms.
 import descriptor from 'protobufjs/ext/descriptor/index.js';
+import { setOwn } from '../lib/records.js';
 
 /** A message that cannot be decoded or has no JSON form (Go's Unmarshal/Marshal error). */
 export class ProtoJsonError extends Error {}
 
 /** Go's error for bytes that are not a message (truncated, overlong, a bad tag). */
 const malformed = (): ProtoJsonError => new ProtoJsonError('cannot parse invalid wire-format data');
-
-/** A map key or Struct field name is data: an own property even when it is `__proto__`. */
-function own(o: Record<string, unknown>, k: string, value: unknown): void {
-  Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
-}
 
 // FieldDescriptorProto.Type
 const T = { DOUBLE: 1, FLOAT: 2, INT64: 3, UINT64: 4, INT32: 5, FIXED64: 6, FIXED32: 7, BOOL: 8, STRING: 9, GROUP: 10, MESSAGE: 11, BYTES: 12, UINT32: 13, ENUM: 14, SFIXED32: 15, SFIXED64: 16, SINT32: 17, SINT64: 18 } as const;
@@ -336,7 +332,7 @@ export class DescriptorSet {
         const map = v as Map<string, unknown>;
         if (map.size === 0) continue;
         const o: Record<string, unknown> = {};
-        for (const [k, x] of map) own(o, k, this.single(f.entry.value, x));
+        for (const [k, x] of map) setOwn(o, k, this.single(f.entry.value, x));
         out[f.json] = o;
       } else if (f.repeated) {
         const list = v as unknown[];
@@ -519,7 +515,7 @@ const WELL_KNOWN: Readonly<Record<string, WellKnown>> = {
     const f = m.plan.byNumber.get(1)!;
     const map = (m.values.get(1) as Map<string, unknown> | undefined) ?? new Map<string, unknown>();
     const o: Record<string, unknown> = {};
-    for (const [k, x] of map) own(o, k, s.single(f.entry!.value, x));
+    for (const [k, x] of map) setOwn(o, k, s.single(f.entry!.value, x));
     return o;
   },
   '.google.protobuf.ListValue': (m, s) => ((m.values.get(1) as unknown[] | undefined) ?? []).map((x) => s.single(m.plan.byNumber.get(1)!, x)),

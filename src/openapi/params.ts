@@ -3,6 +3,7 @@
 // Path: simple, label, matrix. Query: form, spaceDelimited, pipeDelimited, deepObject. Header:
 // simple. Cookie: form. A parameter with `content` (e.g. application/json) is parsed as JSON.
 // Linear in the input: splits and prefix checks only.
+import { dict } from '../lib/records.js';
 import type { Shape } from './schema.js';
 
 export type ParamIn = 'path' | 'query' | 'header' | 'cookie';
@@ -28,11 +29,6 @@ export class ParamSyntaxError extends Error {
   ) {
     super(problem);
   }
-}
-
-/** A record keyed by request data: no prototype, so `constructor` or `__proto__` is just a key. */
-export function dict<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
 }
 
 export function defaultStyle(where: ParamIn): Style {

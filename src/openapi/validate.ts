@@ -9,8 +9,9 @@ import { parseQuery } from '../envoy/go-url.js';
 import { parseMediaType } from '../envoy/media-type.js';
 import type { RequestView } from '../envoy/request.js';
 import { RequestParseError } from '../lib/errors.js';
+import { dict } from '../lib/records.js';
 import type { CompiledOperation, MediaEntry } from './compile.js';
-import { cookieValue, dict, headerValue, parseCookies, pathValue, queryValue, ParamSyntaxError, type ParamIn } from './params.js';
+import { cookieValue, headerValue, parseCookies, pathValue, queryValue, ParamSyntaxError, type ParamIn } from './params.js';
 
 export type RefusalReason =
   | 'undocumented'

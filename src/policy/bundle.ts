@@ -2,6 +2,7 @@
 // files, and optionally .signatures.json. Parsed and checked completely before it can be
 // activated, so a bad bundle never replaces a good one.
 import { errorMessage } from '../lib/errors.js';
+import { setOwn } from '../lib/records.js';
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { readTarGz, type TarFile, type TarLimits } from './tar.js';
@@ -31,20 +32,15 @@ interface Manifest {
   wasm?: { entrypoint?: unknown; module?: unknown }[];
 }
 
-/** Own data properties only: a member path or key named `__proto__` is data, never the prototype. */
-function put(node: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 function setAt(root: Record<string, unknown>, path: string[], value: unknown): void {
   let node = root;
   for (const seg of path) {
     const next = Object.hasOwn(node, seg) ? node[seg] : undefined;
-    if (next === null || typeof next !== 'object' || Array.isArray(next)) put(node, seg, {});
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) setOwn(node, seg, {});
     node = node[seg] as Record<string, unknown>;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BundleError(`data file at /${path.join('/')} is not an object`);
-  for (const [k, v] of Object.entries(value)) put(node, k, v);
+  for (const [k, v] of Object.entries(value)) setOwn(node, k, v);
 }
 
 /** OPA's test for a delta bundle: a patch.json whose "data" lists operations (one that does not decode fails OPA's load too). */
