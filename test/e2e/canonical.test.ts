@@ -9,7 +9,7 @@ import { ensureDevSigningKey } from '../../src/dev/local-secrets.js';
 import type { DevCerts } from '../helpers/certs.js';
 import { send, type Reply } from '../helpers/client.js';
 import type { EnvoyPorts } from '../helpers/envoy.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { ISSUER, jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -29,7 +29,7 @@ describe('canonical credential through Envoy', () => {
     await ensureDevSigningKey(tmp.dir);
     stack = await startStack(tmp, {
       authentication: {
-        jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] },
+        jwt: { issuers: [jwksFileIssuer()] },
         api_keys: { file: 'apikeys.yaml' },
         mtls: { trust_domains: [{ name: 'dev.local' }] },
       },

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildRepoPolicies } from '../helpers/opa.js';
 import { ROOT } from '../helpers/service.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -22,7 +22,7 @@ describe('OpenAPI validation through Envoy', () => {
     key = await makeKey();
     tmp.write('jwks.json', jwks(key));
     stack = await startStack(tmp, {
-      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+      authentication: { jwt: { issuers: [jwksFileIssuer()] } },
       openapi: { specs: [{ name: 'pets', file: join(FIXTURES, 'petstore-30.yaml') }] },
     });
     bearer = `Bearer ${await signToken(key, { sub: 'alice' })}`;
@@ -104,7 +104,7 @@ describe('the local stack\'s API description and example policy (README)', () =>
     tmp.write('jwks.json', jwks(key));
     buildRepoPolicies(join(tmp.dir, 'bundle.tar.gz'));
     stack = await startStack(tmp, {
-      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+      authentication: { jwt: { issuers: [jwksFileIssuer()] } },
       routes: [{ name: 'public-health', match: { path_exact: '/healthz', methods: ['GET', 'HEAD'] }, public: true }],
       policy: { bundle: { file: 'bundle.tar.gz' } },
       openapi: { specs: [{ name: 'demo', file: join(ROOT, 'envoy', 'local', 'openapi.yaml') }] },

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildRepoPolicies } from '../helpers/opa.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -18,7 +18,7 @@ describe('policy through Envoy', () => {
     tmp.write('jwks.json', jwks(key));
     buildRepoPolicies(join(tmp.dir, 'bundle.tar.gz'));
     stack = await startStack(tmp, {
-      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+      authentication: { jwt: { issuers: [jwksFileIssuer()] } },
       routes: [{ name: 'health', match: { path_exact: '/healthz' }, public: true }],
       policy: { bundle: { file: 'bundle.tar.gz' } },
     });

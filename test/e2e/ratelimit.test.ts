@@ -2,7 +2,7 @@
 // with descriptors built from the verified identity.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -23,7 +23,7 @@ descriptors:
 `,
     );
     stack = await startStack(tmp, {
-      authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] }, brute_force: { max_failures: 3, window_s: 60 } },
+      authentication: { jwt: { issuers: [jwksFileIssuer()] }, brute_force: { max_failures: 3, window_s: 60 } },
       ratelimit: { files: ['limits.yaml'], algorithm: 'fixed_window', headers: 'both' },
     });
   });

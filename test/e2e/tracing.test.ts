@@ -5,7 +5,7 @@
 // carries the token. Without a collector the same stack serves as usual.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { startOtlpGrpcReceiver, type ReceivedSpan } from '../helpers/otlp.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -33,7 +33,7 @@ describe('one trace through Envoy and envoy-authz', () => {
     receiver = await startOtlpGrpcReceiver();
     stack = await startStack(
       tmp,
-      { authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } } },
+      { authentication: { jwt: { issuers: [jwksFileIssuer()] } } },
       {
         tracingCollectorPort: receiver.port,
         env: {
@@ -128,7 +128,7 @@ describe('the shipped tracer without a collector', () => {
     key = await makeKey();
     tmp.write('jwks.json', jwks(key));
     // No tracingCollectorPort: Envoy's otel_collector cluster points at a port nothing listens on.
-    stack = await startStack(tmp, { authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } } });
+    stack = await startStack(tmp, { authentication: { jwt: { issuers: [jwksFileIssuer()] } } });
     await warmUp(stack, key);
   });
   afterAll(async () => {

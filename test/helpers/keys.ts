@@ -73,3 +73,8 @@ export function es256WithHeader(key: TestKey, header: Record<string, unknown>, p
   const sig = createSign('sha256').update(input).sign({ key: KeyObject.from(key.privateKey), dsaEncoding: 'ieee-p1363' });
   return `${input}.${sig.toString('base64url')}`;
 }
+
+/** The test issuer (ISSUER, AUDIENCE) with its keys in `jwks.json` beside the config: the usual authentication.jwt.issuers entry. */
+export function jwksFileIssuer(): { issuer: string; audiences: string[]; jwks: { file: string } } {
+  return { issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } };
+}

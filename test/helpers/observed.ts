@@ -3,7 +3,7 @@
 import { afterAll } from 'vitest';
 import { authzClient, rlsClient, type AuthzClient, type RlsClient } from './grpc.js';
 import { loopbackServer } from './http.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, type TestKey } from './keys.js';
+import { AUDIENCE, jwks, makeKey, type TestKey, jwksFileIssuer } from './keys.js';
 import { configYaml, startInProcess } from './service.js';
 import type { tempDir } from './tmp.js';
 
@@ -30,7 +30,7 @@ export async function startObservedService(tmp: ReturnType<typeof tempDir>, limi
         authentication: {
           jwt: {
             issuers: [
-              { issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } },
+              jwksFileIssuer(),
               { issuer: SLOW_ISSUER, audiences: [AUDIENCE], jwks: { url: `${hang.url}/jwks`, allow_insecure_http: true } },
             ],
           },

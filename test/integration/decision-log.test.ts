@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
 import { loopbackServer } from '../helpers/http.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildBundle } from '../helpers/opa.js';
 import { checkRequest } from '../helpers/requests.js';
 import { configYaml, startInProcess } from '../helpers/service.js';
@@ -92,7 +92,7 @@ describe('decision logs', () => {
         'authz.yaml',
         configYaml({
           server: { address: '127.0.0.1:0' },
-          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+          authentication: { jwt: { issuers: [jwksFileIssuer()] } },
           routes: [
             { name: 'trial', match: { path_prefix: '/slow' }, public: true, policy: 'dry_run' },
             { name: 'all', match: { path_prefix: '/' } },
@@ -206,7 +206,7 @@ describe('policy.input.strip_credential_headers', () => {
           `authz-${strip}.yaml`,
           configYaml({
             server: { address: '127.0.0.1:0' },
-            authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+            authentication: { jwt: { issuers: [jwksFileIssuer()] } },
             policy: { bundle: { file: 'p.tar.gz' }, input: { strip_credential_headers: strip } },
           }),
         ),

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildBundle } from '../helpers/opa.js';
 import { checkRequest } from '../helpers/requests.js';
 import { configYaml, runService, startInProcess } from '../helpers/service.js';
@@ -62,7 +62,7 @@ describe('OpenAPI validation through the server', () => {
         configYaml({
           server: { address: '127.0.0.1:0' },
           admin: { address: '127.0.0.1:0', tokens: [{ name: 'ops', sha256: createHash('sha256').update(ADMIN_TOKEN).digest('hex') }] },
-          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+          authentication: { jwt: { issuers: [jwksFileIssuer()] } },
           routes: [{ name: 'search-report', match: { path_prefix: '/search' }, openapi: 'report' }],
           policy: { bundle: { file: 'ops.tar.gz' } },
           openapi: { specs: [{ name: 'pets', file: join(FIXTURES, 'petstore-30.yaml') }] },

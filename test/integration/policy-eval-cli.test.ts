@@ -13,7 +13,7 @@ import type { CheckRequest } from '../../src/gen/envoy/service/auth/v3/CheckRequ
 import { evaluate } from '../../src/cli/eval/run.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
 import { loopbackServer, sendJson } from '../helpers/http.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildRepoPolicies, opaBinary } from '../helpers/opa.js';
 import { ROOT, configYaml, runScript, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -74,7 +74,7 @@ describe('policy.js eval', () => {
       'authz.yaml',
       configYaml({
         server: { address: '127.0.0.1:0' },
-        authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] }, api_keys: { file: 'apikeys.yaml' } },
+        authentication: { jwt: { issuers: [jwksFileIssuer()] }, api_keys: { file: 'apikeys.yaml' } },
         routes: [
           { name: 'health', match: { path_prefix: '/healthz' }, public: true },
           { name: 'api', match: { path_prefix: '/' } },

@@ -10,7 +10,7 @@ import type { ConfigError, ConfigProblem } from '../../src/lib/errors.js';
 import type { CheckResponse__Output } from '../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildBundle, buildRepoPolicies } from '../helpers/opa.js';
 import { loopbackServer } from '../helpers/http.js';
 import { checkRequest } from '../helpers/requests.js';
@@ -83,7 +83,7 @@ describe('policy decisions through the server', () => {
         'authz.yaml',
         configYaml({
           server: { address: '127.0.0.1:0' },
-          authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+          authentication: { jwt: { issuers: [jwksFileIssuer()] } },
           routes: [{ name: 'all', match: { path_prefix: '/' }, public: true }],
           policy: { bundle: { file: 'table.tar.gz' } },
         }),

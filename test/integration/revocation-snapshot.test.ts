@@ -4,7 +4,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { authzClient } from '../helpers/grpc.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, jwksFileIssuer } from '../helpers/keys.js';
 import { checkRequest } from '../helpers/requests.js';
 import { configYaml, runService, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -21,7 +21,7 @@ describe('revocation.snapshot_file', () => {
       'authz.yaml',
       configYaml({
         server: { address: '127.0.0.1:0' },
-        authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+        authentication: { jwt: { issuers: [jwksFileIssuer()] } },
         admin: { address: '127.0.0.1:0', tokens: [{ name: 'ops', sha256: createHash('sha256').update(ADMIN_TOKEN).digest('hex') }] },
         revocation: { store: 'memory', snapshot_file: 'revocations.json' },
       }),

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
 import { send } from '../helpers/client.js';
 import { authzClient, type AuthzClient } from '../helpers/grpc.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
+import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { checkRequest } from '../helpers/requests.js';
 import { configYaml, startInProcess } from '../helpers/service.js';
@@ -45,7 +45,7 @@ describe('revocation shared through Redis', () => {
       configYaml({
         server: { address: '127.0.0.1:0' },
         authentication: {
-          jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] },
+          jwt: { issuers: [jwksFileIssuer()] },
           api_keys: { redis: true },
         },
         admin: { address: '127.0.0.1:0', tokens: [{ name: 'ops', sha256: createHash('sha256').update(ADMIN_TOKEN).digest('hex') }] },

@@ -10,7 +10,7 @@ import { UsageError } from '../../../src/cli/eval/usage-error.js';
 import { ensureDevSigningKey } from '../../../src/dev/local-secrets.js';
 import { toRequestView } from '../../../src/envoy/request.js';
 import { canonicalize } from '../../../src/identity/identity.js';
-import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../../helpers/keys.js';
+import { jwks, makeKey, signToken, jwksFileIssuer } from '../../helpers/keys.js';
 import { buildRepoPolicies } from '../../helpers/opa.js';
 import { testPki } from '../../helpers/pki.js';
 import { configYaml } from '../../helpers/service.js';
@@ -113,7 +113,7 @@ describe('the report', () => {
     const configFile = tmp.write(
       'authz.yaml',
       configYaml({
-        authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { file: 'jwks.json' } }] } },
+        authentication: { jwt: { issuers: [jwksFileIssuer()] } },
         token: { default_audience: 'api', signing_keys: [{ file: 'token-signing.jwk' }] },
         policy: { bundle: { file: 'bundle.tar.gz' } },
       }),
