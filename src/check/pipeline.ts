@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { randomUUID } from 'node:crypto';
 import type { RequestView } from '../envoy/request.js';
 import type { GrpcBodies } from '../envoy/grpc-body.js';
-import { policyInputBuilder, type PolicyInputBuilder } from '../envoy/input.js';
+import { policyInputBuilder, type PolicyInputBuilder, type PolicyInputDoc } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
 import type { TokenMinter } from '../identity/minter.js';
 import type { DenyList } from '../identity/revocation/deny-list.js';
@@ -20,7 +20,7 @@ import { problemAnswer } from '../openapi/problem.js';
 import { OpenApiStage, type StageMatch } from '../openapi/stage.js';
 import type { Parsed } from '../openapi/validate.js';
 import { childSpan } from '../telemetry/tracing.js';
-import type { Allow, Decision } from './decision.js';
+import type { Allow, Decision, PolicyEvaluation } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
 import { DEFAULT_ROUTE, type Route, type RouteTable } from './routes.js';
 
@@ -172,11 +172,9 @@ export class CheckPipeline {
     const api = this.deps.openapi?.match(req, route.openapi);
     if (!p || !this.toInput || mode === 'skip') return this.validated(req, route, identity, {}, signal, api);
     const decisionId = randomUUID();
-    let input: Record<string, unknown>;
+    let input: PolicyInputDoc;
     try {
-      input = this.toInput(req.raw, identity);
-      const operation = OpenApiStage.operation(api);
-      if (operation) input.operation = operation;
+      input = this.toInput(req.raw, identity, OpenApiStage.operation(api) || undefined);
     } catch (err) {
       if (!(err instanceof RequestParseError)) throw err;
       // opa-envoy-plugin answers a request it cannot read with 400 before any policy runs.
@@ -186,7 +184,14 @@ export class CheckPipeline {
     signal?.throwIfAborted();
     const started = performance.now();
     const { decision, revision, result } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
-    const evaluation = { input, result, evalNs: Math.round((performance.now() - started) * 1e6) };
+    // The input as a value only if someone reads it (decision logs): parsed from its JSON then.
+    const evaluation: PolicyEvaluation = {
+      get input() {
+        return input.value();
+      },
+      result,
+      evalNs: Math.round((performance.now() - started) * 1e6),
+    };
     if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
     if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
     return {
@@ -211,18 +216,13 @@ export class CheckPipeline {
     extra: Partial<Allow>,
     signal: AbortSignal | undefined,
     api: StageMatch | undefined,
-    input?: Record<string, unknown>,
+    input?: PolicyInputDoc,
   ): Promise<Decision> {
     const stage = this.deps.openapi;
     if (stage && api) {
       signal?.throwIfAborted();
       // The query and body as the policy input parsed them, when it did (no second parse).
-      const parsed: Parsed | undefined = input
-        ? {
-            query: input.parsed_query as Record<string, string[]>,
-            ...('parsed_body' in input ? { body: { parsed: input.parsed_body, truncated: input.truncated_body === true } } : {}),
-          }
-        : undefined;
+      const parsed: Parsed | undefined = input ? { query: input.parsedQuery, ...(input.body ? { body: input.body } : {}) } : undefined;
       const refusal = await childSpan('openapi.validate', {}, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
       if (refusal) {
         return {

@@ -12,7 +12,9 @@ import { parseBody } from './body.js';
 import type { GrpcBodies } from './grpc-body.js';
 import { parseQuery, pathUnescape } from './go-url.js';
 import { normalizePath, splitTarget } from './path.js';
-import { protoMapper } from './proto-json.js';
+import type { InputDocument } from '../policy/authorizer.js';
+import { JsonWriter } from './json-writer.js';
+import { protoJsonWriter } from './proto-json.js';
 
 export interface InputOptions {
   /** opa-envoy-plugin's skip_request_body_parse: no parsed_body and no truncated_body. */
@@ -23,74 +25,108 @@ export interface InputOptions {
   readonly stripHeaders?: readonly string[];
 }
 
-export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined) => Record<string, unknown>;
+/**
+ * One request's policy input. The policy reads it as JSON text, written straight from the decoded
+ * CheckRequest (no object graph, no JSON.stringify, no TextEncoder per Check); the few readers that
+ * want it as a value (decision logs, the decision cache, the offline evaluator) parse it once.
+ */
+export interface PolicyInputDoc extends InputDocument {
+  readonly json: Buffer;
+  /** parsed_query as written. */
+  readonly parsedQuery: Record<string, string[]>;
+  /** parsed_body and truncated_body as written; absent when the body is not parsed. */
+  readonly body?: { readonly parsed: unknown; readonly truncated: boolean };
+}
 
-const VERSION = Object.freeze({ ext_authz: 'v3', encoding: 'protojson' });
+export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined, operation?: unknown) => PolicyInputDoc;
+
+const VERSION = '"version":{"ext_authz":"v3","encoding":"protojson"}';
+const HTTP_REQUEST = '.envoy.service.auth.v3.AttributeContext.HttpRequest';
+const HEADER_MAP = '.envoy.config.core.v3.HeaderMap';
+
+/** What the edits of one request need: the path the policy sees, and the headers it does not. */
+interface Edits {
+  /** The normalized path (with the query as sent), when it differs from the path Envoy sent. */
+  path: string | undefined;
+  strip: ReadonlySet<string>;
+}
+
+class InputDoc implements PolicyInputDoc {
+  private parsed: Record<string, unknown> | undefined;
+  constructor(
+    readonly json: Buffer,
+    readonly parsedQuery: Record<string, string[]>,
+    readonly body: PolicyInputDoc['body'],
+  ) {}
+  value(): Record<string, unknown> {
+    this.parsed ??= JSON.parse(this.json.toString('utf8')) as Record<string, unknown>;
+    return this.parsed;
+  }
+}
 
 /** Compiles the CheckRequest descriptor walk once (call at startup); the builder is pure. */
 export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder {
-  const attributes = protoMapper(envoyReflection().lookupType('envoy.service.auth.v3.CheckRequest'));
   const strip: ReadonlySet<string> = new Set(opts.stripHeaders ?? []);
-  return (req, identity) => {
+  const stripping = strip.size > 0;
+  // The policy sees the path the routes saw (normalized as Envoy's normalize_path and
+  // merge_slashes do; ./path.ts), the query as sent - also in headers[':path'] - and not the
+  // stripped headers (in `headers`, and in `headerMap` when Envoy sends raw headers).
+  const writeAttributes = protoJsonWriter<Edits>(envoyReflection().lookupType('envoy.service.auth.v3.CheckRequest'), {
+    [HTTP_REQUEST]: {
+      replace: (e, field, key) => (e.path !== undefined && (field === 'path' ? key === undefined : field === 'headers' && key === ':path') ? e.path : undefined),
+      omit: stripping ? (e, field, key) => field === 'headers' && e.strip.has((key as string).toLowerCase()) : undefined,
+    },
+    [HEADER_MAP]: {
+      omit: stripping ? (e, field, item) => field === 'headers' && e.strip.has(((item as { key?: string }).key ?? '').toLowerCase()) : undefined,
+    },
+  });
+  const w = new JsonWriter();
+  return (req, identity, operation) => {
     const http = req.attributes?.request?.http;
     const rawPath = http?.path ?? '';
-    // The policy sees the path the routes saw (normalized as Envoy's normalize_path and
-    // merge_slashes do; ./path.ts), the query as sent. A path that cannot be normalized never
-    // reaches a policy (400 first); as sent, should it ever.
+    // A path that cannot be normalized never reaches a policy (400 first); as sent, should it ever.
     const target = splitTarget(rawPath);
     const pathOnly = normalizePath(target.path) ?? target.path;
     const parsedPath = pathUnescape(pathOnly).replace(/^\/+/, '').split('/');
-    const input: Record<string, unknown> = {
-      ...attributes(req),
-      version: VERSION,
-      parsed_path: parsedPath,
-      parsed_query: target.query !== undefined ? parseQuery(target.query) : {},
-    };
+    const parsedQuery = target.query !== undefined ? parseQuery(target.query) : {};
     const path = target.query !== undefined ? `${pathOnly}?${target.query}` : pathOnly;
-    if (path !== rawPath) {
-      const h = (input.attributes as { request?: { http?: { path?: string; headers?: Record<string, string> } } } | undefined)?.request?.http;
-      if (h) {
-        h.path = path;
-        if (h.headers && ':path' in h.headers) h.headers[':path'] = path;
-      }
-    }
-    if (strip.size > 0) stripHeaders(input, strip);
-    if (!opts.skipBodyParse) {
-      const { parsed, truncated } = parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body, opts.grpcBodies ? { bodies: opts.grpcBodies, parsedPath } : undefined);
-      input.parsed_body = parsed;
-      input.truncated_body = truncated;
+    // Parsed before anything is written: a body the plugin refuses throws RequestParseError.
+    const body = opts.skipBodyParse ? undefined : parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body, opts.grpcBodies ? { bodies: opts.grpcBodies, parsedPath } : undefined);
+    w.reset();
+    // The CheckRequest's own fields (`attributes`), then ours, in the order the plugin's input has them.
+    writeAttributes(w, req, { path: path !== rawPath && http ? path : undefined, strip });
+    w.unclose();
+    w.raw(w.last() === 0x7b ? VERSION : `,${VERSION}`);
+    w.raw(',"parsed_path":');
+    w.value(parsedPath);
+    w.raw(',"parsed_query":');
+    w.value(parsedQuery);
+    if (body) {
+      w.raw(',"parsed_body":');
+      w.value(body.parsed);
+      w.raw(',"truncated_body":');
+      w.bool(body.truncated);
     }
     const principal = req.attributes?.source?.principal;
-    if (principal) input.source_principal = principal;
-    input.identity = identity ?? null;
-    return input;
+    if (principal) {
+      w.raw(',"source_principal":');
+      w.string(principal);
+    }
+    w.raw(',"identity":');
+    w.value(identity ?? null);
+    if (operation !== undefined) {
+      w.raw(',"operation":');
+      w.value(operation);
+    }
+    w.byte(0x7d);
+    return new InputDoc(w.take(), parsedQuery, body);
   };
-}
-
-interface HeaderEntry {
-  key?: string;
-}
-interface HttpView {
-  headers?: Record<string, string>;
-  /** Envoy's encode_raw_headers: the input's JSON name (the eval CLI's raw objects use header_map). */
-  headerMap?: { headers?: HeaderEntry[] };
-  header_map?: { headers?: HeaderEntry[] };
-}
-
-/** Removes the named headers from the input (headers map, and headerMap when Envoy sends raw headers). */
-function stripHeaders(input: Record<string, unknown>, names: ReadonlySet<string>): void {
-  const http = (input.attributes as { request?: { http?: HttpView } } | undefined)?.request?.http;
-  if (!http) return;
-  if (http.headers) for (const k of Object.keys(http.headers)) if (names.has(k.toLowerCase())) delete http.headers[k];
-  for (const map of [http.headerMap, http.header_map]) {
-    if (map?.headers) map.headers = map.headers.filter((h) => !names.has((h.key ?? '').toLowerCase()));
-  }
 }
 
 let standard: PolicyInputBuilder | undefined;
 
-/** The input with the plugin's default options (body parsing on). */
+/** The input with the plugin's default options (body parsing on), as a value. */
 export function toPolicyInput(req: CheckRequest__Output, identity: Identity | undefined): Record<string, unknown> {
   standard ??= policyInputBuilder();
-  return standard(req, identity);
+  return standard(req, identity).value();
 }

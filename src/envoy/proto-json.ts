@@ -7,6 +7,8 @@
 //   JSON (AsMap); every other message, Timestamp and Any included, field by field.
 // The plan per type is compiled once; converting a message allocates only its output.
 import type protobuf from 'protobufjs';
+import { setOwn } from '../lib/records.js';
+import type { JsonWriter } from './json-writer.js';
 import { structToJson, type DecodedStruct } from './struct.js';
 
 type Scalar = 'string' | 'bool' | 'number' | 'long' | 'bytes' | 'enum';
@@ -14,6 +16,9 @@ type Scalar = 'string' | 'bool' | 'number' | 'long' | 'bytes' | 'enum';
 interface FieldPlan {
   readonly name: string;
   readonly json: string;
+  /** `"json":` and `,"json":`, for the JSON text writer (field and json_name are ASCII in every proto we load). */
+  readonly key: string;
+  readonly nextKey: string;
   /** Member of a oneof (or a proto3 optional): present when set at all. */
   readonly explicit: boolean;
   readonly repeated: boolean;
@@ -73,20 +78,29 @@ function planOf(type: protobuf.Type): MessagePlan {
                 : NUMBERS.has(f.type)
                   ? 'number'
                   : 'string';
+    const json = custom ?? jsonName(f.name);
     return {
       name: f.name,
-      json: custom ?? jsonName(f.name),
+      json,
+      key: `${JSON.stringify(json)}:`,
+      nextKey: `,${JSON.stringify(json)}:`,
       explicit: f.partOf !== null,
       repeated: f.repeated,
       map: f.map,
       ...(scalar ? { scalar } : {}),
       ...(isEnum ? { enumValues: (resolved).values } : {}),
-      ...(isMessage ? { message: () => planOf(resolved) } : {}),
+      ...(isMessage ? { message: lazyPlan(resolved) } : {}),
     };
   });
   plan = { struct: key === '.google.protobuf.Struct', fields };
   plans.set(key, plan);
   return plan;
+}
+
+/** The plan of a field's message type, looked up once (recursive types make it lazy; `fullName` builds a string per call). */
+function lazyPlan(type: protobuf.Type): () => MessagePlan {
+  let plan: MessagePlan | undefined;
+  return () => (plan ??= planOf(type));
 }
 
 function scalarValue(f: FieldPlan, v: unknown): unknown {
@@ -130,8 +144,15 @@ function convert(msg: unknown, plan: MessagePlan): Record<string, unknown> {
     if (v === undefined || v === null) continue;
     if (f.map) {
       // Map keys are data (a header may be called "constructor"): defined as own properties.
-      const entries = Object.entries(v as Record<string, unknown>);
-      if (entries.length > 0) out[f.json] = Object.fromEntries(entries.map(([k, x]) => [k, value(f, x)]));
+      const m = v as Record<string, unknown>;
+      let mapped: Record<string, unknown> | undefined;
+      for (const k in m) {
+        if (!Object.hasOwn(m, k)) continue;
+        mapped ??= {};
+        if (k === '__proto__') setOwn(mapped, k, value(f, m[k]));
+        else mapped[k] = value(f, m[k]);
+      }
+      if (mapped) out[f.json] = mapped;
     } else if (f.repeated) {
       const list = v as unknown[];
       if (list.length > 0) out[f.json] = list.map((x) => value(f, x));
@@ -140,6 +161,109 @@ function convert(msg: unknown, plan: MessagePlan): Record<string, unknown> {
     }
   }
   return out;
+}
+
+// --- the same walk, written as JSON text ---------------------------------------------------------
+
+/** Edits to one message type while it is written (the caller's per-request context `C` says what). */
+export interface TypeEdit<C> {
+  /** A replacement for a singular field or a map entry (`key`) of this message; undefined: as decoded. A replacement is written even where the field was absent. */
+  replace?(ctx: C, field: string, key?: string): unknown;
+  /** A map entry (by key) or list item of this field left out. The field itself stays (as `{}` or `[]`) when it had entries. */
+  omit?(ctx: C, field: string, entry: unknown): boolean;
+}
+
+interface WriteCtx<C> {
+  readonly edits: ReadonlyMap<MessagePlan, TypeEdit<C>>;
+  readonly ctx: C;
+}
+
+function writeScalar(w: JsonWriter, f: FieldPlan, v: unknown): void {
+  switch (f.scalar) {
+    case 'long':
+      return w.number(Number(v));
+    case 'enum':
+      return w.number(typeof v === 'string' ? (f.enumValues?.[v] ?? 0) : Number(v));
+    case 'bytes':
+      return w.value(scalarValue(f, v));
+    default:
+      return w.value(v);
+  }
+}
+
+function writeValue<C>(w: JsonWriter, f: FieldPlan, v: unknown, c: WriteCtx<C>): void {
+  if (f.message) writeMessage(w, v, f.message(), c);
+  else writeScalar(w, f, v);
+}
+
+function writeMessage<C>(w: JsonWriter, msg: unknown, plan: MessagePlan, c: WriteCtx<C>): void {
+  if (plan.struct) return w.value(structToJson(msg as DecodedStruct));
+  const o = msg as Record<string, unknown>;
+  const edit = c.edits.get(plan);
+  let first = true;
+  w.byte(0x7b);
+  for (const f of plan.fields) {
+    const replaced = edit?.replace && !f.map ? edit.replace(c.ctx, f.name) : undefined;
+    const v = replaced ?? o[f.name];
+    if (v === undefined || v === null) continue;
+    if (replaced !== undefined) {
+      w.raw(first ? f.key : f.nextKey);
+      w.value(replaced);
+    } else if (f.map) {
+      const m = v as Record<string, unknown>;
+      let n = -1;
+      for (const k in m) {
+        if (!Object.hasOwn(m, k)) continue;
+        if (n < 0) {
+          w.raw(first ? f.key : f.nextKey);
+          w.byte(0x7b);
+          n = 0;
+        }
+        if (edit?.omit?.(c.ctx, f.name, k)) continue;
+        if (n++ > 0) w.byte(0x2c);
+        w.string(k);
+        w.byte(0x3a);
+        const r = edit?.replace ? edit.replace(c.ctx, f.name, k) : undefined;
+        if (r !== undefined) w.value(r);
+        else writeValue(w, f, m[k], c);
+      }
+      if (n < 0) continue;
+      w.byte(0x7d);
+    } else if (f.repeated) {
+      const list = v as unknown[];
+      if (list.length === 0) continue;
+      w.raw(first ? f.key : f.nextKey);
+      w.byte(0x5b);
+      let n = 0;
+      for (const x of list) {
+        if (edit?.omit?.(c.ctx, f.name, x)) continue;
+        if (n++ > 0) w.byte(0x2c);
+        writeValue(w, f, x, c);
+      }
+      w.byte(0x5d);
+    } else if (f.message || f.explicit || !isDefault(f, v)) {
+      w.raw(first ? f.key : f.nextKey);
+      writeValue(w, f, v, c);
+    } else continue;
+    first = false;
+  }
+  w.byte(0x7d);
+}
+
+/**
+ * Writes what protoMapper's function returns, as JSON text, with `edits` applied to the named
+ * message types (full names, e.g. `.envoy.service.auth.v3.AttributeContext.HttpRequest`).
+ */
+export function protoJsonWriter<C>(type: protobuf.Type, edits: Readonly<Record<string, TypeEdit<C>>> = {}): (w: JsonWriter, msg: unknown, ctx: C) => void {
+  const plan = planOf(type);
+  compileAll(plan, new Set());
+  const byPlan = new Map<MessagePlan, TypeEdit<C>>();
+  for (const [name, e] of Object.entries(edits)) {
+    const p = plans.get(name);
+    if (!p) throw new Error(`${name} is not reached from ${type.fullName}`);
+    byPlan.set(p, e);
+  }
+  return (w, msg, ctx) => writeMessage(w, msg, plan, { edits: byPlan, ctx });
 }
 
 function compileAll(plan: MessagePlan, seen: Set<MessagePlan>): void {

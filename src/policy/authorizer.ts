@@ -7,8 +7,16 @@ import { toPolicyDecision, type PolicyDecision } from './decision.js';
 import type { PolicyEngine } from './engine.js';
 import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 
-/** The document a policy sees as `input`. */
+/** The document a policy sees as `input`, as a value. */
 export type PolicyInput = Readonly<Record<string, unknown>>;
+
+/** An input document as the policy reads it (JSON text), and as a value for the few that want one. */
+export interface InputDocument {
+  /** UTF-8 JSON. */
+  readonly json: Uint8Array;
+  /** Parsed on first use; the same object afterwards. */
+  value(): Record<string, unknown>;
+}
 
 export interface Authorization {
   readonly decision: PolicyDecision;
@@ -70,16 +78,16 @@ export class PolicyAuthorizer {
     return this.engine.revision;
   }
 
-  authorize(input: PolicyInput): Authorization {
-    const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input, p) ?? null)]) : '';
+  authorize(input: InputDocument): Authorization {
+    const key = this.cache ? JSON.stringify([this.engine.revision, ...this.keyPaths.map((p) => at(input.value(), p) ?? null)]) : '';
     const hit = this.cache?.get(key);
     if (this.cache) this.metrics.cacheLookup('policy_decision', hit !== undefined);
     if (hit) {
-      this.listener?.(input, hit.result, hit.revision);
+      this.listener?.(input.value(), hit.result, hit.revision);
       return hit;
     }
-    const { result, revision } = this.engine.evaluate(input);
-    this.listener?.(input, result, revision);
+    const { result, revision } = this.engine.evaluateJson(input.json);
+    this.listener?.(input.value(), result, revision);
     const out = { decision: toPolicyDecision(result), revision, result };
     this.cache?.set(key, out);
     return out;

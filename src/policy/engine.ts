@@ -7,6 +7,7 @@ import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { PolicyConfig } from '../config/schema.js';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
 import { BundleError, type PolicyBundle } from './bundle.js';
+import { evaluateJsonText } from './wasm-eval.js';
 import { EvalScope, hostBuiltins, requiredBuiltins, unsupportedBuiltins, type HostBuiltin } from './builtins/index.js';
 
 interface Active {
@@ -85,12 +86,21 @@ export class PolicyEngine {
 
   /** The decision document for `input`, and the revision that produced it. */
   evaluate(input: unknown): { result: unknown; revision: string } {
+    return this.decide((policy) => policy.evaluate(input, this.opts.decisionPath));
+  }
+
+  /** The same for an input given as UTF-8 JSON text (written by the caller; not checked here). */
+  evaluateJson(json: Uint8Array): { result: unknown; revision: string } {
+    return this.decide((policy) => evaluateJsonText(policy, json, this.opts.decisionPath));
+  }
+
+  private decide(run: (policy: LoadedPolicy) => unknown): { result: unknown; revision: string } {
     const active = this.active;
     if (!active) throw new UnavailableError('policy_error', 'no policy bundle is active');
     let results: unknown;
     try {
       this.scope.begin();
-      results = active.policy.evaluate(input, this.opts.decisionPath);
+      results = run(active.policy);
     } catch (err) {
       throw new UnavailableError('policy_error', `policy evaluation failed: ${errorMessage(err)}`);
     }

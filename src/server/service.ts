@@ -15,6 +15,7 @@ import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
 import { envoyProtos } from '../envoy/protos.js';
+import { checkResponseWriter } from '../envoy/check-response-wire.js';
 import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
 import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.js';
@@ -81,7 +82,12 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
     // check.enabled and ratelimit.enabled are restart-only).
     const authz: AuthorizationHandlers = { Check: (call, callback) => gens.current.authz!.Check(call, callback) };
     const rls: RateLimitServiceHandlers = { ShouldRateLimit: (call, callback) => gens.current.rls!.ShouldRateLimit(call, callback) };
-    if (cfg.check.enabled) server.addService(protos.auth.v3.Authorization.service, { ...authz });
+    if (cfg.check.enabled) {
+      // Check answers are written by the fast CheckResponse writer (the same bytes, a tenth of the garbage).
+      const def = protos.auth.v3.Authorization.service;
+      const check = { ...def.Check, responseSerialize: checkResponseWriter(def.Check.responseSerialize as (v: unknown) => Buffer) };
+      server.addService({ ...def, Check: check }, { ...authz });
+    }
     if (first.limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rls });
 
     const admin = await startAdmin({

@@ -6,7 +6,7 @@
 // with child spans per stage. Attributes name outcomes and identities, never credentials.
 // Resource: service.name, service.version, service.instance.id, OTEL_RESOURCE_ATTRIBUTES
 // (resource.ts). An unreachable collector is logged once, and its return once (export-watch.ts).
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -16,6 +16,14 @@ import { NO_METRICS, type MetricsSink } from './metrics.js';
 import { serviceResource } from './resource.js';
 
 const TRACER = 'envoy-authz';
+
+/**
+ * Whether a tracer provider is registered. Off (the default), spans are not made at all: the
+ * no-op tracer still allocated a tracer, a span and a context per call and per stage, for nothing
+ * (with no propagator registered there is no caller context to carry either).
+ */
+let tracingOn = false;
+const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export interface Tracing {
   readonly enabled: boolean;
@@ -45,7 +53,14 @@ export async function setupTracing(log: Logger, env: NodeJS.ProcessEnv = process
     propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })] }),
   });
   log.info({ event: 'tracing_enabled', protocol: grpc, endpoint: shown }, 'OpenTelemetry tracing on');
-  return { enabled: true, shutdown: () => provider.shutdown() };
+  tracingOn = true;
+  return {
+    enabled: true,
+    shutdown: () => {
+      tracingOn = false;
+      return provider.shutdown();
+    },
+  };
 }
 
 const mapGetter: TextMapGetter<ReadonlyMap<string, string>> = {
@@ -55,6 +70,7 @@ const mapGetter: TextMapGetter<ReadonlyMap<string, string>> = {
 
 /** The caller's context: from the gRPC call's metadata, else from the proxied request's headers. */
 export function callerContext(grpcMetadata: ReadonlyMap<string, string>, httpHeaders: ReadonlyMap<string, string> | undefined): Context {
+  if (!tracingOn) return ROOT_CONTEXT;
   const fromGrpc = propagation.extract(ROOT_CONTEXT, grpcMetadata, mapGetter);
   if (trace.getSpanContext(fromGrpc)) return fromGrpc;
   return httpHeaders ? propagation.extract(ROOT_CONTEXT, httpHeaders, mapGetter) : ROOT_CONTEXT;
@@ -62,6 +78,7 @@ export function callerContext(grpcMetadata: ReadonlyMap<string, string>, httpHea
 
 /** Runs `fn` in a SERVER span under `parent`. */
 export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+  if (!tracingOn) return fn(NOOP_SPAN);
   return trace.getTracer(TRACER).startActiveSpan(name, { kind: SpanKind.SERVER }, parent, (span) =>
     fn(span).finally(() => span.end()),
   );
@@ -70,6 +87,10 @@ export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) =>
 /** Runs `fn` in a child span of the active one; errors mark the span and propagate. Also times the stage for `metrics`' stage-latency histogram. */
 export function childSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>, metrics: MetricsSink = NO_METRICS): Promise<T> {
   const started = performance.now();
+  if (!tracingOn) {
+    const timed = (): void => metrics.stage(name, (performance.now() - started) / 1000);
+    return fn().finally(timed);
+  }
   return trace.getTracer(TRACER).startActiveSpan(name, { attributes }, context.active(), (span) =>
     fn().then(
       (v) => {
@@ -89,6 +110,7 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => Pro
 
 /** The trace id of the active span, if any (for audit records). */
 export function activeTraceId(): string | undefined {
+  if (!tracingOn) return undefined;
   const sc = trace.getActiveSpan()?.spanContext();
   return sc && trace.isSpanContextValid(sc) ? sc.traceId : undefined;
 }

@@ -67,7 +67,7 @@ export async function buildDecisionRecorder(loaded: LoadedConfig, deps: Decision
   return new DecisionRecorder(
     deps.engine,
     {
-      ...(build ? { toInput: (req: RequestView, identity: Decision['identity']) => build(req.raw, identity) } : {}),
+      ...(build ? { toInput: (req: RequestView, identity: Decision['identity']) => build(req.raw, identity).value() } : {}),
       decisionPath: loaded.config.policy?.decision_path ?? 'envoy/authz/allow',
       labels: eventLabels(cfg?.labels ?? {}),
       scrubber: new Scrubber(deps.credentialHeaders),

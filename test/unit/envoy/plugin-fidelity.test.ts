@@ -49,7 +49,7 @@ describe(`opa-envoy-plugin fidelity (fixtures from ${FILE.plugin})`, () => {
     const grpc = policyInputBuilder({ grpcBodies: new GrpcBodies(new DescriptorSet(readFileSync(DESCRIPTORS))) });
     for (const f of FILE.fixtures) {
       it(f.name, () => {
-        const build = (): Record<string, unknown> => (f.protoDescriptor ? grpc : f.skipBodyParse ? skip : plain)(decoded(f.request), undefined);
+        const build = (): Record<string, unknown> => (f.protoDescriptor ? grpc : f.skipBodyParse ? skip : plain)(decoded(f.request), undefined).value();
         if (isParseError(f)) {
           expect(f.input).toBeNull();
           expect(build).toThrow(RequestParseError);

@@ -1,0 +1,88 @@
+// The JSON text writer behind the policy input: exactly JSON.stringify's text for every value, and
+// the input document built with it equal to the one the object graph made.
+import { describe, expect, it } from 'vitest';
+import { JsonWriter } from '../../../src/envoy/json-writer.js';
+import { policyInputBuilder } from '../../../src/envoy/input.js';
+import { envoyProtos } from '../../../src/envoy/protos.js';
+import type { CheckRequest, CheckRequest__Output } from '../../../src/gen/envoy/service/auth/v3/CheckRequest.js';
+
+function decoded(req: CheckRequest): CheckRequest__Output {
+  const m = envoyProtos().envoy.service.auth.v3.Authorization.service.Check;
+  return m.requestDeserialize(m.requestSerialize(req));
+}
+
+function written(fn: (w: JsonWriter) => void): string {
+  const w = new JsonWriter();
+  w.reset();
+  fn(w);
+  return w.take().toString('utf8');
+}
+
+describe('JsonWriter', () => {
+  const strings = ['', 'plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0000nul\u001f', 'é ✓ 𝄞 emoji 😀', 'lone \ud800 high', 'lone \udc00 low', 'reversed \udc00\ud800 pair', '</script>\u2028\u2029', 'x'.repeat(70_000)];
+  for (const s of strings) {
+    it(`writes ${JSON.stringify(s.slice(0, 30))} as JSON.stringify does`, () => {
+      expect(written((w) => w.string(s))).toBe(JSON.stringify(s));
+    });
+  }
+
+  it('writes numbers, booleans, null and nested values as JSON.stringify does', () => {
+    for (const v of [0, -0, 1.5, -1e-7, 2 ** 60, Number.NaN, Infinity, -Infinity, true, false, null, [1, 'a', null, undefined], { a: { b: [undefined, { c: 'é' }] }, u: undefined }]) {
+      expect(written((w) => w.value(v))).toBe(JSON.stringify([v]).slice(1, -1) || 'null');
+    }
+  });
+
+  it('grows past its buffer and starts over on reset', () => {
+    const w = new JsonWriter();
+    w.reset();
+    const big = 'y'.repeat(40_000);
+    w.raw('[');
+    for (let i = 0; i < 5; i++) {
+      if (i > 0) w.raw(',');
+      w.string(big);
+    }
+    w.raw(']');
+    expect(JSON.parse(w.take().toString('utf8'))).toHaveLength(5);
+    w.reset();
+    w.string('small');
+    expect(w.take().toString('utf8')).toBe('"small"');
+  });
+
+  it('takes back the brace of an object just closed, and only that', () => {
+    const w = new JsonWriter();
+    w.reset();
+    w.raw('{"a":1}');
+    w.unclose();
+    w.raw(',"b":2}');
+    expect(w.take().toString('utf8')).toBe('{"a":1,"b":2}');
+    w.reset();
+    w.raw('[1]');
+    expect(() => w.unclose()).toThrow();
+  });
+});
+
+describe('the policy input as JSON text', () => {
+  it('is one document whose value is parsed once', () => {
+    const doc = policyInputBuilder()(decoded({ attributes: { request: { http: { method: 'GET', path: '/a?x=1', headers: { ':path': '/a?x=1' } } } } }), undefined);
+    expect(JSON.parse(doc.json.toString('utf8'))).toEqual(doc.value());
+    expect(doc.value()).toBe(doc.value());
+    expect(doc.parsedQuery).toEqual({ x: ['1'] });
+  });
+
+  it('keeps a headers map whose every header is stripped, as an empty object (as before)', () => {
+    const doc = policyInputBuilder({ stripHeaders: ['authorization'] })(decoded({ attributes: { request: { http: { method: 'GET', path: '/', headers: { Authorization: 'Bearer t' } } } } }), undefined);
+    expect((doc.value().attributes as { request: { http: { headers: unknown } } }).request.http.headers).toEqual({});
+  });
+
+  it('writes the version, the identity and the operation even when Envoy sent no attributes', () => {
+    const v = policyInputBuilder()(decoded({}), { subject: 's' } as never, { id: 'getOrder' }).value();
+    expect(v).toEqual({ version: { ext_authz: 'v3', encoding: 'protojson' }, parsed_path: [''], parsed_query: {}, parsed_body: null, truncated_body: false, identity: { subject: 's' }, operation: { id: 'getOrder' } });
+  });
+
+  it('keeps map keys that are property names of Object.prototype as data', () => {
+    const v = policyInputBuilder()(decoded({ attributes: { request: { http: { method: 'GET', path: '/', headers: { constructor: 'c', toString: 't', hasOwnProperty: 'h' } } } } }), undefined).value();
+    const headers = (v.attributes as { request: { http: { headers: Record<string, string> } } }).request.http.headers;
+    expect(Object.getOwnPropertyNames(headers).sort()).toEqual(['constructor', 'hasOwnProperty', 'toString']);
+    expect(headers.constructor).toBe('c');
+  });
+});
