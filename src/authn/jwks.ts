@@ -48,11 +48,32 @@ export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>,
   }
   if (jwks?.file !== undefined) {
     const keyPath = `${at}/jwks/file`;
-    const set = await readReferencedJson(loaded, keyPath, jwks.file);
-    return createLocalJWKSet(checkPublicJwks(loaded.file, keyPath, set));
+    const set = checkPublicJwks(loaded.file, keyPath, await readReferencedJson(loaded, keyPath, jwks.file));
+    const getKey = createLocalJWKSet(set);
+    await importAll(getKey, set, iss.algorithms);
+    return getKey;
   }
   // The loader guarantees one of the three; reaching here is a programming error.
   throw new ConfigError(loaded.file, [{ keyPath: at, problem: 'no key source' }]);
+}
+
+/**
+ * Imports every key of a local set now, for each algorithm it may verify: jose imports (and then
+ * caches) a key on its first use, which made the first token of each key the slowest. A key that
+ * does not import is left for the request that uses it (and fails it), as before.
+ */
+async function importAll(getKey: JWTVerifyGetKey, set: JSONWebKeySet, algorithms: readonly string[]): Promise<void> {
+  const token = { payload: '', signature: '' };
+  for (const k of set.keys) {
+    for (const alg of algorithms) {
+      if (k.alg !== undefined && k.alg !== alg) continue;
+      try {
+        await getKey({ alg, ...(k.kid !== undefined ? { kid: k.kid } : {}) }, token);
+      } catch {
+        // Not this key's algorithm, or several keys without a kid match: nothing to warm.
+      }
+    }
+  }
 }
 
 function checkPublicJwks(file: string, keyPath: string, value: unknown): JSONWebKeySet {

@@ -9,6 +9,7 @@ import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import { randomUUID } from 'node:crypto';
 import type { RequestView } from '../envoy/request.js';
+import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { GrpcBodies } from '../envoy/grpc-body.js';
 import { policyInputBuilder, type PolicyInputBuilder, type PolicyInputDoc } from '../envoy/input.js';
 import { canonicalize, type Identity } from '../identity/identity.js';
@@ -105,6 +106,11 @@ export class CheckPipeline {
       ...(o.forwardCredential ? [] : deps.credentialHeaders),
     ];
     this.challenge = o.challenge;
+  }
+
+  /** Builds (and drops) the policy input of `req`: the start-up warm-up (server/warm-up.ts). */
+  warmUp(req: CheckRequest__Output): void {
+    this.toInput?.(req, undefined);
   }
 
   /**

@@ -61,7 +61,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
           // Decided, but the caller is gone (reset, or its deadline answered): not a decision anyone received.
           if (signal.aborted) throw signal.reason;
           const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
-          span.setAttributes({
+          if (span.isRecording()) span.setAttributes({
             'envoy_authz.route': d.route,
             'envoy_authz.allowed': d.allowed,
             'envoy_authz.reason': reason,
@@ -90,7 +90,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
         } catch (err) {
           const u = asUnavailable(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
-          span.setAttributes({ 'envoy_authz.reason': u.code });
+          if (span.isRecording()) span.setAttributes({ 'envoy_authz.reason': u.code });
           if (u.code === 'cancelled') {
             log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
             metrics?.checkError(u.code, seconds(started));

@@ -16,6 +16,7 @@ import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
 import { envoyProtos } from '../envoy/protos.js';
 import { checkResponseWriter } from '../envoy/check-response-wire.js';
+import { warmUpCheck } from './warm-up.js';
 import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
 import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.js';
@@ -87,6 +88,7 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
       const def = protos.auth.v3.Authorization.service;
       const check = { ...def.Check, responseSerialize: checkResponseWriter(def.Check.responseSerialize as (v: unknown) => Buffer) };
       server.addService({ ...def, Check: check }, { ...authz });
+      warmUpCheck(check, first.pipeline);
     }
     if (first.limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rls });
 
