@@ -16,8 +16,10 @@ interface Minted {
 }
 
 function cacheKey(id: Identity, audience: string): string {
-  const parts = [id.subject, id.issuer, id.kind, id.method, id.workload?.id ?? '', audience, id.scopes.join(' '), id.roles.join(' ')];
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+  const parts = JSON.stringify([id.subject, id.issuer, id.kind, id.method, id.workload?.id ?? '', audience, id.scopes.join(' '), id.roles.join(' ')]);
+  // A short key is its own cache key (no hash object per Check); a long one is hashed, so an
+  // entry's size stays bounded whatever the identity carries.
+  return parts.length <= 256 ? parts : createHash('sha256').update(parts).digest('base64url');
 }
 
 export interface MinterOptions {

@@ -93,6 +93,14 @@ const MESSAGE_PROBLEMS: Record<MessageProblem, [number, string]> = {
 };
 const noop = (): undefined => undefined;
 
+// The same for every call (node:http2 copies what it is given): nothing allocated per answer for them.
+const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING });
+const RESPOND_OPTIONS = Object.freeze({ waitForTrailers: true });
+const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
 /** The AbortSignal of a call: ours carries one; a grpc-js call gets one from its 'cancelled' event. */
 export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: AbortSignal }): AbortSignal {
   if (call.signal) return call.signal;
@@ -376,14 +384,14 @@ class Exchange {
       // Headers, message and end of stream in one go; the trailers follow.
       this.settle();
       this.sendHeaders();
-      this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': '0' }));
+      this.stream.once('wantTrailers', sendOkTrailers);
       this.stream.end(framed);
     });
   }
 
   private sendHeaders(): void {
     if (!this.stream.headersSent) {
-      this.stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING }, { waitForTrailers: true });
+      this.stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
     }
   }
 

@@ -68,3 +68,12 @@ describe('queryParamNames', () => {
     expect(queryParamNames('').size).toBe(0);
   });
 });
+
+describe('queryParamNames', () => {
+  it('names what URLSearchParams names, with and without escapes', () => {
+    for (const q of ['a=1&b=2', 'A=1&a=2&&c', '=x&d=', 'e&f=1=2', 'k%20ey=1&pl+us=2', '%zz=1', 'x=%41&%41=1', ';a=1', 'é=1']) {
+      const expected = new Set([...new URLSearchParams(q)].map(([k]) => k.toLowerCase()));
+      expect(queryParamNames(q), q).toEqual(expected);
+    }
+  });
+});
