@@ -56,6 +56,7 @@ help:
 	@echo "make test   - lint, type-check, validate Envoy configs and deployment assets, run unit/integration/e2e tests"
 	@echo "make deploy-render - render deploy/kubernetes/ and envoy/istio/ from the Helm chart"
 	@echo "make bench  - benchmarks against the peers (minutes; not part of make test), regenerates docs/performance.md"
+	@echo "             OPA_ENVOY_PLUGIN_SRC=<checkout> builds the real opa-envoy-plugin as the Check peer"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error >&2
@@ -193,7 +194,8 @@ deploy-render: $(HELM)
 	HELM=$(HELM) deploy/render.sh
 
 # Benchmarks: load tools and peers at pinned versions, then every scenario (bench/run.ts).
-# BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset.
+# BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset;
+# OPA_ENVOY_PLUGIN_SRC=<checkout> to build the real opa-envoy-plugin (below) as the Check peer.
 GHZ_VERSION := v0.93.0
 VEGETA_VERSION := v12.13.0
 # envoyproxy/ratelimit publishes no module tags newer than 2020; this is main of 2026-01-22, the
