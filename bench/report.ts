@@ -116,6 +116,24 @@ function gcSection(c: CheckResults, targets: Target[]): string[] {
       ok: d.bytesPerCall <= goal,
     });
   }
+  const a = c.allocations;
+  if (a) {
+    out.push(
+      `**Where the bytes go**: V8's sampling heap profiler (bench/lib/alloc-probe.mjs; objects already collected included) on envoy-authz in a run of its own at the same load (RS256 allow, token cache on, ${a.result.offered ?? ''} calls/s, ${a.calls} calls): ${fmt(a.bytesPerCall / 1000, 1)} KB per Check sampled (an estimate; the figure above is the measured one), by area and by allocating function:`,
+      '',
+      table(
+        ['area (allocating frame)', 'bytes/Check', '%', 'area (nearest caller in our code or a package)', 'bytes/Check', '%'],
+        Array.from({ length: Math.min(10, Math.max(a.areas.length, a.owners?.length ?? 0)) }, (_, i) => {
+          const v = a.areas[i];
+          const o = a.owners?.[i];
+          return [v?.area ?? '', v?.bytesPerCall.toLocaleString('en-US') ?? '', v?.percent ?? '', o?.area ?? '', o?.bytesPerCall.toLocaleString('en-US') ?? '', o?.percent ?? ''];
+        }),
+      ),
+      '',
+      table(['function', 'where', 'bytes/Check', '%'], a.functions.slice(0, 12).map((v) => [`\`${v.name}\``, v.where ? `\`${v.where}\`` : '', v.bytesPerCall.toLocaleString('en-US'), v.percent])),
+      '',
+    );
+  }
   const p = c.probeCost;
   if (p) {
     out.push(

@@ -13,6 +13,7 @@
 import { measure, measureMedian, ratio, warmUp, type Bench, type CpuOf, type MeasureOptions } from '../lib/bench.js';
 import { assertCheckAnswers } from '../lib/answers.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig, type Alg } from '../lib/fixtures.js';
+import { allocProbe, summarizeAllocations, type AllocationSummary } from '../lib/alloc-profile.js';
 import { gcDistribution, gcProbe, type GcDistribution, type GcProbe } from '../lib/gc.js';
 import { CHECK } from '../lib/ghz.js';
 import { pluginBinary, pluginPeer, standInPeer, startFloor, startOpaPeer, startOurs, startPluginPeer, type CheckPeer, type Server } from '../lib/servers.js';
@@ -56,6 +57,8 @@ export interface CheckResults {
   gcRun?: GcRun;
   /** RS256 allow max of ours (cache on) with and without the GC probe, runs alternating; the median run of each by CPU per call. */
   probeCost?: { without: LoadResult; with: LoadResult };
+  /** Where the bytes go: a sampling heap profile of ours in a run of its own, same load as gcRun. */
+  allocations?: AllocationSummary & { result: LoadResult };
 }
 
 const FRACTIONS = [0.25, 0.5, 0.75, 1];
@@ -73,7 +76,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   const data = (alg: Alg, outcome: 'allow' | 'deny'): unknown[] => f.tokens[alg][outcome].map((t, i) => checkRequest(t, i));
 
   const probes: Partial<Record<CheckServer, GcProbe>> = { ours: gcProbe(b.workDir, 'ours'), ours_nocache: gcProbe(b.workDir, 'ours_nocache') };
-  const ours = (name: string, cache: number, probe?: GcProbe): Promise<Server> =>
+  const ours = (name: string, cache: number, probe?: Pick<GcProbe, 'nodeArgs' | 'env'>): Promise<Server> =>
     startOurs(b.workDir, name, oursCheckConfig(b.workDir, f, bundle, cache), { cpus: b.serverCpus, ...(probe ? { nodeArgs: probe.nodeArgs, env: probe.env } : {}) });
   const startPeer = (cache: number): Promise<Server> => (plugin ? startPluginPeer(plugin, b.workDir, peerDir, b.serverCpus, cache) : startOpaPeer(peerDir, b.serverCpus, cache));
   const starters: Record<CheckServer, () => Promise<Server>> = {
@@ -171,6 +174,23 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     }
   }
 
+  // Where the bytes go: the sampling heap profiler slows allocation, so in a run of its own.
+  let allocations: CheckResults['allocations'];
+  {
+    const probe = allocProbe(b.workDir);
+    const server = await started('ours with allocation profiler', () => ours('check-alloc', CACHE_ENTRIES, probe));
+    try {
+      const load = { method: CHECK, address: server.address, data: data('RS256', 'allow') };
+      await warmUp(b, load);
+      await probe.take(server.pid);
+      const result = await measure(b, 'ours RS256 allow, allocation profile', { ...load, rps: Math.max(100, Math.round(max.RS256.allow.peer.throughput * GC_FRACTION)), seconds: b.seconds * 2 }, { server: server.pid });
+      allocations = { ...summarizeAllocations(await probe.take(server.pid), result.requests), result };
+      b.log(`    allocations: ${allocations.bytesPerCall} bytes/call sampled; ${allocations.areas.slice(0, 6).map((a) => `${a.area} ${a.bytesPerCall}`).join(', ')}`);
+    } finally {
+      await server.stop();
+    }
+  }
+
   const floorServer = await startFloor(b.serverCpus);
   let floor: LoadResult;
   const floorLoads: LoadResult[] = [];
@@ -182,7 +202,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   } finally {
     await floorServer.stop();
   }
-  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(probeCost ? { probeCost } : {}) };
+  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
 }
 
 /** 60 s (10 s quick) at GC_FRACTION of the peer's max on a warm server: every GC pause of the run. */
