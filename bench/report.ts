@@ -55,7 +55,7 @@ function checkNames(p: CheckPeer): Record<CheckServer, string> {
 function peerSentence(c: CheckResults): string {
   const p = c.peer ?? STAND_IN;
   if (p.name === 'opa-envoy-plugin') {
-    return `The Check peer is the real opa-envoy-plugin (${p.version}; \`make opa-envoy-plugin\` built it from \`OPA_ENVOY_PLUGIN_SRC\` or installed it with \`go install\` at the Makefile's \`OPA_ENVOY_PLUGIN_VERSION\`): \`opa run --server\` with the envoy_ext_authz_grpc plugin on the same policy directory (path \`envoy/authz/allow\`, the JWT verified in Rego with \`io.jwt.decode_verify\`), decision logs off, GOMAXPROCS=1 on the server core. "io_jwt cache on" sets OPA's \`caching.inter_query_builtin_value_cache.named.io_jwt.max_num_entries\`, which v1.19.1-envoy accepts but does not use: its gRPC server hands OPA no inter-query value cache (internal/internal.go never sets \`interQueryValueCache\`), so it verifies every token either way and its two rows differ only by noise. The stand-in's io_jwt cache works.`;
+    return `The Check peer is the real opa-envoy-plugin (${p.version}; \`make opa-envoy-plugin\` built it from \`OPA_ENVOY_PLUGIN_SRC\` or installed it with \`go install\` at the Makefile's \`OPA_ENVOY_PLUGIN_VERSION\`): \`opa run --server\` with the envoy_ext_authz_grpc plugin on the same policy directory (path \`envoy/authz/allow\`, the JWT verified in Rego with \`io.jwt.decode_verify\`), decision logs off, GOMAXPROCS=1 on the server core. "io_jwt cache on" sets OPA's \`caching.inter_query_builtin_value_cache.named.io_jwt.max_num_entries\`, which v1.19.1-envoy accepts but does not use: its gRPC server hands OPA no inter-query value cache (internal/internal.go never sets \`interQueryValueCache\`), so it verifies every token either way: a difference between its two rows is the machine's, not a cache's. The stand-in's io_jwt cache works.`;
   }
   return `The Check peer is the stand-in bench/peers/opa-authz (${p.version}): \`make opa-envoy-plugin\` could not build or install opa-envoy-plugin on this machine (the Go module proxy refuses \`github.com/open-policy-agent/opa-envoy-plugin\`; \`OPA_ENVOY_PLUGIN_SRC=<checkout>\` builds it from source). The stand-in does what opa-envoy-plugin does per Check (protojson input, a query prepared once, built-in caches as the OPA runtime configures them) with the same Rego rule verifying the JWT in Rego (\`io.jwt.decode_verify\`).`;
 }
@@ -259,7 +259,7 @@ async function main(): Promise<void> {
       );
     }
     rlsSection.push(
-      'Each max figure is the median of three runs; every run, for the spread (throughput calls/s, server CPU us/call, Redis CPU us/call):',
+      `Each max figure is the median of ${rls.quick ? 'one run (quick mode)' : 'three runs'}; every run, for the spread (throughput calls/s, server CPU us/call + Redis CPU us/call):`,
       '',
       table(
         ['server', '1 descriptor: runs', '3 descriptors: runs'],
