@@ -27,7 +27,7 @@ async function allocating(probe: { nodeArgs: string[]; env: Record<string, strin
   );
   const child = spawn(process.execPath, [...probe.nodeArgs, script], { env: { ...process.env, ...probe.env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  await once(child.stdout!, 'data');
+  await once(child.stdout, 'data');
   return child.pid!;
 }
 
