@@ -64,9 +64,9 @@ function peerSentence(c: CheckResults): string {
 function standInTable(c: CheckResults): string[] {
   const s = c.standIn;
   if (!s) return [];
-  const real = c.max.RS256.allow;
+  const real = s.real ?? c.max.RS256.allow;
   return [
-    `The stand-in (${s.peer.version}) beside the real plugin, RS256 allow, max throughput (median of three runs each): multiply the stand-in's figures of earlier runs by these ratios to compare them with the plugin's.`,
+    `The stand-in (${s.peer.version}) beside the real plugin, both started side by side and measured in turn, RS256 allow, max throughput (median of three runs each): multiply the stand-in's figures of earlier runs by these ratios to compare them with the plugin's.`,
     '',
     table(
       ['OPA configuration', 'opa-envoy-plugin calls/s', 'stand-in calls/s', 'plugin / stand-in', 'plugin CPU us/call', 'stand-in CPU us/call', 'CPU plugin / stand-in'],
@@ -137,7 +137,7 @@ function gcSection(c: CheckResults, targets: Target[]): string[] {
   const p = c.probeCost;
   if (p) {
     out.push(
-      `What the GC probe costs: two servers of the shipped configuration (RS256 allow, token cache on, max), one without it and one with it, measured in turn; the median run of each by CPU per call: without ${p.without.throughput} calls/s at ${fmt(p.without.serverCpuUs, 0)} us CPU/call, with ${p.with.throughput} calls/s at ${fmt(p.with.serverCpuUs, 0)} us/call (${x(ratio(p.with.throughput, p.without.throughput))} the throughput, ${x(ratio(p.with.serverCpuUs ?? 0, p.without.serverCpuUs ?? 0))} the CPU per call). The probe does nothing per call: one observer entry and two heap statistics per collection.`,
+      `What the GC probe costs: two servers of the shipped configuration (RS256 allow, token cache on, max), one without it and one with it, started side by side and measured in turn; the median run of each by CPU per call: without ${p.without.throughput} calls/s at ${fmt(p.without.serverCpuUs, 0)} us CPU/call, with ${p.with.throughput} calls/s at ${fmt(p.with.serverCpuUs, 0)} us/call (${x(ratio(p.with.throughput, p.without.throughput))} the throughput, ${x(ratio(p.with.serverCpuUs ?? 0, p.without.serverCpuUs ?? 0))} the CPU per call). The probe does nothing per call: one observer entry and two heap statistics per collection.`,
       '',
     );
   }

@@ -72,6 +72,17 @@ export async function measureRuns(b: Bench, label: string, o: MeasureOptions, cp
   return { median: [...runs].sort((x, y) => key(x) - key(y))[Math.floor(runs.length / 2)]!, runs };
 }
 
+/**
+ * Several servers' runs in turn (a, b, a, b, ...), `times` each, so that drift on a shared machine
+ * hits them alike (for ratios between servers started side by side); the median run of each by
+ * `key` (default: throughput, for max runs).
+ */
+export async function measureInTurn(b: Bench, entries: { label: string; o: MeasureOptions; cpu?: CpuOf }[], times = b.quick ? 1 : 3, key = (r: LoadResult): number => r.throughput): Promise<LoadResult[]> {
+  const runs: LoadResult[][] = entries.map(() => []);
+  for (let i = 0; i < times; i++) for (const [j, e] of entries.entries()) runs[j]!.push(await measure(b, e.label, e.o, e.cpu));
+  return runs.map((rs) => [...rs].sort((x, y) => key(x) - key(y))[Math.floor(rs.length / 2)]!);
+}
+
 /** (max - min) / median of `values`, in percent (0 for fewer than two). */
 export function spreadPercent(values: number[]): number {
   if (values.length < 2) return 0;

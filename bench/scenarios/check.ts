@@ -10,7 +10,7 @@
 // opa-envoy-plugin v1.19.1-envoy accepts OPA's io_jwt cache setting but hands OPA no inter-query
 // value cache when it evaluates (internal/internal.go: interQueryValueCache is never set), so its
 // "io_jwt cache on" rows verify every token as its defaults do; the stand-in's cache works.
-import { measure, measureMedian, ratio, warmUp, type Bench, type CpuOf, type MeasureOptions } from '../lib/bench.js';
+import { measure, measureInTurn, measureMedian, ratio, warmUp, type Bench, type CpuOf, type MeasureOptions } from '../lib/bench.js';
 import { assertCheckAnswers } from '../lib/answers.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig, type Alg } from '../lib/fixtures.js';
 import { allocProbe, summarizeAllocations, type AllocationSummary } from '../lib/alloc-profile.js';
@@ -22,9 +22,11 @@ import type { LoadResult } from '../lib/stats.js';
 export type CheckServer = 'ours' | 'ours_nocache' | 'peer' | 'peer_cache';
 type PeerServer = 'peer' | 'peer_cache';
 
-/** The stand-in beside the real plugin: RS256 allow, max throughput (median of 3), OPA defaults and io_jwt cache on. */
+/** The stand-in beside the real plugin, runs in turn: RS256 allow, max throughput (median of 3), OPA defaults and io_jwt cache on. */
 export interface StandInComparison {
   peer: CheckPeer;
+  /** The real plugin's runs of this comparison (not the max table's, measured minutes apart). */
+  real: Record<PeerServer, LoadResult>;
   max: Record<PeerServer, LoadResult>;
   /** Real plugin / stand-in: throughput, and server CPU per call. */
   throughputRatio: Record<PeerServer, number>;
@@ -55,7 +57,7 @@ export interface CheckResults {
   /** Only when the real plugin was the peer. */
   standIn?: StandInComparison;
   gcRun?: GcRun;
-  /** RS256 allow max of ours (cache on) with and without the GC probe, runs alternating; the median run of each by CPU per call. */
+  /** RS256 allow max of ours (cache on) with and without the GC probe, runs in turn; the median run of each by CPU per call. */
   probeCost?: { without: LoadResult; with: LoadResult };
   /** Where the bytes go: a sampling heap profile of ours in a run of its own, same load as gcRun. */
   allocations?: AllocationSummary & { result: LoadResult };
@@ -95,6 +97,20 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     }
     return server;
   };
+  /** Two servers started side by side (both on the server core, loaded one at a time), both stopped after `use`. */
+  const pair = async (aName: string, a: () => Promise<Server>, bName: string, b2: () => Promise<Server>, use: (a: Server, b: Server) => Promise<void>): Promise<void> => {
+    const first = await started(aName, a);
+    try {
+      const second = await started(bName, b2);
+      try {
+        await use(first, second);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+    }
+  };
 
   const max = { RS256: { allow: {}, deny: {} }, ES256: { allow: {}, deny: {} } } as CheckResults['max'];
   const loads = { RS256: {}, ES256: {} } as CheckResults['loads'];
@@ -124,22 +140,22 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     }
   }
 
+  // The real plugin and its stand-in side by side, runs in turn: the ratio that translates the stand-in's figures.
   let standIn: StandInComparison | undefined;
   if (plugin) {
+    const real = {} as Record<PeerServer, LoadResult>;
     const sMax = {} as Record<PeerServer, LoadResult>;
     for (const [name, cache] of [['peer', 0], ['peer_cache', CACHE_ENTRIES]] as const) {
-      const server = await started(`stand-in ${name}`, () => startOpaPeer(peerDir, b.serverCpus, cache));
-      try {
-        const load = { method: CHECK, address: server.address, data: data('RS256', 'allow') };
-        await warmUp(b, load);
-        sMax[name] = await measureMedian(b, `stand-in ${name} RS256 allow`, load, { server: server.pid }, 3);
-      } finally {
-        await server.stop();
-      }
+      await pair(`${name} (opa-envoy-plugin)`, () => startPeer(cache), `${name} (stand-in)`, () => startOpaPeer(peerDir, b.serverCpus, cache), async (p, s) => {
+        const load = (server: Server): MeasureOptions => ({ method: CHECK, address: server.address, data: data('RS256', 'allow') });
+        await warmUp(b, load(p));
+        await warmUp(b, load(s));
+        [real[name], sMax[name]] = (await measureInTurn(b, [{ label: `${name} opa-envoy-plugin RS256 allow`, o: load(p), cpu: { server: p.pid } }, { label: `${name} stand-in RS256 allow`, o: load(s), cpu: { server: s.pid } }], 3)) as [LoadResult, LoadResult];
+      });
     }
-    const real = max.RS256.allow;
     standIn = {
       peer: standInPeer(),
+      real,
       max: sMax,
       throughputRatio: { peer: ratio(real.peer.throughput, sMax.peer.throughput), peer_cache: ratio(real.peer_cache.throughput, sMax.peer_cache.throughput) },
       cpuRatio: { peer: ratio(real.peer.serverCpuUs ?? 0, sMax.peer.serverCpuUs ?? 0), peer_cache: ratio(real.peer_cache.serverCpuUs ?? 0, sMax.peer_cache.serverCpuUs ?? 0) },
@@ -148,30 +164,22 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   }
 
   // What the GC probe costs: two servers of the shipped configuration, one with the probe and one
-  // without, measured in turn (RS256 allow, max), so that drift on a shared machine hits both.
+  // without, runs in turn (RS256 allow, max); the median run of each by CPU per call.
   let probeCost: CheckResults['probeCost'];
   {
     const probe = gcProbe(b.workDir, 'probe-cost');
-    const withProbe = await started('ours with GC probe', () => ours('check-probe', CACHE_ENTRIES, probe));
-    const without = await started('ours without GC probe', () => ours('check-noprobe', CACHE_ENTRIES)).catch(async (err: unknown) => {
-      await withProbe.stop();
-      throw err;
-    });
-    try {
-      const runs: Record<'with' | 'without', LoadResult[]> = { with: [], without: [] };
-      const load = (s: Server): MeasureOptions => ({ method: CHECK, address: s.address, data: data('RS256', 'allow') });
-      await warmUp(b, load(withProbe));
+    await pair('ours without GC probe', () => ours('check-noprobe', CACHE_ENTRIES), 'ours with GC probe', () => ours('check-probe', CACHE_ENTRIES, probe), async (without, withProbe) => {
+      const load = (server: Server): MeasureOptions => ({ method: CHECK, address: server.address, data: data('RS256', 'allow') });
       await warmUp(b, load(without));
-      for (let i = 0; i < (b.quick ? 1 : 3); i++) {
-        runs.without.push(await measure(b, 'ours RS256 allow, no GC probe', load(without), { server: without.pid }));
-        runs.with.push(await measure(b, 'ours RS256 allow, GC probe', load(withProbe), { server: withProbe.pid, gc: probe }));
-      }
-      const median = (rs: LoadResult[]): LoadResult => [...rs].sort((a, z) => (a.serverCpuUs ?? 0) - (z.serverCpuUs ?? 0))[Math.floor(rs.length / 2)]!;
-      probeCost = { without: median(runs.without), with: median(runs.with) };
-    } finally {
-      await without.stop();
-      await withProbe.stop();
-    }
+      await warmUp(b, load(withProbe));
+      const [w, p] = (await measureInTurn(
+        b,
+        [{ label: 'ours RS256 allow, no GC probe', o: load(without), cpu: { server: without.pid } }, { label: 'ours RS256 allow, GC probe', o: load(withProbe), cpu: { server: withProbe.pid, gc: probe } }],
+        b.quick ? 1 : 3,
+        (r) => r.serverCpuUs ?? 0,
+      )) as [LoadResult, LoadResult];
+      probeCost = { without: w, with: p };
+    });
   }
 
   // Where the bytes go: the sampling heap profiler slows allocation, so in a run of its own.
