@@ -235,7 +235,7 @@ opa-envoy-plugin:
 	@if [ -n "$(OPA_ENVOY_PLUGIN_SRC)" ]; then \
 	  v="v$$(awk '$$1 == "github.com/open-policy-agent/opa" { print substr($$2, 2) }' $(OPA_ENVOY_PLUGIN_SRC)/go.mod)-envoy (source: $(OPA_ENVOY_PLUGIN_SRC))"; \
 	  echo "building opa-envoy-plugin from $(OPA_ENVOY_PLUGIN_SRC)" >&2; \
-	  cd $(OPA_ENVOY_PLUGIN_SRC) && go build -ldflags "-X '$(OPA_VERSION_VAR)=$$v'" -o $(abspath $(OPA_ENVOY_PLUGIN)) ./cmd/opa-envoy-plugin >&2; \
+	  cd $(OPA_ENVOY_PLUGIN_SRC) && go build -buildvcs=false -ldflags "-X '$(OPA_VERSION_VAR)=$$v'" -o $(abspath $(OPA_ENVOY_PLUGIN)) ./cmd/opa-envoy-plugin >&2; \
 	elif [ -x $(OPA_ENVOY_PLUGIN) ]; then :; \
 	elif GOBIN=$(abspath .tools/bin) go install -ldflags "-X '$(OPA_VERSION_VAR)=$(OPA_ENVOY_PLUGIN_VERSION)'" github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin@$(OPA_ENVOY_PLUGIN_VERSION) >&2; then :; \
 	else echo "opa-envoy-plugin $(OPA_ENVOY_PLUGIN_VERSION) could not be installed: the Check peer is the stand-in bench/peers/opa-authz (set OPA_ENVOY_PLUGIN_SRC to a checkout to build it)" >&2; fi
