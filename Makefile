@@ -45,7 +45,7 @@ SRC := $(shell find src -name '*.ts' -not -path 'src/gen/*' 2>/dev/null)
 CERTS := .dev/certs/server.crt
 ENVOY_CONFIGS := $(wildcard envoy/*.yaml)
 
-.PHONY: FORCE bench bench-tools grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate deploy-tools deploy-validate deploy-render schema schema-check certs build clean
+.PHONY: FORCE bench bench-tools opa-envoy-plugin grpc-interop ratelimit-bin help deps policies policy-test redis-server run token apikey admin-token test lint typecheck unit envoy-validate deploy-tools deploy-validate deploy-render schema schema-check certs build clean
 
 help:
 	@echo "make run    - start Envoy (:8080/:8443), envoy-authz (:9191) and the demo upstream"
@@ -56,6 +56,7 @@ help:
 	@echo "make test   - lint, type-check, validate Envoy configs and deployment assets, run unit/integration/e2e tests"
 	@echo "make deploy-render - render deploy/kubernetes/ and envoy/istio/ from the Helm chart"
 	@echo "make bench  - benchmarks against the peers (minutes; not part of make test), regenerates docs/performance.md"
+	@echo "             OPA_ENVOY_PLUGIN_SRC=<checkout> builds the real opa-envoy-plugin as the Check peer"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error >&2
@@ -193,7 +194,8 @@ deploy-render: $(HELM)
 	HELM=$(HELM) deploy/render.sh
 
 # Benchmarks: load tools and peers at pinned versions, then every scenario (bench/run.ts).
-# BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset.
+# BENCH_ARGS=--quick for a short smoke run, BENCH_ARGS="--only check,ratelimit" for a subset;
+# OPA_ENVOY_PLUGIN_SRC=<checkout> to build the real opa-envoy-plugin (below) as the Check peer.
 GHZ_VERSION := v0.93.0
 VEGETA_VERSION := v12.13.0
 # envoyproxy/ratelimit publishes no module tags newer than 2020; this is main of 2026-01-22, the
@@ -219,10 +221,29 @@ ratelimit-bin: .tools/bin/ratelimit
 .tools/bin/opa-authz: bench/peers/opa-authz/main.go bench/peers/opa-authz/go.mod bench/peers/opa-authz/go.sum
 	cd bench/peers/opa-authz && go build -o $(abspath $@) . >&2
 
+# The real opa-envoy-plugin as the Check peer, at the release our fixtures were recorded from.
+# OPA_ENVOY_PLUGIN_SRC=<checkout> builds that checkout; else `go install` at the pinned tag. If
+# neither works (the module proxy here refuses the module) there is no binary and the bench uses
+# the stand-in above: this target never fails `make bench`. The binary reports its version
+# (`opa-envoy-plugin version`), which the bench records with each result.
+OPA_ENVOY_PLUGIN_VERSION := v1.19.1-envoy
+OPA_ENVOY_PLUGIN := .tools/bin/opa-envoy-plugin
+OPA_ENVOY_PLUGIN_SRC ?=
+OPA_VERSION_VAR := github.com/open-policy-agent/opa/v1/version.Version
+opa-envoy-plugin:
+	@mkdir -p .tools/bin
+	@if [ -n "$(OPA_ENVOY_PLUGIN_SRC)" ]; then \
+	  v="v$$(awk '$$1 == "github.com/open-policy-agent/opa" { print substr($$2, 2) }' $(OPA_ENVOY_PLUGIN_SRC)/go.mod)-envoy (source: $(OPA_ENVOY_PLUGIN_SRC))"; \
+	  echo "building opa-envoy-plugin from $(OPA_ENVOY_PLUGIN_SRC)" >&2; \
+	  cd $(OPA_ENVOY_PLUGIN_SRC) && go build -buildvcs=false -ldflags "-X '$(OPA_VERSION_VAR)=$$v'" -o $(abspath $(OPA_ENVOY_PLUGIN)) ./cmd/opa-envoy-plugin >&2; \
+	elif [ -x $(OPA_ENVOY_PLUGIN) ]; then :; \
+	elif GOBIN=$(abspath .tools/bin) go install -ldflags "-X '$(OPA_VERSION_VAR)=$(OPA_ENVOY_PLUGIN_VERSION)'" github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin@$(OPA_ENVOY_PLUGIN_VERSION) >&2; then :; \
+	else echo "opa-envoy-plugin $(OPA_ENVOY_PLUGIN_VERSION) could not be installed: the Check peer is the stand-in bench/peers/opa-authz (set OPA_ENVOY_PLUGIN_SRC to a checkout to build it)" >&2; fi
+
 bench-tools: $(BENCH_TOOLS)
 	@command -v taskset >/dev/null || { echo "taskset (util-linux) is missing" >&2; exit 1; }
 
-bench: deps build certs bench-tools
+bench: deps build certs bench-tools opa-envoy-plugin
 	node --import tsx bench/run.ts $(BENCH_ARGS)
 	node --import tsx bench/report.ts
 

@@ -1,4 +1,5 @@
 // What every scenario gets: where to write, how long to measure, which cores to use.
+import { describeGc, gcStats, type GcProbe } from './gc.js';
 import { ghz, type GhzRun } from './ghz.js';
 import { cpuSeconds } from './procs.js';
 import type { LoadResult } from './stats.js';
@@ -30,40 +31,72 @@ export async function warmUp(b: Bench, o: GhzOptions & { cpus?: string }): Promi
 export interface CpuOf {
   server: number;
   redis?: number;
+  /** The server's GC probe (bench/lib/gc.ts), when it was started with one: the run reports allocation and GC pauses. */
+  gc?: GcProbe;
 }
 
 /** CPU microseconds per request of each process over `run` (the load generator's core is often the limit on two cores, so this is the server's cost that throughput alone can hide). */
 export async function withCpu(cpu: CpuOf | undefined, run: () => Promise<LoadResult>): Promise<LoadResult> {
   if (!cpu) return run();
+  if (cpu.gc) await cpu.gc.take(cpu.server);
   const before = { server: cpuSeconds(cpu.server), redis: cpu.redis !== undefined ? cpuSeconds(cpu.redis) : 0 };
   const r = await run();
   const per = (s: number): number => Math.round((s * 1e6) / Math.max(1, r.requests) * 10) / 10;
+  const after = { server: cpuSeconds(cpu.server), redis: cpu.redis !== undefined ? cpuSeconds(cpu.redis) : 0 };
   return {
     ...r,
-    serverCpuUs: per(cpuSeconds(cpu.server) - before.server),
-    ...(cpu.redis !== undefined ? { redisCpuUs: per(cpuSeconds(cpu.redis) - before.redis) } : {}),
+    serverCpuUs: per(after.server - before.server),
+    ...(cpu.redis !== undefined ? { redisCpuUs: per(after.redis - before.redis) } : {}),
+    ...(cpu.gc ? { gc: gcStats(await cpu.gc.take(cpu.server), r.requests) } : {}),
   };
 }
 
 export function describe(r: LoadResult): string {
   const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}` : '';
-  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
+  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
 }
 
 /**
  * The median of `times` measured runs (by throughput for max runs, by p50 at a fixed load): one
  * disturbed run on a shared machine then moves no figure. Each run is printed.
  */
-export async function measureMedian(b: Bench, label: string, o: GhzOptions & { cpus?: string }, cpu?: CpuOf, times = b.quick ? 1 : 3): Promise<LoadResult> {
+export async function measureMedian(b: Bench, label: string, o: MeasureOptions, cpu?: CpuOf, times = b.quick ? 1 : 3): Promise<LoadResult> {
+  return (await measureRuns(b, label, o, cpu, times)).median;
+}
+
+/** measureMedian, with every run kept (in the order they ran) for a spread. */
+export async function measureRuns(b: Bench, label: string, o: MeasureOptions, cpu?: CpuOf, times = b.quick ? 1 : 3): Promise<{ median: LoadResult; runs: LoadResult[] }> {
   const runs: LoadResult[] = [];
   for (let i = 0; i < times; i++) runs.push(await measure(b, label, o, cpu));
   const key = (r: LoadResult): number => (o.rps === undefined ? r.throughput : r.p50);
-  return runs.sort((x, y) => key(x) - key(y))[Math.floor(runs.length / 2)]!;
+  return { median: [...runs].sort((x, y) => key(x) - key(y))[Math.floor(runs.length / 2)]!, runs };
 }
 
+/**
+ * Several servers' runs in turn (a, b, a, b, ...), `times` each, so that drift on a shared machine
+ * hits them alike (for ratios between servers started side by side); the median run of each by
+ * `key` (default: throughput, for max runs).
+ */
+export async function measureInTurn(b: Bench, entries: { label: string; o: MeasureOptions; cpu?: CpuOf }[], times = b.quick ? 1 : 3, key = (r: LoadResult): number => r.throughput): Promise<LoadResult[]> {
+  const runs: LoadResult[][] = entries.map(() => []);
+  for (let i = 0; i < times; i++) for (const [j, e] of entries.entries()) runs[j]!.push(await measure(b, e.label, e.o, e.cpu));
+  return runs.map((rs) => [...rs].sort((x, y) => key(x) - key(y))[Math.floor(rs.length / 2)]!);
+}
+
+/** (max - min) / median of `values`, in percent (0 for fewer than two). */
+export function spreadPercent(values: number[]): number {
+  if (values.length < 2) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return median > 0 ? Math.round(((sorted[sorted.length - 1]! - sorted[0]!) / median) * 1000) / 10 : Number.NaN;
+}
+
+/** A run's load; `seconds` overrides b.seconds (longer runs where a far percentile is the point). */
+export type MeasureOptions = GhzOptions & { cpus?: string; seconds?: number };
+
 /** One measured run: unthrottled when o.rps is unset (max throughput), else at that offered load. */
-export async function measure(b: Bench, label: string, o: GhzOptions & { cpus?: string }, cpu?: CpuOf): Promise<LoadResult> {
-  const r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: b.seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir }));
+export async function measure(b: Bench, label: string, o: MeasureOptions, cpu?: CpuOf): Promise<LoadResult> {
+  const r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: o.seconds ?? b.seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir }));
   b.log(`  ${label}${o.rps !== undefined ? ` @${o.rps}/s` : ' max'}: ${describe(r)}`);
   return r;
 }

@@ -1,6 +1,7 @@
 // The machine and versions a result was measured on (printed into docs/performance.md).
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import { pluginBinary, pluginPeer } from './servers.js';
 import { tool } from './tools.js';
 import { envoyBinary } from '../../test/helpers/envoy.js';
 import { opaBinary } from '../../test/helpers/opa.js';
@@ -22,6 +23,21 @@ function version(cmd: () => string, args: string[], pattern: RegExp): string {
   }
 }
 
+/** The module version a Go binary was built at (`go version -m`): ghz and vegeta print none of their own. */
+function goModuleVersion(bin: () => string): string {
+  try {
+    const out = execFileSync('go', ['version', '-m', bin()], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    return /^\tmod\t\S+\t(\S+)/m.exec(out)?.[1] ?? '?';
+  } catch {
+    return 'not installed';
+  }
+}
+
+function pluginVersion(): string {
+  const bin = pluginBinary();
+  return bin ? pluginPeer(bin).version : 'not installed';
+}
+
 export function machineInfo(): Machine {
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -34,8 +50,10 @@ export function machineInfo(): Machine {
       envoy: version(envoyBinary, ['--version'], /version: [0-9a-f]+\/(\d+\.\d+\.\d+)/),
       opa: version(opaBinary, ['version'], /Version: (\S+)/),
       redis: version(() => 'redis-server', ['--version'], /v=(\S+)/),
-      ghz: version(() => tool('ghz'), ['--version'], /(\S+)/),
-      vegeta: version(() => tool('vegeta'), ['-version'], /Version: (\S+)/),
+      ghz: goModuleVersion(() => tool('ghz')),
+      vegeta: goModuleVersion(() => tool('vegeta')),
+      ratelimit: goModuleVersion(() => tool('ratelimit')),
+      'opa-envoy-plugin': pluginVersion(),
     },
   };
 }

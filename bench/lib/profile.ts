@@ -23,7 +23,7 @@ export interface ProfileSummary {
   areas: { area: string; percent: number }[];
 }
 
-function areaOf(url: string, name: string): string {
+export function areaOf(url: string, name: string): string {
   if (url === '') return name.startsWith('(') ? name : '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
@@ -31,6 +31,11 @@ function areaOf(url: string, name: string): string {
   if (ours) return `src/${ours[1]!}`;
   if (url.startsWith('node:')) return 'node: internals';
   return url.replace(/^.*\//, '');
+}
+
+/** `node_modules/pkg/file.js:12` or `dist/src/x.js:3`: short, and the same for CPU and heap profiles. */
+export function whereOf(url: string, lineNumber: number): string {
+  return url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '')}:${lineNumber + 1}` : '';
 }
 
 export function summarizeProfile(file: string, top = 15): ProfileSummary {
@@ -43,7 +48,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     if (hits === 0) continue;
     const { functionName, url, lineNumber } = n.callFrame;
     const name = functionName || '(anonymous)';
-    const where = url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '')}:${lineNumber + 1}` : '';
+    const where = whereOf(url, lineNumber);
     const key = `${name}@${where}`;
     const e = byFn.get(key) ?? { name, where, hits: 0 };
     e.hits += hits;

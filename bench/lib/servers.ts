@@ -1,6 +1,8 @@
 // The servers the bench compares, each started pinned to the server core: envoy-authz (the
-// built dist/, as `make run` starts it), the empty grpc-js floor, and the Go peers.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// built dist/, as `make run` starts it), the empty grpc-js floor, and the Go peers (the real
+// opa-envoy-plugin when it could be built, else its stand-in).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../../test/helpers/envoy.js';
@@ -48,10 +50,59 @@ export async function startFloor(cpus: string): Promise<Server> {
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
 }
 
-/** The Check peer (bench/peers/opa-authz: OPA's Go SDK on opa-envoy-plugin's hot path). */
+/** The Check peer's stand-in (bench/peers/opa-authz: OPA's Go SDK on opa-envoy-plugin's hot path). */
 export async function startOpaPeer(policyDir: string, cpus: string, jwtCacheEntries = 0): Promise<Server> {
   const port = await freePort();
   const proc = startPinned('opa-authz (OPA Go)', tool('opa-authz'), ['-addr', `127.0.0.1:${port}`, '-policy', policyDir, '-jwt-cache', String(jwtCacheEntries)], { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
+  await waitForPort(proc, port);
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
+
+/** Which program answered as the Check peer, recorded with every result. */
+export interface CheckPeer {
+  name: 'opa-envoy-plugin' | 'opa-authz (stand-in)';
+  version: string;
+}
+
+/** The real opa-envoy-plugin binary, when `make opa-envoy-plugin` could build or install it. */
+export function pluginBinary(): string | undefined {
+  try {
+    return tool('opa-envoy-plugin');
+  } catch {
+    return undefined;
+  }
+}
+
+export function pluginPeer(binary: string): CheckPeer {
+  const out = execFileSync(binary, ['version'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  return { name: 'opa-envoy-plugin', version: /^Version: (.+)$/m.exec(out)?.[1]?.trim() ?? 'unknown' };
+}
+
+/** The stand-in's OPA release is what its go.mod requires. */
+export function standInPeer(): CheckPeer {
+  const mod = readFileSync(join(ROOT, 'bench', 'peers', 'opa-authz', 'go.mod'), 'utf8');
+  return { name: 'opa-authz (stand-in)', version: `OPA ${/github\.com\/open-policy-agent\/opa (v\S+)/.exec(mod)?.[1] ?? 'unknown'} Go SDK` };
+}
+
+/**
+ * The real opa-envoy-plugin (`opa run --server` with the envoy_ext_authz_grpc plugin) on the
+ * stand-in's policy directory, evaluating the rule the stand-in evaluates (data.envoy.authz.allow).
+ * Decision logs off (no decision_logs section), OPA's HTTP API and the gRPC plugin on free loopback
+ * ports, no version check; io_jwt's verified-token cache off (OPA's default) unless
+ * `jwtCacheEntries` > 0, with the same OPA configuration key the stand-in parses.
+ */
+export async function startPluginPeer(binary: string, dir: string, policyDir: string, cpus: string, jwtCacheEntries = 0): Promise<Server> {
+  const [port, http] = [await freePort(), await freePort()];
+  const file = join(dir, `opa-envoy-plugin-${jwtCacheEntries}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      plugins: { envoy_ext_authz_grpc: { addr: `127.0.0.1:${port}`, path: 'envoy/authz/allow' } },
+      ...(jwtCacheEntries > 0 ? { caching: { inter_query_builtin_value_cache: { named: { io_jwt: { max_num_entries: jwtCacheEntries } } } } } : {}),
+    }),
+  );
+  const args = ['run', '--server', '--addr', `127.0.0.1:${http}`, '--config-file', file, '--log-level', 'error', '--skip-version-check', policyDir];
+  const proc = startPinned('opa-envoy-plugin', binary, args, { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
   await waitForPort(proc, port);
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
 }

@@ -1,4 +1,6 @@
 // What every load run reports, whatever tool produced it.
+import type { GcStats } from './gc.js';
+
 export interface LoadResult {
   /** Offered load in requests/s; undefined for an unthrottled (max throughput) run. */
   offered?: number;
@@ -16,6 +18,8 @@ export interface LoadResult {
   /** CPU time per completed request, in microseconds: of the server under test, and of Redis when used. */
   serverCpuUs?: number;
   redisCpuUs?: number;
+  /** Allocation and GC pauses of the server over the run (our servers, with the GC probe loaded). */
+  gc?: GcStats;
 }
 
 /** Nearest-rank percentile of ascending-sorted values. */

@@ -1,17 +1,51 @@
 // Check with a JWT (RS256, ES256) and an RBAC Rego policy, allow and deny: envoy-authz (verified-
-// token cache on, as shipped, and off) against the OPA Go peer verifying the JWT in Rego (OPA's
+// token cache on, as shipped, and off) against the OPA peer verifying the JWT in Rego (OPA's
 // defaults: no verified-token cache; and with its io_jwt cache on), and against the empty
-// grpc-js handler (the floor).
-import { measure, measureMedian, warmUp, type Bench } from '../lib/bench.js';
+// grpc-js handler (the floor). The peer is the real opa-envoy-plugin when `make bench` could
+// build it (Makefile: opa-envoy-plugin), else its stand-in bench/peers/opa-authz; when the real
+// one ran, the stand-in is measured once beside it so that its older figures can be translated.
+// Every run of ours also reports bytes allocated per call and GC pauses (bench/lib/gc.ts), and
+// one long run at half the peer's max reports the pause distribution.
+//
+// opa-envoy-plugin v1.19.1-envoy accepts OPA's io_jwt cache setting but hands OPA no inter-query
+// value cache when it evaluates (internal/internal.go: interQueryValueCache is never set), so its
+// "io_jwt cache on" rows verify every token as its defaults do; the stand-in's cache works.
+import { measure, measureInTurn, measureMedian, ratio, warmUp, type Bench, type CpuOf, type MeasureOptions } from '../lib/bench.js';
+import { assertCheckAnswers } from '../lib/answers.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig, type Alg } from '../lib/fixtures.js';
+import { allocProbe, summarizeAllocations, type AllocationSummary } from '../lib/alloc-profile.js';
+import { gcDistribution, gcProbe, type GcDistribution, type GcProbe } from '../lib/gc.js';
 import { CHECK } from '../lib/ghz.js';
-import { startFloor, startOpaPeer, startOurs, type Server } from '../lib/servers.js';
+import { pluginBinary, pluginPeer, standInPeer, startFloor, startOpaPeer, startOurs, startPluginPeer, type CheckPeer, type Server } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
 
 export type CheckServer = 'ours' | 'ours_nocache' | 'peer' | 'peer_cache';
+type PeerServer = 'peer' | 'peer_cache';
+
+/** The stand-in beside the real plugin, runs in turn: RS256 allow, max throughput (median of 3), OPA defaults and io_jwt cache on. */
+export interface StandInComparison {
+  peer: CheckPeer;
+  /** The real plugin's runs of this comparison (not the max table's, measured minutes apart). */
+  real: Record<PeerServer, LoadResult>;
+  max: Record<PeerServer, LoadResult>;
+  /** Real plugin / stand-in: throughput, and server CPU per call. */
+  throughputRatio: Record<PeerServer, number>;
+  cpuRatio: Record<PeerServer, number>;
+}
+
+/** The long run at a fixed share of the peer's max (RS256 allow, token cache on, as shipped). */
+export interface GcRun {
+  fraction: number;
+  seconds: number;
+  result: LoadResult;
+  gc: GcDistribution;
+}
+
 export interface CheckResults {
   tokens: number;
   roles: number;
+  /** Which program was the peer (`peer`, `peer_cache` rows). */
+  peer: CheckPeer;
   /** max[alg][outcome][server] */
   max: Record<Alg, Record<'allow' | 'deny', Record<CheckServer, LoadResult>>>;
   floor: LoadResult;
@@ -20,45 +54,151 @@ export interface CheckResults {
   /** Fixed offered loads (fractions of the peer's max), allow: loads[alg][server][] */
   loads: Record<Alg, Record<CheckServer, LoadResult[]>>;
   fractions: number[];
+  /** Only when the real plugin was the peer. */
+  standIn?: StandInComparison;
+  gcRun?: GcRun;
+  /** RS256 allow max of ours (cache on) with and without the GC probe, runs in turn; the median run of each by CPU per call. */
+  probeCost?: { without: LoadResult; with: LoadResult };
+  /** Where the bytes go: a sampling heap profile of ours in a run of its own, same load as gcRun. */
+  allocations?: AllocationSummary & { result: LoadResult };
 }
 
 const FRACTIONS = [0.25, 0.5, 0.75, 1];
+const GC_FRACTION = 0.5;
+const CACHE_ENTRIES = 10000;
 
 export async function runCheck(b: Bench): Promise<CheckResults> {
   const tokens = b.quick ? 50 : 1000;
   const roles = 100;
-  b.log(`check: ${tokens} distinct tokens per algorithm and outcome, ${roles} roles`);
+  const plugin = pluginBinary();
+  const peer = plugin ? pluginPeer(plugin) : standInPeer();
+  b.log(`check: ${tokens} distinct tokens per algorithm and outcome, ${roles} roles; peer: ${peer.name} ${peer.version}`);
   const f = await checkFixtures(tokens);
   const { bundle, peerDir } = buildPolicies(b.workDir, f, roles);
   const data = (alg: Alg, outcome: 'allow' | 'deny'): unknown[] => f.tokens[alg][outcome].map((t, i) => checkRequest(t, i));
 
+  const probes: Partial<Record<CheckServer, GcProbe>> = { ours: gcProbe(b.workDir, 'ours'), ours_nocache: gcProbe(b.workDir, 'ours_nocache') };
+  const ours = (name: string, cache: number, probe?: Pick<GcProbe, 'nodeArgs' | 'env'>): Promise<Server> =>
+    startOurs(b.workDir, name, oursCheckConfig(b.workDir, f, bundle, cache), { cpus: b.serverCpus, ...(probe ? { nodeArgs: probe.nodeArgs, env: probe.env } : {}) });
+  const startPeer = (cache: number): Promise<Server> => (plugin ? startPluginPeer(plugin, b.workDir, peerDir, b.serverCpus, cache) : startOpaPeer(peerDir, b.serverCpus, cache));
   const starters: Record<CheckServer, () => Promise<Server>> = {
-    ours: () => startOurs(b.workDir, 'check', oursCheckConfig(b.workDir, f, bundle, 10000), { cpus: b.serverCpus }),
-    ours_nocache: () => startOurs(b.workDir, 'check-nocache', oursCheckConfig(b.workDir, f, bundle, 0), { cpus: b.serverCpus }),
-    peer: () => startOpaPeer(peerDir, b.serverCpus),
-    peer_cache: () => startOpaPeer(peerDir, b.serverCpus, 10000),
+    ours: () => ours('check', CACHE_ENTRIES, probes.ours),
+    ours_nocache: () => ours('check-nocache', 0, probes.ours_nocache),
+    peer: () => startPeer(0),
+    peer_cache: () => startPeer(CACHE_ENTRIES),
   };
+  const started = async (name: string, start: () => Promise<Server>): Promise<Server> => {
+    const server = await start();
+    try {
+      await assertCheckAnswers(name, server.address, checkRequest(f.tokens.RS256.allow[0]!), checkRequest(f.tokens.RS256.deny[0]!));
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    return server;
+  };
+  /** Two servers started side by side (both on the server core, loaded one at a time), both stopped after `use`. */
+  const pair = async (aName: string, a: () => Promise<Server>, bName: string, b2: () => Promise<Server>, use: (a: Server, b: Server) => Promise<void>): Promise<void> => {
+    const first = await started(aName, a);
+    try {
+      const second = await started(bName, b2);
+      try {
+        await use(first, second);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+    }
+  };
+
   const max = { RS256: { allow: {}, deny: {} }, ES256: { allow: {}, deny: {} } } as CheckResults['max'];
   const loads = { RS256: {}, ES256: {} } as CheckResults['loads'];
+  let gcRun: GcRun | undefined;
   // The peer first: its max throughput sets the offered loads of everyone's latency runs.
   for (const name of ['peer', 'peer_cache', 'ours', 'ours_nocache'] as const) {
-    const server = await starters[name]();
+    const server = await started(name, starters[name]);
+    const probe = probes[name];
+    const cpu: CpuOf = { server: server.pid, ...(probe ? { gc: probe } : {}) };
     try {
       await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
       for (const alg of ['RS256', 'ES256'] as const) {
         for (const outcome of ['allow', 'deny'] as const) {
-          max[alg][outcome][name] = await measureMedian(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, { server: server.pid });
+          max[alg][outcome][name] = await measureMedian(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, cpu);
         }
         const peerMax = max[alg].allow.peer.throughput;
         loads[alg][name] = [];
         for (const fr of FRACTIONS) {
-          loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps: Math.max(100, Math.round(peerMax * fr)) }, { server: server.pid }));
+          // Below the max, twice as long: p99.9 is a target there, and wants calls enough to mean something.
+          const seconds = fr < 1 ? b.seconds * 2 : b.seconds;
+          loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps: Math.max(100, Math.round(peerMax * fr)), seconds }, cpu));
         }
       }
+      if (name === 'ours') gcRun = await runGc(b, server, probes.ours!, data('RS256', 'allow'), max.RS256.allow.peer.throughput);
     } finally {
       await server.stop();
     }
   }
+
+  // The real plugin and its stand-in side by side, runs in turn: the ratio that translates the stand-in's figures.
+  let standIn: StandInComparison | undefined;
+  if (plugin) {
+    const real = {} as Record<PeerServer, LoadResult>;
+    const sMax = {} as Record<PeerServer, LoadResult>;
+    for (const [name, cache] of [['peer', 0], ['peer_cache', CACHE_ENTRIES]] as const) {
+      await pair(`${name} (opa-envoy-plugin)`, () => startPeer(cache), `${name} (stand-in)`, () => startOpaPeer(peerDir, b.serverCpus, cache), async (p, s) => {
+        const load = (server: Server): MeasureOptions => ({ method: CHECK, address: server.address, data: data('RS256', 'allow') });
+        await warmUp(b, load(p));
+        await warmUp(b, load(s));
+        [real[name], sMax[name]] = (await measureInTurn(b, [{ label: `${name} opa-envoy-plugin RS256 allow`, o: load(p), cpu: { server: p.pid } }, { label: `${name} stand-in RS256 allow`, o: load(s), cpu: { server: s.pid } }], 3)) as [LoadResult, LoadResult];
+      });
+    }
+    standIn = {
+      peer: standInPeer(),
+      real,
+      max: sMax,
+      throughputRatio: { peer: ratio(real.peer.throughput, sMax.peer.throughput), peer_cache: ratio(real.peer_cache.throughput, sMax.peer_cache.throughput) },
+      cpuRatio: { peer: ratio(real.peer.serverCpuUs ?? 0, sMax.peer.serverCpuUs ?? 0), peer_cache: ratio(real.peer_cache.serverCpuUs ?? 0, sMax.peer_cache.serverCpuUs ?? 0) },
+    };
+    b.log(`  real plugin / stand-in, RS256 allow max: ${JSON.stringify(standIn.throughputRatio)} (throughput), ${JSON.stringify(standIn.cpuRatio)} (CPU per call)`);
+  }
+
+  // What the GC probe costs: two servers of the shipped configuration, one with the probe and one
+  // without, runs in turn (RS256 allow, max); the median run of each by CPU per call.
+  let probeCost: CheckResults['probeCost'];
+  {
+    const probe = gcProbe(b.workDir, 'probe-cost');
+    await pair('ours without GC probe', () => ours('check-noprobe', CACHE_ENTRIES), 'ours with GC probe', () => ours('check-probe', CACHE_ENTRIES, probe), async (without, withProbe) => {
+      const load = (server: Server): MeasureOptions => ({ method: CHECK, address: server.address, data: data('RS256', 'allow') });
+      await warmUp(b, load(without));
+      await warmUp(b, load(withProbe));
+      const [w, p] = (await measureInTurn(
+        b,
+        [{ label: 'ours RS256 allow, no GC probe', o: load(without), cpu: { server: without.pid } }, { label: 'ours RS256 allow, GC probe', o: load(withProbe), cpu: { server: withProbe.pid, gc: probe } }],
+        b.quick ? 1 : 3,
+        (r) => r.serverCpuUs ?? 0,
+      )) as [LoadResult, LoadResult];
+      probeCost = { without: w, with: p };
+    });
+  }
+
+  // Where the bytes go: the sampling heap profiler slows allocation, so in a run of its own.
+  let allocations: CheckResults['allocations'];
+  {
+    const probe = allocProbe(b.workDir);
+    const server = await started('ours with allocation profiler', () => ours('check-alloc', CACHE_ENTRIES, probe));
+    try {
+      const load = { method: CHECK, address: server.address, data: data('RS256', 'allow') };
+      await warmUp(b, load);
+      await probe.take(server.pid);
+      const result = await measure(b, 'ours RS256 allow, allocation profile', { ...load, rps: Math.max(100, Math.round(max.RS256.allow.peer.throughput * GC_FRACTION)), seconds: b.seconds * 2 }, { server: server.pid });
+      allocations = { ...summarizeAllocations(await probe.take(server.pid), result.requests), result };
+      b.log(`    allocations: ${allocations.bytesPerCall} bytes/call sampled; ${allocations.areas.slice(0, 6).map((a) => `${a.area} ${a.bytesPerCall}`).join(', ')}`);
+    } finally {
+      await server.stop();
+    }
+  }
+
   const floorServer = await startFloor(b.serverCpus);
   let floor: LoadResult;
   const floorLoads: LoadResult[] = [];
@@ -70,5 +210,16 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   } finally {
     await floorServer.stop();
   }
-  return { tokens, roles, max, floor, floorLoads, loads, fractions: FRACTIONS };
+  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
+}
+
+/** 60 s (10 s quick) at GC_FRACTION of the peer's max on a warm server: every GC pause of the run. */
+async function runGc(b: Bench, server: Server, probe: GcProbe, data: unknown[], peerMax: number): Promise<GcRun> {
+  const seconds = b.quick ? 10 : 60;
+  const rps = Math.max(100, Math.round(peerMax * GC_FRACTION));
+  await probe.take(server.pid);
+  const result = await measure(b, `ours RS256 allow, GC run (${seconds} s)`, { method: CHECK, address: server.address, data, rps, seconds }, { server: server.pid });
+  const gc = gcDistribution(await probe.take(server.pid), result.requests);
+  b.log(`    GC: ${JSON.stringify(gc)}`);
+  return { fraction: GC_FRACTION, seconds, result, gc };
 }

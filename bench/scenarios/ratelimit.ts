@@ -2,7 +2,7 @@
 // (fixed window, envoyproxy/ratelimit's algorithm, and token bucket, our default) against
 // envoyproxy/ratelimit on the same Redis with the same config file. Redis's own counters tell
 // the commands and socket reads each request cost.
-import { measure, measureMedian, warmUp, type Bench } from '../lib/bench.js';
+import { measure, measureRuns, warmUp, type Bench } from '../lib/bench.js';
 import { ghz, RLS } from '../lib/ghz.js';
 import { startBenchRedis, type BenchRedis } from '../lib/redis.js';
 import { startOurs, startRatelimitPeer, type Server } from '../lib/servers.js';
@@ -19,9 +19,15 @@ export interface RedisCost {
   readsPerRequest: number;
   commands: Record<string, number>;
 }
+/** One of the max runs a median was taken from (the spread across them is a target). */
+export interface RunSummary {
+  throughput: number;
+  serverCpuUs?: number;
+  redisCpuUs?: number;
+}
 export interface RlsResults {
   users: number;
-  max: Record<'d1' | 'd3', Partial<Record<RlsServer, LoadResult & { redis?: RedisCost }>>>;
+  max: Record<'d1' | 'd3', Partial<Record<RlsServer, LoadResult & { redis?: RedisCost; runs?: RunSummary[] }>>>;
   loads: Partial<Record<RlsServer, LoadResult[]>>;
   fractions: number[];
 }
@@ -87,7 +93,9 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
           await redis.client.flushall();
           const label = `${name} ${d} descriptor${d > 1 ? 's' : ''}`;
           const load = { method: RLS, address: server.address, data: rlsRequests(users, d) };
-          const r = await measureMedian(b, label, load, cpuOf);
+          const measured = await measureRuns(b, label, load, cpuOf);
+          const runs = measured.runs.map((v): RunSummary => ({ throughput: v.throughput, ...(v.serverCpuUs !== undefined ? { serverCpuUs: v.serverCpuUs } : {}), ...(v.redisCpuUs !== undefined ? { redisCpuUs: v.redisCpuUs } : {}) }));
+          const r = { ...measured.median, runs };
           if (name === 'ours_memory') max[`d${d}`][name] = r;
           else {
             // Redis's counters over one run of its own, divided by that run's calls.
