@@ -1,8 +1,10 @@
 // One Lua script, run as one EVALSHA per call on a standalone (or sentinel) connection, without
 // ioredis' auto-pipelining and script wrapper. Auto-pipelining keeps one pipeline in flight at a
 // time: calls arriving meanwhile wait for its replies and leave together, so batch sizes - and the
-// CPU per call - swing with timing. Here every call's command is written at once; the commands of
-// one tick share one socket write (the stream is corked until the tick ends). The SHA is computed
+// CPU per call - swing with timing. Here no call waits for another's reply: the commands of one
+// turn of the event loop share one socket write (the stream is corked until the next check phase:
+// the gRPC transport starts every handler from setImmediate, so the calls a turn's reads brought
+// go out together - one write and one Redis read for all, not one each). The SHA is computed
 // once; on NOSCRIPT (a restarted or flushed Redis) the call is sent again as EVAL, which loads it.
 import { createHash } from 'node:crypto';
 import { Command, type Redis } from 'ioredis';
@@ -35,10 +37,10 @@ export class RedisScript {
   private send(cmd: Command): void {
     const stream = this.client.status === 'ready' ? this.client.stream : undefined;
     if (stream && !this.corked) {
-      // Writes of this tick coalesce into one; uncorked on the same stream even if it is replaced meanwhile.
+      // Writes until then coalesce into one; uncorked on the same stream even if it is replaced meanwhile.
       this.corked = true;
       stream.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         stream.uncork();
       });

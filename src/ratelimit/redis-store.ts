@@ -1,7 +1,7 @@
 // Token buckets (GCRA) and fixed windows in Redis: one Lua script evaluates every bucket of a
 // request atomically, on Redis server time (instances with skewed clocks agree), and consumes
-// only when the request is admitted. One EVALSHA per call (redis-script.ts: the calls of one tick
-// share one socket write). In a Redis
+// only when the request is admitted. One EVALSHA per call (redis-script.ts: the calls of one turn
+// of the event loop share one socket write). In a Redis
 // Cluster the buckets are grouped by hash slot, one script per slot: first a check of every
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
 import calculateSlot from 'cluster-key-slot';

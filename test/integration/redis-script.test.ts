@@ -57,6 +57,19 @@ describe('the rate-limit script on Redis', () => {
     expect(await readsSinceReset(redis.client)).toBe(2);
   });
 
+  it('sends the calls of handlers started from one check phase (as the gRPC transport starts them) in one write: one Redis read', async () => {
+    await store.evaluate([bucket('s:warm')]);
+    await redis.client.config('RESETSTAT');
+    const calls = await new Promise<Promise<unknown>[]>((resolve) => {
+      const out: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) setImmediate(() => out.push(store.evaluate([bucket(`s:phase:${i}`)])));
+      setImmediate(() => resolve(out));
+    });
+    await Promise.all(calls);
+    // One read for the 20 calls, one for this INFO.
+    expect(await readsSinceReset(redis.client)).toBe(2);
+  });
+
   it('answers 200 calls of one tick in order, each with its own reply', async () => {
     const answers = await Promise.all(Array.from({ length: 200 }, () => store.evaluate([bucket('s:many')])));
     expect(answers.map((a) => a[0]!.remaining)).toEqual([...Array.from({ length: 100 }, (_, i) => 99 - i), ...Array.from({ length: 100 }, () => 0)]);
