@@ -130,7 +130,7 @@ export class RateLimiter {
   }
 
   /** `signal` aborted (the call was reset or ran out of time) before the store call: rejects with its reason, no tokens spent. */
-  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number, signal?: AbortSignal): Promise<RateLimitDecision> {
+  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number, signal?: Pick<AbortSignal, 'throwIfAborted'>): Promise<RateLimitDecision> {
     const refused = this.refusal(domain, descriptors.length);
     if (refused !== undefined) throw refused;
     // Index loops, no per-descriptor closures or intermediate lists: this runs on every call.

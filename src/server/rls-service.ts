@@ -49,7 +49,8 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
       // Unknown domains share one label: the request names them, the config bounds them.
       const label = limiter.knows(domain) ? domain : 'unknown';
-      const signal = callSignal(call);
+      // Checked (not listened to) before the store call and before answering: no AbortSignal per call.
+      const signal = { throwIfAborted: () => call.cancelled && callSignal(call).throwIfAborted() };
       void serverSpan('envoy-authz ShouldRateLimit', callerContext(metadataMap(call.metadata), undefined), async (span) => {
         try {
           const d = await limiter.shouldRateLimit(domain, descriptors, hits, signal);
