@@ -8,7 +8,7 @@ import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3
 import type { DescriptorRequest, DescriptorResult, RateLimitDecision, RateLimiter } from '../ratelimit/limiter.js';
 import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
-import { SpanStatusCode } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, propagation } from '@opentelemetry/api';
 import { callerContext, serverSpan } from '../telemetry/tracing.js';
 import { metadataMap } from './metadata.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
@@ -51,7 +51,9 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const label = limiter.knows(domain) ? domain : 'unknown';
       // Checked (not listened to) before the store call and before answering: no AbortSignal per call.
       const signal = { throwIfAborted: () => call.cancelled && callSignal(call).throwIfAborted() };
-      void serverSpan('envoy-authz ShouldRateLimit', callerContext(metadataMap(call.metadata), undefined), async (span) => {
+      // Without a propagator (tracing off) there is no caller context to read: no metadata map per call.
+      const parent = propagation.fields().length > 0 ? callerContext(metadataMap(call.metadata), undefined) : ROOT_CONTEXT;
+      void serverSpan('envoy-authz ShouldRateLimit', parent, async (span) => {
         try {
           const d = await limiter.shouldRateLimit(domain, descriptors, hits, signal);
           // Reset or out of time while the store answered: nobody will read this answer, so it is
