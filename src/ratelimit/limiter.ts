@@ -57,8 +57,10 @@ export interface LimiterOptions {
   readonly metrics?: MetricsSink;
 }
 
-const restrictive = (a: { limit: Limit; state: BucketState }, b: { limit: Limit; state: BucketState }): boolean =>
-  !a.state.allowed !== !b.state.allowed ? !a.state.allowed : a.state.remaining < b.state.remaining;
+/** Whether bucket state `a` restricts more than `b`: refused before admitted, then fewer remaining. */
+const restrictive = (a: BucketState, b: BucketState): boolean => (!a.allowed !== !b.allowed ? !a.allowed : a.remaining < b.remaining);
+const isUnlimited = (l: Limit): boolean => l.unlimited;
+const isEntries = (d: DescriptorRequest | readonly Entry[]): d is readonly Entry[] => Array.isArray(d);
 
 /** A request refused before anything is matched or spent: INVALID_ARGUMENT, or UNKNOWN where upstream answers a plain error. */
 export class RateLimitRequestError extends Error {
@@ -128,50 +130,95 @@ export class RateLimiter {
   }
 
   /** `signal` aborted (the call was reset or ran out of time) before the store call: rejects with its reason, no tokens spent. */
-  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number, signal?: AbortSignal): Promise<RateLimitDecision> {
+  async shouldRateLimit(domain: string, descriptors: readonly (DescriptorRequest | readonly Entry[])[], hits: number, signal?: Pick<AbortSignal, 'throwIfAborted'>): Promise<RateLimitDecision> {
     const refused = this.refusal(domain, descriptors.length);
     if (refused !== undefined) throw refused;
-    const reqs: DescriptorRequest[] = descriptors.map((d) => (Array.isArray(d) ? { entries: d as readonly Entry[] } : (d as DescriptorRequest)));
+    // Index loops, no per-descriptor closures or intermediate lists: this runs on every call.
+    const n = descriptors.length;
     const config = this.domains().get(domain);
-    const matches = reqs.map((d) => (config ? (overrideMatch(domain, d, this.opts.algorithm ?? 'fixed_window') ?? matchDescriptor(config, d.entries)) : undefined));
-    const replaced = new Set(matches.flatMap((m) => m?.limits.flatMap((l) => l.replaces) ?? []));
+    const algorithm = this.opts.algorithm ?? 'fixed_window';
+    const matches = new Array<Match | undefined>(n);
+    let replaced: Set<string> | undefined;
+    for (let i = 0; i < n; i++) {
+      const d = descriptors[i]!;
+      let m: Match | undefined;
+      if (config) m = isEntries(d) ? matchDescriptor(config, d) : (overrideMatch(domain, d, algorithm) ?? matchDescriptor(config, d.entries));
+      matches[i] = m;
+      if (m) for (const l of m.limits) for (const r of l.replaces) (replaced ??= new Set()).add(r);
+    }
 
     const buckets: BucketRequest[] = [];
-    const owners: { descriptor: number; limit: Limit }[] = [];
-    matches.forEach((m, i) => {
-      m?.limits.forEach((limit, j) => {
-        if (limit.unlimited || (limit.name !== undefined && replaced.has(limit.name))) return;
+    const owners: number[] = []; // the descriptor of each bucket (ascending: a descriptor's buckets are contiguous)
+    for (let i = 0; i < n; i++) {
+      const m = matches[i];
+      if (!m) continue;
+      for (let j = 0; j < m.limits.length; j++) {
+        const limit = m.limits[j]!;
+        if (limit.unlimited || (limit.name !== undefined && replaced?.has(limit.name) === true)) continue;
         buckets.push({ key: `rl:${m.keyBase}|${j}:${limit.algorithm}:${limit.windowSeconds}`, limit, hits });
-        owners.push({ descriptor: i, limit });
-      });
-    });
+        owners.push(i);
+      }
+    }
     const mode = this.opts.countRefused ? 'each' : 'all';
     signal?.throwIfAborted();
     const states = await childSpan('ratelimit.store', { 'envoy_authz.store': this.store.kind, 'envoy_authz.buckets': buckets.length }, () => this.store.evaluate(buckets, mode), this.opts.metrics);
 
-    const perDescriptor = reqs.map((): { limit: Limit; state: BucketState }[] => []);
-    states.forEach((state, k) => perDescriptor[owners[k]!.descriptor]!.push({ limit: owners[k]!.limit, state }));
-    let worst: { limit: Limit; state: BucketState } | undefined;
-    const results = perDescriptor.map((list, i): DescriptorResult => {
+    let worstLimit: Limit | undefined;
+    let worstState: BucketState | undefined;
+    const results = new Array<DescriptorResult>(n);
+    let end = 0;
+    for (let i = 0; i < n; i++) {
       const m = matches[i];
-      const unlimited = m !== undefined && m.limits.length > 0 && m.limits.every((l) => l.unlimited);
-      if (unlimited) return { over: false, shadowOver: false, unlimited: true };
-      const enforced = list.filter((x) => !x.limit.shadow);
-      const shadowOver = list.some((x) => x.limit.shadow && !x.state.allowed);
-      const pick = (enforced.length > 0 ? enforced : list).reduce<(typeof list)[number] | undefined>((best, x) => (!best || restrictive(x, best) ? x : best), undefined);
-      if (!pick || !m) return { over: false, shadowOver };
-      const over = enforced.some((x) => !x.state.allowed);
-      if (!pick.limit.shadow && (!worst || restrictive(pick, worst))) worst = pick;
-      const rpu = pick.limit.requestsPerUnit;
-      const counts = descriptorStats(rpu, pick.state.used, hits, !pick.state.allowed, pick.limit.shadow, this.ratio);
-      const near = pick.state.allowed && pick.state.used + hits > nearLimitThreshold(rpu, this.ratio);
+      const start = end;
+      while (end < owners.length && owners[end] === i) end++;
+      if (m !== undefined && m.limits.length > 0 && m.limits.every(isUnlimited)) {
+        results[i] = { over: false, shadowOver: false, unlimited: true };
+        continue;
+      }
+      let enforced = false;
+      let over = false;
+      let shadowOver = false;
+      for (let q = start; q < end; q++) {
+        const allowed = states[q]!.allowed;
+        if (!buckets[q]!.limit.shadow) {
+          enforced = true;
+          if (!allowed) over = true;
+        } else if (!allowed) shadowOver = true;
+      }
+      // The most restrictive of the enforced limits (of the shadow ones when none is enforced).
+      let pick = -1;
+      for (let q = start; q < end; q++) {
+        if (enforced && buckets[q]!.limit.shadow) continue;
+        if (pick < 0 || restrictive(states[q]!, states[pick]!)) pick = q;
+      }
+      if (pick < 0 || !m) {
+        results[i] = { over: false, shadowOver };
+        continue;
+      }
+      const limit = buckets[pick]!.limit;
+      const state = states[pick]!;
+      if (!limit.shadow && (worstState === undefined || restrictive(state, worstState))) {
+        worstLimit = limit;
+        worstState = state;
+      }
+      const rpu = limit.requestsPerUnit;
+      const counts = descriptorStats(rpu, state.used, hits, !state.allowed, limit.shadow, this.ratio);
+      const near = state.allowed && state.used + hits > nearLimitThreshold(rpu, this.ratio);
       const key = this.statKeys.label(m.statKey, m.configKey).slice(domain.length + 1);
-      const limitLabel = pick.limit.name ?? m.configKey.slice(domain.length + 1);
-      return { over, limit: pick.limit, state: pick.state, shadowOver, near, limitLabel, stats: { key, counts } };
-    });
+      const limitLabel = limit.name ?? m.configKey.slice(domain.length + 1);
+      results[i] = { over, limit, state, shadowOver, near, limitLabel, stats: { key, counts } };
+    }
     // Rate-limit descriptors refuse alone; quota_mode ones only all together (as upstream).
-    const quota = results.filter((r) => r.limit?.quotaMode === true);
-    const over = results.some((r) => r.over && r.limit?.quotaMode !== true) || (quota.length > 0 && quota.every((r) => r.over));
-    return { over, descriptors: results, headers: worst ? rateLimitHeaders(this.headerMode, worst.limit, worst.state, over) : [] };
+    let over = false;
+    let quotas = 0;
+    let quotasOver = 0;
+    for (const r of results) {
+      if (r.limit?.quotaMode === true) {
+        quotas++;
+        if (r.over) quotasOver++;
+      } else if (r.over) over = true;
+    }
+    if (quotas > 0 && quotasOver === quotas) over = true;
+    return { over, descriptors: results, headers: worstLimit && worstState ? rateLimitHeaders(this.headerMode, worstLimit, worstState, over) : [] };
   }
 }

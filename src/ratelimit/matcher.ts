@@ -43,11 +43,23 @@ export function wildcardMatch(parts: readonly string[], value: string): boolean 
 
 const trimPrefix = (s: string, p: string): string => (s.startsWith(p) ? s.slice(p.length) : s);
 
+/** encodeURIComponent of the last domain seen: the same few domains on every call. */
+let lastDomain = '';
+let lastDomainEsc = '';
+const escDomain = (d: string): string => {
+  if (d !== lastDomain) {
+    lastDomainEsc = esc(d);
+    lastDomain = d;
+  }
+  return lastDomainEsc;
+};
+
 export function matchDescriptor(domain: DomainConfig, entries: readonly Entry[]): Match | undefined {
   let node: Node = domain.root;
-  const share: (string | undefined)[] = [];
+  let share: (string | undefined)[] | undefined; // share_threshold patterns, by entry (rare: made when needed)
   const metric: string[] = [];
-  for (const [i, e] of entries.entries()) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     const full = `${e.key}_${e.value}`;
     let next = node.children.get(full);
     let wildcard: string | undefined;
@@ -63,25 +75,22 @@ export function matchDescriptor(domain: DomainConfig, entries: readonly Entry[])
     const byValue = next !== undefined;
     next ??= node.children.get(e.key);
     if (!next) return undefined;
-    if (wildcard !== undefined && next.shareThreshold) share[i] = trimPrefix(wildcard, `${e.key}_`);
-    const shown = wildcard !== undefined ? (share[i] ?? (next.valueToMetric ? e.value : trimPrefix(wildcard, `${e.key}_`))) : byValue || next.valueToMetric ? e.value : '';
+    if (wildcard !== undefined && next.shareThreshold) (share ??= [])[i] = trimPrefix(wildcard, `${e.key}_`);
+    const shown = wildcard !== undefined ? (share?.[i] ?? (next.valueToMetric ? e.value : trimPrefix(wildcard, `${e.key}_`))) : byValue || next.valueToMetric ? e.value : '';
     metric.push(shown === '' ? e.key : `${e.key}_${shown}`);
     if (i === entries.length - 1) {
       if (next.limits.length === 0) return undefined;
       const d = domain.domain;
       let statKey = `${d}.${metric.join('.')}`;
       if (next.limits[0]!.detailedMetric) {
-        statKey = share.some((s) => s !== undefined)
-          ? d + entries.map((x, j) => (share[j] !== undefined ? `.${x.key}_${share[j]}` : `.${x.key}${x.value === '' ? '' : `_${x.value}`}`)).join('')
+        const shared = share;
+        statKey = shared?.some((s) => s !== undefined)
+          ? d + entries.map((x, j) => (shared[j] !== undefined ? `.${x.key}_${shared[j]}` : `.${x.key}${x.value === '' ? '' : `_${x.value}`}`)).join('')
           : d + entries.map((x) => `.${x.key}_${x.value}`).join('');
       }
-      return {
-        limits: next.limits,
-        keyBase: `${esc(d)}|${entries.map((x, j) => `${esc(x.key)}=${esc(share[j] ?? x.value)}`).join('|')}`,
-        statKey,
-        configKey: next.path,
-        ...(next.metadata ? { metadata: next.metadata } : {}),
-      };
+      let keyBase = escDomain(d);
+      for (let j = 0; j < entries.length; j++) keyBase += `|${esc(entries[j]!.key)}=${esc(share?.[j] ?? entries[j]!.value)}`;
+      return next.metadata ? { limits: next.limits, keyBase, statKey, configKey: next.path, metadata: next.metadata } : { limits: next.limits, keyBase, statKey, configKey: next.path };
     }
     if (next.children.size === 0) return undefined;
     node = next;

@@ -1,11 +1,13 @@
 // Token buckets (GCRA) and fixed windows in Redis: one Lua script evaluates every bucket of a
 // request atomically, on Redis server time (instances with skewed clocks agree), and consumes
-// only when the request is admitted. ioredis auto-pipelines concurrent requests. In a Redis
+// only when the request is admitted. One EVALSHA per call (redis-script.ts: the calls of one turn
+// of the event loop share one socket write). In a Redis
 // Cluster the buckets are grouped by hash slot, one script per slot: first a check of every
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
+import { RedisScript } from './redis-script.js';
 
 // ARGV[1]: 'check' | 'consume' | 'each' (every bucket by itself: a refused fixed window still
 // counts, as envoyproxy/ratelimit's INCRBY); ARGV[2]: '' (Redis time), or the time in ms from a test clock;
@@ -136,6 +138,8 @@ function isCluster(c: Client): c is Cluster {
 export class RedisStore implements RateLimitStore {
   readonly kind: string;
   private readonly client: ScriptClient;
+  /** The rate-limit script on a standalone connection (a Cluster client routes by slot: ioredis' script command). */
+  private readonly script: RedisScript | undefined;
 
   private readonly prefix: string;
 
@@ -154,22 +158,26 @@ export class RedisStore implements RateLimitStore {
     client.defineCommand('envoyAuthzCount', { lua: COUNT_SCRIPT });
     this.client = client as ScriptClient;
     this.kind = isCluster(client) ? 'redis-cluster' : 'redis';
+    this.script = isCluster(client) ? undefined : new RedisScript(client, SCRIPT);
   }
 
   private async run(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
-    const args: (string | number)[] = [mode, this.opts.now ? Math.floor(this.opts.now()) : ''];
-    for (const b of buckets) {
+    // numkeys, keys, then ARGV: one array, strings as Redis receives them.
+    const n = buckets.length;
+    const argv: string[] = [String(n)];
+    for (let i = 0; i < n; i++) argv.push(this.prefix + buckets[i]!.key);
+    argv.push(mode, this.opts.now ? String(Math.floor(this.opts.now())) : '');
+    for (let i = 0; i < n; i++) {
+      const b = buckets[i]!;
       const l = b.limit;
-      args.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', l.requestsPerUnit, l.windowSeconds * 1000, l.burst, b.hits, l.shadow ? '1' : '0');
+      argv.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', String(l.requestsPerUnit), String(l.windowSeconds * 1000), String(l.burst), String(b.hits), l.shadow ? '1' : '0');
     }
-    const raw = await this.client.envoyAuthzRateLimit(buckets.length, ...buckets.map((b) => this.prefix + b.key), ...args);
-    return buckets.map((_, i) => ({
-      allowed: raw[i * 5] === 1,
-      remaining: Number(raw[i * 5 + 1]),
-      resetMs: Number(raw[i * 5 + 2]),
-      retryAfterMs: Number(raw[i * 5 + 3]),
-      used: Number(raw[i * 5 + 4]),
-    }));
+    const raw = (await (this.script ? this.script.run(argv) : this.client.envoyAuthzRateLimit(n, ...argv.slice(1)))) as number[];
+    const out = new Array<BucketState>(n);
+    for (let i = 0; i < n; i++) {
+      out[i] = { allowed: raw[i * 5] === 1, remaining: Number(raw[i * 5 + 1]), resetMs: Number(raw[i * 5 + 2]), retryAfterMs: Number(raw[i * 5 + 3]), used: Number(raw[i * 5 + 4]) };
+    }
+    return out;
   }
 
   async evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {

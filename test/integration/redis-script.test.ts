@@ -1,0 +1,78 @@
+// The rate-limit script on a real Redis (redis-script.ts): one EVALSHA per call, loaded again when
+// Redis forgot it, and calls of a later tick written without waiting for the replies of earlier
+// ones (ioredis' auto-pipelining held them back: one pipeline in flight at a time).
+import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/ratelimit/redis-store.js';
+import { testLimit } from '../helpers/limits.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const bucket = (key: string) => ({ key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 100, burst: 100 }), hits: 1 });
+
+async function readsSinceReset(admin: Redis): Promise<number> {
+  return Number(/^total_reads_processed:(\d+)/m.exec(await admin.info('stats'))?.[1]);
+}
+
+describe('the rate-limit script on Redis', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let store: RedisStore;
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url, { enableAutoPipelining: true });
+    store = new RedisStore(client);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it('loads the script again after Redis forgot it (SCRIPT FLUSH), and keeps counting', async () => {
+    expect((await store.evaluate([bucket('s:flush')]))[0]).toMatchObject({ allowed: true, remaining: 99 });
+    await redis.client.script('FLUSH');
+    expect((await store.evaluate([bucket('s:flush')]))[0]).toMatchObject({ allowed: true, remaining: 98 });
+    expect((await store.evaluate([bucket('s:flush')]))[0]).toMatchObject({ allowed: true, remaining: 97 });
+    // Every call ran the script exactly once, whether by EVALSHA or EVAL.
+    expect(await redis.client.get('s:flush')).toMatch(/^3:/);
+  });
+
+  it('writes a later tick\'s call while an earlier one still waits for Redis: both reach it in one read', async () => {
+    await store.evaluate([bucket('s:warm')]);
+    await redis.client.config('RESETSTAT');
+    process.kill(redis.pid, 'SIGSTOP');
+    let first: Promise<unknown>;
+    let second: Promise<unknown>;
+    try {
+      first = store.evaluate([bucket('s:a')]);
+      await nextImmediate();
+      second = store.evaluate([bucket('s:b')]);
+      // Both written to the socket while Redis is stopped (nothing waits for the first reply).
+      await sleep(100);
+    } finally {
+      process.kill(redis.pid, 'SIGCONT');
+    }
+    await Promise.all([first, second]);
+    // One read for both calls, one for this INFO (auto-pipelining: the second call left after the first reply, a read of its own).
+    expect(await readsSinceReset(redis.client)).toBe(2);
+  });
+
+  it('sends the calls of handlers started from one check phase (as the gRPC transport starts them) in one write: one Redis read', async () => {
+    await store.evaluate([bucket('s:warm')]);
+    await redis.client.config('RESETSTAT');
+    const calls = await new Promise<Promise<unknown>[]>((resolve) => {
+      const out: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) setImmediate(() => out.push(store.evaluate([bucket(`s:phase:${i}`)])));
+      setImmediate(() => resolve(out));
+    });
+    await Promise.all(calls);
+    // One read for the 20 calls, one for this INFO.
+    expect(await readsSinceReset(redis.client)).toBe(2);
+  });
+
+  it('answers 200 calls of one tick in order, each with its own reply', async () => {
+    const answers = await Promise.all(Array.from({ length: 200 }, () => store.evaluate([bucket('s:many')])));
+    expect(answers.map((a) => a[0]!.remaining)).toEqual([...Array.from({ length: 100 }, (_, i) => 99 - i), ...Array.from({ length: 100 }, () => 0)]);
+    expect(answers.map((a) => a[0]!.allowed)).toEqual([...Array.from({ length: 100 }, () => true), ...Array.from({ length: 100 }, () => false)]);
+  });
+});
