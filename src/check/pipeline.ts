@@ -264,12 +264,15 @@ export class CheckPipeline {
     }
     // What the policy sets is never overridden: none of our headers on a name it sets, and none of
     // our removals of it (Envoy applies removals after additions).
-    const policySets = new Set((extra.policy?.headers ?? []).map(([k]) => k.toLowerCase()));
-    for (const k of Object.keys(upstreamHeaders)) if (policySets.has(k)) delete upstreamHeaders[k];
+    const policyHeaders = extra.policy?.headers;
+    const policySets = policyHeaders && policyHeaders.length > 0 ? new Set(policyHeaders.map(([k]) => k.toLowerCase())) : undefined;
+    if (policySets) for (const k of Object.keys(upstreamHeaders)) if (policySets.has(k)) delete upstreamHeaders[k];
     // Nor do we remove a header we set (e.g. authorization carrying the minted token).
-    const ours = route.additions ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets.has(h)) : [];
-    const policyRemoves = extra.policy?.requestHeadersToRemove ?? [];
-    const removeHeaders = [...ours.filter((h) => !policyRemoves.some((r) => r.toLowerCase() === h)), ...policyRemoves];
-    return { ...extra, allowed: true, route: route.name, ...(identity ? { identity } : {}), upstreamHeaders, removeHeaders, additions: route.additions };
+    const ours = route.additions ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets?.has(h)) : [];
+    const policyRemoves = extra.policy?.requestHeadersToRemove;
+    const removeHeaders = policyRemoves && policyRemoves.length > 0 ? [...ours.filter((h) => !policyRemoves.some((r) => r.toLowerCase() === h)), ...policyRemoves] : ours;
+    return identity
+      ? { ...extra, allowed: true, route: route.name, identity, upstreamHeaders, removeHeaders, additions: route.additions }
+      : { ...extra, allowed: true, route: route.name, upstreamHeaders, removeHeaders, additions: route.additions };
   }
 }
