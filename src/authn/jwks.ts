@@ -10,6 +10,14 @@ import { privateMembers } from '../lib/jwk.js';
 
 export type IssuerKeys = JWTVerifyGetKey | Uint8Array;
 
+/** Key sets that never change while they are in use (a local JWKS file: a reload builds new ones). */
+const staticSets = new WeakSet<JWTVerifyGetKey>();
+
+/** Whether every key this set will ever have is the one it has now (a secret, or a local JWKS). */
+export function keysAreStatic(keys: IssuerKeys): boolean {
+  return keys instanceof Uint8Array || staticSets.has(keys);
+}
+
 // RFC 7518 3.2: the HMAC key must be at least as long as the hash output.
 const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 
@@ -51,6 +59,7 @@ export async function loadIssuerKeys(loaded: Pick<LoadedConfig, 'file' | 'dir'>,
     const set = checkPublicJwks(loaded.file, keyPath, await readReferencedJson(loaded, keyPath, jwks.file));
     const getKey = createLocalJWKSet(set);
     await importAll(getKey, set, iss.algorithms);
+    staticSets.add(getKey);
     return getKey;
   }
   // The loader guarantees one of the three; reaching here is a programming error.

@@ -19,7 +19,7 @@ import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode, errorMessage } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
-import { loadIssuerKeys, type IssuerKeys } from './jwks.js';
+import { keysAreStatic, loadIssuerKeys, type IssuerKeys } from './jwks.js';
 import { childSpan } from '../telemetry/tracing.js';
 
 interface TrustedIssuer {
@@ -29,7 +29,8 @@ interface TrustedIssuer {
   /** jwtVerify with this issuer's keys and options bound. */
   readonly verify: (token: string) => Promise<JWTVerifyResult>;
   /** Whether the key that signed a token with this header is still in the issuer's key set. */
-  readonly keyPublished: (header: JWTHeaderParameters) => Promise<boolean>;
+  /** Whether the key that verified a cached token is still published (synchronous where keys cannot change). */
+  readonly keyPublished: (header: JWTHeaderParameters) => boolean | Promise<boolean>;
 }
 
 interface CachedToken {
@@ -41,7 +42,8 @@ interface CachedToken {
 const CACHE_MAX_TTL_MS = 60_000;
 
 function keyCheck(keys: IssuerKeys): TrustedIssuer['keyPublished'] {
-  if (keys instanceof Uint8Array) return () => Promise.resolve(true);
+  // A secret or a local JWKS cannot drop a key while in use: no lookup (and no promises) per cache hit.
+  if (keys instanceof Uint8Array || keysAreStatic(keys)) return () => true;
   return (header) =>
     Promise.resolve()
       .then(() => keys(header, { payload: '', signature: '' }))
@@ -112,8 +114,10 @@ export class JwtVerifier {
   /** A cached verification of exactly this token, if it is still good. */
   private async cached(key: string): Promise<SubjectCredential | undefined> {
     const hit = this.cache?.get(key);
-    if (hit && (await hit.issuer.keyPublished(hit.header))) return hit.cred;
-    if (hit) this.cache?.delete(key);
+    if (!hit) return undefined;
+    const published = hit.issuer.keyPublished(hit.header);
+    if (published === true || (published !== false && (await published))) return hit.cred;
+    this.cache?.delete(key);
     return undefined;
   }
 

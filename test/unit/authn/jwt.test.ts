@@ -1,6 +1,7 @@
 import { exportSPKI, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JwtVerifier } from '../../../src/authn/jwt.js';
+import { keysAreStatic, loadIssuerKeys } from '../../../src/authn/jwks.js';
 import type { IssuerConfig } from '../../../src/config/schema.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
 import { loopbackServer, sendJson } from '../../helpers/http.js';
@@ -249,6 +250,16 @@ describe('verified-token cache', () => {
     served = jwks(b); // key A rotated out
     await new Promise((r) => setTimeout(r, 1100));
     await expectCode(v.verify(token), 'key_not_found');
+  });
+
+  it('skips the key lookup on a cache hit only for key sets that cannot change (a local JWKS, a secret)', async () => {
+    const tmp = tempDir();
+    const k = await makeKey('ES256');
+    tmp.write('k.json', jwks(k));
+    const at = '/authentication/jwt/issuers/0';
+    const local = await loadIssuerKeys({ file: 't.yaml', dir: tmp.dir }, at, issuer({ issuer: ISSUER, jwks: fileJwks('k.json') }));
+    const remote = await loadIssuerKeys({ file: 't.yaml', dir: '/' }, at, issuer({ issuer: ISSUER, jwks: { url: 'http://127.0.0.1:1/jwks', timeout_ms: 500, cooldown_ms: 0, cache_max_age_ms: 1000, allow_insecure_http: true } }));
+    expect([keysAreStatic(local), keysAreStatic(remote), keysAreStatic(new Uint8Array(32))]).toEqual([true, false, true]);
   });
 
   it('is off with cache_max_entries 0, and never serves a different token', async () => {
