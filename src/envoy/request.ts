@@ -33,7 +33,8 @@ export interface RequestView {
 function headerEntries(http: NonNullable<NonNullable<CheckRequest__Output['attributes']>['request']>['http']): Map<string, string> {
   const out = new Map<string, string>();
   if (http?.headers) {
-    for (const [k, v] of Object.entries(http.headers)) out.set(k.toLowerCase(), v);
+    const h = http.headers;
+    for (const k in h) if (Object.hasOwn(h, k)) out.set(k.toLowerCase(), h[k]!);
   } else if (http?.header_map?.headers) {
     // encode_raw_headers: true sends a HeaderMap with raw bytes instead of the string map.
     for (const h of http.header_map.headers) {

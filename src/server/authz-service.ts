@@ -3,8 +3,8 @@
 // A call the caller resets stops at the pipeline's next stage and is logged "cancelled", never
 // with the decision it did not receive.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { metadataMap } from './metadata.js';
-import { SpanStatusCode } from '@opentelemetry/api';
+import { grpcTraceparent, metadataMap } from './metadata.js';
+import { propagation, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
 import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
@@ -47,14 +47,16 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       } catch {
         req = undefined; // answered below as an internal error
       }
-      const meta = metadataMap(call.metadata);
+      // The caller's trace context: read only when a propagator is registered (tracing on).
+      const parent = propagation.fields().length > 0 ? callerContext(metadataMap(call.metadata), req?.headers) : ROOT_CONTEXT;
       // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
       const signal = callSignal(call);
       const work = new AbortController();
       const stop = (): void => work.abort(signal.reason);
       signal.addEventListener('abort', stop, { once: true });
-      void serverSpan('envoy-authz Check', callerContext(meta, req?.headers), async (span) => {
-        const traceId = activeTraceId() ?? traceIdOf(req, meta.get('traceparent'));
+      void serverSpan('envoy-authz Check', parent, async (span) => {
+        // The gRPC call's traceparent is the fallback when the proxied request carries none.
+        const traceId = activeTraceId() ?? traceIdOf(req, req?.headers.has('traceparent') ? undefined : grpcTraceparent(call.metadata));
         try {
           if (!req) throw new UnavailableError('internal', 'CheckRequest could not be read');
           const d = await withDeadline(pipeline.check(req, work.signal), budgetMs(check.deadline_ms, call.getDeadline()), work);

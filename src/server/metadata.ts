@@ -7,3 +7,9 @@ export function metadataMap(md: Metadata): Map<string, string> {
   for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') out.set(k.toLowerCase(), v);
   return out;
 }
+
+/** The call's traceparent metadata (the first string value), if any. */
+export function grpcTraceparent(md: Metadata): string | undefined {
+  const v = md.get('traceparent')[0];
+  return typeof v === 'string' ? v : undefined;
+}
