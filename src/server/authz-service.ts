@@ -14,7 +14,7 @@ import { toCheckResponse } from '../envoy/response.js';
 import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
 import { budgetMs, withDeadline } from '../lib/deadline.js';
 import { UnavailableError } from '../lib/errors.js';
-import type { Logger } from '../telemetry/logger.js';
+import { writeInfo, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { failClosed, type DecisionRecorder } from '../telemetry/decision-log/recorder.js';
@@ -85,7 +85,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
               // A recorder that fails leaves no field its mask could have hidden (fail closed).
               record = failClosed(checkRecord(req, d, durationMs, traceId));
             }
-            log.info(record, d.allowed ? 'allowed' : 'denied');
+            writeInfo(log, record, d.allowed ? 'allowed' : 'denied');
           } catch {
             // The answer is sent: nothing here may reach the catch below, which would answer again.
           }

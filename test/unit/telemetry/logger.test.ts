@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../../src/authn/apikey-format.js';
-import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact } from '../../../src/telemetry/logger.js';
+import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 
 describe('logger redaction', () => {
@@ -161,5 +161,42 @@ describe('logger: every field bounded, credentials masked by shape', () => {
     expect(capLine(line)).toBe(line);
     const wide = `{"msg":"${'é'.repeat(2000)}"}\n`;
     expect(Buffer.byteLength(capLine(wide))).toBeLessThanOrEqual(MAX_LINE_BYTES);
+  });
+});
+
+describe('writeInfo (the audit record fast path)', () => {
+  const records: [string, Record<string, unknown>, string][] = [
+    ['an audit record', { event: 'check', decision_id: 'd', trace_id: null, request_id: 'r', source: '127.0.0.1', path: '/orders/42', query_keys: ['view'], allowed: true, status: 200, duration_ms: 3.701, subject: undefined }, 'allowed'],
+    ['credentials and credential shapes', { event: 'check', token: 'abc', authorization: { nested: 1 }, path: `/x?t=eyJhbGciOiJFUzI1NiJ9.c2VjcmV0.c2ln`, password: true, api_key: 42 }, 'denied'],
+    ['escapes, numbers and nesting', { event: 'check', host: 'a"b\\c\n\u0001é✓', n: Number.NaN, inf: -Infinity, list: [1, 'two', null, { deep: ['x'] }], openapi_errors: [{ pointer: '/a', problem: 'b' }] }, 'message "quoted"\nline'],
+    ['an empty record', {}, 'empty'],
+    ['a long field', { event: 'check', path: 'p'.repeat(5000) }, 'm'.repeat(400)],
+  ];
+  for (const [name, rec, msg] of records) {
+    it(`writes the line log.info writes: ${name}`, () => {
+      const viaPino = capture();
+      const viaFast = capture();
+      const a = createLogger('info', viaPino.stream).child({ worker: 1 });
+      const b = createLogger('info', viaFast.stream).child({ worker: 1 });
+      a.info(rec, msg);
+      writeInfo(b, rec, msg);
+      const strip = (t: string): string => t.replace(/"time":"[^"]+"/, '"time":"T"');
+      expect(strip(viaFast.text())).toBe(strip(viaPino.text()));
+      expect(viaFast.text().endsWith('\n')).toBe(true);
+    });
+  }
+
+  it('caps a record longer than a line as log.info does', () => {
+    const out = capture();
+    writeInfo(createLogger('info', out.stream), { event: 'check', list: Array.from({ length: 60 }, () => 'x'.repeat(250)) }, 'big');
+    const [line] = out.lines();
+    expect(line).toMatchObject({ event: 'check', truncated: true, msg: 'big' });
+    expect(Buffer.byteLength(out.text())).toBeLessThanOrEqual(MAX_LINE_BYTES);
+  });
+
+  it('writes nothing below its level', () => {
+    const out = capture();
+    writeInfo(createLogger('warn', out.stream), { event: 'check' }, 'quiet');
+    expect(out.text()).toBe('');
   });
 });
