@@ -9,6 +9,7 @@ import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import { randomUUID } from 'node:crypto';
 import type { RequestView } from '../envoy/request.js';
+import type { StopSignal } from '../lib/stop.js';
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { GrpcBodies } from '../envoy/grpc-body.js';
 import { policyInputBuilder, type PolicyInputBuilder, type PolicyInputDoc } from '../envoy/input.js';
@@ -118,7 +119,7 @@ export class CheckPipeline {
    * `signal` aborted (the call was reset or ran out of time): rejects with its reason at the next
    * stage boundary, so no credential is checked, no policy evaluated and no token minted after it.
    */
-  async check(req: RequestView, signal?: AbortSignal): Promise<Decision> {
+  async check(req: RequestView, signal?: StopSignal): Promise<Decision> {
     signal?.throwIfAborted();
     // A path we cannot read as Envoy and the upstream would matches no route safely.
     if (req.pathInvalid) return { allowed: false, route: DEFAULT_ROUTE.name, status: 400, reason: 'path_invalid' };
@@ -156,7 +157,7 @@ export class CheckPipeline {
     }
   }
 
-  private async authenticate(req: RequestView, route: Route, signal: AbortSignal | undefined): Promise<Identity | undefined> {
+  private async authenticate(req: RequestView, route: Route, signal: StopSignal | undefined): Promise<Identity | undefined> {
     let user: SubjectCredential | undefined;
     let workload: WorkloadCredential | undefined;
     for (const a of this.deps.authenticatorsFor(route)) {
@@ -171,7 +172,7 @@ export class CheckPipeline {
   }
 
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
-  private async authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: AbortSignal | undefined): Promise<Decision> {
+  private async authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: StopSignal | undefined): Promise<Decision> {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
     // The operation is found before the policy runs (the policy sees it); it is validated after.
@@ -220,7 +221,7 @@ export class CheckPipeline {
     route: Route,
     identity: Identity | undefined,
     extra: Partial<Allow>,
-    signal: AbortSignal | undefined,
+    signal: StopSignal | undefined,
     api: StageMatch | undefined,
     input?: PolicyInputDoc,
   ): Promise<Decision> {
@@ -247,7 +248,7 @@ export class CheckPipeline {
     return this.allow(req, route, identity, extra, signal);
   }
 
-  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: AbortSignal | undefined): Promise<Allow> {
+  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: StopSignal | undefined): Promise<Allow> {
     signal?.throwIfAborted();
     const upstreamHeaders: Record<string, string> = {};
     if (identity) {

@@ -19,6 +19,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { failClosed, type DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import { callSignal } from './transport.js';
+import { Stop } from '../lib/stop.js';
 
 export interface AuthzServiceDeps {
   readonly pipeline: CheckPipeline;
@@ -51,15 +52,14 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       const parent = propagation.fields().length > 0 ? callerContext(metadataMap(call.metadata), req?.headers) : ROOT_CONTEXT;
       // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
       const signal = callSignal(call);
-      const work = new AbortController();
-      const stop = (): void => work.abort(signal.reason);
-      signal.addEventListener('abort', stop, { once: true });
+      const work = new Stop();
+      const unlink = signal.onAbort((reason) => work.abort(reason));
       void serverSpan('envoy-authz Check', parent, async (span) => {
         // The gRPC call's traceparent is the fallback when the proxied request carries none.
         const traceId = activeTraceId() ?? traceIdOf(req, req?.headers.has('traceparent') ? undefined : grpcTraceparent(call.metadata));
         try {
           if (!req) throw new UnavailableError('internal', 'CheckRequest could not be read');
-          const d = await withDeadline(pipeline.check(req, work.signal), budgetMs(check.deadline_ms, call.getDeadline()), work);
+          const d = await withDeadline(pipeline.check(req, work), budgetMs(check.deadline_ms, call.getDeadline()), work);
           // Decided, but the caller is gone (reset, or its deadline answered): not a decision anyone received.
           if (signal.aborted) throw signal.reason;
           const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
@@ -111,7 +111,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
           };
           callback(e);
         } finally {
-          signal.removeEventListener('abort', stop);
+          unlink();
           done();
         }
       });

@@ -30,6 +30,7 @@ import {
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { UnavailableError } from '../lib/errors.js';
+import { Stop } from '../lib/stop.js';
 import { Connection, type CloseReason, type ConnectionLimits } from './connection.js';
 import {
   ACCEPT_ENCODING,
@@ -101,21 +102,20 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
-/** The AbortSignal of a call: ours carries one; a grpc-js call gets one from its 'cancelled' event. */
-export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: AbortSignal }): AbortSignal {
+/** The stop signal of a call: ours carries one; a grpc-js call gets one from its 'cancelled' event. */
+export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: Stop }): Stop {
   if (call.signal) return call.signal;
-  const ac = new AbortController();
-  const cancel = (): void => ac.abort(new UnavailableError('cancelled', 'the caller cancelled the call'));
+  const stop = new Stop();
+  const cancel = (): void => stop.abort(new UnavailableError('cancelled', 'the caller cancelled the call'));
   if (call.cancelled) cancel();
   else call.once('cancelled', cancel);
-  return ac.signal;
+  return stop;
 }
 
 /** One call, shaped like grpc-js's ServerUnaryCall / ServerWritableStream as far as the handlers use them. */
 export class Call extends EventEmitter {
   cancelled = false;
-  private controller: AbortController | undefined;
-  private abortReason: UnavailableError | undefined;
+  private readonly stop = new Stop();
 
   constructor(
     readonly request: unknown,
@@ -127,13 +127,9 @@ export class Call extends EventEmitter {
     super();
   }
 
-  /** Aborted (reason: an UnavailableError, code `cancelled` or `deadline_exceeded`) when the call's work should stop. */
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.abortReason) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
+  /** Stopped (reason: an UnavailableError, code `cancelled` or `deadline_exceeded`) when the call's work should stop. */
+  get signal(): Stop {
+    return this.stop;
   }
 
   getDeadline(): number {
@@ -152,10 +148,9 @@ export class Call extends EventEmitter {
 
   /** Transport side: the call is over for the handler (reset or deadline). */
   abort(reason: UnavailableError): void {
-    if (this.abortReason) return;
-    this.abortReason = reason;
+    if (this.stop.aborted) return;
     this.cancelled = true;
-    this.controller?.abort(reason);
+    this.stop.abort(reason);
     this.emit('cancelled', reason.code === 'deadline_exceeded' ? 'deadline' : 'cancelled');
   }
 }

@@ -13,6 +13,7 @@ import { envoyReflection } from '../../envoy/protos.js';
 import { loadConfigFile, parseConfig, type LoadedConfig } from '../../config/loader.js';
 import type { Identity } from '../../identity/identity.js';
 import { withDeadline } from '../../lib/deadline.js';
+import { Stop } from '../../lib/stop.js';
 import { UnavailableError } from '../../lib/errors.js';
 import { describeRedis } from '../../lib/redis.js';
 import type { PolicyInput } from '../../policy/authorizer.js';
@@ -162,12 +163,12 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
         result: seen.last ? seen.last.result : null,
       });
       const authentication = given ? ('given identity (authentication bypassed)' as const) : ('credentials' as const);
-      const work = new AbortController();
+      const work = new Stop();
       const started = performance.now();
       try {
         // Not check.deadline_ms: this one request always meets cold caches (a JWKS URL is fetched
         // now), which a running service has warm. Every outbound call keeps its own timeout.
-        const d = await withDeadline(c.pipeline.check(toRequestView(parsed.request), work.signal), EVAL_DEADLINE_MS, work);
+        const d = await withDeadline(c.pipeline.check(toRequestView(parsed.request), work), EVAL_DEADLINE_MS, work);
         const ms = Math.round(performance.now() - started);
         if (ms > cfg.check.deadline_ms) notes.push(`took ${ms} ms, more than check.deadline_ms (${cfg.check.deadline_ms}): a service with cold caches would fail closed, a warm one answers from them`);
         return {

@@ -109,8 +109,8 @@ describe('deadlines', () => {
   it('answers DEADLINE_EXCEEDED at the caller\'s deadline and aborts the handler', async () => {
     let reason: unknown;
     const address = await start((call) => {
-      call.signal.addEventListener('abort', () => {
-        reason = call.signal.reason as unknown;
+      call.signal.onAbort(() => {
+        reason = call.signal.reason;
       });
     });
     const started = Date.now();
@@ -148,8 +148,8 @@ describe('cancellation', () => {
     let reason: unknown;
     const aborted = new Promise<void>((resolve) => {
       void start((call) => {
-        call.signal.addEventListener('abort', () => {
-          reason = call.signal.reason as unknown;
+        call.signal.onAbort(() => {
+          reason = call.signal.reason;
           resolve();
         });
         started();
