@@ -10,7 +10,10 @@ import type { HeaderValueOption } from '../gen/envoy/config/core/v3/HeaderValueO
 import type { CheckResponse } from '../gen/envoy/service/auth/v3/CheckResponse.js';
 import type { StatusCode } from '../gen/envoy/type/v3/StatusCode.js';
 import type { HeaderList, PolicyDecision } from '../policy/decision.js';
-import { jsonToStruct } from './struct.js';
+import type { Struct } from '../gen/google/protobuf/Struct.js';
+import type { Value } from '../gen/google/protobuf/Value.js';
+import { setOwn } from '../lib/records.js';
+import { jsonToValue } from './struct.js';
 
 // google.rpc.Code values.
 const RPC_OK = 0;
@@ -40,25 +43,43 @@ export function denyBody(status: number): string {
   return DENY_BODIES[status] ?? (status >= 500 ? UNAVAILABLE_BODY : DENY_BODIES[403]!);
 }
 
-/** Our dynamic metadata keys for an allowed request (an addition: the route may turn it off). */
-function ourMetadata(d: Allow): Record<string, unknown> {
-  const meta: Record<string, unknown> = { route: d.route };
-  const id = d.identity;
-  if (id) {
-    meta.subject = id.subject;
-    meta.issuer = id.issuer;
-    meta.subject_kind = id.kind;
-    meta.auth_method = id.method;
-    if (id.workload) meta.workload = id.workload.id;
-  }
-  if (d.policyRevision !== undefined) meta.policy_revision = d.policyRevision;
-  return meta;
-}
+/** A string Value of dynamic metadata. */
+const str = (stringValue: string): Value => ({ stringValue });
 
-/** Ours first, then the policy's (it wins on a shared key), then decision_id as opa-envoy-plugin sets it. */
-function metadata(ours: Record<string, unknown>, policy: Readonly<Record<string, unknown>> | undefined, decisionId: string | undefined): Record<string, unknown> | undefined {
-  const meta = { ...ours, ...policy, ...(decisionId !== undefined ? { decision_id: decisionId } : {}) };
-  return Object.keys(meta).length > 0 ? meta : undefined;
+/**
+ * The dynamic metadata: ours first (an addition: the route may turn it off), then the policy's
+ * (it wins on a shared key, keeping the key's place), then decision_id as opa-envoy-plugin sets
+ * it - built as the Struct directly, without the intermediate objects and spreads.
+ */
+function metadataStruct(ours: Allow | undefined, policy: Readonly<Record<string, unknown>> | undefined, decisionId: string | undefined): Struct | undefined {
+  const fields: Record<string, Value> = {};
+  let any = false;
+  if (ours) {
+    any = true;
+    fields.route = str(ours.route);
+    const id = ours.identity;
+    if (id) {
+      fields.subject = str(id.subject);
+      fields.issuer = str(id.issuer);
+      fields.subject_kind = str(id.kind);
+      fields.auth_method = str(id.method);
+      if (id.workload) fields.workload = str(id.workload.id);
+    }
+    if (ours.policyRevision !== undefined) fields.policy_revision = str(ours.policyRevision);
+  }
+  if (policy) {
+    // Keys are data: defined as own properties whatever their name.
+    for (const k of Object.keys(policy)) {
+      any = true;
+      if (k === '__proto__') setOwn(fields, k, jsonToValue(policy[k]));
+      else fields[k] = jsonToValue(policy[k]);
+    }
+  }
+  if (decisionId !== undefined) {
+    any = true;
+    fields.decision_id = str(decisionId);
+  }
+  return any ? { fields } : undefined;
 }
 
 function allowResponse(d: Allow): CheckResponse {
@@ -67,7 +88,7 @@ function allowResponse(d: Allow): CheckResponse {
   const headers = [...Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)), ...plain(p?.headers ?? [])];
   // A bare `true` (or no policy) with nothing of ours to say has no ok_response, as with the plugin.
   const bare = p?.form !== 'object' && headers.length === 0 && d.removeHeaders.length === 0;
-  const meta = metadata(additions ? ourMetadata(d) : {}, p?.dynamicMetadata, d.decisionId);
+  const meta = metadataStruct(additions ? d : undefined, p?.dynamicMetadata, d.decisionId);
   return {
     status: { code: RPC_OK },
     ...(bare
@@ -82,15 +103,15 @@ function allowResponse(d: Allow): CheckResponse {
           },
         }),
     // Read by later filters (e.g. rate limits keyed on the verified subject).
-    ...(meta ? { dynamic_metadata: jsonToStruct(meta) } : {}),
+    ...(meta ? { dynamic_metadata: meta } : {}),
   };
 }
 
 /** A denying policy's answer as the plugin sends it; with additions, ours only where it set nothing. */
 function policyDenyResponse(d: Deny, p: PolicyDecision): CheckResponse {
   const additions = d.additions !== false;
-  const meta = metadata({}, p.dynamicMetadata, d.decisionId);
-  const base = { status: { code: RPC_PERMISSION_DENIED }, ...(meta ? { dynamic_metadata: jsonToStruct(meta) } : {}) };
+  const meta = metadataStruct(undefined, p.dynamicMetadata, d.decisionId);
+  const base = { status: { code: RPC_PERMISSION_DENIED }, ...(meta ? { dynamic_metadata: meta } : {}) };
   // A bare `false`: no denied_response (Envoy answers 403 with no body) unless our body is added.
   if (p.form === 'boolean' && !additions) return base;
   const headers = plain(p.headers);
