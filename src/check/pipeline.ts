@@ -81,10 +81,7 @@ export interface PipelineDeps {
 
 /**
  * What the policy saw and answered; the input as a value only if someone reads it (decision logs),
- * parsed from its JSON then. A class, not an object literal with a getter: V8 gives each such
- * literal its own accessor pair in the old generation, whose getter (and the request it closes
- * over) then survived every scavenge until the next mark-compact - about 5 KB per Check promoted
- * and a mark-compact pause every few seconds under load (docs/performance.md).
+ * parsed from its JSON then. A class: one shape and one shared getter for every evaluation.
  */
 class Evaluation implements PolicyEvaluation {
   constructor(
@@ -165,14 +162,8 @@ export class CheckPipeline {
         return { allowed: false, route: route.name, status: 429, reason: err.code, retryAfterSeconds: this.deps.failureGuard?.retryAfterSeconds ?? 60 };
       }
       const forbidden = FORBIDDEN_CODES.has(err.code);
-      return {
-        allowed: false,
-        route: route.name,
-        status: forbidden ? 403 : 401,
-        reason: err.code,
-        ...(forbidden ? {} : { challenge: this.challenge }),
-        ...(identity ? { identity } : {}),
-      };
+      // Built whole (absent fields undefined), as every decision here: one shape, no spreads per Check.
+      return { allowed: false, route: route.name, status: forbidden ? 403 : 401, reason: err.code, challenge: forbidden ? undefined : this.challenge, identity };
     }
   }
 
@@ -218,7 +209,7 @@ export class CheckPipeline {
       route: route.name,
       status: decision.httpStatus ?? 403,
       reason: 'policy_denied',
-      ...(identity ? { identity } : {}),
+      identity,
       policy: decision,
       policyRevision: revision,
       additions: route.additions,

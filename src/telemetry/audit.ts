@@ -31,14 +31,20 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
   };
 }
 
-/** The record of one decision. */
+/** The record of one decision. Built whole (absent fields undefined, which the line leaves out): one shape per Check, no spreads. */
 export function checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined): Record<string, unknown> {
+  const dryRun = d.allowed && d.dryRunDenied === true;
   return {
     event: 'check',
     // The id a policy decision also carries in dynamic metadata (as opa-envoy-plugin's decision_id).
     decision_id: d.decisionId ?? randomUUID(),
     trace_id: traceId ?? null,
-    ...requestFields(req),
+    request_id: req.id,
+    source: req.source.address,
+    method: req.method,
+    host: req.host,
+    path: req.path,
+    query_keys: [...queryParamNames(req.query)].sort(),
     route: d.route,
     allowed: d.allowed,
     outcome: d.allowed ? 'allowed' : 'denied',
@@ -46,7 +52,8 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     status: d.allowed ? 200 : d.status,
     reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
     // A dry-run policy said no: what enforcing would have answered.
-    ...(d.allowed && d.dryRunDenied ? { dry_run_denied: true, would_status: d.wouldStatus ?? 403 } : {}),
+    dry_run_denied: dryRun ? true : undefined,
+    would_status: dryRun ? (d.wouldStatus ?? 403) : undefined,
     subject: d.identity?.subject,
     subject_kind: d.identity?.kind,
     issuer: d.identity?.issuer,
@@ -55,7 +62,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     api_key_id: d.identity?.workload?.keyId,
     policy_revision: d.policyRevision,
     // An OpenAPI refusal: which parameter or pointer failed (never the value).
-    ...(!d.allowed && d.problem ? { openapi_errors: d.problem.errors } : {}),
+    openapi_errors: !d.allowed && d.problem ? d.problem.errors : undefined,
     duration_ms: micros(durationMs),
   };
 }
