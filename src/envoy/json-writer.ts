@@ -25,10 +25,10 @@ export class JsonWriter {
     this.buf = next;
   }
 
-  /** ASCII text known to be JSON already (punctuation, pre-quoted keys). */
-  raw(ascii: string): void {
-    this.ensure(ascii.length);
-    this.pos += this.buf.write(ascii, this.pos, 'latin1');
+  /** Text known to be JSON already (punctuation, pre-quoted keys, numbers). */
+  raw(json: string): void {
+    this.ensure(json.length * 3);
+    this.pos += this.buf.write(json, this.pos, 'utf8');
   }
 
   byte(c: number): void {

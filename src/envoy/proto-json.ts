@@ -16,7 +16,7 @@ type Scalar = 'string' | 'bool' | 'number' | 'long' | 'bytes' | 'enum';
 interface FieldPlan {
   readonly name: string;
   readonly json: string;
-  /** `"json":` and `,"json":`, for the JSON text writer (field and json_name are ASCII in every proto we load). */
+  /** `"json":` and `,"json":`, for the JSON text writer. */
   readonly key: string;
   readonly nextKey: string;
   /** Member of a oneof (or a proto3 optional): present when set at all. */
