@@ -19,6 +19,7 @@ export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string
   return b3 !== undefined && /^[0-9a-f]{16,32}$/.test(b3) ? b3 : undefined;
 }
 
+/** The request's fields of the rarer records (failed closed, cancelled); checkRecord writes the same fields inline, to keep one shape per Check: keep them alike. */
 function requestFields(req: RequestView | undefined): Record<string, unknown> {
   if (!req) return {};
   return {
