@@ -19,7 +19,6 @@ export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string
   return b3 !== undefined && /^[0-9a-f]{16,32}$/.test(b3) ? b3 : undefined;
 }
 
-/** The request's fields of the rarer records (failed closed, cancelled); checkRecord writes the same fields inline, to keep one shape per Check: keep them alike. */
 function requestFields(req: RequestView | undefined): Record<string, unknown> {
   if (!req) return {};
   return {
@@ -32,20 +31,14 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
   };
 }
 
-/** The record of one decision. Built whole (absent fields undefined, which the line leaves out): one shape per Check, no spreads. */
+/** The record of one decision. */
 export function checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined): Record<string, unknown> {
-  const dryRun = d.allowed && d.dryRunDenied === true;
   return {
     event: 'check',
     // The id a policy decision also carries in dynamic metadata (as opa-envoy-plugin's decision_id).
     decision_id: d.decisionId ?? randomUUID(),
     trace_id: traceId ?? null,
-    request_id: req.id,
-    source: req.source.address,
-    method: req.method,
-    host: req.host,
-    path: req.path,
-    query_keys: [...queryParamNames(req.query)].sort(),
+    ...requestFields(req),
     route: d.route,
     allowed: d.allowed,
     outcome: d.allowed ? 'allowed' : 'denied',
@@ -53,8 +46,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     status: d.allowed ? 200 : d.status,
     reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
     // A dry-run policy said no: what enforcing would have answered.
-    dry_run_denied: dryRun ? true : undefined,
-    would_status: dryRun ? (d.wouldStatus ?? 403) : undefined,
+    ...(d.allowed && d.dryRunDenied ? { dry_run_denied: true, would_status: d.wouldStatus ?? 403 } : {}),
     subject: d.identity?.subject,
     subject_kind: d.identity?.kind,
     issuer: d.identity?.issuer,
@@ -63,7 +55,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     api_key_id: d.identity?.workload?.keyId,
     policy_revision: d.policyRevision,
     // An OpenAPI refusal: which parameter or pointer failed (never the value).
-    openapi_errors: !d.allowed && d.problem ? d.problem.errors : undefined,
+    ...(!d.allowed && d.problem ? { openapi_errors: d.problem.errors } : {}),
     duration_ms: micros(durationMs),
   };
 }
