@@ -3,8 +3,8 @@
 // A call the caller resets stops at the pipeline's next stage and is logged "cancelled", never
 // with the decision it did not receive.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { grpcTraceparent, metadataMap } from './metadata.js';
-import { propagation, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
+import { grpcTraceparent } from './metadata.js';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
 import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
@@ -48,8 +48,7 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       } catch {
         req = undefined; // answered below as an internal error
       }
-      // The caller's trace context: read only when a propagator is registered (tracing on).
-      const parent = propagation.fields().length > 0 ? callerContext(metadataMap(call.metadata), req?.headers) : ROOT_CONTEXT;
+      const parent = callerContext(call.metadata, req?.headers);
       // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
       const signal = callSignal(call);
       const work = new Stop();

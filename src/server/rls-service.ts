@@ -8,9 +8,8 @@ import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3
 import type { DescriptorRequest, DescriptorResult, RateLimitDecision, RateLimiter } from '../ratelimit/limiter.js';
 import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
-import { ROOT_CONTEXT, SpanStatusCode, propagation } from '@opentelemetry/api';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { callerContext, serverSpan } from '../telemetry/tracing.js';
-import { metadataMap } from './metadata.js';
 import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { callSignal } from './transport.js';
@@ -49,10 +48,9 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
       const hits = req.hits_addend && req.hits_addend > 0 ? req.hits_addend : 1;
       // Unknown domains share one label: the request names them, the config bounds them.
       const label = limiter.knows(domain) ? domain : 'unknown';
-      // Checked (not listened to) before the store call and before answering: no AbortSignal per call.
-      const signal = { throwIfAborted: () => call.cancelled && callSignal(call).throwIfAborted() };
-      // Without a propagator (tracing off) there is no caller context to read: no metadata map per call.
-      const parent = propagation.fields().length > 0 ? callerContext(metadataMap(call.metadata), undefined) : ROOT_CONTEXT;
+      // Checked (not listened to) before the store call and before answering.
+      const signal = callSignal(call);
+      const parent = callerContext(call.metadata, undefined);
       void serverSpan('envoy-authz ShouldRateLimit', parent, async (span) => {
         try {
           const d = await limiter.shouldRateLimit(domain, descriptors, hits, signal);

@@ -7,6 +7,7 @@
 // Resource: service.name, service.version, service.instance.id, OTEL_RESOURCE_ATTRIBUTES
 // (resource.ts). An unreachable collector is logged once, and its return once (export-watch.ts).
 import { context, INVALID_SPAN_CONTEXT, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
+import type { Metadata } from '@grpc/grpc-js';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -68,10 +69,20 @@ const mapGetter: TextMapGetter<ReadonlyMap<string, string>> = {
   get: (c, k) => c.get(k.toLowerCase()),
 };
 
-/** The caller's context: from the gRPC call's metadata, else from the proxied request's headers. */
-export function callerContext(grpcMetadata: ReadonlyMap<string, string>, httpHeaders: ReadonlyMap<string, string> | undefined): Context {
+/** The metadata as a lower-case map of single string values; binary values are left out. */
+function metadataMap(md: Metadata): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') out.set(k.toLowerCase(), v);
+  return out;
+}
+
+/**
+ * The caller's context: from the gRPC call's metadata, else from the proxied request's headers.
+ * With tracing off there is no propagator and nothing to read (no metadata map per call).
+ */
+export function callerContext(grpcMetadata: Metadata, httpHeaders: ReadonlyMap<string, string> | undefined): Context {
   if (!tracingOn) return ROOT_CONTEXT;
-  const fromGrpc = propagation.extract(ROOT_CONTEXT, grpcMetadata, mapGetter);
+  const fromGrpc = propagation.extract(ROOT_CONTEXT, metadataMap(grpcMetadata), mapGetter);
   if (trace.getSpanContext(fromGrpc)) return fromGrpc;
   return httpHeaders ? propagation.extract(ROOT_CONTEXT, httpHeaders, mapGetter) : ROOT_CONTEXT;
 }
