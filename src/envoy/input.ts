@@ -94,9 +94,9 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
     const body = opts.skipBodyParse ? undefined : parseBody(http?.headers ?? {}, http?.body ?? '', http?.raw_body, opts.grpcBodies ? { bodies: opts.grpcBodies, parsedPath } : undefined);
     w.reset();
     // The CheckRequest's own fields (`attributes`), then ours, in the order the plugin's input has them.
-    writeAttributes(w, req, { path: path !== rawPath && http ? path : undefined, strip });
-    w.unclose();
-    w.raw(w.last() === 0x7b ? VERSION : `,${VERSION}`);
+    w.byte(0x7b);
+    const any = writeAttributes(w, req, { path: path !== rawPath && http ? path : undefined, strip });
+    w.raw(any ? `,${VERSION}` : VERSION);
     w.raw(',"parsed_path":');
     w.value(parsedPath);
     w.raw(',"parsed_query":');

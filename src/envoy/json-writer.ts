@@ -67,17 +67,6 @@ export class JsonWriter {
     this.pos += this.buf.write(text, this.pos, 'utf8');
   }
 
-  /** The last byte written (0 when none). */
-  last(): number {
-    return this.pos > 0 ? this.buf[this.pos - 1]! : 0;
-  }
-
-  /** Takes back the `}` that closed the object just written, to add members to it. */
-  unclose(): void {
-    if (this.last() !== 0x7d) throw new Error('JsonWriter.unclose: no object was just closed');
-    this.pos--;
-  }
-
   /** The document written since reset(), in a buffer of its own. */
   take(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);

@@ -198,10 +198,16 @@ function writeValue<C>(w: JsonWriter, f: FieldPlan, v: unknown, c: WriteCtx<C>):
 
 function writeMessage<C>(w: JsonWriter, msg: unknown, plan: MessagePlan, c: WriteCtx<C>): void {
   if (plan.struct) return w.value(structToJson(msg as DecodedStruct));
+  w.byte(0x7b);
+  writeMembers(w, msg, plan, c);
+  w.byte(0x7d);
+}
+
+/** The message's members, without the braces; whether any was written. */
+function writeMembers<C>(w: JsonWriter, msg: unknown, plan: MessagePlan, c: WriteCtx<C>): boolean {
   const o = msg as Record<string, unknown>;
   const edit = c.edits.get(plan);
   let first = true;
-  w.byte(0x7b);
   for (const f of plan.fields) {
     const replaced = edit?.replace && !f.map ? edit.replace(c.ctx, f.name) : undefined;
     const v = replaced ?? o[f.name];
@@ -247,14 +253,16 @@ function writeMessage<C>(w: JsonWriter, msg: unknown, plan: MessagePlan, c: Writ
     } else continue;
     first = false;
   }
-  w.byte(0x7d);
+  return !first;
 }
 
 /**
- * Writes what protoMapper's function returns, as JSON text, with `edits` applied to the named
- * message types (full names, e.g. `.envoy.service.auth.v3.AttributeContext.HttpRequest`).
+ * Writes the members of what protoMapper's function returns, as JSON text without the enclosing
+ * braces (the caller adds members of its own), with `edits` applied to the named message types
+ * (full names, e.g. `.envoy.service.auth.v3.AttributeContext.HttpRequest`). Returns whether any
+ * member was written.
  */
-export function protoJsonWriter<C>(type: protobuf.Type, edits: Readonly<Record<string, TypeEdit<C>>> = {}): (w: JsonWriter, msg: unknown, ctx: C) => void {
+export function protoJsonWriter<C>(type: protobuf.Type, edits: Readonly<Record<string, TypeEdit<C>>> = {}): (w: JsonWriter, msg: unknown, ctx: C) => boolean {
   const plan = planOf(type);
   compileAll(plan, new Set());
   const byPlan = new Map<MessagePlan, TypeEdit<C>>();
@@ -263,7 +271,7 @@ export function protoJsonWriter<C>(type: protobuf.Type, edits: Readonly<Record<s
     if (!p) throw new Error(`${name} is not reached from ${type.fullName}`);
     byPlan.set(p, e);
   }
-  return (w, msg, ctx) => writeMessage(w, msg, plan, { edits: byPlan, ctx });
+  return (w, msg, ctx) => writeMembers(w, msg, plan, { edits: byPlan, ctx });
 }
 
 function compileAll(plan: MessagePlan, seen: Set<MessagePlan>): void {

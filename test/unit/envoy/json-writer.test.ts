@@ -47,18 +47,6 @@ describe('JsonWriter', () => {
     w.string('small');
     expect(w.take().toString('utf8')).toBe('"small"');
   });
-
-  it('takes back the brace of an object just closed, and only that', () => {
-    const w = new JsonWriter();
-    w.reset();
-    w.raw('{"a":1}');
-    w.unclose();
-    w.raw(',"b":2}');
-    expect(w.take().toString('utf8')).toBe('{"a":1,"b":2}');
-    w.reset();
-    w.raw('[1]');
-    expect(() => w.unclose()).toThrow();
-  });
 });
 
 describe('the policy input as JSON text', () => {
