@@ -292,16 +292,17 @@ function writeOk(s: Schema, w: Walk, v: unknown): void {
   if (present(o.headers)) writeOptions(s, w, f.headers!, o.headers);
   if (present(o.headers_to_remove)) for (const h of list(o.headers_to_remove)) w.string(f.headers_to_remove!, str(h));
   if (present(o.response_headers_to_add)) writeOptions(s, w, f.response_headers_to_add!, o.response_headers_to_add);
-  if (present(o.query_parameters_to_set)) {
-    for (const q of list(o.query_parameters_to_set)) {
-      const p = only(q, s.known.query);
-      w.begin(f.query_parameters_to_set!);
-      if (present(p.key)) w.string(s.query.key!, str(p.key));
-      if (present(p.value)) w.string(s.query.value!, str(p.value));
-      w.end();
-    }
-  }
+  if (present(o.query_parameters_to_set)) for (const q of list(o.query_parameters_to_set)) writeKeyValue(w, f.query_parameters_to_set!, q, s.known.query, s.query);
   if (present(o.query_parameters_to_remove)) for (const q of list(o.query_parameters_to_remove)) w.string(f.query_parameters_to_remove!, str(q));
+}
+
+/** A message of two strings, key and value (HeaderValue, QueryParameter), as field `id`. */
+function writeKeyValue(w: Walk, id: number, v: unknown, known: ReadonlySet<string>, fields: Fields): void {
+  const o = only(v, known);
+  w.begin(id);
+  if (present(o.key)) w.string(fields.key!, str(o.key));
+  if (present(o.value)) w.string(fields.value!, str(o.value));
+  w.end();
 }
 
 function writeOptions(s: Schema, w: Walk, id: number, v: unknown): void {
@@ -309,13 +310,7 @@ function writeOptions(s: Schema, w: Walk, id: number, v: unknown): void {
   for (const item of list(v)) {
     const o = only(item, s.known.option);
     w.begin(id);
-    if (present(o.header)) {
-      const h = only(o.header, s.known.header);
-      w.begin(f.header!);
-      if (present(h.key)) w.string(s.header.key!, str(h.key));
-      if (present(h.value)) w.string(s.header.value!, str(h.value));
-      w.end();
-    }
+    if (present(o.header)) writeKeyValue(w, f.header!, o.header, s.known.header, s.header);
     if (present(o.append)) {
       const b = only(o.append, s.known.boolValue).value;
       w.begin(f.append!);
