@@ -1,6 +1,9 @@
 // End to end through a real Envoy (envoy/envoy.yaml: ext_authz + ratelimit filters asking
 // envoy-authz) against the same Envoy with both filters removed: the latency Envoy users pay
-// for us, at fixed offered loads (open loop, vegeta).
+// for us, at fixed offered loads (open loop, vegeta). A third run puts the empty grpc-js server
+// (bench/floor/empty-check.ts, on envoy-authz's core) behind the same filters: what the two
+// filters cost on this machine with a server that does nothing - Envoy's gRPC calls, and the
+// load generator, upstream and Envoy sharing one core - so that our own share can be read.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -8,7 +11,7 @@ import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy } from '../../test/
 import { withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, oursCheckConfig } from '../lib/fixtures.js';
 import { pin, startPinned, waitForPort } from '../lib/procs.js';
-import { startOurs } from '../lib/servers.js';
+import { startFloor, startOurs } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
 import { ROOT } from '../lib/tools.js';
 import { vegeta } from '../lib/vegeta.js';
@@ -18,6 +21,8 @@ export interface EnvoyResults {
   /** Per offered load: with our filters, and with the filters off. */
   filters: LoadResult[];
   direct: LoadResult[];
+  /** The same filters asking the empty grpc-js server (absent in results from before it was measured). */
+  empty?: LoadResult[];
   /** p99 added by the filters at each rate, in ms. */
   addedP99: number[];
   addedP50: number[];
@@ -67,16 +72,20 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
   const ours = await startOurs(b.workDir, 'envoy', { ...oursCheckConfig(b.workDir, f, bundle, 10000), ratelimit: { files: [limits] } }, { cpus: b.serverCpus });
   const upstreamPort = await freePort();
   const upstream = startPinned('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'upstream.ts'), String(upstreamPort)], { cpus: b.loadCpus, cwd: ROOT });
+  const empty = await startFloor(b.serverCpus);
   const filters: LoadResult[] = [];
   const direct: LoadResult[] = [];
+  const emptyRuns: LoadResult[] = [];
   try {
     await waitForPort(upstream, upstreamPort);
     const ports = await envoyPorts(ours.port, upstreamPort);
     // Without the shipped tracer: the filters' cost is measured, not tracing's.
     const withFile = renderEnvoyConfig(ports, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-filters.yaml'), { tracing: false });
-    const files = { filters: withFile, direct: withoutFilters(withFile, join(b.workDir, 'envoy-direct.yaml')) };
+    const emptyFile = renderEnvoyConfig({ ...ports, authz: empty.port }, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-empty.yaml'), { tracing: false });
+    const files = { filters: withFile, direct: withoutFilters(withFile, join(b.workDir, 'envoy-direct.yaml')), empty: emptyFile };
+    const runs = { filters, direct, empty: emptyRuns };
     const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
-    for (const variant of ['direct', 'filters'] as const) {
+    for (const variant of ['direct', 'empty', 'filters'] as const) {
       const envoy = await startEnvoy(files[variant], ports.admin);
       try {
         // Envoy shares the load generator's core: the server core stays envoy-authz's alone.
@@ -84,9 +93,9 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
         const url = `http://127.0.0.1:${ports.http}/orders/42`;
         await vegeta({ url, headers, rps: 500, seconds: b.warmupSeconds, cpus: b.loadCpus, workDir: b.workDir });
         for (const rps of rates) {
-          const r = await withCpu({ server: ours.pid }, () => vegeta({ url, headers, rps, seconds: b.seconds * 2, cpus: b.loadCpus, workDir: b.workDir }));
+          const r = await withCpu({ server: variant === 'empty' ? empty.pid : ours.pid }, () => vegeta({ url, headers, rps, seconds: b.seconds * 2, cpus: b.loadCpus, workDir: b.workDir }));
           b.log(`  envoy ${variant} @${rps}/s: ${describeRun(r)} ${JSON.stringify(r.statuses)}`);
-          (variant === 'filters' ? filters : direct).push(r);
+          runs[variant].push(r);
         }
       } finally {
         await envoy.stop();
@@ -94,6 +103,7 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
     }
   } finally {
     await upstream.stop();
+    await empty.stop();
     await ours.stop();
   }
   const round = (v: number): number => Math.round(v * 1000) / 1000;
@@ -101,6 +111,7 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
     rates,
     filters,
     direct,
+    empty: emptyRuns,
     addedP99: rates.map((_, i) => round(filters[i]!.p99 - direct[i]!.p99)),
     addedP50: rates.map((_, i) => round(filters[i]!.p50 - direct[i]!.p50)),
   };
