@@ -340,8 +340,9 @@ async function main(): Promise<void> {
     ]);
     await renderLineChart(join(PLOTS, 'envoy-latency.svg'), { title: 'Through Envoy: latency with and without envoy-authz', x: 'offered requests/s', y: 'latency ms', logY: true, points });
     const i = e.rates.indexOf(ENVOY_RATE);
+    // A negative difference is the machine's noise, not a measurement: never "met".
     const emptyNote = (k: number): string => (empty ? ` (the empty grpc-js server behind the same filters adds ${fmt(empty[k]!.p99 - e.direct[k]!.p99)} ms here; ours over it ${fmt(e.filters[k]!.p99 - empty[k]!.p99)} ms)` : '');
-    if (i >= 0) targets.push({ target: `Through Envoy at ${ENVOY_RATE.toLocaleString('en-US')} requests/s: p99 added by our filters <= ${ENVOY_ADDED_P99_MS} ms`, measured: `${fmt(e.addedP99[i])} ms${emptyNote(i)}`, ok: (e.addedP99[i] ?? Infinity) <= ENVOY_ADDED_P99_MS });
+    if (i >= 0) targets.push({ target: `Through Envoy at ${ENVOY_RATE.toLocaleString('en-US')} requests/s: p99 added by our filters <= ${ENVOY_ADDED_P99_MS} ms`, measured: `${fmt(e.addedP99[i])} ms${emptyNote(i)}`, ok: (e.addedP99[i] ?? -1) >= 0 && (e.addedP99[i] ?? Infinity) <= ENVOY_ADDED_P99_MS });
   }
 
   // ---- Growth ----
@@ -434,7 +435,7 @@ async function main(): Promise<void> {
   if (targets.length) out.push('## Targets', '', table(['target', 'measured', ''], targets.map((t) => [t.target, t.measured, verdict(t.ok)])), '');
   if (checkSection.length) out.push('## Check: JWT + RBAC Rego', '', ...checkSection);
   if (rlsSection.length) out.push('## ShouldRateLimit', '', ...rlsSection);
-  if (envoySection.length) out.push('## Through Envoy', '', 'A real Envoy (envoy/envoy.yaml) in front of a minimal upstream, with the ext_authz and ratelimit filters asking envoy-authz, against the same Envoy with both filters removed; open-loop load (vegeta), RS256 bearer token, allowed.', '', ...envoySection);
+  if (envoySection.length) out.push('## Through Envoy', '', 'A real Envoy (envoy/envoy.yaml) in front of a minimal upstream, with the ext_authz and ratelimit filters asking envoy-authz, against the same Envoy with both filters removed; open-loop load (vegeta), RS256 bearer token, allowed. The Envoys run side by side and are measured in turn at each rate, three runs each; each figure is the run with the median p99.', '', ...envoySection);
   if (growthSection.length) out.push('## Growth', '', ...growthSection);
   if (workersSection.length) out.push('## All cores (server.workers)', '', ...workersSection);
   if (openapiSection.length) out.push('## OpenAPI validation on vs off', '', ...openapiSection);
