@@ -18,10 +18,15 @@ export interface GcPause {
   /** scavenge | mark-compact | incremental | weak-callbacks */
   kind: string;
   ms: number;
+  /** When it started, ms after the probe started over. */
+  atMs?: number;
 }
 
 interface Snapshot {
   allocatedBytes: number;
+  /** Old-generation growth: what scavenges promoted, and what was allocated straight into old space. */
+  promotedBytes?: number;
+  oldAllocatedBytes?: number;
   pauses: GcPause[];
   heapUsed: number;
 }
@@ -44,6 +49,16 @@ export interface GcDistribution extends GcStats {
   totalPauseMs: number;
   /** Heap in use when the run ended. */
   heapUsedMiB: number;
+  /**
+   * What grows the old generation, per call: bytes scavenges promoted (objects that outlived two
+   * scavenges) and bytes allocated straight into old space (node:http2 makes every request header
+   * value an external string there). Only a mark-compact frees them: together they set how often
+   * one comes.
+   */
+  promotedBytesPerCall: number;
+  oldAllocatedBytesPerCall: number;
+  /** The pauses over PAUSE_LIMIT_MS: kind, length and when (s into the run). */
+  longPauses: { kind: string; ms: number; atS?: number }[];
 }
 
 export const PAUSE_LIMIT_MS = 5;
@@ -102,6 +117,9 @@ export function gcDistribution(s: Snapshot, calls: number): GcDistribution {
     p99PauseMs: round(percentile(sorted, 99) || 0),
     totalPauseMs: round(sorted.reduce((a, b) => a + b, 0)),
     heapUsedMiB: round(s.heapUsed / 2 ** 20, 1),
+    promotedBytesPerCall: Math.round((s.promotedBytes ?? 0) / Math.max(1, calls)),
+    oldAllocatedBytesPerCall: Math.round((s.oldAllocatedBytes ?? 0) / Math.max(1, calls)),
+    longPauses: s.pauses.filter((p) => p.ms > PAUSE_LIMIT_MS).map((p) => ({ kind: p.kind, ms: round(p.ms), ...(p.atMs !== undefined ? { atS: round(p.atMs / 1000, 1) } : {}) })),
   };
 }
 

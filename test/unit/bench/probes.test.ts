@@ -46,6 +46,36 @@ describe('bench probes', () => {
     expect(second.allocatedBytes).toBeLessThan(first.allocatedBytes / 10);
   });
 
+  it('the GC probe tells bytes promoted by scavenges from bytes allocated straight into old space, and times each pause', async () => {
+    // Three processes: short-lived garbage (neither), objects kept across scavenges (promoted), and
+    // property names never seen before (internalized strings and a dictionary: old space at once,
+    // as node:http2's external header strings are).
+    const run = async (name: string, body: string): Promise<ReturnType<typeof gcDistribution>> => {
+      const probe = gcProbe(tmp.dir, name);
+      const script = tmp.write(`${name}.mjs`, `const keep = []; ${body}; process.stdout.write('ready\\n'); setInterval(() => keep.length, 1000);`);
+      const child = spawn(process.execPath, [...probe.nodeArgs, script], { env: { ...process.env, ...probe.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await once(child.stdout, 'data');
+      return gcDistribution(await probe.take(child.pid!), 1);
+    };
+    const garbage = await run('garbage', 'const ring = new Array(1024); for (let i = 0; i < 1e6; i++) ring[i & 1023] = { a: i, b: [i] }');
+    const promoted = await run('promoted', 'for (let i = 0; i < 300000; i++) keep.push({ a: i, b: [i] })');
+    const old = await run('old', "const o = {}; for (let i = 0; i < 200000; i++) o['key-' + i + '-' + Math.random().toString(36).slice(2)] = 1; keep.push(o)");
+    expect(garbage.promotedBytesPerCall).toBeLessThan(2e6);
+    expect(garbage.oldAllocatedBytesPerCall).toBeLessThan(2e6);
+    expect(promoted.promotedBytesPerCall).toBeGreaterThan(8e6);
+    expect(promoted.oldAllocatedBytesPerCall).toBeLessThan(promoted.promotedBytesPerCall / 4);
+    expect(old.oldAllocatedBytesPerCall).toBeGreaterThan(8e6);
+    // Every pause has its start, within the process's life, in order.
+    const probe = gcProbe(tmp.dir, 'times');
+    const pid = await allocating(probe, 32);
+    const pauses = (JSON.parse(JSON.stringify(await probe.take(pid))) as { pauses: { atMs?: number }[] }).pauses;
+    expect(pauses.length).toBeGreaterThan(0);
+    const at = pauses.map((p) => p.atMs!);
+    expect(at.every((t) => Number.isFinite(t) && t >= 0 && t < 60_000)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+
   it('the allocation profile charges the bytes to the function that allocated them', async () => {
     const probe = allocProbe(tmp.dir);
     const pid = await allocating(probe, 32);
