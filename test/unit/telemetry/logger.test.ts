@@ -258,3 +258,19 @@ describe('stdout as bytes (line-destination.ts)', () => {
     expect(readFileSync(out.file, 'utf8')).toBe('');
   });
 });
+
+describe('logger time', () => {
+  it('stamps every line with the current time in ISO 8601 (UTC, milliseconds), as pino\'s isoTime', async () => {
+    const out = capture();
+    const log = createLogger('info', out.stream);
+    log.info('one');
+    await new Promise((r) => setTimeout(r, 5));
+    writeInfo(log, { event: 'check' }, 'two');
+    const [a, b] = out.lines().map((l) => l.time as string);
+    for (const t of [a!, b!]) {
+      expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(t) - Date.now())).toBeLessThan(1000);
+    }
+    expect(Date.parse(b!)).toBeGreaterThan(Date.parse(a!));
+  });
+});
