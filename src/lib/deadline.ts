@@ -9,6 +9,7 @@ export function budgetMs(ownBudgetMs: number, callerDeadline: Date | number, now
   return Math.max(0, Math.min(ownBudgetMs, deadline - now - marginMs));
 }
 
+const noop = (): void => undefined;
 const cancelReason = (reason: unknown): Error => (reason instanceof Error ? reason : new UnavailableError('cancelled', 'the call was cancelled'));
 
 /**
@@ -20,6 +21,8 @@ const cancelReason = (reason: unknown): Error => (reason instanceof Error ? reas
 export function withDeadline<T>(work: Promise<T>, ms: number, stop?: Stop): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     if (stop?.aborted) {
+      // The work is not waited for, but its rejection is still handled (an unhandled one ends the process).
+      work.then(undefined, noop);
       reject(cancelReason(stop.reason));
       return;
     }

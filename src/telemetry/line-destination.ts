@@ -20,9 +20,14 @@ export function writesBytes(d: DestinationStream): d is ByteDestination {
 
 type Boom = ReturnType<typeof pino.destination>;
 
-/** File descriptor `fd` as a ByteDestination (still SonicBoom: flushSync, events). */
-export function byteDestination(fd: number): Boom & ByteDestination {
-  const boom = pino.destination({ dest: fd, contentMode: 'buffer', sync: false, minLength: 0 });
+/**
+ * File descriptor `fd` as a ByteDestination (still SonicBoom: flushSync, events). Each write(2)
+ * carries at most `maxWrite` bytes (whole lines): the log line cap, so that a pipe write stays
+ * within PIPE_BUF (4096 bytes, written atomically) and cluster workers sharing stdout never
+ * interleave inside a line.
+ */
+export function byteDestination(fd: number, maxWrite: number): Boom & ByteDestination {
+  const boom = pino.destination({ dest: fd, contentMode: 'buffer', sync: false, minLength: 0, maxWrite });
   const writeBuffer = boom.write.bind(boom) as unknown as (b: Buffer) => boolean;
   // An instance property, so that pino's EPIPE handler (which replaces write with a no-op) still
   // silences every writer.
@@ -34,8 +39,8 @@ export function byteDestination(fd: number): Boom & ByteDestination {
  * The process's log destination: stdout as bytes; undefined (pino's default, process.stdout) when
  * something replaced process.stdout.write - a test runner capturing output - as pino itself decides.
  */
-export function stdoutDestination(): ByteDestination | undefined {
+export function stdoutDestination(maxWrite: number): ByteDestination | undefined {
   const proto = (process.stdout.constructor as { prototype?: { write?: unknown } }).prototype;
   if (process.stdout.write !== proto?.write) return undefined;
-  return byteDestination(process.stdout.fd ?? 1);
+  return byteDestination(process.stdout.fd ?? 1, maxWrite);
 }

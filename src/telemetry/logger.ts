@@ -66,7 +66,7 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
       serializers,
       hooks: { streamWrite: capLine },
     },
-    destination ?? stdoutDestination(),
+    destination ?? stdoutDestination(MAX_LINE_BYTES),
   );
 }
 

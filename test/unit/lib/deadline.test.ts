@@ -40,7 +40,15 @@ describe('withDeadline', () => {
     const before = new Stop();
     const cancelled = new UnavailableError('cancelled', 'reset');
     before.abort(cancelled);
-    await expect(withDeadline(new Promise(() => undefined), 10_000, before)).rejects.toBe(cancelled);
+    // Work that rejects as soon as it sees the stop (as the pipeline does): handled, not unhandled.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const work = Promise.resolve().then(() => before.throwIfAborted());
+    await expect(withDeadline(work, 10_000, before)).rejects.toBe(cancelled);
+    await new Promise((r) => setTimeout(r, 20));
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
     const during = new Stop();
     const started = performance.now();
     const outcome = withDeadline(new Promise(() => undefined), 10_000, during);
@@ -53,6 +61,7 @@ describe('withDeadline', () => {
     const late = withDeadline(new Promise<number>((r) => (finish = r)), 5);
     await expect(late).rejects.toMatchObject({ code: 'deadline_exceeded' });
     finish(1);
+    await expect(late).rejects.toMatchObject({ code: 'deadline_exceeded' });
     const stop = new Stop();
     await expect(withDeadline(Promise.resolve(2), 10, stop)).resolves.toBe(2);
     await new Promise((r) => setTimeout(r, 30));

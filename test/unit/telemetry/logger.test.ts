@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { generateApiKey } from '../../../src/authn/apikey-format.js';
 import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -209,7 +209,7 @@ describe('writeInfo (the audit record fast path)', () => {
 describe('stdout as bytes (line-destination.ts)', () => {
   const fileDestination = (): { dest: ReturnType<typeof byteDestination>; read: () => Promise<string>; file: string } => {
     const file = join(mkdtempSync(join(tmpdir(), 'lines-')), 'out.log');
-    const dest = byteDestination(openSync(file, 'w'));
+    const dest = byteDestination(openSync(file, 'w'), MAX_LINE_BYTES);
     return {
       dest,
       file,
@@ -242,6 +242,11 @@ describe('stdout as bytes (line-destination.ts)', () => {
       a.warn({ event: 'between' }, 'x');
       b.warn({ event: 'between' }, 'x');
     }
+    const buffers = vi.spyOn(out.dest, 'write');
+    writeInfo(b, { event: 'check', path: '/short' }, 'short');
+    // A short record is written as a Buffer made for it (the staging path), not as a string.
+    expect(buffers.mock.calls.map(([line]) => Buffer.isBuffer(line))).toEqual([true]);
+    a.info({ event: 'check', path: '/short' }, 'short');
     const written = await out.read();
     expect(strip(written)).toBe(strip(viaPino.text()));
     for (const line of written.split('\n').filter(Boolean)) expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(MAX_LINE_BYTES);
