@@ -103,7 +103,7 @@ function bounded(line: string): string {
 
 // A cluster worker's IPC channel would keep it alive after shutdown, and letting go of the channel
 // makes Node exit with 0: a worker ends with an explicit exit so the primary sees its real code.
-// (Logs are written synchronously, and stdio pipes are synchronous on Linux: nothing is lost.)
+// (Log lines still waiting are written synchronously on exit: src/telemetry/line-destination.ts.)
 const release = (): void => {
   if (cluster.isWorker) process.exit();
 };

@@ -119,26 +119,49 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   const loads = { RS256: {}, ES256: {} } as CheckResults['loads'];
   let gcRun: GcRun | undefined;
   // The peer first: its max throughput sets the offered loads of everyone's latency runs.
-  for (const name of ['peer', 'peer_cache', 'ours', 'ours_nocache'] as const) {
-    const server = await started(name, starters[name]);
+  const names = ['peer', 'peer_cache', 'ours', 'ours_nocache'] as const;
+  const cpuOf = (name: CheckServer, server: Server): CpuOf => {
     const probe = probes[name];
-    const cpu: CpuOf = { server: server.pid, ...(probe ? { gc: probe } : {}) };
+    return { server: server.pid, ...(probe ? { gc: probe } : {}) };
+  };
+  for (const name of names) {
+    const server = await started(name, starters[name]);
     try {
       await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
       for (const alg of ['RS256', 'ES256'] as const) {
         for (const outcome of ['allow', 'deny'] as const) {
-          max[alg][outcome][name] = await measureMedian(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, cpu);
-        }
-        const peerMax = max[alg].allow.peer.throughput;
-        loads[alg][name] = [];
-        for (const fr of FRACTIONS) {
-          // Below the max, twice as long: p99.9 is a target there, and wants calls enough to mean something.
-          const seconds = fr < 1 ? b.seconds * 2 : b.seconds;
-          loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps: Math.max(100, Math.round(peerMax * fr)), seconds }, cpu));
+          max[alg][outcome][name] = await measureMedian(b, `${name} ${alg} ${outcome}`, { method: CHECK, address: server.address, data: data(alg, outcome) }, cpuOf(name, server));
         }
       }
     } finally {
       await server.stop();
+    }
+  }
+
+  // Fixed loads: the four servers side by side (each loaded alone), measured in turn at every
+  // load, so that drift on this shared machine hits the four alike instead of whichever ran last.
+  {
+    const servers: Partial<Record<CheckServer, Server>> = {};
+    try {
+      for (const name of names) {
+        const server = await started(name, starters[name]);
+        servers[name] = server;
+        await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
+      }
+      for (const alg of ['RS256', 'ES256'] as const) {
+        const peerMax = max[alg].allow.peer.throughput;
+        for (const name of names) loads[alg][name] = [];
+        for (const fr of FRACTIONS) {
+          // Below the max, twice as long: p99.9 is a target there, and wants calls enough to mean something.
+          const seconds = fr < 1 ? b.seconds * 2 : b.seconds;
+          for (const name of names) {
+            const server = servers[name]!;
+            loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps: Math.max(100, Math.round(peerMax * fr)), seconds }, cpuOf(name, server)));
+          }
+        }
+      }
+    } finally {
+      for (const server of Object.values(servers)) await server.stop();
     }
   }
 

@@ -1,14 +1,17 @@
 // End to end through a real Envoy (envoy/envoy.yaml: ext_authz + ratelimit filters asking
 // envoy-authz) against the same Envoy with both filters removed: the latency Envoy users pay
-// for us, at fixed offered loads (open loop, vegeta).
+// for us, at fixed offered loads (open loop, vegeta). A third run puts the empty grpc-js server
+// (bench/floor/empty-check.ts, on envoy-authz's core) behind the same filters: what the two
+// filters cost on this machine with a server that does nothing - Envoy's gRPC calls, and the
+// load generator, upstream and Envoy sharing one core - so that our own share can be read.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy } from '../../test/helpers/envoy.js';
+import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../../test/helpers/envoy.js';
 import { withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, oursCheckConfig } from '../lib/fixtures.js';
 import { pin, startPinned, waitForPort } from '../lib/procs.js';
-import { startOurs } from '../lib/servers.js';
+import { startFloor, startOurs } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
 import { ROOT } from '../lib/tools.js';
 import { vegeta } from '../lib/vegeta.js';
@@ -18,6 +21,8 @@ export interface EnvoyResults {
   /** Per offered load: with our filters, and with the filters off. */
   filters: LoadResult[];
   direct: LoadResult[];
+  /** The same filters asking the empty grpc-js server (absent in results from before it was measured). */
+  empty?: LoadResult[];
   /** p99 added by the filters at each rate, in ms. */
   addedP99: number[];
   addedP50: number[];
@@ -58,8 +63,15 @@ function withoutFilters(file: string, out: string): string {
   return out;
 }
 
+const VARIANTS = ['direct', 'empty', 'filters'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+/** The run whose p99 is the median of `runs` (the target is a p99). */
+const medianByP99 = (runs: LoadResult[]): LoadResult => [...runs].sort((x, y) => x.p99 - y.p99)[Math.floor(runs.length / 2)]!;
+
 export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
   const rates = b.quick ? [1000] : [500, 1000, 2000];
+  const times = b.quick ? 1 : 3;
   const f = await checkFixtures(1);
   const { bundle } = buildPolicies(b.workDir, f, 100);
   const limits = join(b.workDir, 'envoy-limits.yaml');
@@ -67,40 +79,54 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
   const ours = await startOurs(b.workDir, 'envoy', { ...oursCheckConfig(b.workDir, f, bundle, 10000), ratelimit: { files: [limits] } }, { cpus: b.serverCpus });
   const upstreamPort = await freePort();
   const upstream = startPinned('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'upstream.ts'), String(upstreamPort)], { cpus: b.loadCpus, cwd: ROOT });
-  const filters: LoadResult[] = [];
-  const direct: LoadResult[] = [];
+  const empty = await startFloor(b.serverCpus);
+  const envoys: RunningEnvoy[] = [];
+  const runs: Record<Variant, LoadResult[][]> = { direct: rates.map(() => []), empty: rates.map(() => []), filters: rates.map(() => []) };
   try {
     await waitForPort(upstream, upstreamPort);
-    const ports = await envoyPorts(ours.port, upstreamPort);
-    // Without the shipped tracer: the filters' cost is measured, not tracing's.
-    const withFile = renderEnvoyConfig(ports, join(ROOT, '.dev', 'certs'), join(b.workDir, 'envoy-filters.yaml'), { tracing: false });
-    const files = { filters: withFile, direct: withoutFilters(withFile, join(b.workDir, 'envoy-direct.yaml')) };
+    // Three Envoys side by side (each its own ports), measured in turn at every rate, `times`
+    // runs each: drift on this shared machine then hits the three alike, and the median run of
+    // each is kept. Without the shipped tracer: the filters' cost is measured, not tracing's.
+    const certs = join(ROOT, '.dev', 'certs');
+    const oursPorts = await envoyPorts(ours.port, upstreamPort);
+    const directPorts = await envoyPorts(ours.port, upstreamPort);
+    const emptyPorts = await envoyPorts(empty.port, upstreamPort);
+    const setups: Record<Variant, { ports: EnvoyPorts; file: string; serverPid: number }> = {
+      direct: { ports: directPorts, file: withoutFilters(renderEnvoyConfig(directPorts, certs, join(b.workDir, 'envoy-direct-full.yaml'), { tracing: false }), join(b.workDir, 'envoy-direct.yaml')), serverPid: ours.pid },
+      empty: { ports: emptyPorts, file: renderEnvoyConfig(emptyPorts, certs, join(b.workDir, 'envoy-empty.yaml'), { tracing: false }), serverPid: empty.pid },
+      filters: { ports: oursPorts, file: renderEnvoyConfig(oursPorts, certs, join(b.workDir, 'envoy-filters.yaml'), { tracing: false }), serverPid: ours.pid },
+    };
     const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
-    for (const variant of ['direct', 'filters'] as const) {
-      const envoy = await startEnvoy(files[variant], ports.admin);
-      try {
-        // Envoy shares the load generator's core: the server core stays envoy-authz's alone.
-        pin(envoy.process.pid!, b.loadCpus);
-        const url = `http://127.0.0.1:${ports.http}/orders/42`;
-        await vegeta({ url, headers, rps: 500, seconds: b.warmupSeconds, cpus: b.loadCpus, workDir: b.workDir });
-        for (const rps of rates) {
-          const r = await withCpu({ server: ours.pid }, () => vegeta({ url, headers, rps, seconds: b.seconds * 2, cpus: b.loadCpus, workDir: b.workDir }));
-          b.log(`  envoy ${variant} @${rps}/s: ${describeRun(r)} ${JSON.stringify(r.statuses)}`);
-          (variant === 'filters' ? filters : direct).push(r);
+    const url = (v: Variant): string => `http://127.0.0.1:${setups[v].ports.http}/orders/42`;
+    for (const v of VARIANTS) {
+      const envoy = await startEnvoy(setups[v].file, setups[v].ports.admin);
+      envoys.push(envoy);
+      // Envoy shares the load generator's core: the server core stays the server's alone.
+      pin(envoy.process.pid!, b.loadCpus);
+      await vegeta({ url: url(v), headers, rps: 500, seconds: b.warmupSeconds, cpus: b.loadCpus, workDir: b.workDir });
+    }
+    for (const [i, rps] of rates.entries()) {
+      for (let t = 0; t < times; t++) {
+        for (const v of VARIANTS) {
+          const r = await withCpu({ server: setups[v].serverPid }, () => vegeta({ url: url(v), headers, rps, seconds: b.seconds, cpus: b.loadCpus, workDir: b.workDir }));
+          b.log(`  envoy ${v} @${rps}/s: ${describeRun(r)} ${JSON.stringify(r.statuses)}`);
+          runs[v][i]!.push(r);
         }
-      } finally {
-        await envoy.stop();
       }
     }
   } finally {
+    for (const e of envoys) await e.stop();
     await upstream.stop();
+    await empty.stop();
     await ours.stop();
   }
+  const [direct, emptyRuns, filters] = VARIANTS.map((v) => runs[v].map(medianByP99)) as [LoadResult[], LoadResult[], LoadResult[]];
   const round = (v: number): number => Math.round(v * 1000) / 1000;
   return {
     rates,
     filters,
     direct,
+    empty: emptyRuns,
     addedP99: rates.map((_, i) => round(filters[i]!.p99 - direct[i]!.p99)),
     addedP50: rates.map((_, i) => round(filters[i]!.p50 - direct[i]!.p50)),
   };

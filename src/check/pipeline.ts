@@ -25,6 +25,16 @@ import { childSpan } from '../telemetry/tracing.js';
 import type { Allow, Decision, PolicyEvaluation } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
 import { DEFAULT_ROUTE, type Route, type RouteTable } from './routes.js';
+import type { Attributes } from '@opentelemetry/api';
+
+// Span attributes made once, not per Check (they are built even when tracing is off).
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+const methodsLabels = new WeakMap<Authenticator, Attributes>();
+function methodsAttributes(a: Authenticator): Attributes {
+  let attrs = methodsLabels.get(a);
+  if (!attrs) methodsLabels.set(a, (attrs = Object.freeze({ 'envoy_authz.methods': a.methods.join(',') })));
+  return attrs;
+}
 
 /** What the pipeline takes from `authentication` (built by pipelineOptions). */
 export interface PipelineOptions {
@@ -173,7 +183,7 @@ export class CheckPipeline {
     for (const a of this.deps.authenticatorsFor(route)) {
       signal?.throwIfAborted();
       // Traced (and timed) only where the request carries this kind of credential: one span per method tried.
-      const c = a.carries?.(req) === false ? await a.authenticate(req) : await childSpan('authenticate', { 'envoy_authz.methods': a.methods.join(',') }, () => a.authenticate(req), this.deps.metrics);
+      const c = a.carries?.(req) === false ? await a.authenticate(req) : await childSpan('authenticate', methodsAttributes(a), () => a.authenticate(req), this.deps.metrics);
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }
@@ -200,7 +210,7 @@ export class CheckPipeline {
     }
     signal?.throwIfAborted();
     const started = performance.now();
-    const { decision, revision, result } = await childSpan('policy.evaluate', {}, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
+    const { decision, revision, result } = await childSpan('policy.evaluate', NO_ATTRIBUTES, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
     const evaluation = new Evaluation(input, result, Math.round((performance.now() - started) * 1e6));
     if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
     if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
@@ -233,7 +243,7 @@ export class CheckPipeline {
       signal?.throwIfAborted();
       // The query and body as the policy input parsed them, when it did (no second parse).
       const parsed: Parsed | undefined = input ? { query: input.parsedQuery, ...(input.body ? { body: input.body } : {}) } : undefined;
-      const refusal = await childSpan('openapi.validate', {}, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
+      const refusal = await childSpan('openapi.validate', NO_ATTRIBUTES, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
       if (refusal) {
         return {
           allowed: false,

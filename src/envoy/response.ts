@@ -20,6 +20,7 @@ const RPC_OK = 0;
 const RPC_PERMISSION_DENIED = 7;
 const RPC_UNAVAILABLE = 14;
 const RPC_UNAUTHENTICATED = 16;
+const OK_STATUS = Object.freeze({ code: RPC_OK });
 
 const DENY_BODIES: Readonly<Record<number, string>> = {
   400: '{"error":"bad_request","message":"The request path is not valid."}',
@@ -85,25 +86,27 @@ function metadataStruct(ours: Allow | undefined, policy: Readonly<Record<string,
 function allowResponse(d: Allow): CheckResponse {
   const p = d.policy;
   const additions = d.additions !== false;
-  const headers = [...Object.entries(d.upstreamHeaders).map(([k, v]) => overwrite(k, v)), ...plain(p?.headers ?? [])];
+  const headers: HeaderValueOption[] = [];
+  const ours = d.upstreamHeaders;
+  for (const k in ours) if (Object.hasOwn(ours, k)) headers.push(overwrite(k, ours[k]!));
+  if (p) for (const [key, value] of p.headers) headers.push({ header: { key, value } });
   // A bare `true` (or no policy) with nothing of ours to say has no ok_response, as with the plugin.
   const bare = p?.form !== 'object' && headers.length === 0 && d.removeHeaders.length === 0;
   const meta = metadataStruct(additions ? d : undefined, p?.dynamicMetadata, d.decisionId);
+  // Built whole, one shape (absent fields undefined: the writer leaves them out, as protobufjs does).
   return {
-    status: { code: RPC_OK },
-    ...(bare
-      ? {}
+    status: OK_STATUS,
+    ok_response: bare
+      ? undefined
       : {
-          ok_response: {
-            headers,
-            headers_to_remove: [...d.removeHeaders],
-            ...(p && p.responseHeadersToAdd.length > 0 ? { response_headers_to_add: plain(p.responseHeadersToAdd) } : {}),
-            ...(p && p.queryParametersToSet.length > 0 ? { query_parameters_to_set: p.queryParametersToSet.map(([key, value]) => ({ key, value })) } : {}),
-            ...(p && p.queryParametersToRemove.length > 0 ? { query_parameters_to_remove: [...p.queryParametersToRemove] } : {}),
-          },
-        }),
+          headers,
+          headers_to_remove: d.removeHeaders as string[],
+          response_headers_to_add: p && p.responseHeadersToAdd.length > 0 ? plain(p.responseHeadersToAdd) : undefined,
+          query_parameters_to_set: p && p.queryParametersToSet.length > 0 ? p.queryParametersToSet.map(([key, value]) => ({ key, value })) : undefined,
+          query_parameters_to_remove: p && p.queryParametersToRemove.length > 0 ? (p.queryParametersToRemove as string[]) : undefined,
+        },
     // Read by later filters (e.g. rate limits keyed on the verified subject).
-    ...(meta ? { dynamic_metadata: meta } : {}),
+    dynamic_metadata: meta,
   };
 }
 

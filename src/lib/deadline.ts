@@ -9,24 +9,50 @@ export function budgetMs(ownBudgetMs: number, callerDeadline: Date | number, now
   return Math.max(0, Math.min(ownBudgetMs, deadline - now - marginMs));
 }
 
+const noop = (): void => undefined;
+const cancelReason = (reason: unknown): Error => (reason instanceof Error ? reason : new UnavailableError('cancelled', 'the call was cancelled'));
+
 /**
  * Resolves like `work`, or rejects with `deadline_exceeded` once `ms` have passed. With the work's
  * own `stop`: the deadline stops it (so the work stops too), and a stop from elsewhere (the caller
  * cancelled) rejects at once with its reason instead of waiting for the work.
+ * One per Check: a single promise settled by whichever comes first (no Promise.race, no finally).
  */
 export function withDeadline<T>(work: Promise<T>, ms: number, stop?: Stop): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let unlisten: (() => void) | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise<T>((resolve, reject) => {
+    if (stop?.aborted) {
+      // The work is not waited for, but its rejection is still handled (an unhandled one ends the process).
+      work.then(undefined, noop);
+      reject(cancelReason(stop.reason));
+      return;
+    }
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      unlisten?.();
+      return true;
+    };
+    const timer = setTimeout(() => {
       const err = new UnavailableError('deadline_exceeded', `no decision within ${ms} ms`);
+      // The work's stop runs its listeners, ours among them: settle first, so ours is a no-op.
+      if (!settle()) return;
       stop?.abort(err);
       reject(err);
     }, ms);
-    unlisten = stop?.onAbort((reason) => reject(reason instanceof Error ? reason : new UnavailableError('cancelled', 'the call was cancelled')));
-  });
-  return Promise.race([work, expired]).finally(() => {
-    clearTimeout(timer);
-    unlisten?.();
+    const unlisten = stop?.onAbort((reason) => {
+      if (settle()) reject(cancelReason(reason));
+    });
+    work.then(
+      (v) => {
+        if (settle()) resolve(v);
+      },
+      (err: unknown) => {
+        // The work's own rejection, passed on as it is (as Promise.race would).
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        if (settle()) reject(err);
+      },
+    );
   });
 }

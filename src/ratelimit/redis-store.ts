@@ -7,7 +7,8 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
-import { RedisScript } from './redis-script.js';
+import type { Limit } from './limits.js';
+import { bulk, RedisScript } from './redis-script.js';
 
 // ARGV[1]: 'check' | 'consume' | 'each' (every bucket by itself: a refused fixed window still
 // counts, as envoyproxy/ratelimit's INCRBY); ARGV[2]: '' (Redis time), or the time in ms from a test clock;
@@ -125,6 +126,22 @@ end
 return {c, ttl}
 `;
 
+const ONE = bulk('1');
+const ZERO = bulk('0');
+/** ARGV[1] and ARGV[2] (Redis time) per mode. */
+const MODE_ARGS = { check: bulk('check') + bulk(''), consume: bulk('consume') + bulk(''), each: bulk('each') + bulk('') } as const;
+
+/** A limit's algorithm, limit, window ms and burst, encoded once per limit (dropped with it: a reload's or an override's limits too). */
+const encodedLimits = new WeakMap<Limit, string>();
+function limitArgs(l: Limit): string {
+  let s = encodedLimits.get(l);
+  if (s === undefined) {
+    s = bulk(l.algorithm === 'token_bucket' ? 'tb' : 'fw') + bulk(String(l.requestsPerUnit)) + bulk(String(l.windowSeconds * 1000)) + bulk(String(l.burst));
+    encodedLimits.set(l, s);
+  }
+  return s;
+}
+
 type Client = Redis | Cluster;
 type ScriptClient = Client & {
   envoyAuthzRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
@@ -161,10 +178,23 @@ export class RedisStore implements RateLimitStore {
     this.script = isCluster(client) ? undefined : new RedisScript(client, SCRIPT);
   }
 
-  private async run(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
-    // numkeys, keys, then ARGV: one array, strings as Redis receives them.
+  /** numkeys, keys, then ARGV, as RESP (redis-script.ts): a limit's parameters are encoded once per limit. */
+  private encode(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): string {
     const n = buckets.length;
-    const argv: string[] = [String(n)];
+    let out = bulk(String(n));
+    for (let i = 0; i < n; i++) out += bulk(this.prefix + buckets[i]!.key);
+    out += this.opts.now ? bulk(mode) + bulk(String(Math.floor(this.opts.now()))) : MODE_ARGS[mode];
+    for (let i = 0; i < n; i++) {
+      const b = buckets[i]!;
+      const l = b.limit;
+      out += limitArgs(l) + (b.hits === 1 ? ONE : bulk(String(b.hits))) + (l.shadow ? ONE : ZERO);
+    }
+    return out;
+  }
+
+  private argv(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): string[] {
+    const n = buckets.length;
+    const argv: string[] = [];
     for (let i = 0; i < n; i++) argv.push(this.prefix + buckets[i]!.key);
     argv.push(mode, this.opts.now ? String(Math.floor(this.opts.now())) : '');
     for (let i = 0; i < n; i++) {
@@ -172,7 +202,13 @@ export class RedisStore implements RateLimitStore {
       const l = b.limit;
       argv.push(l.algorithm === 'token_bucket' ? 'tb' : 'fw', String(l.requestsPerUnit), String(l.windowSeconds * 1000), String(l.burst), String(b.hits), l.shadow ? '1' : '0');
     }
-    const raw = (await (this.script ? this.script.run(argv) : this.client.envoyAuthzRateLimit(n, ...argv.slice(1)))) as number[];
+    return argv;
+  }
+
+  private async run(mode: 'check' | 'consume' | 'each', buckets: readonly BucketRequest[]): Promise<BucketState[]> {
+    const n = buckets.length;
+    // numkeys + keys + mode and time + 6 per bucket
+    const raw = (await (this.script ? this.script.run(3 + 7 * n, this.encode(mode, buckets)) : this.client.envoyAuthzRateLimit(n, ...this.argv(mode, buckets)))) as number[];
     const out = new Array<BucketState>(n);
     for (let i = 0; i < n; i++) {
       out[i] = { allowed: raw[i * 5] === 1, remaining: Number(raw[i * 5 + 1]), resetMs: Number(raw[i * 5 + 2]), retryAfterMs: Number(raw[i * 5 + 3]), used: Number(raw[i * 5 + 4]) };

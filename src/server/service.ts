@@ -16,6 +16,7 @@ import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
 import { envoyProtos } from '../envoy/protos.js';
 import { checkResponseWriter } from '../envoy/check-response-wire.js';
+import { rateLimitResponseWriter } from './rls-response-wire.js';
 import { warmUpCheck } from './warm-up.js';
 import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
@@ -90,7 +91,12 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
       server.addService({ ...def, Check: check }, { ...authz });
       warmUpCheck(check, first.pipeline);
     }
-    if (first.limiter) server.addService(protos.ratelimit.v3.RateLimitService.service, { ...rls });
+    if (first.limiter) {
+      // ShouldRateLimit answers are written by the fast RateLimitResponse writer (the same bytes).
+      const def = protos.ratelimit.v3.RateLimitService.service;
+      const rl = { ...def.ShouldRateLimit, responseSerialize: rateLimitResponseWriter(def.ShouldRateLimit.responseSerialize as (v: unknown) => Buffer) };
+      server.addService({ ...def, ShouldRateLimit: rl }, { ...rls });
+    }
 
     const admin = await startAdmin({
       address: cfg.admin.address,

@@ -307,14 +307,17 @@ class Exchange {
   start(): void {
     const s = this.stream;
     s.once('close', () => this.onClose());
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
-    s.once('end', () => {
-      if (this.answered || this.closed) return;
-      // Frames already read in this turn of the event loop may include this stream's RST_STREAM:
-      // look once more before any handler work starts.
-      setImmediate(() => this.onBody());
-    });
+    s.on('data', this.dataListener);
+    s.once('end', this.endListener);
   }
+
+  private readonly dataListener = (chunk: Buffer): void => this.onData(chunk);
+  private readonly endListener = (): void => {
+    if (this.answered || this.closed) return;
+    // Frames already read in this turn of the event loop may include this stream's RST_STREAM:
+    // look once more before any handler work starts.
+    setImmediate(() => this.onBody());
+  };
 
   private open(): boolean {
     return !this.closed && !this.stream.closed && !this.stream.destroyed;
@@ -450,6 +453,11 @@ class Exchange {
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    // node:http2 may keep a closed stream reachable until the next mark-compact (its session's
+    // stream Map, once old, still points to it for scavenges): it must reach nothing of the call.
+    this.stream.removeListener('data', this.dataListener);
+    this.stream.removeListener('end', this.endListener);
+    this.stream.removeAllListeners('wantTrailers');
     if (!this.answered) {
       // Reset by the client (or the connection died) before our answer: the call is cancelled.
       this.answered = true;

@@ -97,11 +97,8 @@ export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) =>
 
 /** Runs `fn` in a child span of the active one; errors mark the span and propagate. Also times the stage for `metrics`' stage-latency histogram. */
 export function childSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>, metrics: MetricsSink = NO_METRICS): Promise<T> {
+  if (!tracingOn) return timedStage(name, fn, metrics);
   const started = performance.now();
-  if (!tracingOn) {
-    const timed = (): void => metrics.stage(name, (performance.now() - started) / 1000);
-    return fn().finally(timed);
-  }
   return trace.getTracer(TRACER).startActiveSpan(name, { attributes }, context.active(), (span) =>
     fn().then(
       (v) => {
@@ -117,6 +114,16 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => Pro
       },
     ),
   );
+}
+
+/** Tracing off: the stage timed alone (an async function: fewer objects per call than `.finally`). */
+async function timedStage<T>(name: string, fn: () => Promise<T>, metrics: MetricsSink): Promise<T> {
+  const started = performance.now();
+  try {
+    return await fn();
+  } finally {
+    metrics.stage(name, (performance.now() - started) / 1000);
+  }
 }
 
 /** The trace id of the active span, if any (for audit records). */

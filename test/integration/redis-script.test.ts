@@ -70,6 +70,20 @@ describe('the rate-limit script on Redis', () => {
     expect(await readsSinceReset(redis.client)).toBe(2);
   });
 
+  it('sends keys of any bytes as they are (multi-byte UTF-8, CR LF, RESP markers), under a multi-byte prefix, with each limit\'s own parameters', async () => {
+    const prefixed = new RedisStore(client, { keyPrefix: 'prä:' });
+    const key = 's:ü𝄞\r\n*3\r\n$1\r\n';
+    const small = { key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 5, burst: 5 }), hits: 2 };
+    const shadow = { key: `${key}:shadow`, limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 3, burst: 3, shadow: true }), hits: 4 };
+    const [a, b] = await prefixed.evaluate([small, shadow]);
+    expect(a).toMatchObject({ allowed: true, remaining: 3 });
+    // A shadow bucket over its burst does not refuse the request; the enforced one is spent.
+    expect(b).toMatchObject({ allowed: false });
+    expect(await redis.client.get(`prä:${key}`)).toMatch(/^2:/);
+    expect((await prefixed.evaluate([small]))[0]).toMatchObject({ allowed: true, remaining: 1 });
+    expect((await prefixed.evaluate([small]))[0]).toMatchObject({ allowed: false, remaining: 1 });
+  });
+
   it('answers 200 calls of one tick in order, each with its own reply', async () => {
     const answers = await Promise.all(Array.from({ length: 200 }, () => store.evaluate([bucket('s:many')])));
     expect(answers.map((a) => a[0]!.remaining)).toEqual([...Array.from({ length: 100 }, (_, i) => 99 - i), ...Array.from({ length: 100 }, () => 0)]);

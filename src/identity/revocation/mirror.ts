@@ -10,6 +10,8 @@ export class Mirror {
   private entries = new Map<string, DenyEntry>();
   /** Every CIDR rule, expired or not: a first, cheap test before the live rules are checked. */
   private cidrs: BlockList = blockListOf([]);
+  // No rule, no lookup: BlockList.check makes a native SocketAddress per call (1.4% of a Check's CPU).
+  private anyCidr = false;
 
   static key(kind: DenyKind, value: string): string {
     return `${kind}:${value}`;
@@ -47,7 +49,9 @@ export class Mirror {
   }
 
   private rebuildCidrs(): void {
-    this.cidrs = blockListOf(this.cidrRules());
+    const rules = this.cidrRules();
+    this.cidrs = blockListOf(rules);
+    this.anyCidr = rules.length > 0;
   }
 
   get(kind: DenyKind, value: string): DenyEntry | undefined {
@@ -65,7 +69,7 @@ export class Mirror {
   }
 
   sourceBlocked(address: string, nowS: number): boolean {
-    if (!contains(this.cidrs, address)) return false;
+    if (!this.anyCidr || !contains(this.cidrs, address)) return false;
     // A matching rule may have expired: confirm against the live rules only.
     return contains(blockListOf(this.cidrRules(nowS)), address);
   }

@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { generateApiKey } from '../../../src/authn/apikey-format.js';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { byteDestination, writesBytes } from '../../../src/telemetry/line-destination.js';
 import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 
@@ -198,5 +203,79 @@ describe('writeInfo (the audit record fast path)', () => {
     const out = capture();
     writeInfo(createLogger('warn', out.stream), { event: 'check' }, 'quiet');
     expect(out.text()).toBe('');
+  });
+});
+
+describe('stdout as bytes (line-destination.ts)', () => {
+  const fileDestination = (): { dest: ReturnType<typeof byteDestination>; read: () => Promise<string>; file: string } => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lines-')), 'out.log');
+    const dest = byteDestination(openSync(file, 'w'), MAX_LINE_BYTES);
+    return {
+      dest,
+      file,
+      read: async () => {
+        const closed = once(dest, 'close');
+        dest.end();
+        await closed;
+        return readFileSync(file, 'utf8');
+      },
+    };
+  };
+  const strip = (t: string): string => t.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'T');
+
+  it('writes, for every audit record, the line pino writes, in the order written', async () => {
+    const viaPino = capture();
+    const out = fileDestination();
+    const a = createLogger('info', viaPino.stream).child({ worker: 1 });
+    const b = createLogger('info', out.dest).child({ worker: 1 });
+    const records: [Record<string, unknown>, string][] = [
+      [{ event: 'check', decision_id: 'd', trace_id: null, path: '/orders/42', query_keys: ['view'], allowed: true, duration_ms: 3.701 }, 'allowed'],
+      [{ event: 'check', host: 'a"b\\c\n\u0001é✓日本', token: 'abc', list: [1, 'two', null, { deep: ['x'] }] }, 'message "quoted"\nline ✓'],
+      [{}, 'empty'],
+      [{ event: 'check', path: 'p'.repeat(5000) }, 'm'.repeat(400)],
+      [{ event: 'check', list: Array.from({ length: 60 }, () => 'é'.repeat(250)) }, 'over a line'],
+    ];
+    for (const [rec, msg] of records) {
+      a.info(rec, msg);
+      writeInfo(b, rec, msg);
+      // pino's own writes (strings) go to the same destination, between the audit lines.
+      a.warn({ event: 'between' }, 'x');
+      b.warn({ event: 'between' }, 'x');
+    }
+    const buffers = vi.spyOn(out.dest, 'write');
+    writeInfo(b, { event: 'check', path: '/short' }, 'short');
+    // A short record is written as a Buffer made for it (the staging path), not as a string.
+    expect(buffers.mock.calls.map(([line]) => Buffer.isBuffer(line))).toEqual([true]);
+    a.info({ event: 'check', path: '/short' }, 'short');
+    const written = await out.read();
+    expect(strip(written)).toBe(strip(viaPino.text()));
+    for (const line of written.split('\n').filter(Boolean)) expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(MAX_LINE_BYTES);
+  });
+
+  it('is pino\'s safe destination: an EPIPE silences every writer, the audit path included', async () => {
+    const out = fileDestination();
+    const log = createLogger('info', out.dest);
+    out.dest.emit('error', Object.assign(new Error('broken pipe'), { code: 'EPIPE' }));
+    writeInfo(log, { event: 'check' }, 'after');
+    log.info('after too');
+    expect(writesBytes(out.dest)).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(out.file, 'utf8')).toBe('');
+  });
+});
+
+describe('logger time', () => {
+  it('stamps every line with the current time in ISO 8601 (UTC, milliseconds), as pino\'s isoTime', async () => {
+    const out = capture();
+    const log = createLogger('info', out.stream);
+    log.info('one');
+    await new Promise((r) => setTimeout(r, 5));
+    writeInfo(log, { event: 'check' }, 'two');
+    const [a, b] = out.lines().map((l) => l.time as string);
+    for (const t of [a!, b!]) {
+      expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(t) - Date.now())).toBeLessThan(1000);
+    }
+    expect(Date.parse(b!)).toBeGreaterThan(Date.parse(a!));
   });
 });
