@@ -4,12 +4,24 @@ import type { BucketState, Limit } from './limits.js';
 
 export type HeaderMode = 'draft' | 'legacy' | 'both' | 'none';
 
+/** A limit's quoted name and its RateLimit-Policy value: the same on every call, made once per limit (dropped with it). */
+const policies = new WeakMap<Limit, readonly [name: string, policy: string]>();
+function policyOf(limit: Limit): readonly [string, string] {
+  let p = policies.get(limit);
+  if (p === undefined) {
+    const name = JSON.stringify(limit.name ?? 'default');
+    p = [name, `${name};q=${limit.requestsPerUnit};w=${limit.windowSeconds}`];
+    policies.set(limit, p);
+  }
+  return p;
+}
+
 export function rateLimitHeaders(mode: HeaderMode, limit: Limit, state: BucketState, overLimit: boolean): [string, string][] {
   const out: [string, string][] = [];
-  const name = JSON.stringify(limit.name ?? 'default');
   const resetS = Math.max(0, Math.ceil(state.resetMs / 1000));
   if (mode === 'draft' || mode === 'both') {
-    out.push(['ratelimit-policy', `${name};q=${limit.requestsPerUnit};w=${limit.windowSeconds}`]);
+    const [name, policy] = policyOf(limit);
+    out.push(['ratelimit-policy', policy]);
     out.push(['ratelimit', `${name};r=${state.remaining};t=${resetS}`]);
   }
   if (mode === 'legacy' || mode === 'both') {
