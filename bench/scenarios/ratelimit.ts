@@ -76,7 +76,8 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
   const ours = (name: string, rl: Record<string, unknown>): Promise<Server> =>
     startOurs(b.workDir, name, rlsOnlyConfig([file], rl, rl.store === 'redis' ? redis.url : undefined), { cpus: b.serverCpus });
   const starters: Record<RlsServer, () => Promise<Server>> = {
-    peer: () => startRatelimitPeer(b.workDir, RLS_CONFIG, redis.port, b.serverCpus),
+    // Both answer with rate-limit headers (ours sends its draft RateLimit headers by default): the same work per answer.
+    peer: () => startRatelimitPeer(b.workDir, RLS_CONFIG, redis.port, b.serverCpus, { LIMIT_RESPONSE_HEADERS_ENABLED: 'true' }),
     ours_redis_fixed: () => ours('rls-redis-fixed', { store: 'redis', algorithm: 'fixed_window' }),
     ours_redis_bucket: () => ours('rls-redis-bucket', { store: 'redis' }),
     ours_memory: () => ours('rls-memory', { store: 'memory' }),
