@@ -39,8 +39,16 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
   ], opts.env);
   const seen: IncomingHttpHeaders[] = [];
   const echo = await startEchoUpstream('127.0.0.1', 0, (h) => seen.push(h));
-  const ports = await envoyPorts(authzPort, echo.port);
-  const envoy = await startEnvoy(renderEnvoyConfig(ports, certs.dir, join(tmp.dir, 'envoy.yaml'), opts), ports.admin);
+  let ports: EnvoyPorts;
+  let envoy: RunningEnvoy;
+  try {
+    ({ ports, envoy } = await startEnvoyOnFreePorts(authzPort, echo.port, (p) => renderEnvoyConfig(p, certs.dir, join(tmp.dir, 'envoy.yaml'), opts)));
+  } catch (err) {
+    // Nothing of a stack that did not start outlives it.
+    await authz.stop();
+    echo.server.close();
+    throw err;
+  }
   return {
     ports,
     adminPort,
@@ -57,4 +65,19 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
       echo.server.close();
     },
   };
+}
+
+/**
+ * Envoy on ports picked free a moment before: another test's process can take one in between
+ * (Envoy then exits with "Address already in use"), so that is retried on fresh ports, twice.
+ */
+async function startEnvoyOnFreePorts(authzPort: number, upstreamPort: number, render: (p: EnvoyPorts) => string): Promise<{ ports: EnvoyPorts; envoy: RunningEnvoy }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await envoyPorts(authzPort, upstreamPort);
+    try {
+      return { ports, envoy: await startEnvoy(render(ports), ports.admin) };
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('Address already in use')) throw err;
+    }
+  }
 }
