@@ -8,8 +8,7 @@
 // writer follows protobufjs's presence rule exactly: a field is written when its property is
 // present (not undefined or null), even at its default value. A property this writer does not
 // know makes it hand the object to the generic encoder, so nothing is ever dropped.
-import type protobuf from 'protobufjs';
-import { envoyReflection } from './protos.js';
+import { envoyReflection, fieldIds } from './protos.js';
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -20,12 +19,6 @@ class Unsupported extends Error {}
 const UNSUPPORTED = new Unsupported('shape not supported by the fast CheckResponse writer');
 
 type Fields = Readonly<Record<string, number>>;
-
-function fieldIds(type: protobuf.Type): Fields {
-  const out: Record<string, number> = Object.create(null) as Record<string, number>;
-  for (const f of type.fieldsArray) out[f.name] = f.id;
-  return out;
-}
 
 interface Schema {
   readonly response: Fields;

@@ -57,3 +57,10 @@ export function envoyReflection(): protobuf.Root {
   }
   return root;
 }
+
+/** A message type's field numbers by field name (for the writers that encode it by hand). */
+export function fieldIds(type: protobuf.Type): Readonly<Record<string, number>> {
+  const out = Object.create(null) as Record<string, number>;
+  for (const f of type.fieldsArray) out[f.name] = f.id;
+  return out;
+}

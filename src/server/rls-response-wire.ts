@@ -9,8 +9,7 @@
 // Anything this writer does not know - a property, an enum name, a number outside its field's
 // range, a string that is not well-formed UTF-16 (protobufjs encodes a lone surrogate its own
 // way) - hands the whole object to the generic encoder, so nothing is ever dropped or changed.
-import type protobuf from 'protobufjs';
-import { envoyReflection } from '../envoy/protos.js';
+import { envoyReflection, fieldIds } from '../envoy/protos.js';
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -32,15 +31,9 @@ interface Schema {
   readonly known: Readonly<Record<'response' | 'status' | 'limit' | 'duration' | 'header', ReadonlySet<string>>>;
 }
 
-function ids(type: protobuf.Type): Ids {
-  const out = Object.create(null) as Record<string, number>;
-  for (const f of type.fieldsArray) out[f.name] = f.id;
-  return out;
-}
-
 function load(): Schema {
   const r = envoyReflection();
-  const t = (name: string): Ids => ids(r.lookupType(name));
+  const t = (name: string): Ids => fieldIds(r.lookupType(name));
   const names = (...n: string[]): ReadonlySet<string> => new Set(n);
   return {
     response: t('envoy.service.ratelimit.v3.RateLimitResponse'),

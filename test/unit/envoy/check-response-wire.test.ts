@@ -1,28 +1,18 @@
 // The fast CheckResponse writer against protobufjs's generic encoder (what proto-loader's
 // responseSerialize does): the same bytes for every shape we send, and the generic path for any
 // shape it does not cover.
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { Decision } from '../../../src/check/decision.js';
 import { checkResponseWriter } from '../../../src/envoy/check-response-wire.js';
 import { envoyProtos } from '../../../src/envoy/protos.js';
 import { toCheckResponse } from '../../../src/envoy/response.js';
 import type { CheckResponse } from '../../../src/gen/envoy/service/auth/v3/CheckResponse.js';
 import { toPolicyDecision } from '../../../src/policy/decision.js';
+import { writerBesideGeneric } from '../../helpers/wire.js';
 
 const def = envoyProtos().envoy.service.auth.v3.Authorization.service.Check;
 const generic = (v: unknown): Buffer => def.responseSerialize(v as CheckResponse);
-let genericCalls = 0;
-const fast = checkResponseWriter((v) => {
-  genericCalls++;
-  return generic(v);
-});
-
-function same(r: unknown, viaGeneric = false): void {
-  const before = genericCalls;
-  const bytes = fast(r);
-  expect(bytes.toString('hex')).toBe(generic(r).toString('hex'));
-  expect(genericCalls - before).toBe(viaGeneric ? 1 : 0);
-}
+const { same } = writerBesideGeneric(checkResponseWriter, generic);
 
 const identity = { subject: 'u1', issuer: 'https://issuer.example', kind: 'user', method: 'jwt', scopes: [], roles: [], workload: { id: 'spiffe://d/w', method: 'mtls' }, claims: {} } as const;
 const long = 'x'.repeat(300);

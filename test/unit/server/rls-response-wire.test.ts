@@ -10,21 +10,11 @@ import type { DescriptorResult, RateLimitDecision } from '../../../src/ratelimit
 import { rateLimitResponseWriter } from '../../../src/server/rls-response-wire.js';
 import { toRateLimitResponse } from '../../../src/server/rls-service.js';
 import { testLimit } from '../../helpers/limits.js';
+import { writerBesideGeneric } from '../../helpers/wire.js';
 
 const def = envoyProtos().envoy.service.ratelimit.v3.RateLimitService.service.ShouldRateLimit;
 const generic = (v: unknown): Buffer => def.responseSerialize(v as RateLimitResponse);
-let genericCalls = 0;
-const fast = rateLimitResponseWriter((v) => {
-  genericCalls++;
-  return generic(v);
-});
-
-function same(r: unknown, viaGeneric = false): void {
-  const before = genericCalls;
-  const bytes = fast(r);
-  expect(bytes.toString('hex')).toBe(generic(r).toString('hex'));
-  expect(genericCalls - before).toBe(viaGeneric ? 1 : 0);
-}
+const { fast, same } = writerBesideGeneric(rateLimitResponseWriter, generic);
 
 const unicode = 'héllo wörld – ✓ 𝄞'.repeat(12); // multi-byte and surrogate pairs, longer than 127 bytes
 const state = (over: Partial<BucketState> = {}): BucketState => ({ allowed: true, remaining: 99, resetMs: 41_250, retryAfterMs: 0, used: 1, ...over });
