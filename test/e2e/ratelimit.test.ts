@@ -58,7 +58,9 @@ descriptors:
     const codes = [];
     for (let i = 0; i < 5; i++) codes.push((await send(`${stack.http}/orders`, { headers: bad })).status);
     expect(codes).toEqual([401, 401, 401, 429, 429]);
-    const lines = stack.authz.lines.filter((l) => l.event === 'check' && l.reason === 'too_many_failures');
-    expect(lines.length).toBe(2);
+    // Audit lines are written after the answer, asynchronously: wait for them (up to 2 s).
+    const tooMany = (): number => stack.authz.lines.filter((l) => l.event === 'check' && l.reason === 'too_many_failures').length;
+    for (let t = 0; t < 40 && tooMany() < 2; t++) await new Promise((r) => setTimeout(r, 50));
+    expect(tooMany()).toBe(2);
   });
 });
