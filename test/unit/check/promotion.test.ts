@@ -5,7 +5,6 @@
 // 5 KB per Check (docs/performance.md "Why the tail"). Measured here as old-space growth across
 // scavenges per Check, in batches the way the transport runs them (one setImmediate per batch).
 import { readFileSync } from 'node:fs';
-import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { AuthMethod, Authenticator, Credential, SubjectCredential } from '../../../src/authn/authenticator.js';
 import { CheckPipeline, pipelineOptions } from '../../../src/check/pipeline.js';
@@ -19,6 +18,7 @@ import { checkRecord } from '../../../src/telemetry/audit.js';
 import { buildBundle } from '../../helpers/opa.js';
 import { requestView } from '../../helpers/requests.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { promotedDuring } from '../../helpers/gc.js';
 
 const user: SubjectCredential = { kind: 'subject', method: 'jwt', subject: 'u1', issuer: 'https://i', expiresAt: 9e9, scopes: ['read'], roles: ['reader'], claims: {} };
 
@@ -37,17 +37,14 @@ allow if input.attributes.request.http.method == "GET"
 
 /** Old-space bytes gained in scavenges, per call of `run`. */
 async function promotedPerCall(run: () => Promise<void>, calls: number): Promise<number> {
-  const profiler = new v8.GCProfiler();
-  profiler.start();
-  for (let i = 0; i < calls; i += 32) {
-    await new Promise((r) => setImmediate(r));
-    const batch: Promise<void>[] = [];
-    for (let j = 0; j < 32; j++) batch.push(run());
-    await Promise.all(batch);
-  }
-  const old = (s: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] }): number => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space')!.spaceUsedSize;
-  let promoted = 0;
-  for (const s of profiler.stop().statistics) if (s.gcType === 'Scavenge') promoted += Math.max(0, old(s.afterGC) - old(s.beforeGC));
+  const promoted = await promotedDuring(async () => {
+    for (let i = 0; i < calls; i += 32) {
+      await new Promise((r) => setImmediate(r));
+      const batch: Promise<void>[] = [];
+      for (let j = 0; j < 32; j++) batch.push(run());
+      await Promise.all(batch);
+    }
+  });
   return promoted / calls;
 }
 

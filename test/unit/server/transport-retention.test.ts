@@ -14,6 +14,7 @@ import * as protobuf from 'protobufjs';
 import { parseConfig } from '../../../src/config/loader.js';
 import { serverOptions } from '../../../src/server/grpc.js';
 import { GrpcServer, type TransportOptions } from '../../../src/server/transport.js';
+import { promotedDuring } from '../../helpers/gc.js';
 
 const root = protobuf.parse(`syntax = "proto3"; package t;
   message Msg { string text = 1; }
@@ -67,16 +68,13 @@ function calls(client: ChildProcess, n: number): Promise<void> {
 
 /** Old-space bytes gained in scavenges per call. */
 async function promotedPerCall(client: ChildProcess, n: number): Promise<number> {
-  const profiler = new v8.GCProfiler();
-  profiler.start();
-  for (let i = 0; i < n; i += 256) {
-    await calls(client, 256);
+  const promoted = await promotedDuring(async () => {
+    for (let i = 0; i < n; i += 256) {
+      await calls(client, 256);
+      gc({ type: 'minor' });
+    }
     gc({ type: 'minor' });
-  }
-  gc({ type: 'minor' });
-  const old = (x: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] }): number => x.heapSpaceStatistics.find((y) => y.spaceName === 'old_space')!.spaceUsedSize;
-  let promoted = 0;
-  for (const st of profiler.stop().statistics) if (st.gcType === 'Scavenge') promoted += Math.max(0, old(st.afterGC) - old(st.beforeGC));
+  });
   return promoted / n;
 }
 
