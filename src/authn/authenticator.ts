@@ -4,6 +4,7 @@
 // user or service account proven by a token) and a workload (the calling software, proven by
 // mTLS or an API key). The pipeline combines them into one canonical identity.
 import type { RequestView } from '../envoy/request.js';
+import type { Maybe } from '../lib/maybe.js';
 
 export type SubjectMethod = 'jwt' | 'introspection';
 export type WorkloadMethod = 'api_key' | 'mtls';
@@ -44,8 +45,10 @@ export interface Authenticator {
    * Resolves to undefined when the request carries no credential of this kind.
    * Rejects with AuthnError when a credential is present but invalid (never a fall-through),
    * and with UnavailableError when it cannot be checked right now.
+   * A result known at once (a cached token) may be returned as it is; a failure is always a
+   * rejection, never a synchronous throw (lib/maybe.ts).
    */
-  authenticate(request: RequestView): Promise<Credential | undefined>;
+  authenticate(request: RequestView): Maybe<Credential | undefined>;
   /**
    * Whether the request carries a credential of this kind, without checking it (a header or
    * certificate is there). Only then does the pipeline trace the attempt; absent: always traced.

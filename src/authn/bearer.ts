@@ -2,6 +2,7 @@
 // and opaque ones to introspection. Which of the two a route accepts is its configuration.
 import type { RequestView } from '../envoy/request.js';
 import { AuthnError } from '../lib/errors.js';
+import { rejected, type Maybe } from '../lib/maybe.js';
 import type { Authenticator, SubjectCredential, SubjectMethod } from './authenticator.js';
 import { extractBearer, type BearerSource } from './extract.js';
 import type { Introspector } from './introspection.js';
@@ -22,12 +23,18 @@ export class BearerAuthenticator implements Authenticator {
     return request.headers.has(this.source.header);
   }
 
-  async authenticate(request: RequestView): Promise<SubjectCredential | undefined> {
-    const token = extractBearer(request, this.source);
+  /** A cached JWT comes back at once (no promise); everything else, failures included, later. */
+  authenticate(request: RequestView): Maybe<SubjectCredential | undefined> {
+    let token: string | undefined;
+    try {
+      token = extractBearer(request, this.source);
+    } catch (err) {
+      return rejected(err);
+    }
     if (token === undefined) return undefined;
-    if (token.length > this.source.maxTokenBytes) throw new AuthnError('token_too_large', 'token too large');
+    if (token.length > this.source.maxTokenBytes) return Promise.reject(new AuthnError('token_too_large', 'token too large'));
     if (looksLikeJwt(token) || !this.introspector) {
-      if (!this.jwt) throw new AuthnError('credential_malformed', 'JWTs are not accepted here');
+      if (!this.jwt) return Promise.reject(new AuthnError('credential_malformed', 'JWTs are not accepted here'));
       return this.jwt.verify(token);
     }
     return this.introspector.verify(token);

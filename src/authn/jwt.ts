@@ -15,6 +15,7 @@ import {
 } from 'jose';
 import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { tokenHash } from '../lib/hash.js';
+import { isPromise, rejected, type Maybe } from '../lib/maybe.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode, errorMessage } from '../lib/errors.js';
@@ -111,12 +112,20 @@ export class JwtVerifier {
     return new JwtVerifier(map, opts);
   }
 
-  /** A cached verification of exactly this token, if it is still good. */
-  private async cached(key: string): Promise<SubjectCredential | undefined> {
+  /**
+   * A cached verification of exactly this token, if it is still good: at once where the issuer's
+   * keys cannot change, else once the key is confirmed still published.
+   */
+  private cached(key: string): Maybe<SubjectCredential | undefined> {
     const hit = this.cache?.get(key);
     if (!hit) return undefined;
     const published = hit.issuer.keyPublished(hit.header);
-    if (published === true || (published !== false && (await published))) return hit.cred;
+    if (published === true) return hit.cred;
+    if (published === false) return this.forget(key);
+    return published.then((still) => (still ? hit.cred : this.forget(key)));
+  }
+
+  private forget(key: string): undefined {
     this.cache?.delete(key);
     return undefined;
   }
@@ -134,14 +143,29 @@ export class JwtVerifier {
     return this.issuers.size;
   }
 
-  /** Verifies a compact JWS JWT; the caller has already capped its size. */
-  async verify(token: string): Promise<SubjectCredential> {
-    const cacheKey = this.cache ? tokenHash(token) : '';
-    if (this.cache) {
-      const hit = await this.cached(cacheKey);
-      this.metrics.cacheLookup('verified_token', hit !== undefined);
-      if (hit) return hit;
+  /**
+   * Verifies a compact JWS JWT; the caller has already capped its size. A cached verification
+   * whose key cannot have changed comes back at once; a failure is always a rejection.
+   */
+  verify(token: string): Maybe<SubjectCredential> {
+    if (!this.cache) return this.verifyToken(token, '');
+    const cacheKey = tokenHash(token);
+    let hit: Maybe<SubjectCredential | undefined>;
+    try {
+      hit = this.cached(cacheKey);
+    } catch (err) {
+      return rejected(err);
     }
+    if (isPromise(hit)) return hit.then((cred) => this.counted(token, cacheKey, cred));
+    return this.counted(token, cacheKey, hit);
+  }
+
+  private counted(token: string, cacheKey: string, hit: SubjectCredential | undefined): Maybe<SubjectCredential> {
+    this.metrics.cacheLookup('verified_token', hit !== undefined);
+    return hit ?? this.verifyToken(token, cacheKey);
+  }
+
+  private async verifyToken(token: string, cacheKey: string): Promise<SubjectCredential> {
     const parts = token.split('.').length;
     if (parts === 5) throw new AuthnError('token_not_jws', 'JWE tokens are not accepted');
     if (parts !== 3 || !COMPACT_JWS.test(token)) throw new AuthnError('credential_malformed', 'not a compact JWS');

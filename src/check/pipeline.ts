@@ -4,7 +4,7 @@
 // per slot (subject, workload) the first credential found wins, and a present-but-invalid
 // credential fails the request rather than falling through to a weaker method.
 import type { MetricsSink } from '../telemetry/metrics.js';
-import type { Authenticator, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
+import type { Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
 import { randomUUID } from 'node:crypto';
@@ -22,6 +22,7 @@ import { problemAnswer } from '../openapi/problem.js';
 import { OpenApiStage, type StageMatch } from '../openapi/stage.js';
 import type { Parsed } from '../openapi/validate.js';
 import { childSpan } from '../telemetry/tracing.js';
+import { isPromise, rejected, type Maybe } from '../lib/maybe.js';
 import type { Allow, Decision, PolicyEvaluation } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
 import { DEFAULT_ROUTE, type Route, type RouteTable } from './routes.js';
@@ -29,6 +30,8 @@ import type { Attributes } from '@opentelemetry/api';
 
 // Span attributes made once, not per Check (they are built even when tracing is off).
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
+/** No policy ran: nothing to add to the allowed decision. */
+const NO_EXTRA: Partial<Allow> = Object.freeze({});
 const methodsLabels = new WeakMap<Authenticator, Attributes>();
 function methodsAttributes(a: Authenticator): Attributes {
   let attrs = methodsLabels.get(a);
@@ -141,49 +144,92 @@ export class CheckPipeline {
   }
 
   /**
-   * Decides one request. Rejects only with UnavailableError (or an unexpected error): the caller fails closed.
+   * Decides one request: the decision itself when no stage had to wait (a cached token, the compiled
+   * policy, a cached minted token: no promise per Check), else a promise of it. Fails only by
+   * rejecting (never a synchronous throw), with UnavailableError or an unexpected error: the caller
+   * fails closed.
    * `signal` aborted (the call was reset or ran out of time): rejects with its reason at the next
    * stage boundary, so no credential is checked, no policy evaluated and no token minted after it.
    */
-  async check(req: RequestView, signal?: StopSignal): Promise<Decision> {
+  check(req: RequestView, signal?: StopSignal): Maybe<Decision> {
+    try {
+      return this.decide(req, signal);
+    } catch (err) {
+      return rejected(err);
+    }
+  }
+
+  private decide(req: RequestView, signal: StopSignal | undefined): Maybe<Decision> {
     signal?.throwIfAborted();
     // A path we cannot read as Envoy and the upstream would matches no route safely.
     if (req.pathInvalid) return { allowed: false, route: DEFAULT_ROUTE.name, status: 400, reason: 'path_invalid' };
     const route = this.deps.routes.match(req);
-    let identity: Identity | undefined;
     try {
       if (this.deps.denyList?.sourceBlocked(req.source.address)) throw new AuthnError('source_blocked', 'source address blocked');
       refuseQueryCredentials(req, this.forbiddenQuery, this.deps.isCredential);
-      const guard = this.deps.failureGuard;
-      if (guard?.blocked(req)) throw new AuthnError('too_many_failures', 'too many failed authentications');
-      try {
-        identity = await this.authenticate(req, route, signal);
-      } catch (err) {
-        if (guard && err instanceof AuthnError) await guard.record(req);
-        throw err;
-      }
+      if (this.deps.failureGuard?.blocked(req)) throw new AuthnError('too_many_failures', 'too many failed authentications');
+    } catch (err) {
+      return this.refused(err, route, undefined);
+    }
+    let authn: Maybe<Identity | undefined>;
+    try {
+      authn = this.authenticate(req, route, signal);
+    } catch (err) {
+      authn = rejected(err);
+    }
+    if (isPromise(authn)) {
+      return authn.then(
+        (identity) => this.authenticated(req, route, identity, signal),
+        (err: unknown) => this.authenticationFailed(req, route, err),
+      );
+    }
+    return this.authenticated(req, route, authn, signal);
+  }
+
+  /** A credential that failed counts towards the failure guard; then it is refused as any other. */
+  private async authenticationFailed(req: RequestView, route: Route, err: unknown): Promise<Decision> {
+    const guard = this.deps.failureGuard;
+    if (guard && err instanceof AuthnError) await guard.record(req);
+    return this.refused(err, route, undefined);
+  }
+
+  /** Authentication is done: the identity is checked (present where needed, not revoked), then authorized. */
+  private authenticated(req: RequestView, route: Route, identity: Identity | undefined, signal: StopSignal | undefined): Maybe<Decision> {
+    let d: Maybe<Decision>;
+    try {
       if (identity === undefined && !route.public) throw new AuthnError('credential_missing', 'no credential');
       const revoked = identity && this.deps.denyList?.revoked(identity);
       if (revoked) throw new AuthnError('credential_revoked', `revoked by ${revoked}`);
-      return await this.authorize(req, route, identity, signal);
+      d = this.authorize(req, route, identity, signal);
     } catch (err) {
-      if (!(err instanceof AuthnError)) throw err;
-      if (err.code === 'too_many_failures') {
-        return { allowed: false, route: route.name, status: 429, reason: err.code, retryAfterSeconds: this.deps.failureGuard?.retryAfterSeconds ?? 60 };
-      }
-      const forbidden = FORBIDDEN_CODES.has(err.code);
-      // Built whole (absent fields undefined), as every decision here: one shape, no spreads per Check.
-      return { allowed: false, route: route.name, status: forbidden ? 403 : 401, reason: err.code, challenge: forbidden ? undefined : this.challenge, identity };
+      return this.refused(err, route, identity);
     }
+    return isPromise(d) ? d.catch((err: unknown) => this.refused(err, route, identity)) : d;
   }
 
-  private async authenticate(req: RequestView, route: Route, signal: StopSignal | undefined): Promise<Identity | undefined> {
+  /** An AuthnError becomes the refusal it stands for; any other error is thrown on (no decision). */
+  private refused(err: unknown, route: Route, identity: Identity | undefined): Decision {
+    if (!(err instanceof AuthnError)) throw err;
+    if (err.code === 'too_many_failures') {
+      return { allowed: false, route: route.name, status: 429, reason: err.code, retryAfterSeconds: this.deps.failureGuard?.retryAfterSeconds ?? 60 };
+    }
+    const forbidden = FORBIDDEN_CODES.has(err.code);
+    // Built whole (absent fields undefined), as every decision here: one shape, no spreads per Check.
+    return { allowed: false, route: route.name, status: forbidden ? 403 : 401, reason: err.code, challenge: forbidden ? undefined : this.challenge, identity };
+  }
+
+  /**
+   * Each authenticator of the route in turn; the first credential per slot wins. Stays synchronous
+   * while every answer is at once (a cached token); from the first that waits, goes on in `authenticateRest`.
+   */
+  private authenticate(req: RequestView, route: Route, signal: StopSignal | undefined): Maybe<Identity | undefined> {
+    const list = this.deps.authenticatorsFor(route);
     let user: SubjectCredential | undefined;
     let workload: WorkloadCredential | undefined;
-    for (const a of this.deps.authenticatorsFor(route)) {
+    for (let i = 0; i < list.length; i++) {
       signal?.throwIfAborted();
-      // Traced (and timed) only where the request carries this kind of credential: one span per method tried.
-      const c = a.carries?.(req) === false ? await a.authenticate(req) : await childSpan('authenticate', methodsAttributes(a), () => a.authenticate(req), this.deps.metrics);
+      const c = this.attempt(list[i]!, req);
+      if (isPromise(c)) return this.authenticateRest(req, list, i, c, user, workload, signal);
       if (c?.kind === 'subject') user ??= c;
       else if (c?.kind === 'workload') workload ??= c;
     }
@@ -191,13 +237,37 @@ export class CheckPipeline {
     return canonicalize(user, workload, this.deps.options.serviceAccountIssuer);
   }
 
+  private async authenticateRest(
+    req: RequestView,
+    list: readonly Authenticator[],
+    at: number,
+    pending: Promise<Credential | undefined>,
+    user: SubjectCredential | undefined,
+    workload: WorkloadCredential | undefined,
+    signal: StopSignal | undefined,
+  ): Promise<Identity | undefined> {
+    for (let i = at; i < list.length; i++) {
+      if (i > at) signal?.throwIfAborted();
+      const c = i === at ? await pending : await this.attempt(list[i]!, req);
+      if (c?.kind === 'subject') user ??= c;
+      else if (c?.kind === 'workload') workload ??= c;
+    }
+    signal?.throwIfAborted();
+    return canonicalize(user, workload, this.deps.options.serviceAccountIssuer);
+  }
+
+  /** One authenticator: traced (and timed) only where the request carries its kind of credential. */
+  private attempt(a: Authenticator, req: RequestView): Maybe<Credential | undefined> {
+    return a.carries?.(req) === false ? a.authenticate(req) : childSpan('authenticate', methodsAttributes(a), () => a.authenticate(req), this.deps.metrics);
+  }
+
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
-  private async authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: StopSignal | undefined): Promise<Decision> {
+  private authorize(req: RequestView, route: Route, identity: Identity | undefined, signal: StopSignal | undefined): Maybe<Decision> {
     const p = this.deps.policy;
     const mode = route.policy ?? (p?.dryRun ? 'dry_run' : 'enforce');
     // The operation is found before the policy runs (the policy sees it); it is validated after.
     const api = this.deps.openapi?.match(req, route.openapi);
-    if (!p || !this.toInput || mode === 'skip') return this.validated(req, route, identity, {}, signal, api);
+    if (!p || !this.toInput || mode === 'skip') return this.validated(req, route, identity, NO_EXTRA, signal, api);
     const decisionId = randomUUID();
     let input: PolicyInputDoc;
     try {
@@ -210,7 +280,8 @@ export class CheckPipeline {
     }
     signal?.throwIfAborted();
     const started = performance.now();
-    const { decision, revision, result } = await childSpan('policy.evaluate', NO_ATTRIBUTES, () => Promise.resolve(p.authorizer.authorize(input)), this.deps.metrics);
+    // The compiled policy answers synchronously: no promise between the input and the decision.
+    const { decision, revision, result } = childSpan('policy.evaluate', NO_ATTRIBUTES, () => p.authorizer.authorize(input), this.deps.metrics);
     const evaluation = new Evaluation(input, result, Math.round((performance.now() - started) * 1e6));
     if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
     if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
@@ -229,7 +300,7 @@ export class CheckPipeline {
   }
 
   /** Authorized: the OpenAPI stage (when the request is covered) validates, then the answer is built. */
-  private async validated(
+  private validated(
     req: RequestView,
     route: Route,
     identity: Identity | undefined,
@@ -237,13 +308,13 @@ export class CheckPipeline {
     signal: StopSignal | undefined,
     api: StageMatch | undefined,
     input?: PolicyInputDoc,
-  ): Promise<Decision> {
+  ): Maybe<Decision> {
     const stage = this.deps.openapi;
     if (stage && api) {
       signal?.throwIfAborted();
       // The query and body as the policy input parsed them, when it did (no second parse).
       const parsed: Parsed | undefined = input ? { query: input.parsedQuery, ...(input.body ? { body: input.body } : {}) } : undefined;
-      const refusal = await childSpan('openapi.validate', NO_ATTRIBUTES, () => Promise.resolve(stage.check(req, api, parsed)), this.deps.metrics);
+      const refusal = childSpan('openapi.validate', NO_ATTRIBUTES, () => stage.check(req, api, parsed), this.deps.metrics);
       if (refusal) {
         return {
           allowed: false,
@@ -261,8 +332,17 @@ export class CheckPipeline {
     return this.allow(req, route, identity, extra, signal);
   }
 
-  private async allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: StopSignal | undefined): Promise<Allow> {
+  /** Allowed: the minted token (at once when cached), then the answer. */
+  private allow(req: RequestView, route: Route, identity: Identity | undefined, extra: Partial<Allow>, signal: StopSignal | undefined): Maybe<Allow> {
     signal?.throwIfAborted();
+    const t = this.deps.token;
+    if (!identity || !t) return this.allowed(route, identity, extra, undefined);
+    const audience = t.minter.audienceFor(req.contextExtensions, route.audience);
+    const token = childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience), this.deps.metrics);
+    return isPromise(token) ? token.then((minted) => this.allowed(route, identity, extra, minted)) : this.allowed(route, identity, extra, token);
+  }
+
+  private allowed(route: Route, identity: Identity | undefined, extra: Partial<Allow>, token: string | undefined): Allow {
     const upstreamHeaders: Record<string, string> = {};
     if (identity) {
       upstreamHeaders[this.identityHeaders.subject] = identity.subject;
@@ -270,11 +350,7 @@ export class CheckPipeline {
       // The caller for per-client limits: the workload, else the subject itself.
       upstreamHeaders[this.identityHeaders.client] = identity.workload?.id ?? identity.subject;
       const t = this.deps.token;
-      if (t) {
-        const audience = t.minter.audienceFor(req.contextExtensions, route.audience);
-        const token = await childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience), this.deps.metrics);
-        upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
-      }
+      if (t && token !== undefined) upstreamHeaders[t.header] = t.scheme === '' ? token : `${t.scheme} ${token}`;
     }
     // What the policy sets is never overridden: none of our headers on a name it sets, and none of
     // our removals of it (Envoy applies removals after additions).

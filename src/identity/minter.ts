@@ -7,6 +7,7 @@ import type { TokenConfig } from '../config/schema.js';
 import type { Identity } from './identity.js';
 import type { SigningKeys } from './signing-keys.js';
 import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
+import type { Maybe } from '../lib/maybe.js';
 
 interface Minted {
   readonly token: string;
@@ -62,14 +63,18 @@ export class TokenMinter {
     return contextExtensions[this.opts.audienceContextKey] || routeAudience || this.opts.defaultAudience;
   }
 
-  async tokenFor(id: Identity, audience: string): Promise<string> {
+  /** A cached token still fresh past the refresh margin comes back at once; a new one is signed (later). */
+  tokenFor(id: Identity, audience: string): Maybe<string> {
     const nowS = Math.floor(this.now() / 1000);
     const key = cacheKey(id, audience);
     const hit = this.cache.get(key);
     const fresh = hit !== undefined && hit.exp - nowS > this.opts.refreshBeforeS;
     this.metrics.cacheLookup('minted_token', fresh);
     if (fresh) return hit.token;
+    return this.mint(id, audience, key, nowS);
+  }
 
+  private async mint(id: Identity, audience: string, key: string, nowS: number): Promise<string> {
     // Never outlive the credential the identity came from.
     const exp = Math.min(nowS + this.opts.lifetimeS, id.expiresAt ?? Number.MAX_SAFE_INTEGER);
     const signer = this.keys.current(this.now());

@@ -2,9 +2,9 @@
 // under a deadline, translate out, log the decision. Failures never allow and never leak details.
 // A call the caller resets stops at the pipeline's next stage and is logged "cancelled", never
 // with the decision it did not receive.
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { grpcTraceparent } from './metadata.js';
-import { SpanStatusCode } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
 import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
@@ -19,7 +19,10 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { failClosed, type DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import { callSignal } from './transport.js';
-import { Stop } from '../lib/stop.js';
+import { Stop, type StopSignal } from '../lib/stop.js';
+import { isPromise, type Maybe } from '../lib/maybe.js';
+import type { Decision } from '../check/decision.js';
+import type { CheckResponse } from '../gen/envoy/service/auth/v3/CheckResponse.js';
 
 export interface AuthzServiceDeps {
   readonly pipeline: CheckPipeline;
@@ -35,9 +38,101 @@ function asUnavailable(err: unknown): UnavailableError {
   return err instanceof UnavailableError ? err : new UnavailableError('internal', err instanceof Error ? err.message : 'unknown error');
 }
 
+const secondsSince = (started: number): number => (performance.now() - started) / 1000;
+
+/**
+ * One Check call from its decision (or failure) to its answer, audit line and clean-up. A class:
+ * one object per call where the handler's closures and async frames were several (the decision
+ * usually comes back synchronously, and then nothing here makes a promise).
+ */
+class CheckExchange {
+  constructor(
+    private readonly deps: AuthzServiceDeps,
+    private readonly callback: sendUnaryData<CheckResponse>,
+    private readonly req: RequestView | undefined,
+    private readonly started: number,
+    private readonly signal: StopSignal,
+    private readonly span: Span,
+    private readonly traceId: string | undefined,
+    private readonly end: () => void,
+  ) {}
+
+  decided(d: Decision): void {
+    try {
+      // Decided, but the caller is gone (reset, or its deadline answered): not a decision anyone received.
+      if (this.signal.aborted) throw this.signal.reason;
+      const { metrics, recorder, log } = this.deps;
+      const req = this.req!;
+      const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
+      if (this.span.isRecording()) this.span.setAttributes({
+        'envoy_authz.route': d.route,
+        'envoy_authz.allowed': d.allowed,
+        'envoy_authz.reason': reason,
+        ...(d.allowed ? {} : { 'envoy_authz.status': d.status }),
+        ...(d.policyRevision !== undefined ? { 'envoy_authz.policy_revision': d.policyRevision } : {}),
+        ...(d.decisionId !== undefined ? { 'envoy_authz.decision_id': d.decisionId } : {}),
+        ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
+      });
+      const durationMs = performance.now() - this.started;
+      metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, secondsSince(this.started));
+      this.callback(null, toCheckResponse(d));
+      // After the answer: the mask evaluation and decision-log sinks never delay it (and,
+      // the answer being sent, nothing below may reach the catch that answers again).
+      try {
+        let record: Record<string, unknown>;
+        try {
+          record = recorder ? recorder.checkRecord(req, d, durationMs, this.traceId) : checkRecord(req, d, durationMs, this.traceId);
+        } catch {
+          // A recorder that fails leaves no field its mask could have hidden (fail closed).
+          record = failClosed(checkRecord(req, d, durationMs, this.traceId));
+        }
+        writeInfo(log, record, d.allowed ? 'allowed' : 'denied');
+      } catch {
+        // The answer is sent: nothing here may reach the catch below, which would answer again.
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.end();
+    }
+  }
+
+  failed(err: unknown): void {
+    try {
+      this.fail(err);
+    } finally {
+      this.end();
+    }
+  }
+
+  private fail(err: unknown): void {
+    const { check, log, metrics } = this.deps;
+    const { req, started, traceId, callback, span } = this;
+    const u = asUnavailable(err);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
+    if (span.isRecording()) span.setAttributes({ 'envoy_authz.reason': u.code });
+    if (u.code === 'cancelled') {
+      log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
+      metrics?.checkError(u.code, secondsSince(started));
+      callback({ code: status.CANCELLED, details: 'cancelled' });
+      return;
+    }
+    log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
+    metrics?.checkError(u.code, secondsSince(started));
+    if (check.on_error.mode === 'deny') {
+      callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
+      return;
+    }
+    const e: Partial<ServiceError> = {
+      code: u.code === 'deadline_exceeded' ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
+      details: 'authorization decision unavailable',
+    };
+    callback(e);
+  }
+}
+
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
-  const { pipeline, check, log, inflight, metrics, recorder } = deps;
-  const seconds = (started: number): number => (performance.now() - started) / 1000;
+  const { pipeline, check, inflight } = deps;
   return {
     Check(call, callback) {
       const started = performance.now();
@@ -53,66 +148,27 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       const signal = callSignal(call);
       const work = new Stop();
       const unlink = signal.onAbort((reason) => work.abort(reason));
-      void serverSpan('envoy-authz Check', parent, async (span) => {
+      void serverSpan('envoy-authz Check', parent, (span) => {
         // The gRPC call's traceparent is the fallback when the proxied request carries none.
         const traceId = activeTraceId() ?? traceIdOf(req, req?.headers.has('traceparent') ? undefined : grpcTraceparent(call.metadata));
-        try {
-          if (!req) throw new UnavailableError('internal', 'CheckRequest could not be read');
-          const d = await withDeadline(pipeline.check(req, work), budgetMs(check.deadline_ms, call.getDeadline()), work);
-          // Decided, but the caller is gone (reset, or its deadline answered): not a decision anyone received.
-          if (signal.aborted) throw signal.reason;
-          const reason = d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason;
-          if (span.isRecording()) span.setAttributes({
-            'envoy_authz.route': d.route,
-            'envoy_authz.allowed': d.allowed,
-            'envoy_authz.reason': reason,
-            ...(d.allowed ? {} : { 'envoy_authz.status': d.status }),
-            ...(d.policyRevision !== undefined ? { 'envoy_authz.policy_revision': d.policyRevision } : {}),
-            ...(d.decisionId !== undefined ? { 'envoy_authz.decision_id': d.decisionId } : {}),
-            ...(d.identity ? { 'enduser.id': d.identity.subject, 'envoy_authz.auth_method': d.identity.method } : {}),
-          });
-          const durationMs = performance.now() - started;
-          metrics?.decision(d.allowed ? 'allowed' : 'denied', reason, d.route, seconds(started));
-          callback(null, toCheckResponse(d));
-          // After the answer: the mask evaluation and decision-log sinks never delay it (and,
-          // the answer being sent, nothing below may reach the catch that answers again).
-          try {
-            let record: Record<string, unknown>;
-            try {
-              record = recorder ? recorder.checkRecord(req, d, durationMs, traceId) : checkRecord(req, d, durationMs, traceId);
-            } catch {
-              // A recorder that fails leaves no field its mask could have hidden (fail closed).
-              record = failClosed(checkRecord(req, d, durationMs, traceId));
-            }
-            writeInfo(log, record, d.allowed ? 'allowed' : 'denied');
-          } catch {
-            // The answer is sent: nothing here may reach the catch below, which would answer again.
-          }
-        } catch (err) {
-          const u = asUnavailable(err);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
-          if (span.isRecording()) span.setAttributes({ 'envoy_authz.reason': u.code });
-          if (u.code === 'cancelled') {
-            log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
-            metrics?.checkError(u.code, seconds(started));
-            callback({ code: status.CANCELLED, details: 'cancelled' });
-            return;
-          }
-          log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
-          metrics?.checkError(u.code, seconds(started));
-          if (check.on_error.mode === 'deny') {
-            callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
-            return;
-          }
-          const e: Partial<ServiceError> = {
-            code: u.code === 'deadline_exceeded' ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
-            details: 'authorization decision unavailable',
-          };
-          callback(e);
-        } finally {
+        const x = new CheckExchange(deps, callback, req, started, signal, span, traceId, () => {
           unlink();
           done();
+        });
+        if (!req) return x.failed(new UnavailableError('internal', 'CheckRequest could not be read'));
+        let d: Maybe<Decision>;
+        try {
+          d = withDeadline(pipeline.check(req, work), budgetMs(check.deadline_ms, call.getDeadline()), work);
+        } catch (err) {
+          return x.failed(err);
         }
+        // Decided at once (the usual case): answered now, no promise. Else when it settles; the span
+        // (tracing on) ends with that promise.
+        if (!isPromise(d)) return x.decided(d);
+        return d.then(
+          (decision) => x.decided(decision),
+          (err: unknown) => x.failed(err),
+        );
       });
     },
   };

@@ -15,6 +15,7 @@ import { WatchedSpanExporter } from './export-watch.js';
 import type { Logger } from './logger.js';
 import { NO_METRICS, type MetricsSink } from './metrics.js';
 import { serviceResource } from './resource.js';
+import { isPromise, type Maybe } from '../lib/maybe.js';
 
 const TRACER = 'envoy-authz';
 
@@ -87,42 +88,80 @@ export function callerContext(grpcMetadata: Metadata, httpHeaders: ReadonlyMap<s
   return httpHeaders ? propagation.extract(ROOT_CONTEXT, httpHeaders, mapGetter) : ROOT_CONTEXT;
 }
 
-/** Runs `fn` in a SERVER span under `parent`. */
-export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+/** Runs `fn` in a SERVER span under `parent`; the span ends when what `fn` returns has settled. */
+export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) => Maybe<T>): Maybe<T> {
   if (!tracingOn) return fn(NOOP_SPAN);
-  return trace.getTracer(TRACER).startActiveSpan(name, { kind: SpanKind.SERVER }, parent, (span) =>
-    fn(span).finally(() => span.end()),
-  );
+  return trace.getTracer(TRACER).startActiveSpan(name, { kind: SpanKind.SERVER }, parent, (span) => {
+    let r: Maybe<T>;
+    try {
+      r = fn(span);
+    } catch (err) {
+      span.end();
+      throw err;
+    }
+    if (!isPromise(r)) {
+      span.end();
+      return r;
+    }
+    return r.finally(() => span.end());
+  });
 }
 
-/** Runs `fn` in a child span of the active one; errors mark the span and propagate. Also times the stage for `metrics`' stage-latency histogram. */
-export function childSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>, metrics: MetricsSink = NO_METRICS): Promise<T> {
-  if (!tracingOn) return timedStage(name, fn, metrics);
+/**
+ * Runs `fn` in a child span of the active one; errors mark the span and propagate. Also times the
+ * stage for `metrics`' stage-latency histogram. A stage that answers synchronously is ended and
+ * timed synchronously (no promise), so a Check whose stages all answer at once makes none.
+ */
+export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, metrics: MetricsSink = NO_METRICS): T {
   const started = performance.now();
-  return trace.getTracer(TRACER).startActiveSpan(name, { attributes }, context.active(), (span) =>
-    fn().then(
-      (v) => {
-        span.end();
-        metrics.stage(name, (performance.now() - started) / 1000);
+  if (!tracingOn) {
+    let r: T;
+    try {
+      r = fn();
+    } catch (err) {
+      metrics.stage(name, secondsSince(started));
+      throw err;
+    }
+    // A promise in, a promise out: `T` is that promise's type.
+    if (r instanceof Promise) return timedStage(name, r, started, metrics) as T;
+    metrics.stage(name, secondsSince(started));
+    return r;
+  }
+  return trace.getTracer(TRACER).startActiveSpan(name, { attributes }, context.active(), (span) => {
+    const ended = (): void => {
+      span.end();
+      metrics.stage(name, secondsSince(started));
+    };
+    const failed = (err: unknown): never => {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as { code?: string }).code ?? 'error' });
+      ended();
+      throw err;
+    };
+    let r: T;
+    try {
+      r = fn();
+    } catch (err) {
+      return failed(err);
+    }
+    if (r instanceof Promise) {
+      return r.then((v: unknown) => {
+        ended();
         return v;
-      },
-      (err: unknown) => {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as { code?: string }).code ?? 'error' });
-        span.end();
-        metrics.stage(name, (performance.now() - started) / 1000);
-        throw err;
-      },
-    ),
-  );
+      }, failed) as T;
+    }
+    ended();
+    return r;
+  });
 }
 
-/** Tracing off: the stage timed alone (an async function: fewer objects per call than `.finally`). */
-async function timedStage<T>(name: string, fn: () => Promise<T>, metrics: MetricsSink): Promise<T> {
-  const started = performance.now();
+const secondsSince = (started: number): number => (performance.now() - started) / 1000;
+
+/** Tracing off, a stage that waits: timed when it settles (an async function: fewer objects per call than `.finally`). */
+async function timedStage(name: string, pending: Promise<unknown>, started: number, metrics: MetricsSink): Promise<unknown> {
   try {
-    return await fn();
+    return await pending;
   } finally {
-    metrics.stage(name, (performance.now() - started) / 1000);
+    metrics.stage(name, secondsSince(started));
   }
 }
 

@@ -63,6 +63,8 @@ describe('one trace through Envoy and envoy-authz', () => {
     }
   }
 
+  const byIdOf = (spans: ReceivedSpan[]): Map<string, ReceivedSpan> => new Map(spans.map((s) => [s.spanId, s]));
+
   it('joins Envoy\'s trace: Check under Envoy\'s ext_authz span, ShouldRateLimit under its ratelimit span, no token in attributes', async () => {
     const token = await signToken(key, { sub: 'alice' });
     const r = await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } });
@@ -98,6 +100,22 @@ describe('one trace through Envoy and envoy-authz', () => {
     // The audit record names the same trace.
     const rec = stack.authz.lines.find((l) => l.event === 'check' && l.subject === 'alice');
     expect(rec?.trace_id).toBe(check!.traceId);
+
+    // The same token again: verified from the cache, the Check decided without waiting. Its span
+    // and its stage spans are still made, ended and joined the same way.
+    const again = await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    expect(again.status, again.body).toBe(200);
+    const second = (s: ReceivedSpan): boolean => isOurs(s) && s.traceId !== check!.traceId;
+    const until2 = Date.now() + 10_000;
+    while (!receiver.spans.some(second) && Date.now() < until2) await sleep(100);
+    const cached = receiver.spans.find(second);
+    expect(cached, `spans: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(', ')}`).toBeDefined();
+    expect(cached!.attributes).toMatchObject({ 'envoy_authz.allowed': true, 'envoy_authz.reason': 'ok' });
+    const trace2 = await traceOf(cached!.traceId);
+    expect(byIdOf(trace2).get(cached!.parentSpanId)).toMatchObject({ service: 'envoy' });
+    const stages = trace2.filter((s) => s.parentSpanId === cached!.spanId).map((s) => s.name);
+    expect(stages).toEqual(expect.arrayContaining(['authenticate']));
+    expect(trace2.some((s) => s.name === 'jwt.verify')).toBe(false);
   });
 
   it('turns off at run time (runtime_modify tracing.global_enabled=0): no spans from Envoy, nor from us (we follow its unsampled traceparent)', async () => {

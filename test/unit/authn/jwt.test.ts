@@ -18,6 +18,8 @@ import {
   type TestKey,
 } from '../../helpers/keys.js';
 import { tempDir } from '../../helpers/tmp.js';
+import type { Maybe } from '../../../src/lib/maybe.js';
+import { NO_METRICS } from '../../../src/telemetry/metrics.js';
 
 const OTHER_ISSUER = 'https://other-issuer.test.invalid';
 
@@ -33,8 +35,10 @@ const fileJwks = (file: string): IssuerConfig['jwks'] => ({
   allow_insecure_http: false,
 });
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  const err: unknown = await p.then(
+/** A failure is always a rejected promise, never a value or a synchronous throw (lib/maybe.ts). */
+async function expectCode(p: Maybe<unknown>, code: string): Promise<void> {
+  expect(p).toBeInstanceOf(Promise);
+  const err: unknown = await Promise.resolve(p).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -206,7 +210,7 @@ describe('JwtVerifier with a remote JWKS', () => {
 
     // An unknown kid forces a refetch; the endpoint failing means "unknown", never "allow".
     up = false;
-    const err = await v.verify(await signToken(await makeKey('ES256'))).catch((e: unknown) => e);
+    const err = await Promise.resolve(v.verify(await signToken(await makeKey('ES256')))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as UnavailableError).code).toBe('jwks_unavailable');
   });
@@ -244,7 +248,11 @@ describe('verified-token cache', () => {
     ]);
     const token = await signToken(a);
     await v.verify(token);
-    await v.verify(token); // from the cache: the key set is still fresh, nothing fetched
+    // From the cache, once the key is confirmed still in the set (a promise: a remote set can change);
+    // the set is still fresh, nothing fetched.
+    const hit = v.verify(token);
+    expect(hit).toBeInstanceOf(Promise);
+    await expect(hit).resolves.toMatchObject({ subject: 'user-1' });
     expect(host.hits()).toBe(1);
 
     served = jwks(b); // key A rotated out
@@ -260,6 +268,26 @@ describe('verified-token cache', () => {
     const local = await loadIssuerKeys({ file: 't.yaml', dir: tmp.dir }, at, issuer({ issuer: ISSUER, jwks: fileJwks('k.json') }));
     const remote = await loadIssuerKeys({ file: 't.yaml', dir: '/' }, at, issuer({ issuer: ISSUER, jwks: { url: 'http://127.0.0.1:1/jwks', timeout_ms: 500, cooldown_ms: 0, cache_max_age_ms: 1000, allow_insecure_http: true } }));
     expect([keysAreStatic(local), keysAreStatic(remote), keysAreStatic(new Uint8Array(32))]).toEqual([true, false, true]);
+  });
+
+  it('answers a cache hit at once (no promise) where the keys cannot change, and counts the lookup', async () => {
+    const tmp = tempDir();
+    const k = await makeKey('ES256');
+    tmp.write('k.json', jwks(k));
+    const lookups: boolean[] = [];
+    const metrics = { ...NO_METRICS, cacheLookup: (_cache: string, hit: boolean) => void lookups.push(hit) };
+    const v = await JwtVerifier.create({ file: 't.yaml', dir: tmp.dir }, [issuer({ issuer: ISSUER, jwks: fileJwks('k.json') })], { metrics });
+    const token = await signToken(k);
+    const first = v.verify(token);
+    expect(first).toBeInstanceOf(Promise);
+    const verified = await first;
+    const hit = v.verify(token);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit).toBe(verified);
+    expect(lookups).toEqual([false, true]);
+    // A token not in the cache still waits, and a bad one still rejects.
+    expect(v.verify(await signToken(k, { claims: { jti: 'other' } }))).toBeInstanceOf(Promise);
+    await expectCode(v.verify(`${token}x`), 'signature_invalid');
   });
 
   it('is off with cache_max_entries 0, and never serves a different token', async () => {

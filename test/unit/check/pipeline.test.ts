@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Maybe } from '../../../src/lib/maybe.js';
 import type { AuthMethod, Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../../../src/authn/authenticator.js';
 import { CheckPipeline, pipelineOptions, type PipelineDeps } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
@@ -28,13 +29,24 @@ const user: SubjectCredential = {
 const workload: WorkloadCredential = { kind: 'workload', method: 'api_key', id: 'svc-a', serviceAccount: 'svc-a', keyId: 'KEY000000001', scopes: ['batch'] };
 
 /** Stands in for a credential verifier: the pipeline's own logic is what is under test here. */
+/**
+ * How verifiers answer a credential they know: 'at once' (a cached token: the pipeline then makes
+ * no promise) or 'a promise' (a first verification). The pipeline's tests run both ways.
+ */
+type Answers = 'at once' | 'a promise';
+let answers: Answers = 'a promise';
+
 class FixedAuthenticator implements Authenticator {
   readonly methods: readonly AuthMethod[] = ['jwt'];
   calls = 0;
-  constructor(private readonly outcome: (req: RequestView) => Promise<Credential | undefined>) {}
-  authenticate(req: RequestView): Promise<Credential | undefined> {
+  constructor(
+    private readonly outcome: (req: RequestView) => Maybe<Credential | undefined>,
+    private readonly mode?: Answers,
+  ) {}
+  authenticate(req: RequestView): Maybe<Credential | undefined> {
     this.calls += 1;
-    return this.outcome(req);
+    const r = this.outcome(req);
+    return (this.mode ?? answers) === 'a promise' ? Promise.resolve(r) : r;
   }
 }
 
@@ -50,11 +62,44 @@ function pipeline(yaml: string, auth: Authenticator[], extra: Partial<PipelineDe
   });
 }
 
-const withCred = (req: RequestView): Promise<Credential | undefined> => Promise.resolve(req.headers.has('authorization') ? user : undefined);
-const withKey = (req: RequestView): Promise<Credential | undefined> => Promise.resolve(req.headers.has('x-api-key') ? workload : undefined);
+const withCred = (req: RequestView): Credential | undefined => (req.headers.has('authorization') ? user : undefined);
+const withKey = (req: RequestView): Credential | undefined => (req.headers.has('x-api-key') ? workload : undefined);
 const fail = (code: ConstructorParameters<typeof AuthnError>[0]) => new FixedAuthenticator(() => Promise.reject(new AuthnError(code, 'x')));
 
-describe('CheckPipeline', () => {
+describe.each(['at once', 'a promise'] as const)('CheckPipeline, verifiers answering %s', (mode) => {
+  beforeEach(() => {
+    answers = mode;
+  });
+  afterEach(() => {
+    answers = 'a promise';
+  });
+
+  it('decides without a promise exactly when every stage answered at once', () => {
+    const p = pipeline('', [new FixedAuthenticator(withCred), new FixedAuthenticator(withKey)]);
+    for (const headers of [{ authorization: 'Bearer t' }, { 'x-api-key': 'k' }, {}] as Record<string, string>[]) {
+      const d = p.check(requestView({ headers }));
+      expect(d instanceof Promise).toBe(mode === 'a promise');
+    }
+  });
+
+  it('fails only by rejecting, never by a synchronous throw', async () => {
+    const broken = new FixedAuthenticator(() => {
+      throw new UnavailableError('internal', 'broke');
+    });
+    const d = pipeline('', [broken]).check(requestView({ headers: { authorization: 'Bearer t' } }));
+    expect(d).toBeInstanceOf(Promise);
+    await expect(d).rejects.toMatchObject({ code: 'internal' });
+  });
+
+  it('goes on after the first authenticator that waits, with the same identity', async () => {
+    const other: Answers = mode === 'at once' ? 'a promise' : 'at once';
+    const req = requestView({ headers: { authorization: 'Bearer t', 'x-api-key': 'k' } });
+    for (const [a, b] of [[mode, other], [other, mode]] as const) {
+      const d = await pipeline('', [new FixedAuthenticator(withCred, a), new FixedAuthenticator(withKey, b)]).check(req);
+      expect(d.identity).toMatchObject({ subject: 'u1', kind: 'user', workload: { id: 'svc-a', method: 'api_key' } });
+    }
+  });
+
   it('allows a verified user, sets identity headers and removes credentials and untrusted headers', async () => {
     const d = await pipeline('', [new FixedAuthenticator(withCred)]).check(requestView({ headers: { authorization: 'Bearer t' } }));
     expect(d).toMatchObject({ allowed: true, route: 'default', upstreamHeaders: { 'x-auth-subject': 'u1', 'x-auth-issuer': 'https://i' } });

@@ -62,12 +62,16 @@ describe('token server', () => {
     let now = Date.now();
     const keys = await SigningKeys.load(loaded, [{ file: 'k1.jwk' }]);
     const minter = new TokenMinter(minterOptions(tokenCfg([{ file: 'k1.jwk' }])), keys, () => now);
-    const a = await minter.tokenFor(user, 'orders');
-    expect(await minter.tokenFor(user, 'orders')).toBe(a);
+    const minted = minter.tokenFor(user, 'orders');
+    expect(minted).toBeInstanceOf(Promise); // signed now
+    const a = await minted;
+    expect(minter.tokenFor(user, 'orders')).toBe(a); // from the cache, at once (no promise)
     expect(await minter.tokenFor(user, 'billing')).not.toBe(a);
     expect(await minter.tokenFor({ ...user, subject: 'bob' }, 'orders')).not.toBe(a);
     now += 250_000; // 50 s left, under refresh_before_s
-    expect(await minter.tokenFor(user, 'orders')).not.toBe(a);
+    const refreshed = minter.tokenFor(user, 'orders');
+    expect(refreshed).toBeInstanceOf(Promise);
+    expect(await refreshed).not.toBe(a);
     minter.forget('alice');
   });
 

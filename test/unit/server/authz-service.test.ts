@@ -41,4 +41,24 @@ describe('Check adapter: the audit record after the answer', () => {
       await c.close();
     }
   });
+
+  it('answers a Check that needs no waiting before the handler returns (no promise), and ends the call', async () => {
+    const logs = capture();
+    const log = createLogger('info', logs.stream);
+    const config = parseConfig('authz.yaml', JSON.stringify({ routes: [{ name: 'open', match: { path_prefix: '/' }, public: true }] }));
+    const c = await buildComponents({ file: '/nonexistent/authz.yaml', dir: '/nonexistent', config }, log, { dryRun: false });
+    try {
+      const inflight = new InFlight();
+      const handlers = authorizationHandlers({ pipeline: c.pipeline, check: config.check, log, inflight });
+      const answers: unknown[] = [];
+      const call = new Call(checkRequest({ path: '/open' }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
+      handlers.Check(call as never, (err: unknown, res: unknown) => answers.push(err ?? res));
+      expect(answers).toEqual([expect.objectContaining({ status: { code: 0 } })]);
+      expect(inflight.size).toBe(0);
+      for (let i = 0; i < 50 && !logs.lines().some((l) => l.event === 'check'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(logs.lines().find((l) => l.event === 'check')).toMatchObject({ allowed: true, route: 'open', path: '/open' });
+    } finally {
+      await c.close();
+    }
+  });
 });
