@@ -7,7 +7,7 @@ import type { MetricsSink } from '../telemetry/metrics.js';
 import type { Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../authn/authenticator.js';
 import { refuseQueryCredentials } from '../authn/extract.js';
 import type { Config } from '../config/schema.js';
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../lib/uuid.js';
 import type { RequestView } from '../envoy/request.js';
 import type { StopSignal } from '../lib/stop.js';
 import type { CheckRequest__Output } from '../gen/envoy/service/auth/v3/CheckRequest.js';
@@ -268,7 +268,7 @@ export class CheckPipeline {
     // The operation is found before the policy runs (the policy sees it); it is validated after.
     const api = this.deps.openapi?.match(req, route.openapi);
     if (!p || !this.toInput || mode === 'skip') return this.validated(req, route, identity, NO_EXTRA, signal, api);
-    const decisionId = randomUUID();
+    const decisionId = randomUuid();
     let input: PolicyInputDoc;
     try {
       input = this.toInput(req.raw, identity, OpenApiStage.operation(api) || undefined);

@@ -1,7 +1,7 @@
 // Audit records (DISA API SRG V-274517..V-274534): one JSON record per decision with who, what,
 // where from, the outcome and why, written through the redacting logger. Credentials never
 // appear: the record names identities, never tokens; the path carries query keys, not values.
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../lib/uuid.js';
 import type { Decision } from '../check/decision.js';
 import { queryParamNames, type RequestView } from '../envoy/request.js';
 import type { MaskRule } from './decision-log/mask.js';
@@ -36,7 +36,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
   return {
     event: 'check',
     // The id a policy decision also carries in dynamic metadata (as opa-envoy-plugin's decision_id).
-    decision_id: d.decisionId ?? randomUUID(),
+    decision_id: d.decisionId ?? randomUuid(),
     trace_id: traceId ?? null,
     ...requestFields(req),
     route: d.route,
@@ -64,7 +64,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
 export function checkErrorRecord(req: RequestView | undefined, code: string, message: string, durationMs: number, traceId: string | undefined): Record<string, unknown> {
   return {
     event: 'check_error',
-    decision_id: randomUUID(),
+    decision_id: randomUuid(),
     trace_id: traceId ?? null,
     ...requestFields(req),
     allowed: false,
@@ -79,7 +79,7 @@ export function checkErrorRecord(req: RequestView | undefined, code: string, mes
 export function checkCancelledRecord(req: RequestView | undefined, durationMs: number, traceId: string | undefined): Record<string, unknown> {
   return {
     event: 'check_cancelled',
-    decision_id: randomUUID(),
+    decision_id: randomUuid(),
     trace_id: traceId ?? null,
     ...requestFields(req),
     allowed: false,
