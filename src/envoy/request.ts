@@ -73,10 +73,11 @@ export function toRequestView(req: CheckRequest__Output): RequestView {
     pathInvalid: normalized === undefined,
     query: target.query ?? '',
     headers,
+    // One object, one shape (absent: undefined, never '').
     source: {
-      ...(sock?.address ? { address: sock.address } : {}),
-      ...(attrs?.source?.principal ? { principal: attrs.source.principal } : {}),
-      ...(attrs?.source?.certificate ? { certificate: attrs.source.certificate } : {}),
+      address: sock?.address || undefined,
+      principal: attrs?.source?.principal || undefined,
+      certificate: attrs?.source?.certificate || undefined,
     },
     contextExtensions: attrs?.context_extensions ?? {},
     raw: req,

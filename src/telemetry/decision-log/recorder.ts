@@ -52,10 +52,11 @@ export class DecisionRecorder {
   ) {}
 
   /** The audit record of a decision, masked; its event goes to the sinks. Never throws. */
-  checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined, now = new Date()): Record<string, unknown> {
+  checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined, at?: Date): Record<string, unknown> {
     const rec = checkRecord(req, d, durationMs, traceId);
-    // No sink and no mask (the default): the event would be built for nobody.
+    // No sink and no mask (the default): the event would be built for nobody (nor its time).
     if (this.opts.sinks.length === 0 && !this.engine?.hasEntrypoint(MASK_ENTRYPOINT)) return rec;
+    const now = at ?? new Date();
     const ev = d.evaluation;
     if (!ev) return this.maskOnly(req, d, rec, traceId, now);
     const event = decisionEvent({
