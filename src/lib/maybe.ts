@@ -2,8 +2,9 @@
 // wait (a cached token, a compiled policy, a cached minted token): each `async` stage cost a promise,
 // its microtask hop and its closure per Check, which were about a fifth of the bytes allocated per
 // Check (docs/performance.md). The rule for every function that returns a Maybe: a value may come
-// back synchronously, a failure never does - it is always a rejected promise, so callers handle
-// errors in one place (`.then(ok, fail)` or `await` in try).
+// back synchronously, a failure should not - it is a rejected promise, so callers handle errors in
+// one place (`.then(ok, fail)` or `await` in try). The verifiers keep to it; the pipeline does not
+// rely on it: CheckPipeline.check turns any synchronous throw of its stages into a rejection.
 
 export type Maybe<T> = T | Promise<T>;
 

@@ -4,7 +4,7 @@
 // with the decision it did not receive.
 import { status, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { grpcTraceparent } from './metadata.js';
-import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
 import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
@@ -105,29 +105,52 @@ class CheckExchange {
     }
   }
 
+  /** No decision: the caller gets the failure answer first, which never depends on the span, log or metrics after it. */
   private fail(err: unknown): void {
-    const { check, log, metrics } = this.deps;
-    const { req, started, traceId, callback, span } = this;
     const u = asUnavailable(err);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
-    if (span.isRecording()) span.setAttributes({ 'envoy_authz.reason': u.code });
-    if (u.code === 'cancelled') {
-      log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
+    this.answerFailure(u);
+    try {
+      const { log, metrics } = this.deps;
+      const { req, started, traceId, span } = this;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: u.code });
+      if (span.isRecording()) span.setAttributes({ 'envoy_authz.reason': u.code });
+      if (u.code === 'cancelled') log.info(checkCancelledRecord(req, performance.now() - started, traceId), 'cancelled');
+      else log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
       metrics?.checkError(u.code, secondsSince(started));
-      callback({ code: status.CANCELLED, details: 'cancelled' });
-      return;
+    } catch {
+      // The answer is sent: nothing here may answer again (nor reject: the promise path has no catch after this).
     }
-    log.warn(checkErrorRecord(req, u.code, u.message, performance.now() - started, traceId), 'no decision; failing closed');
-    metrics?.checkError(u.code, secondsSince(started));
+  }
+
+  private answerFailure(u: UnavailableError): void {
+    const { check } = this.deps;
+    if (u.code === 'cancelled') return this.callback({ code: status.CANCELLED, details: 'cancelled' });
     if (check.on_error.mode === 'deny') {
-      callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
-      return;
+      return this.callback(null, toCheckResponse({ allowed: false, route: 'error', status: check.on_error.deny_status, reason: u.code }));
     }
     const e: Partial<ServiceError> = {
       code: u.code === 'deadline_exceeded' ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
       details: 'authorization decision unavailable',
     };
-    callback(e);
+    this.callback(e);
+  }
+}
+
+/** The caller's trace context; one that cannot be read is no reason to fail the Check. */
+function parentContext(call: Parameters<AuthorizationHandlers['Check']>[0], req: RequestView | undefined): Context {
+  try {
+    return callerContext(call.metadata, req?.headers);
+  } catch {
+    return ROOT_CONTEXT;
+  }
+}
+
+/** The trace id for the audit record: the active span's, else the proxied request's, else the gRPC call's. */
+function traceIdFor(call: Parameters<AuthorizationHandlers['Check']>[0], req: RequestView | undefined): string | undefined {
+  try {
+    return activeTraceId() ?? traceIdOf(req, req?.headers.has('traceparent') ? undefined : grpcTraceparent(call.metadata));
+  } catch {
+    return undefined;
   }
 }
 
@@ -136,6 +159,8 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
   return {
     Check(call, callback) {
       const started = performance.now();
+      // The budget counts from here: stages that answer at once spend it too.
+      const budget = budgetMs(check.deadline_ms, call.getDeadline());
       const done = inflight.begin();
       let req: RequestView | undefined;
       try {
@@ -143,22 +168,21 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       } catch {
         req = undefined; // answered below as an internal error
       }
-      const parent = callerContext(call.metadata, req?.headers);
       // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
       const signal = callSignal(call);
       const work = new Stop();
       const unlink = signal.onAbort((reason) => work.abort(reason));
-      void serverSpan('envoy-authz Check', parent, (span) => {
-        // The gRPC call's traceparent is the fallback when the proxied request carries none.
-        const traceId = activeTraceId() ?? traceIdOf(req, req?.headers.has('traceparent') ? undefined : grpcTraceparent(call.metadata));
-        const x = new CheckExchange(deps, callback, req, started, signal, span, traceId, () => {
+      void serverSpan('envoy-authz Check', parentContext(call, req), (span) => {
+        const x = new CheckExchange(deps, callback, req, started, signal, span, traceIdFor(call, req), () => {
           unlink();
           done();
         });
         if (!req) return x.failed(new UnavailableError('internal', 'CheckRequest could not be read'));
         let d: Maybe<Decision>;
         try {
-          d = withDeadline(pipeline.check(req, work), budgetMs(check.deadline_ms, call.getDeadline()), work);
+          d = pipeline.check(req, work);
+          // What waits gets what is left of the budget.
+          if (isPromise(d)) d = withDeadline(d, Math.max(0, budget - (performance.now() - started)), work);
         } catch (err) {
           return x.failed(err);
         }

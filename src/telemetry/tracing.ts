@@ -133,7 +133,7 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, 
       metrics.stage(name, secondsSince(started));
     };
     const failed = (err: unknown): never => {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as { code?: string }).code ?? 'error' });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode(err) });
       ended();
       throw err;
     };
@@ -155,6 +155,12 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, 
 }
 
 const secondsSince = (started: number): number => (performance.now() - started) / 1000;
+
+/** Our errors' `code`; anything else (a null thrown included) is just 'error'. */
+function errorCode(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : 'error';
+}
 
 /** Tracing off, a stage that waits: timed when it settles (an async function: fewer objects per call than `.finally`). */
 async function timedStage(name: string, pending: Promise<unknown>, started: number, metrics: MetricsSink): Promise<unknown> {

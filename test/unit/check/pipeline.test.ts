@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Maybe } from '../../../src/lib/maybe.js';
+import { Stop } from '../../../src/lib/stop.js';
 import type { AuthMethod, Authenticator, Credential, SubjectCredential, WorkloadCredential } from '../../../src/authn/authenticator.js';
 import { CheckPipeline, pipelineOptions, type PipelineDeps } from '../../../src/check/pipeline.js';
 import { RouteTable } from '../../../src/check/routes.js';
@@ -95,9 +96,23 @@ describe.each(['at once', 'a promise'] as const)('CheckPipeline, verifiers answe
     const other: Answers = mode === 'at once' ? 'a promise' : 'at once';
     const req = requestView({ headers: { authorization: 'Bearer t', 'x-api-key': 'k' } });
     for (const [a, b] of [[mode, other], [other, mode]] as const) {
-      const d = await pipeline('', [new FixedAuthenticator(withCred, a), new FixedAuthenticator(withKey, b)]).check(req);
+      const first = new FixedAuthenticator(withCred, a);
+      const second = new FixedAuthenticator(withKey, b);
+      const d = await pipeline('', [first, second]).check(req);
       expect(d.identity).toMatchObject({ subject: 'u1', kind: 'user', workload: { id: 'svc-a', method: 'api_key' } });
+      expect([first.calls, second.calls]).toEqual([1, 1]);
     }
+  });
+
+  it('checks no credential once the call is stopped: rejects with its reason, never a synchronous throw', async () => {
+    const a = new FixedAuthenticator(withCred);
+    const stop = new Stop();
+    const reason = new UnavailableError('cancelled', 'the caller cancelled the call');
+    stop.abort(reason);
+    const d = pipeline('', [a]).check(requestView({ headers: { authorization: 'Bearer t' } }), stop);
+    expect(d).toBeInstanceOf(Promise);
+    await expect(d).rejects.toBe(reason);
+    expect(a.calls).toBe(0);
   });
 
   it('allows a verified user, sets identity headers and removes credentials and untrusted headers', async () => {

@@ -19,6 +19,14 @@ describe('withDeadline', () => {
   it('passes results through', async () => {
     await expect(withDeadline(Promise.resolve(1), 50)).resolves.toBe(1);
   });
+  it('returns work that is already done as it is (no promise, no timer), unless its stop is stopped', async () => {
+    expect(withDeadline(7, 0)).toBe(7);
+    expect(withDeadline(7, 0, new Stop())).toBe(7);
+    const stopped = new Stop();
+    const reason = new UnavailableError('cancelled', 'gone');
+    stopped.abort(reason);
+    await expect(withDeadline(7, 50, stopped)).rejects.toBe(reason);
+  });
   it('rejects with deadline_exceeded when work is too slow', async () => {
     const slow = new Promise((r) => setTimeout(r, 200));
     await expect(withDeadline(slow, 20)).rejects.toMatchObject({ code: 'deadline_exceeded' });

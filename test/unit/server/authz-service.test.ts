@@ -1,6 +1,7 @@
-// The Check adapter after the answer: the audit record goes through the decision recorder (the
-// bundle's system.log.mask); a recorder that fails leaves a fail-closed record, never the
-// unmasked one, and the call is answered exactly once.
+// The Check adapter: the audit record goes through the decision recorder (the bundle's
+// system.log.mask); a recorder that fails leaves a fail-closed record, never the unmasked one, and
+// the call is answered exactly once. A decision made at once is answered before Check returns; the
+// deadline counts every stage; a failure is answered whatever happens to its log line.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/loader.js';
 import { authorizationHandlers } from '../../../src/server/authz-service.js';
@@ -12,8 +13,41 @@ import type { DecisionRecorder } from '../../../src/telemetry/decision-log/recor
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 import { checkRequest } from '../../helpers/requests.js';
+import type { Authenticator, Credential } from '../../../src/authn/authenticator.js';
+import { CheckPipeline, pipelineOptions } from '../../../src/check/pipeline.js';
+import { RouteTable } from '../../../src/check/routes.js';
+import { UnavailableError } from '../../../src/lib/errors.js';
+import type { Maybe } from '../../../src/lib/maybe.js';
 
-describe('Check adapter: the audit record after the answer', () => {
+const workload: Credential = { kind: 'workload', method: 'api_key', id: 'svc-a', serviceAccount: 'svc-a', scopes: [] };
+
+/** An authenticator that answers by `answer` (at once or later). */
+function authenticator(answer: () => Maybe<Credential | undefined>): Authenticator {
+  return { methods: ['api_key'], authenticate: answer };
+}
+
+function pipelineOf(yaml: string, auth: Authenticator[]): { pipeline: CheckPipeline; config: ReturnType<typeof parseConfig> } {
+  const config = parseConfig('authz.yaml', yaml);
+  const pipeline = new CheckPipeline({
+    options: pipelineOptions(config.authentication),
+    routes: new RouteTable(config.routes),
+    authenticatorsFor: () => auth,
+    credentialHeaders: [],
+    untrustedHeaders: [],
+  });
+  return { pipeline, config };
+}
+
+/** Runs one Check through the adapter; resolves with the answer (an error or a CheckResponse) and when it came. */
+function runCheck(handlers: ReturnType<typeof authorizationHandlers>): Promise<{ answer: unknown; ms: number }> {
+  const started = performance.now();
+  const call = new Call(checkRequest({ path: '/x' }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
+  return new Promise((resolve) => {
+    handlers.Check(call as never, (err: unknown, res: unknown) => resolve({ answer: err ?? res, ms: performance.now() - started }));
+  });
+}
+
+describe('Check adapter', () => {
   it('writes a fail-closed record when the recorder throws, and answers once', async () => {
     const logs = capture();
     const log = createLogger('info', logs.stream);
@@ -60,5 +94,36 @@ describe('Check adapter: the audit record after the answer', () => {
     } finally {
       await c.close();
     }
+  });
+
+  it('counts the whole Check against check.deadline_ms, stages that answered at once included', async () => {
+    const busy = (ms: number): undefined => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+      return undefined;
+    };
+    // 60 ms of work that answers at once, then a stage that waits 20 ms: past a 40 ms budget.
+    const { pipeline, config } = pipelineOf('check: {deadline_ms: 40}', [
+      authenticator(() => busy(60)),
+      authenticator(() => new Promise((r) => setTimeout(() => r(workload), 20))),
+    ]);
+    const handlers = authorizationHandlers({ pipeline, check: config.check, log: createLogger('silent'), inflight: new InFlight() });
+    const { answer } = await runCheck(handlers);
+    expect(answer).toMatchObject({ code: 4 }); // DEADLINE_EXCEEDED, not an allow 80 ms in
+  });
+
+  it('answers a Check that failed even when logging the failure throws, and ends the call', async () => {
+    const { pipeline, config } = pipelineOf('check: {on_error: {mode: deny, deny_status: 503}}', [
+      authenticator(() => Promise.reject(new UnavailableError('jwks_unavailable', 'down'))),
+    ]);
+    const log = createLogger('info', capture().stream);
+    log.warn = () => {
+      throw new Error('log sink broke');
+    };
+    const inflight = new InFlight();
+    const handlers = authorizationHandlers({ pipeline, check: config.check, log, inflight });
+    const { answer } = await runCheck(handlers);
+    expect(answer).toMatchObject({ denied_response: { status: { code: 503 } } });
+    expect(inflight.size).toBe(0);
   });
 });
