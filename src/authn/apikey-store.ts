@@ -11,6 +11,7 @@ import { readReferencedFile } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import { ApiKeyEntry, ApiKeyFile, type ApiKeyEntryConfig } from '../config/schema.js';
 import { ConfigError, UnavailableError } from '../lib/errors.js';
+import type { Maybe } from '../lib/maybe.js';
 
 export interface ApiKeyRecord {
   readonly id: string;
@@ -27,7 +28,8 @@ export interface ApiKeyRecord {
 }
 
 export interface ApiKeyStore {
-  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** The entry at once when it is in memory, else later; a failure is a rejection (lib/maybe.ts). */
+  get(id: string): Maybe<ApiKeyRecord | undefined>;
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true });
@@ -110,8 +112,8 @@ export class FileApiKeyStore implements ApiKeyStore {
     return this.byId.size;
   }
 
-  get(id: string): Promise<ApiKeyRecord | undefined> {
-    return Promise.resolve(this.byId.get(id));
+  get(id: string): ApiKeyRecord | undefined {
+    return this.byId.get(id);
   }
 }
 
@@ -125,9 +127,13 @@ export class RedisApiKeyStore implements ApiKeyStore {
     private readonly hashKey: string,
   ) {}
 
-  async get(id: string): Promise<ApiKeyRecord | undefined> {
+  get(id: string): Maybe<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit || undefined;
+    return this.fetch(id);
+  }
+
+  private async fetch(id: string): Promise<ApiKeyRecord | undefined> {
     let raw: string | null;
     try {
       raw = await this.redis.hget(this.hashKey, id);

@@ -4,6 +4,7 @@
 import { contains } from '../lib/cidr.js';
 import type { RequestView } from '../envoy/request.js';
 import { AuthnError } from '../lib/errors.js';
+import { isPromise, rejected, type Maybe } from '../lib/maybe.js';
 import type { Authenticator, WorkloadCredential } from './authenticator.js';
 import { MAX_API_KEY_LENGTH, digestApiKey, digestsEqual, parseApiKey } from './apikey-format.js';
 import type { ApiKeyRecord, ApiKeyStore } from './apikey-store.js';
@@ -45,19 +46,36 @@ export class ApiKeyAuthenticator implements Authenticator {
     return req.headers.has(this.opts.header);
   }
 
-  async authenticate(req: RequestView): Promise<WorkloadCredential | undefined> {
+  /**
+   * The credential at once when the key's entry is in memory (a key file, a cached Redis entry),
+   * else once the store answers. A refusal is always a rejection.
+   */
+  authenticate(req: RequestView): Maybe<WorkloadCredential | undefined> {
     const raw = req.headers.get(this.opts.header);
     if (raw === undefined) return undefined;
-    const key = raw.trim();
-    if (key.length > MAX_API_KEY_LENGTH) throw new AuthnError('token_too_large', 'API key too long');
-    const parsed = parseApiKey(key, this.opts.prefix);
-    if (!parsed) throw new AuthnError('credential_malformed', 'API key malformed or checksum wrong');
-
-    let rec: ApiKeyRecord | undefined;
-    for (const s of this.stores) {
-      rec = await s.get(parsed.id);
-      if (rec) break;
+    try {
+      const key = raw.trim();
+      if (key.length > MAX_API_KEY_LENGTH) throw new AuthnError('token_too_large', 'API key too long');
+      const parsed = parseApiKey(key, this.opts.prefix);
+      if (!parsed) throw new AuthnError('credential_malformed', 'API key malformed or checksum wrong');
+      return this.lookup(req, key, parsed.id, 0);
+    } catch (err) {
+      return rejected(err);
     }
+  }
+
+  /** The stores from `from` on, in order: the first that has the id answers. */
+  private lookup(req: RequestView, key: string, id: string, from: number): Maybe<WorkloadCredential> {
+    for (let i = from; i < this.stores.length; i++) {
+      const rec = this.stores[i]!.get(id);
+      if (isPromise(rec)) return rec.then((r) => (r ? this.verified(req, key, r) : this.lookup(req, key, id, i + 1)));
+      if (rec) return this.verified(req, key, rec);
+    }
+    return this.verified(req, key, undefined);
+  }
+
+  /** Throws the refusal (the callers turn it into a rejection). */
+  private verified(req: RequestView, key: string, rec: ApiKeyRecord | undefined): WorkloadCredential {
     const presented = digestApiKey(key, rec?.digest.startsWith('hmac-') ? this.opts.hmacSecret : undefined);
     const match = digestsEqual(presented, rec?.digest ?? DUMMY_DIGEST);
     if (!rec || !match) throw new AuthnError('api_key_invalid', 'unknown API key');

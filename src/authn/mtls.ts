@@ -4,6 +4,7 @@
 import type { MtlsConfig } from '../config/schema.js';
 import type { RequestView } from '../envoy/request.js';
 import { AuthnError } from '../lib/errors.js';
+import { rejected, type Maybe } from '../lib/maybe.js';
 import type { Authenticator, WorkloadCredential } from './authenticator.js';
 import { MAX_CERT_BYTES, MAX_XFCC_CHARS, lastXfccElement, parseSpiffeId, svidFromPem, type SpiffeId } from './spiffe.js';
 
@@ -80,9 +81,13 @@ export class MtlsAuthenticator implements Authenticator {
     return (this.cfg.trust_xfcc && req.headers.has(XFCC_HEADER)) || !!req.source.certificate || !!req.source.principal;
   }
 
-  authenticate(req: RequestView): Promise<WorkloadCredential | undefined> {
-    // Synchronous work; a throw inside the executor becomes the rejection.
-    return new Promise((resolve) => resolve(this.identify(req)));
+  /** Synchronous work: the credential at once, a refusal as a rejection (lib/maybe.ts). */
+  authenticate(req: RequestView): Maybe<WorkloadCredential | undefined> {
+    try {
+      return this.identify(req);
+    } catch (err) {
+      return rejected(err);
+    }
   }
 
   private identify(req: RequestView): WorkloadCredential | undefined {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Maybe } from '../../../src/lib/maybe.js';
 import { assembleApiKey, digestApiKey, generateApiKey, parseApiKey } from '../../../src/authn/apikey-format.js';
 import { ApiKeyAuthenticator } from '../../../src/authn/apikey.js';
 import { FileApiKeyStore, compileEntry, type ApiKeyRecord, type ApiKeyStore } from '../../../src/authn/apikey-store.js';
@@ -6,15 +7,22 @@ import type { ApiKeyEntryConfig } from '../../../src/config/schema.js';
 import { requestView, type ReqOptions } from '../../helpers/requests.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-const code = async (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
+/** The refusal's code (a failure is always a rejection); undefined when it answered, at once or later. */
+const code = async (p: Maybe<unknown>): Promise<string | undefined> =>
+  Promise.resolve(p).then(
     () => undefined,
     (e: unknown) => (e as { code?: string }).code,
   );
 
+/** A store that answers later (as Redis on a cache miss), or `atOnce` (a key file, a cached entry). */
 function store(...entries: ApiKeyEntryConfig[]): ApiKeyStore {
   const map = new Map(entries.map((e) => [e.id, compileEntry(e) as ApiKeyRecord]));
   return { get: (id) => Promise.resolve(map.get(id)) };
+}
+
+function atOnce(...entries: ApiKeyEntryConfig[]): ApiKeyStore {
+  const map = new Map(entries.map((e) => [e.id, compileEntry(e) as ApiKeyRecord]));
+  return { get: (id) => map.get(id) };
 }
 
 function entryFor(key: string, id: string, over: Partial<ApiKeyEntryConfig> = {}): ApiKeyEntryConfig {
@@ -56,6 +64,26 @@ describe('ApiKeyAuthenticator', () => {
     const a = new ApiKeyAuthenticator(opts, [store(entryFor(key, id, { scopes: ['orders:read'] }))]);
     expect(await a.authenticate(req(key))).toMatchObject({ kind: 'workload', method: 'api_key', id: 'svc-orders', serviceAccount: 'svc-orders', keyId: id, scopes: ['orders:read'] });
     expect(await a.authenticate(req(undefined))).toBeUndefined();
+  });
+
+  it('answers at once from stores that answer at once, later from one that waits, and refuses by rejecting either way', async () => {
+    const other = generateApiKey('eak');
+    const memory = new ApiKeyAuthenticator(opts, [atOnce(entryFor(key, id))]);
+    const hit = memory.authenticate(req(key));
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit).toMatchObject({ id: 'svc-orders', keyId: id });
+    expect(memory.authenticate(req(undefined))).toBeUndefined();
+    for (const refused of [memory.authenticate(req(other.key)), memory.authenticate(req('eak_junk'))]) {
+      expect(refused).toBeInstanceOf(Promise);
+      expect(await code(refused)).toMatch(/api_key_invalid|credential_malformed/);
+    }
+    // The first store has no entry and waits; the second has it at once: found, later.
+    const mixed = new ApiKeyAuthenticator(opts, [store(), atOnce(entryFor(key, id))]);
+    const later = mixed.authenticate(req(key));
+    expect(later).toBeInstanceOf(Promise);
+    await expect(later).resolves.toMatchObject({ keyId: id });
+    // The other way round: the first (at once) has no entry, the second waits and has it.
+    await expect(new ApiKeyAuthenticator(opts, [atOnce(), store(entryFor(key, id))]).authenticate(req(key))).resolves.toMatchObject({ keyId: id });
   });
 
   it('rejects malformed, unknown, wrong-secret, disabled and expired keys', async () => {
@@ -103,7 +131,7 @@ describe('FileApiKeyStore', () => {
     tmp.write('keys.yaml', `keys:\n  - ${JSON.stringify(entryFor(key, id))}\n`);
     const s = await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'keys.yaml');
     expect(s.size).toBe(1);
-    expect((await s.get(id))?.owner).toBe('svc-orders');
+    expect(s.get(id)?.owner).toBe('svc-orders'); // in memory: at once, no promise
     tmp.write('bad.yaml', `keys:\n  - {id: short, digest: x}\n`);
     await expect(FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'bad.yaml')).rejects.toMatchObject({
       code: 'config_invalid',
@@ -116,7 +144,7 @@ describe('FileApiKeyStore', () => {
   it('reads JSON files natively and YAML flow mappings that start like JSON', async () => {
     const { key, id } = generateApiKey('eak');
     tmp.write('keys.json', JSON.stringify({ keys: [entryFor(key, id)] }));
-    expect((await (await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'keys.json')).get(id))?.owner).toBe('svc-orders');
+    expect((await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'keys.json')).get(id)?.owner).toBe('svc-orders');
     tmp.write('flow.yaml', `{keys: [${JSON.stringify(entryFor(key, id))}]}\n`);
     expect((await FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, 'flow.yaml')).size).toBe(1);
     tmp.write('broken.json', '{"keys": [');

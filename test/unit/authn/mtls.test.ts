@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Maybe } from '../../../src/lib/maybe.js';
 import { MtlsAuthenticator } from '../../../src/authn/mtls.js';
 import { lastXfccElement, parseSpiffeId, svidFromPem } from '../../../src/authn/spiffe.js';
 import type { MtlsConfig } from '../../../src/config/schema.js';
@@ -6,8 +7,9 @@ import { testPki, type TestPki } from '../../helpers/pki.js';
 import { requestView } from '../../helpers/requests.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-const code = async (p: Promise<unknown>): Promise<string | undefined> =>
-  p.then(
+/** The refusal's code (a failure is always a rejection); undefined when it answered, at once or later. */
+const code = async (p: Maybe<unknown>): Promise<string | undefined> =>
+  Promise.resolve(p).then(
     () => undefined,
     (e: unknown) => (e as { code?: string }).code,
   );
@@ -91,6 +93,17 @@ describe('MtlsAuthenticator', () => {
     const a = new MtlsAuthenticator(cfg);
     expect(await a.authenticate(requestView({ principal: 'spiffe://dev.local/batch' }))).toMatchObject({ serviceAccount: 'svc-batch' });
     expect(await a.authenticate(requestView({ principal: 'spiffe://open.local/anything' }))).toMatchObject({ id: 'spiffe://open.local/anything' });
+  });
+
+  it('answers at once (no promise): with the workload, or nothing without a peer identity; refuses by rejecting', () => {
+    const a = new MtlsAuthenticator(cfg);
+    const ok = a.authenticate(requestView({ principal: 'spiffe://dev.local/batch' }));
+    expect(ok).not.toBeInstanceOf(Promise);
+    expect(ok).toMatchObject({ serviceAccount: 'svc-batch' });
+    expect(a.authenticate(requestView())).toBeUndefined();
+    const refused = a.authenticate(requestView({ principal: 'CN=client' }));
+    expect(refused).toBeInstanceOf(Promise);
+    return expect(refused).rejects.toMatchObject({ code: 'svid_invalid' });
   });
 
   it('rejects unknown trust domains, IDs outside the allowlist, invalid SVIDs and mismatched principals', async () => {

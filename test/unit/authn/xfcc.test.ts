@@ -98,7 +98,7 @@ describe('lastXfccElement', () => {
 describe('MtlsAuthenticator with trust_xfcc', () => {
   const a = new MtlsAuthenticator({ trust_domains: [{ name: 'dev.local' }], trust_xfcc: true });
   const code = (headers: Record<string, string>): Promise<string | undefined> =>
-    a.authenticate(requestView({ headers })).then(
+    Promise.resolve(a.authenticate(requestView({ headers }))).then(
       () => undefined,
       (e: unknown) => (e as { code?: string }).code,
     );
