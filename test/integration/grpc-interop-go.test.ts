@@ -151,13 +151,17 @@ describe('grpc-go client against envoy-authz', () => {
     const c = only((await runInterop(bin, { addr, scenario: 'deadline', rpc: 'check', token: 'opaque-deadline-1', 'request-id': 'go-deadline', deadline: '300ms' })).calls);
     expect(c.code).toBe('DEADLINE_EXCEEDED');
     expect(c.elapsed_ms).toBeLessThan(1000);
-    // Either side may say so first (the service aims a few ms early); the service's own record shows
-    // it gave up near the caller's 300 ms, not at its 3 s budget or when introspection answers.
+    // Either side may give up first: the service aims 5 ms early, but under load its clock for the
+    // call starts later than the client's, and the client's reset at its deadline can arrive first.
+    // Either way the service's one record shows it gave up near the caller's 300 ms, not at its 3 s
+    // budget or when introspection answers, and allowed nothing.
     expect(await until(() => forRequest('go-deadline').length > 0)).toBe(true);
     releaseIntrospection();
     const [record, ...more] = forRequest('go-deadline');
     expect(more).toEqual([]);
-    expect(record).toMatchObject({ event: 'check_error', code: 'deadline_exceeded', allowed: false });
+    const outcome = record!.event === 'check_cancelled' ? 'check_cancelled' : `${String(record!.event)}/${String(record!.code)}`;
+    expect(['check_error/deadline_exceeded', 'check_cancelled']).toContain(outcome);
+    expect(record).toMatchObject({ allowed: false });
     expect(record!.duration_ms).toBeLessThan(1000);
   });
 
