@@ -5,7 +5,6 @@
 // before the script's call was sent in Redis's wire format and the answer written straight to
 // protobuf bytes; nothing a call allocates may outlive two scavenges (then only a mark-compact
 // frees it).
-import v8 from 'node:v8';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyProtos } from '../../src/envoy/protos.js';
@@ -18,19 +17,9 @@ import { rateLimitResponseWriter } from '../../src/server/rls-response-wire.js';
 import { rateLimitHandlers } from '../../src/server/rls-service.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-
-const FILE = `domain: bench
-descriptors:
-  - key: user
-    rate_limit: { unit: second, requests_per_unit: 1000000 }
-  - key: client
-    rate_limit: { unit: second, requests_per_unit: 1000000 }
-  - key: route
-    value: orders
-    rate_limit: { unit: second, requests_per_unit: 1000000 }
-`;
-
-type Stats = { heapStatistics: { usedHeapSize: number }; heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] };
+import { heapDuring } from '../helpers/gc.js';
+// The bench's own rate-limit file (bench/scenarios/ratelimit.ts): the shapes measured there.
+import { RLS_CONFIG } from '../../bench/scenarios/ratelimit.js';
 
 describe('what a ShouldRateLimit on Redis allocates', () => {
   let redis: TestRedis;
@@ -45,7 +34,7 @@ describe('what a ShouldRateLimit on Redis allocates', () => {
   });
 
   it.each([1, 3] as const)('%i descriptor(s): under the bound per call, and nothing promoted', async (d) => {
-    const domain = compileRateLimitFile('bench.yaml', FILE, { algorithm: 'fixed_window' });
+    const domain = compileRateLimitFile('bench.yaml', RLS_CONFIG, { algorithm: 'fixed_window' });
     const limiter = new RateLimiter(() => new Map([['bench', domain]]), new RedisStore(client), 'draft', 64);
     const handlers = rateLimitHandlers({ limiter, log: createLogger('silent'), inflight: new InFlight() });
     const def = envoyProtos().envoy.service.ratelimit.v3.RateLimitService.service.ShouldRateLimit;
@@ -70,21 +59,7 @@ describe('what a ShouldRateLimit on Redis allocates', () => {
     await run(5000); // warm: compiled code, connection, the keys in Redis
 
     const calls = 14_000;
-    const profiler = new v8.GCProfiler();
-    const before = v8.getHeapStatistics().used_heap_size;
-    profiler.start();
-    await run(calls);
-    const stats = profiler.stop().statistics as { gcType: string; beforeGC: Stats; afterGC: Stats }[];
-    let allocated = 0;
-    let promoted = 0;
-    let from = before;
-    const old = (s: Stats): number => s.heapSpaceStatistics.find((x) => x.spaceName === 'old_space')!.spaceUsedSize;
-    for (const s of stats) {
-      allocated += Math.max(0, s.beforeGC.heapStatistics.usedHeapSize - from);
-      from = s.afterGC.heapStatistics.usedHeapSize;
-      if (s.gcType === 'Scavenge') promoted += Math.max(0, old(s.afterGC) - old(s.beforeGC));
-    }
-    allocated += Math.max(0, v8.getHeapStatistics().used_heap_size - from);
+    const { allocated, promoted } = await heapDuring(() => run(calls));
     // Measured 11.6 KB (1 descriptor) and 16.5 KB (3); before: 16.6 KB and 26.4 KB.
     expect(allocated / calls).toBeLessThan(d === 1 ? 13_500 : 20_000);
     expect(promoted / calls).toBeLessThan(200);

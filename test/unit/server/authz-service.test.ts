@@ -5,12 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/loader.js';
 import { authorizationHandlers } from '../../../src/server/authz-service.js';
-import { buildComponents } from '../../../src/server/components.js';
+import { buildComponents, type Components } from '../../../src/server/components.js';
+import type { Config } from '../../../src/config/schema.js';
 import { CallMetadata } from '../../../src/server/grpc-wire.js';
 import { InFlight } from '../../../src/server/inflight.js';
 import { Call } from '../../../src/server/transport.js';
 import type { DecisionRecorder } from '../../../src/telemetry/decision-log/recorder.js';
-import { createLogger } from '../../../src/telemetry/logger.js';
+import { createLogger, type Logger } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 import { checkRequest } from '../../helpers/requests.js';
 import type { Authenticator, Credential } from '../../../src/authn/authenticator.js';
@@ -38,62 +39,68 @@ function pipelineOf(yaml: string, auth: Authenticator[]): { pipeline: CheckPipel
   return { pipeline, config };
 }
 
-/** Runs one Check through the adapter; resolves with the answer (an error or a CheckResponse) and when it came. */
-function runCheck(handlers: ReturnType<typeof authorizationHandlers>): Promise<{ answer: unknown; ms: number }> {
-  const started = performance.now();
-  const call = new Call(checkRequest({ path: '/x' }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
+/** A Check call for `path`, without deadline, as the transport makes it. */
+const callFor = (path: string): Call => new Call(checkRequest({ path }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
+
+/** Runs one Check through the adapter; resolves with its answer (an error or a CheckResponse). */
+function runCheck(handlers: ReturnType<typeof authorizationHandlers>): Promise<{ answer: unknown }> {
   return new Promise((resolve) => {
-    handlers.Check(call as never, (err: unknown, res: unknown) => resolve({ answer: err ?? res, ms: performance.now() - started }));
+    handlers.Check(callFor('/x') as never, (err: unknown, res: unknown) => resolve({ answer: err ?? res }));
   });
+}
+
+/** The service's components for one public route, logging to `log`; closed when `fn` is done. */
+async function withOpenRoute(log: Logger, fn: (c: Components, config: Config) => Promise<void>): Promise<void> {
+  const config = parseConfig('authz.yaml', JSON.stringify({ routes: [{ name: 'open', match: { path_prefix: '/' }, public: true }] }));
+  const c = await buildComponents({ file: '/nonexistent/authz.yaml', dir: '/nonexistent', config }, log, { dryRun: false });
+  try {
+    await fn(c, config);
+  } finally {
+    await c.close();
+  }
+}
+
+/** The audit line of the Check, once written (lines are written after the answer). */
+async function checkLine(logs: ReturnType<typeof capture>): Promise<Record<string, unknown> | undefined> {
+  for (let i = 0; i < 50 && !logs.lines().some((l) => l.event === 'check'); i++) await new Promise((r) => setTimeout(r, 10));
+  return logs.lines().find((l) => l.event === 'check');
 }
 
 describe('Check adapter', () => {
   it('writes a fail-closed record when the recorder throws, and answers once', async () => {
     const logs = capture();
     const log = createLogger('info', logs.stream);
-    const config = parseConfig('authz.yaml', JSON.stringify({ routes: [{ name: 'open', match: { path_prefix: '/' }, public: true }] }));
-    const c = await buildComponents({ file: '/nonexistent/authz.yaml', dir: '/nonexistent', config }, log, { dryRun: false });
-    try {
+    await withOpenRoute(log, async (c, config) => {
       const broken = { checkRecord: () => { throw new Error('mask evaluation failed'); } } as unknown as DecisionRecorder;
       const handlers = authorizationHandlers({ pipeline: c.pipeline, check: config.check, log, inflight: new InFlight(), recorder: broken });
       const answers: unknown[] = [];
-      const call = new Call(checkRequest({ path: '/secret/path?token=x' }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
       await new Promise<void>((resolve) => {
-        handlers.Check(call as never, (err: unknown, res: unknown) => {
+        handlers.Check(callFor('/secret/path?token=x') as never, (err: unknown, res: unknown) => {
           answers.push(err ?? res);
           resolve();
         });
       });
-      for (let i = 0; i < 50 && !logs.lines().some((l) => l.event === 'check'); i++) await new Promise((r) => setTimeout(r, 10));
+      const rec = await checkLine(logs);
       expect(answers).toHaveLength(1);
-      const rec = logs.lines().find((l) => l.event === 'check')!;
       expect(rec).toMatchObject({ mask_error: true, allowed: true });
       expect(rec).not.toHaveProperty('path');
       expect(rec).not.toHaveProperty('query_keys');
       expect(JSON.stringify(logs.lines())).not.toContain('/secret/path');
-    } finally {
-      await c.close();
-    }
+    });
   });
 
   it('answers a Check that needs no waiting before the handler returns (no promise), and ends the call', async () => {
     const logs = capture();
     const log = createLogger('info', logs.stream);
-    const config = parseConfig('authz.yaml', JSON.stringify({ routes: [{ name: 'open', match: { path_prefix: '/' }, public: true }] }));
-    const c = await buildComponents({ file: '/nonexistent/authz.yaml', dir: '/nonexistent', config }, log, { dryRun: false });
-    try {
+    await withOpenRoute(log, async (c, config) => {
       const inflight = new InFlight();
       const handlers = authorizationHandlers({ pipeline: c.pipeline, check: config.check, log, inflight });
       const answers: unknown[] = [];
-      const call = new Call(checkRequest({ path: '/open' }), new CallMetadata(new Map()), Infinity, () => true, () => undefined);
-      handlers.Check(call as never, (err: unknown, res: unknown) => answers.push(err ?? res));
+      handlers.Check(callFor('/open') as never, (err: unknown, res: unknown) => answers.push(err ?? res));
       expect(answers).toEqual([expect.objectContaining({ status: { code: 0 } })]);
       expect(inflight.size).toBe(0);
-      for (let i = 0; i < 50 && !logs.lines().some((l) => l.event === 'check'); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(logs.lines().find((l) => l.event === 'check')).toMatchObject({ allowed: true, route: 'open', path: '/open' });
-    } finally {
-      await c.close();
-    }
+      expect(await checkLine(logs)).toMatchObject({ allowed: true, route: 'open', path: '/open' });
+    });
   });
 
   it('counts the whole Check against check.deadline_ms, stages that answered at once included', async () => {
