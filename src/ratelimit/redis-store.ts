@@ -1,7 +1,9 @@
 // Token buckets (GCRA) and fixed windows in Redis: one Lua script evaluates every bucket of a
 // request atomically, on Redis server time (instances with skewed clocks agree), and consumes
 // only when the request is admitted. One EVALSHA per call (redis-script.ts: the calls of one turn
-// of the event loop share one socket write). In a Redis
+// of the event loop share one socket write); inside it, TIME, one MGET for every bucket and one
+// SET (value and expiry together) per bucket it changes - each command a script runs is CPU on
+// the Redis every instance shares (envoyproxy/ratelimit: INCRBY and EXPIRE per descriptor). In a Redis
 // Cluster the buckets are grouped by hash slot, one script per slot: first a check of every
 // slot, then the consuming pass (a race between the two can only refuse, never over-admit).
 import calculateSlot from 'cluster-key-slot';
@@ -24,11 +26,19 @@ else
 end
 local mode = ARGV[1]
 local n = #KEYS
+-- every stored value in one command (a missing key reads as false)
+local stored = redis.call('MGET', unpack(KEYS))
 local out = {}
-local writes = {}
+local writes = {} -- key, value, ms to live: flat, no table per write
+local function write(key, value, ttl)
+  writes[#writes + 1] = key
+  writes[#writes + 1] = value
+  writes[#writes + 1] = ttl
+end
 local pending = {} -- a key named twice in one request is spent twice: later buckets see earlier ones
 local admitted = true
 for i = 1, n do
+  local key = KEYS[i]
   local b = 2 + (i - 1) * 6
   local algo = ARGV[b + 1]
   local limit = tonumber(ARGV[b + 2])
@@ -45,7 +55,7 @@ for i = 1, n do
     if hits == 0 then ok = 1; retry = 0 else ok = 0; retry = reset end
   elseif algo == 'tb' then
     local interval = window / limit
-    local tat = tonumber(pending[KEYS[i]] or redis.call('GET', KEYS[i]) or now)
+    local tat = tonumber(pending[key] or stored[i] or now)
     if tat < now then tat = now end
     used = burst - math.min(burst, math.max(0, math.floor((now - tat) / interval + burst)))
     local newtat = tat + hits * interval
@@ -56,9 +66,9 @@ for i = 1, n do
       reset = math.ceil(newtat - now)
       retry = 0
       if hits > 0 then
-        pending[KEYS[i]] = newtat
+        pending[key] = newtat
         -- every digit of the double: a rounded TAT moves reset and remaining by a ms or a token
-        writes[#writes + 1] = {KEYS[i], string.format('%.17g', newtat), math.ceil(newtat) + 1000}
+        write(key, string.format('%.17g', newtat), math.ceil(newtat) + 1000 - now)
       end
     else
       ok = 0
@@ -71,10 +81,10 @@ for i = 1, n do
     reset = start + window - now
     -- A counter names its window ('count:start'): Redis expires a key only after its time, so in
     -- the first ms of a window the last window's key can still be there.
-    local count = pending[KEYS[i]]
+    local count = pending[key]
     if count == nil then
       count = 0
-      local v = redis.call('GET', KEYS[i])
+      local v = stored[i]
       if v then
         local c, w = string.match(v, '^(%d+):(%d+)$')
         if c == nil then count = tonumber(v) or 0 -- a bare count, from an older version
@@ -93,22 +103,27 @@ for i = 1, n do
       if mode == 'each' then remaining = 0 else remaining = math.max(0, limit - count) end
     end
     if hits > 0 and (ok == 1 or mode == 'each') then
-      pending[KEYS[i]] = count + hits
-      writes[#writes + 1] = {KEYS[i], string.format('%.0f:%.0f', count + hits, start), start + window}
+      pending[key] = count + hits
+      write(key, string.format('%.0f:%.0f', count + hits, start), reset)
     end
   end
   if ok == 0 and not shadow then admitted = false end
-  out[#out + 1] = ok
-  out[#out + 1] = remaining
-  out[#out + 1] = reset
-  out[#out + 1] = retry
-  out[#out + 1] = used
+  local o = (i - 1) * 5
+  out[o + 1] = ok
+  out[o + 2] = remaining
+  out[o + 3] = reset
+  out[o + 4] = retry
+  out[o + 5] = used
 end
 if (admitted and mode == 'consume') or mode == 'each' then
-  -- expiry (absolute, on the script's clock) only collects garbage: values say when they belong
-  for _, w in ipairs(writes) do
-    redis.call('SET', w[1], w[2])
-    redis.call('PEXPIREAT', w[1], w[3])
+  -- value and expiry in one command; the expiry only collects garbage: values say when they
+  -- belong. It runs on Redis's clock, so a test clock (ARGV[2]) sets none.
+  for j = 1, #writes, 3 do
+    if ARGV[2] == '' then
+      redis.call('SET', writes[j], writes[j + 1], 'PX', writes[j + 2])
+    else
+      redis.call('SET', writes[j], writes[j + 1])
+    end
   end
 end
 return out

@@ -84,6 +84,29 @@ describe('the rate-limit script on Redis', () => {
     expect((await prefixed.evaluate([small]))[0]).toMatchObject({ allowed: false, remaining: 1 });
   });
 
+  it('runs TIME, one MGET and one SET with its expiry per bucket it changes, and no write for a refused request', async () => {
+    const commands = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await redis.client.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    const fw = bucket('s:cmd:fw');
+    const tb = { key: 's:cmd:tb', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 1, burst: 1, windowSeconds: 60 }), hits: 1 };
+    await store.evaluate([bucket('s:cmd:warm')]);
+    await redis.client.config('RESETSTAT');
+    await store.evaluate([fw, tb, bucket('s:cmd:other')]);
+    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1, set: 3 });
+    // Every written bucket has its expiry: the window's end (10 s windows), the bucket's full refill plus a second.
+    expect(await redis.client.pttl('s:cmd:fw')).toBeGreaterThan(0);
+    expect(await redis.client.pttl('s:cmd:fw')).toBeLessThanOrEqual(10_000);
+    expect(await redis.client.pttl('s:cmd:tb')).toBeGreaterThan(60_000);
+    expect(await redis.client.pttl('s:cmd:tb')).toBeLessThanOrEqual(61_000);
+    // The bucket is empty: this request is refused, and nothing is written.
+    await redis.client.config('RESETSTAT');
+    expect((await store.evaluate([fw, tb])).map((s) => s.allowed)).toEqual([true, false]);
+    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1 });
+  });
+
   it('answers 200 calls of one tick in order, each with its own reply', async () => {
     const answers = await Promise.all(Array.from({ length: 200 }, () => store.evaluate([bucket('s:many')])));
     expect(answers.map((a) => a[0]!.remaining)).toEqual([...Array.from({ length: 100 }, (_, i) => 99 - i), ...Array.from({ length: 100 }, () => 0)]);
