@@ -1,6 +1,7 @@
 // Finding the bearer credential in a request. Size is capped here, before any parsing.
 import { AuthnError } from '../lib/errors.js';
 import { queryParamNames, type RequestView } from '../envoy/request.js';
+import { startsWithAsciiNoCase } from '../lib/case.js';
 
 export interface BearerSource {
   /** Lower-case header name. */
@@ -24,7 +25,8 @@ export function extractBearer(req: RequestView, src: BearerSource): string | und
   let token = raw.trim();
   if (src.scheme !== '') {
     const sp = token.indexOf(' ');
-    if (sp < 0 || token.slice(0, sp).toLowerCase() !== src.scheme.toLowerCase()) {
+    // The scheme in any ASCII case (RFC 9110 11.1), compared in place.
+    if (sp !== src.scheme.length || !startsWithAsciiNoCase(token, src.scheme)) {
       throw new AuthnError('credential_malformed', `credential header does not use the ${src.scheme} scheme`);
     }
     token = token.slice(sp + 1).trimStart();
