@@ -8,16 +8,19 @@ import type { MaskRule } from './decision-log/mask.js';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-/** The trace id of the HTTP request (W3C traceparent, else B3), or of the gRPC call. */
 /** Milliseconds to the microsecond, as every record carries them. */
 const micros = (ms: number): number => Math.round(ms * 1000) / 1000;
 
+/** The trace id of the HTTP request (W3C traceparent, else B3), or of the gRPC call. */
 export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string): string | undefined {
   const w3c = TRACEPARENT.exec(req?.headers.get('traceparent') ?? grpcTraceparent ?? '')?.[1];
   if (w3c) return w3c;
   const b3 = req?.headers.get('x-b3-traceid');
   return b3 !== undefined && /^[0-9a-f]{16,32}$/.test(b3) ? b3 : undefined;
 }
+
+const NO_QUERY: readonly string[] = Object.freeze([]);
+const queryKeys = (query: string): readonly string[] => (query === '' ? NO_QUERY : [...queryParamNames(query)].sort());
 
 function requestFields(req: RequestView | undefined): Record<string, unknown> {
   if (!req) return {};
@@ -27,26 +30,37 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
     method: req.method,
     host: req.host,
     path: req.path,
-    query_keys: [...queryParamNames(req.query)].sort(),
+    query_keys: queryKeys(req.query),
   };
 }
 
-/** The record of one decision. */
+/**
+ * The record of one decision: one object literal, one shape (fields that do not apply are
+ * undefined, which the line leaves out) - spreads made a temporary object each and grew the
+ * record's property store as it went.
+ */
 export function checkRecord(req: RequestView, d: Decision, durationMs: number, traceId: string | undefined): Record<string, unknown> {
+  // A dry-run policy said no: what enforcing would have answered.
+  const dryRun = d.allowed && d.dryRunDenied === true;
   return {
     event: 'check',
     // The id a policy decision also carries in dynamic metadata (as opa-envoy-plugin's decision_id).
     decision_id: d.decisionId ?? randomUuid(),
     trace_id: traceId ?? null,
-    ...requestFields(req),
+    request_id: req.id,
+    source: req.source.address,
+    method: req.method,
+    host: req.host,
+    path: req.path,
+    query_keys: queryKeys(req.query),
     route: d.route,
     allowed: d.allowed,
     outcome: d.allowed ? 'allowed' : 'denied',
     // What Envoy does with the answer: forward (200 from us; the upstream decides the rest) or deny.
     status: d.allowed ? 200 : d.status,
-    reason: d.allowed ? (d.dryRunDenied ? 'dry_run_denied' : 'ok') : d.reason,
-    // A dry-run policy said no: what enforcing would have answered.
-    ...(d.allowed && d.dryRunDenied ? { dry_run_denied: true, would_status: d.wouldStatus ?? 403 } : {}),
+    reason: d.allowed ? (dryRun ? 'dry_run_denied' : 'ok') : d.reason,
+    dry_run_denied: dryRun ? true : undefined,
+    would_status: dryRun ? (d.wouldStatus ?? 403) : undefined,
     subject: d.identity?.subject,
     subject_kind: d.identity?.kind,
     issuer: d.identity?.issuer,
@@ -55,7 +69,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     api_key_id: d.identity?.workload?.keyId,
     policy_revision: d.policyRevision,
     // An OpenAPI refusal: which parameter or pointer failed (never the value).
-    ...(!d.allowed && d.problem ? { openapi_errors: d.problem.errors } : {}),
+    openapi_errors: !d.allowed && d.problem ? d.problem.errors : undefined,
     duration_ms: micros(durationMs),
   };
 }

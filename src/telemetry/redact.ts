@@ -10,6 +10,8 @@
 //     saying how much was cut;
 //   - the walk goes all the way down (a value deeper than MAX_DEPTH = 32 is replaced, never
 //     passed through unredacted); a cycle guard stops it on cyclic objects.
+import { toLower } from '../lib/case.js';
+
 export const REDACTED = '[REDACTED]';
 export const CIRCULAR = '[Circular]';
 export const MAX_FIELD_CHARS = 256;
@@ -37,7 +39,7 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
 /** Keys whose values (and everything under them) come from a request, as the client sent it. */
 const REQUEST_KEYS: ReadonlySet<string> = new Set(['path', 'host', 'request_id', 'query_keys', 'descriptor', 'descriptors', 'url', 'authority', 'user_agent', 'referer']);
 
-export const sensitiveKey = (key: string): boolean => SENSITIVE_KEYS.has(key) || SENSITIVE_KEYS.has(key.toLowerCase());
+export const sensitiveKey = (key: string): boolean => SENSITIVE_KEYS.has(key) || SENSITIVE_KEYS.has(toLower(key));
 
 // The shortest string any shape below can match ("Basic " + 8); shorter strings skip the regexes.
 const MIN_SHAPE_CHARS = 14;
@@ -144,5 +146,18 @@ function walk(value: object, fromRequest: boolean, up: Ancestors): unknown {
 export function redact(value: unknown): unknown {
   if (typeof value === 'string') return cleanString(value);
   if (value === null || typeof value !== 'object') return value;
-  return walk(value, false, []);
+  // One ancestors list for every walk (an array per record was ~190 bytes of a Check); a fresh
+  // one should a walk ever start inside another (a getter that logs).
+  if (walking) return walk(value, false, []);
+  walking = true;
+  try {
+    return walk(value, false, ancestors);
+  } finally {
+    walking = false;
+    // Empty already unless the walk threw (setting the length would also drop the array's store).
+    if (ancestors.length > 0) ancestors.length = 0;
+  }
 }
+
+const ancestors: Ancestors = [];
+let walking = false;

@@ -20,6 +20,39 @@ describe('toRequestView', () => {
     expect(v.headers.get('authorization')).toBe('Bearer x');
   });
 
+  it('reads the decoded headers in place as a map: every entry, no inherited names', () => {
+    const headers = { ':authority': 'a.test', 'x-one': '1', '123': 'numeric', constructor: 'sent' };
+    const v = toRequestView(checkRequest({ headers }));
+    const expected = new Map(Object.entries(v.raw.attributes!.request!.http!.headers!));
+    expect(new Map(v.headers)).toEqual(expected);
+    expect(v.headers.size).toBe(expected.size);
+    expect([...v.headers.keys()]).toEqual([...expected.keys()]);
+    expect([...v.headers.values()]).toEqual([...expected.values()]);
+    expect([...v.headers.entries()]).toEqual([...expected.entries()]);
+    const seen: [string, string][] = [];
+    v.headers.forEach((value, key, map) => {
+      expect(map).toBe(v.headers);
+      seen.push([key, value]);
+    });
+    expect(seen).toEqual([...expected]);
+    expect(v.headers.get('constructor')).toBe('sent');
+    expect(v.headers.get('x-one')).toBe('1');
+    // What Object.prototype has is no header.
+    for (const name of ['toString', 'hasOwnProperty', '__proto__', 'valueOf']) {
+      expect(v.headers.get(name)).toBeUndefined();
+      expect(v.headers.has(name)).toBe(false);
+    }
+    expect(v.headers.has('x-one')).toBe(true);
+    expect(v.headers.get('x-two')).toBeUndefined();
+  });
+
+  it('lower-cases names when any is not, keeping every header', () => {
+    const v = toRequestView(checkRequest({ headers: { 'x-lower': 'a', 'X-Upper': 'b' } }));
+    expect(v.headers.get('x-lower')).toBe('a');
+    expect(v.headers.get('x-upper')).toBe('b');
+    expect(v.headers.has('X-Upper')).toBe(false);
+  });
+
   it('reads header_map (encode_raw_headers) and joins repeated headers', () => {
     const req = {
       attributes: {

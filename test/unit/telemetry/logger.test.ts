@@ -81,6 +81,31 @@ describe('logger: no depth limit, cycles, context', () => {
     expect(JSON.parse(text)).toMatchObject({ node: { name: 'n', password: REDACTED } });
   });
 
+  it('redacts a record whose getter logs (a walk inside a walk), and a record after a walk that threw', () => {
+    const inner = { password: 'hunter2-not-a-shape', name: 'inner' };
+    let innerOut: unknown;
+    const outer = {
+      node: { cookie: 'c=hunter2' },
+      get nested() {
+        innerOut = redact({ inner, up: outer.node });
+        return 'v';
+      },
+    };
+    expect(redact(outer)).toEqual({ node: { cookie: REDACTED }, nested: 'v' });
+    expect(innerOut).toEqual({ inner: { password: REDACTED, name: 'inner' }, up: { cookie: REDACTED } });
+    const throwing = {
+      a: {
+        get b(): string {
+          throw new Error('getter failed');
+        },
+      },
+    };
+    expect(() => redact(throwing)).toThrow('getter failed');
+    // The next walk starts from the root: not a cycle, not too deep.
+    const shared = { token: 't' };
+    expect(redact({ x: shared, y: shared })).toEqual({ x: { token: REDACTED }, y: { token: REDACTED } });
+  });
+
   it('shows which modes are on in the startup summary (booleans are no secret)', () => {
     const out = capture();
     const log = createLogger('info', out.stream);
