@@ -28,7 +28,9 @@ export const pathUnescape = (s: string): string => unescape(s, false);
 
 /** url.ParseQuery: pairs split on '&', a ';' in a pair is an error, empty pairs skipped, the first error wins (after the whole query is read). */
 export function parseQuery(query: string): Record<string, string[]> {
-  const out = Object.create(null) as Record<string, string[]>;
+  // A plain object for the policy input; keys are data: defined, never read or assigned through
+  // the prototype (only `__proto__` is an accessor there).
+  const out: Record<string, string[]> = {};
   let err: RequestParseError | undefined;
   for (const pair of query.split('&')) {
     if (pair.includes(';')) {
@@ -40,12 +42,13 @@ export function parseQuery(query: string): Record<string, string[]> {
     try {
       const key = unescape(eq >= 0 ? pair.slice(0, eq) : pair, true);
       const value = unescape(eq >= 0 ? pair.slice(eq + 1) : '', true);
-      (out[key] ??= []).push(value);
+      if (Object.hasOwn(out, key)) out[key]!.push(value);
+      else if (key === '__proto__') Object.defineProperty(out, key, { value: [value], enumerable: true, writable: true, configurable: true });
+      else out[key] = [value];
     } catch (e) {
       err ??= e as RequestParseError;
     }
   }
   if (err) throw err;
-  // A plain object for the policy input (keys are data: defined, never assigned through a prototype).
-  return Object.fromEntries(Object.entries(out));
+  return out;
 }

@@ -7,6 +7,8 @@
 // eslint-disable-next-line no-control-regex -- control characters are exactly what JSON must escape
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const MAX_RETAINED = 1024 * 1024;
+/** Nesting written member by member; deeper subtrees are JSON.stringify's (the stack stays bounded). */
+const MAX_WALK_DEPTH = 64;
 
 export class JsonWriter {
   private buf = Buffer.allocUnsafe(16 * 1024);
@@ -53,13 +55,57 @@ export class JsonWriter {
     this.raw(b ? 'true' : 'false');
   }
 
-  /** Any JSON value (undefined as null, as inside an array). */
+  /**
+   * Any JSON value (undefined as null, as inside an array), written as JSON.stringify writes it
+   * but member by member, with no string for the whole (the path, query and identity of every
+   * Check's input were each one): a toJSON method is called with the member's key, members that
+   * are undefined, functions or symbols are left out (null in arrays), objects that are not
+   * arrays are written as their own enumerable string-keyed members. Boxed primitives, and a
+   * subtree deeper than MAX_WALK_DEPTH (so that the stack stays bounded; a cycle throws there,
+   * as JSON.stringify throws), are JSON.stringify's.
+   */
   value(v: unknown): void {
+    this.member(resolved(v, ''), 0);
+  }
+
+  /** A value whose toJSON, if any, has been called. */
+  private member(v: unknown, depth: number): void {
     if (typeof v === 'string') return this.string(v);
     if (typeof v === 'number') return this.number(v);
     if (typeof v === 'boolean') return this.bool(v);
-    if (v === null || v === undefined) return this.raw('null');
-    this.utf8(JSON.stringify(v) ?? 'null');
+    if (typeof v !== 'object' || v === null) {
+      // bigint throws, as JSON.stringify does.
+      if (typeof v === 'bigint') this.utf8(JSON.stringify(v));
+      return this.raw('null');
+    }
+    if (depth >= MAX_WALK_DEPTH || v instanceof Number || v instanceof String || v instanceof Boolean) return this.utf8(JSON.stringify(v) ?? 'null');
+    if (Array.isArray(v)) return this.array(v, depth);
+    this.record(v as Record<string, unknown>, depth);
+  }
+
+  private array(a: readonly unknown[], depth: number): void {
+    this.byte(0x5b);
+    for (let i = 0; i < a.length; i++) {
+      if (i > 0) this.byte(0x2c);
+      this.member(resolved(a[i], i), depth + 1);
+    }
+    this.byte(0x5d);
+  }
+
+  private record(r: Record<string, unknown>, depth: number): void {
+    this.byte(0x7b);
+    let first = true;
+    for (const k in r) {
+      if (!Object.hasOwn(r, k)) continue;
+      const m = resolved(r[k], k);
+      if (m === undefined || typeof m === 'function' || typeof m === 'symbol') continue;
+      if (!first) this.byte(0x2c);
+      first = false;
+      this.string(k);
+      this.byte(0x3a);
+      this.member(m, depth + 1);
+    }
+    this.byte(0x7d);
   }
 
   private utf8(text: string): void {
@@ -73,4 +119,13 @@ export class JsonWriter {
     this.buf.copy(out, 0, 0, this.pos);
     return out;
   }
+}
+
+/** The value JSON.stringify serializes for a member: what its toJSON returns, when it has one. */
+function resolved(v: unknown, key: string | number): unknown {
+  if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return (toJSON as (key: string) => unknown).call(v, String(key));
+  }
+  return v;
 }

@@ -35,6 +35,10 @@ describe('body parsing (opa-envoy-plugin semantics)', () => {
     // A key that is an Object.prototype name is data.
     expect(Object.getPrototypeOf(parseQuery('__proto__=x'))).toBe(Object.prototype);
     expect(parseQuery('__proto__=x')).toHaveProperty(['__proto__'], ['x']);
+    const names = parseQuery('constructor=1&toString=2&__proto__=3&__proto__=4&hasOwnProperty=5&constructor=6');
+    expect(Object.getPrototypeOf(names)).toBe(Object.prototype);
+    expect(Object.entries(names)).toEqual([['constructor', ['1', '6']], ['toString', ['2']], ['__proto__', ['3', '4']], ['hasOwnProperty', ['5']]]);
+    expect(JSON.stringify(names)).toBe('{"constructor":["1","6"],"toString":["2"],"__proto__":["3","4"],"hasOwnProperty":["5"]}');
   });
 
   it('flags truncation by x-envoy-auth-partial-body or content-length, and refuses a non-numeric content-length', () => {

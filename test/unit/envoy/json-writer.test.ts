@@ -32,6 +32,45 @@ describe('JsonWriter', () => {
     }
   });
 
+  it('writes arrays and records member by member exactly as JSON.stringify does, whatever they hold', () => {
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { b: 1, a: ['x'] });
+    const withGetter = { get g(): string { return 'got'; }, n: 1 };
+    const hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false });
+    class Point { constructor(readonly x: number, readonly y: number) {} }
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 100; i++) deep = i % 2 ? [deep] : { d: deep };
+    const values: unknown[] = [
+      [],
+      {},
+      // eslint-disable-next-line no-sparse-arrays -- a hole is written as null
+      [1, , 3],
+      [undefined, () => 1, Symbol('s'), null],
+      { u: undefined, f: () => 1, s: Symbol('s'), [Symbol('k')]: 1, kept: 'yes' },
+      { 10: 'ten', 2: 'two', b: 'b', a: 'a', '-1': 'minus' },
+      JSON.parse('{"__proto__": {"x": 1}, "constructor": "c"}'),
+      nullProto,
+      withGetter,
+      hidden,
+      { when: new Date(0), map: new Map([[1, 2]]), set: new Set([1]), point: new Point(1, 2), buf: Buffer.from('ab') },
+      { own: { toJSON: (key: string) => `toJSON(${key})` }, gone: { toJSON: () => undefined }, list: [{ toJSON: (key: string) => ({ at: key, again: { toJSON: () => 'inner' } }) }, { toJSON: () => undefined }] },
+      { boxed: [Object('s'), Object(1), Object(false)], typed: new Uint8Array([1, 2]), err: new Error('e') },
+      { 'key "quoted"\n ': 'v', 'é𝄞': [1.5, -0, NaN, Infinity, 2 ** 70, -1e-9] },
+      { claims: { roles: ['a', 'b'], nested: { ok: true, n: null, e: [] } } },
+      deep,
+    ];
+    for (const v of values) expect(written((w) => w.value(v))).toBe(JSON.stringify(v));
+  });
+
+  it('throws on a cycle and on a bigint, as JSON.stringify does', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = { back: cyclic };
+    expect(() => written((w) => w.value(cyclic))).toThrow(TypeError);
+    const list: unknown[] = [1];
+    list.push(list);
+    expect(() => written((w) => w.value(list))).toThrow(TypeError);
+    expect(() => written((w) => w.value({ n: 1n }))).toThrow(TypeError);
+  });
+
   it('grows past its buffer and starts over on reset', () => {
     const w = new JsonWriter();
     w.reset();
