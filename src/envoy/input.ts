@@ -13,7 +13,7 @@ import type { GrpcBodies } from './grpc-body.js';
 import { parseQuery, pathUnescape } from './go-url.js';
 import { normalizePath, splitTarget } from './path.js';
 import type { InputDocument } from '../policy/authorizer.js';
-import { JsonWriter } from './json-writer.js';
+import { JsonWriter } from '../lib/json-writer.js';
 import { protoJsonWriter } from './proto-json.js';
 
 export interface InputOptions {

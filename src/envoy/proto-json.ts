@@ -8,7 +8,7 @@
 // The plan per type is compiled once; converting a message allocates only its output.
 import type protobuf from 'protobufjs';
 import { setOwn } from '../lib/records.js';
-import type { JsonWriter } from './json-writer.js';
+import type { JsonWriter } from '../lib/json-writer.js';
 import { structToJson, type DecodedStruct } from './struct.js';
 
 type Scalar = 'string' | 'bool' | 'number' | 'long' | 'bytes' | 'enum';

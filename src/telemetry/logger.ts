@@ -5,6 +5,7 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { REDACTED, SENSITIVE_KEYS, cleanString, redact } from './redact.js';
 import { stdoutDestination, writesBytes } from './line-destination.js';
+import { JsonWriter } from '../lib/json-writer.js';
 
 export { REDACTED, redact } from './redact.js';
 
@@ -70,53 +71,46 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
   );
 }
 
-// The audit line is assembled here and copied out at its exact size: no line string per Check.
-// Lines whose characters could need more bytes than this take the string path (and capLine).
-const STAGING_BYTES = 3 * MAX_LINE_BYTES;
-const staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+// The audit line is written here, member by member, and copied out at its exact size: no line
+// string and no record string per Check. A line over the cap takes the string path (capLine).
+const line = new JsonWriter();
 
 /**
  * `log.info(rec, msg)` for the one record written per request (the audit record), with the same
  * line as a result - level, time, the logger's bindings, the redacted record, msg; capped - but
- * serialized by one JSON.stringify instead of pino's per-key string building, which made about
- * 7 KB of garbage per Check for a 600-byte line. (One difference: a lone UTF-16 surrogate is
- * written escaped, as JSON.stringify does, where pino passes it raw and the UTF-8 encoder
- * replaces it.) On a byte destination (stdout, ./line-destination.ts) the pieces are written
- * straight into the line's Buffer. The tests compare the lines with pino's own, on both paths.
+ * serialized as JSON.stringify would (src/lib/json-writer.ts) instead of pino's per-key string
+ * building, which made about 7 KB of garbage per Check for a 600-byte line. (One difference: a
+ * lone UTF-16 surrogate is written escaped, as JSON.stringify does, where pino passes it raw and
+ * the UTF-8 encoder replaces it.) On a byte destination (stdout, ./line-destination.ts) the line
+ * is written straight into its Buffer. The tests compare the lines with pino's own, on both paths.
  */
 export function writeInfo(log: Logger, rec: Record<string, unknown>, msg: string): void {
   if (!log.isLevelEnabled('info')) return;
   const l = log as unknown as Record<symbol, unknown>;
-  const body = JSON.stringify(redactRecord(rec));
+  const redacted = redactRecord(rec);
   const levelAndStart = (l[pino.symbols.lsCacheSym] as Record<number, string>)[log.levels.values.info!]!;
   const time = (l[pino.symbols.timeSym] as () => string)();
   const chindings = l[pino.symbols.chindingsSym] as string;
-  const message = JSON.stringify(cleanString(msg));
+  const message = cleanString(msg);
   const end = l[pino.symbols.endSym] as string;
   const stream = l[pino.symbols.streamSym] as DestinationStream;
-  const chars = levelAndStart.length + time.length + chindings.length + body.length + MSG_KEY.length + message.length + end.length;
-  if (writesBytes(stream) && chars * 3 <= STAGING_BYTES) {
-    let n = staging.write(levelAndStart, 0, 'utf8');
-    n += staging.write(time, n, 'utf8');
-    n += staging.write(chindings, n, 'utf8');
-    if (body.length > 2) {
-      // The record's members follow the bindings: its '{' becomes ',' and its '}' is dropped.
-      const at = n;
-      n += staging.write(body, n, 'utf8') - 1;
-      staging[at] = 0x2c;
-    }
-    n += staging.write(MSG_KEY, n, 'latin1');
-    n += staging.write(message, n, 'utf8');
-    n += staging.write(end, n, 'utf8');
-    if (n <= MAX_LINE_BYTES) {
-      const line = Buffer.allocUnsafe(n);
-      staging.copy(line, 0, 0, n);
-      stream.write(line);
+  if (writesBytes(stream)) {
+    line.reset();
+    line.raw(levelAndStart);
+    line.raw(time);
+    line.raw(chindings);
+    line.members(redacted);
+    line.raw(MSG_KEY);
+    line.string(message);
+    line.raw(end);
+    if (line.length <= MAX_LINE_BYTES) {
+      stream.write(line.take());
       return;
     }
   }
+  const body = JSON.stringify(redacted);
   const fields = body.length > 2 ? `,${body.slice(1, -1)}` : '';
-  stream.write(capLine(`${levelAndStart}${time}${chindings}${fields}${MSG_KEY}${message}${end}`));
+  stream.write(capLine(`${levelAndStart}${time}${chindings}${fields}${MSG_KEY}${JSON.stringify(message)}${end}`));
 }
 
 const MSG_KEY = ',"msg":';

@@ -4,6 +4,8 @@
 //   (~900 B), a new string for every lower-cased name and every log key checked for credentials
 //   (V8's toLowerCase always makes one), an ancestors array per redaction, spreads building the
 //   record.
+// - The audit line was 2.1 KB: the record's JSON.stringify string, then the line assembled from
+//   it.
 // - The policy input was 2.4 KB: a JSON.stringify string for its path, query and identity before
 //   their bytes were written, and the query parsed into one object then copied into another.
 import { describe, expect, it } from 'vitest';
@@ -12,7 +14,9 @@ import { envoyProtos } from '../../../src/envoy/protos.js';
 import { toRequestView } from '../../../src/envoy/request.js';
 import { policyInputBuilder } from '../../../src/envoy/input.js';
 import { checkRecord } from '../../../src/telemetry/audit.js';
-import { redact } from '../../../src/telemetry/logger.js';
+import { openSync } from 'node:fs';
+import { MAX_LINE_BYTES, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
+import { byteDestination } from '../../../src/telemetry/line-destination.js';
 import { checkRequest } from '../../../bench/lib/fixtures.js';
 import { heapDuring } from '../../helpers/gc.js';
 
@@ -49,6 +53,16 @@ describe('what a Check\'s pieces allocate', () => {
       return view.headers.size + Object.keys(rec).length;
     });
     expect(bytes).toBeLessThan(1_600);
+  });
+
+  it('the audit line on a byte destination: under 800 B, the line\'s own Buffer included', async () => {
+    const log = createLogger('info', byteDestination(openSync('/dev/null', 'w'), MAX_LINE_BYTES)).child({ worker: 1 });
+    const records = requests.map((r) => checkRecord(toRequestView(r), d, 1.25, '4bf92f3577b34da6a3ce929d0e0e4736'));
+    const bytes = await perCall((i) => {
+      writeInfo(log, records[i % 100]!, 'check');
+      return 1;
+    });
+    expect(bytes).toBeLessThan(800);
   });
 
   it('the policy input: under 1.4 KB, the document\'s own bytes included', async () => {

@@ -1,6 +1,6 @@
-// JSON text written straight into one reused buffer, as UTF-8: the policy input is made this way
-// (input.ts), instead of as an object graph that JSON.stringify and a TextEncoder then copied
-// twice more per Check. Strings that need escaping (quotes, backslashes, control characters, lone
+// JSON text written straight into one reused buffer, as UTF-8: the policy input (src/envoy/input.ts)
+// and the audit log line (src/telemetry/logger.ts) are made this way, instead of as an object
+// graph or a string that JSON.stringify and a TextEncoder then copied twice more per Check. Strings that need escaping (quotes, backslashes, control characters, lone
 // surrogates) go through JSON.stringify, so the text is exactly what JSON.stringify would write
 // for the same value; everything else is written as is.
 
@@ -94,18 +94,36 @@ export class JsonWriter {
 
   private record(r: Record<string, unknown>, depth: number): void {
     this.byte(0x7b);
-    let first = true;
+    this.fields(r, depth, false);
+    this.byte(0x7d);
+  }
+
+  /**
+   * A record's members without its braces, each after a comma - to continue an object already
+   * begun (a log line's level, time and bindings). Returns whether any was written.
+   */
+  members(r: Record<string, unknown>): boolean {
+    return this.fields(r, 0, true);
+  }
+
+  private fields(r: Record<string, unknown>, depth: number, leadingComma: boolean): boolean {
+    let any = false;
     for (const k in r) {
       if (!Object.hasOwn(r, k)) continue;
       const m = resolved(r[k], k);
       if (m === undefined || typeof m === 'function' || typeof m === 'symbol') continue;
-      if (!first) this.byte(0x2c);
-      first = false;
+      if (any || leadingComma) this.byte(0x2c);
+      any = true;
       this.string(k);
       this.byte(0x3a);
       this.member(m, depth + 1);
     }
-    this.byte(0x7d);
+    return any;
+  }
+
+  /** Bytes written since reset(). */
+  get length(): number {
+    return this.pos;
   }
 
   private utf8(text: string): void {

@@ -1,7 +1,7 @@
-// The JSON text writer behind the policy input: exactly JSON.stringify's text for every value, and
-// the input document built with it equal to the one the object graph made.
+// The JSON text writer behind the policy input and the audit line: exactly JSON.stringify's text
+// for every value, and the input document built with it equal to the one the object graph made.
 import { describe, expect, it } from 'vitest';
-import { JsonWriter } from '../../../src/envoy/json-writer.js';
+import { JsonWriter } from '../../../src/lib/json-writer.js';
 import { policyInputBuilder } from '../../../src/envoy/input.js';
 import { envoyProtos } from '../../../src/envoy/protos.js';
 import type { CheckRequest, CheckRequest__Output } from '../../../src/gen/envoy/service/auth/v3/CheckRequest.js';
