@@ -166,7 +166,7 @@ export class JwtVerifier {
   }
 
   private async verifyToken(token: string, cacheKey: string): Promise<SubjectCredential> {
-    const parts = token.split('.').length;
+    const parts = dots(token) + 1;
     if (parts === 5) throw new AuthnError('token_not_jws', 'JWE tokens are not accepted');
     if (parts !== 3 || !COMPACT_JWS.test(token)) throw new AuthnError('credential_malformed', 'not a compact JWS');
 
@@ -242,8 +242,16 @@ export function translateJoseError(err: unknown): Error {
   });
 }
 
+/** The dots in a token, counted in place (split made a string per part, per Check). */
+function dots(token: string): number {
+  let n = 0;
+  for (let i = token.indexOf('.'); i >= 0; i = token.indexOf('.', i + 1)) n++;
+  return n;
+}
+
 /** Whether a bearer token is JWT-shaped (compact JWS or JWE: a base64url JSON header, then dots) rather than opaque. */
 export function looksLikeJwt(token: string): boolean {
-  const dots = token.split('.').length - 1;
-  return (dots === 2 || dots === 4) && token.startsWith('eyJ');
+  if (!token.startsWith('eyJ')) return false;
+  const n = dots(token);
+  return n === 2 || n === 4;
 }

@@ -1,6 +1,6 @@
 import { exportSPKI, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JwtVerifier } from '../../../src/authn/jwt.js';
+import { JwtVerifier, looksLikeJwt } from '../../../src/authn/jwt.js';
 import { keysAreStatic, loadIssuerKeys } from '../../../src/authn/jwks.js';
 import type { IssuerConfig } from '../../../src/config/schema.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
@@ -45,6 +45,13 @@ async function expectCode(p: Maybe<unknown>, code: string): Promise<void> {
   expect(err, `expected rejection with ${code}`).toBeInstanceOf(AuthnError);
   expect((err as AuthnError).code).toBe(code);
 }
+
+describe('looksLikeJwt', () => {
+  it('is JWS (two dots) or JWE (four) after a JSON header, and nothing else', () => {
+    for (const t of ['eyJa.b.c', 'eyJa..', 'eyJa.b.c.d.e', 'eyJ....']) expect(looksLikeJwt(t), t).toBe(true);
+    for (const t of ['', 'eyJ', 'eyJa.b', 'eyJa.b.c.d', 'eyJa.b.c.d.e.f', 'abc.def.ghi', 'eyj.a.b', '.eyJ.a']) expect(looksLikeJwt(t), t).toBe(false);
+  });
+});
 
 describe('JwtVerifier', () => {
   const tmp = tempDir();
