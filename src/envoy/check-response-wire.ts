@@ -128,19 +128,30 @@ interface Walk {
 
 class Sizer implements Walk {
   size = 0;
+  /** Nested messages' lengths in pre-order: the first `count` entries (the arrays are reused). */
   readonly lens: number[] = [];
+  count = 0;
+  /** Per open message: its index in `lens`, the size before it, its field id. */
   private readonly open: number[] = [];
+  private depth = 0;
+  reset(): void {
+    this.size = 0;
+    this.count = 0;
+    this.depth = 0;
+  }
   begin(id: number): void {
-    this.open.push(this.lens.length, this.size, id);
-    this.lens.push(0);
+    const o = this.depth;
+    this.open[o] = this.count;
+    this.open[o + 1] = this.size;
+    this.open[o + 2] = id;
+    this.depth = o + 3;
+    this.lens[this.count++] = 0;
   }
   end(): void {
-    const id = this.open.pop()!;
-    const before = this.open.pop()!;
-    const at = this.open.pop()!;
-    const n = this.size - before;
-    this.lens[at] = n;
-    this.size += tagSize(id) + varintSize(n);
+    const o = (this.depth -= 3);
+    const n = this.size - this.open[o + 1]!;
+    this.lens[this.open[o]!] = n;
+    this.size += tagSize(this.open[o + 2]!) + varintSize(n);
   }
   varint(id: number, v: number): void {
     this.size += tagSize(id) + varintSize(v);
@@ -320,8 +331,9 @@ function writeStruct(s: Schema, w: Walk, v: unknown): void {
   const fields = only(v, s.known.struct).fields;
   if (!present(fields)) return;
   if (!isObj(fields)) throw UNSUPPORTED;
-  // Map entries in Object.keys order, as protobufjs iterates them.
-  for (const k of Object.keys(fields)) {
+  // Map entries in Object.keys order, as protobufjs iterates them (for-in's order of own keys; no array).
+  for (const k in fields) {
+    if (!Object.hasOwn(fields, k)) continue;
     const val = fields[k];
     w.begin(s.struct.fields!);
     w.string(1, k);
@@ -370,8 +382,10 @@ function writeValue(s: Schema, w: Walk, v: unknown): void {
 export function checkResponseWriter(generic: (value: unknown) => Buffer): (value: unknown) => Buffer {
   schema ??= load();
   const s = schema;
+  // One sizer per writer, reset per message: the walk is synchronous and calls nothing of anyone's.
+  const sizer = new Sizer();
   return (value) => {
-    const sizer = new Sizer();
+    sizer.reset();
     try {
       writeResponse(s, sizer, value);
     } catch (err) {

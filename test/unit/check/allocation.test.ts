@@ -6,6 +6,8 @@
 //   record.
 // - The audit line was 2.1 KB: the record's JSON.stringify string, then the line assembled from
 //   it.
+// - The allowed CheckResponse, built and written, was 2.1 KB: the wire writer's sizing pass made
+//   its arrays anew (and grew them) for every answer, and listed every struct's keys twice.
 // - The policy input was 2.4 KB: a JSON.stringify string for its path, query and identity before
 //   their bytes were written, and the query parsed into one object then copied into another.
 import { describe, expect, it } from 'vitest';
@@ -13,6 +15,8 @@ import type { Decision } from '../../../src/check/decision.js';
 import { envoyProtos } from '../../../src/envoy/protos.js';
 import { toRequestView } from '../../../src/envoy/request.js';
 import { policyInputBuilder } from '../../../src/envoy/input.js';
+import { checkResponseWriter } from '../../../src/envoy/check-response-wire.js';
+import { toCheckResponse } from '../../../src/envoy/response.js';
 import { checkRecord } from '../../../src/telemetry/audit.js';
 import { openSync } from 'node:fs';
 import { MAX_LINE_BYTES, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
@@ -63,6 +67,13 @@ describe('what a Check\'s pieces allocate', () => {
       return 1;
     });
     expect(bytes).toBeLessThan(800);
+  });
+
+  it('the allowed CheckResponse, built and written to bytes: under 1.5 KB, the bytes included', async () => {
+    const write = checkResponseWriter((v) => def.responseSerialize(v as never));
+    const allow = { ...d, upstreamHeaders: { 'x-authz-subject': 'user-42', 'x-authz-issuer': 'https://issuer.bench.invalid' }, removeHeaders: ['authorization'] } as unknown as Decision;
+    const bytes = await perCall(() => write(toCheckResponse(allow)).length);
+    expect(bytes).toBeLessThan(1_500);
   });
 
   it('the policy input: under 1.4 KB, the document\'s own bytes included', async () => {
