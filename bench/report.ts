@@ -19,8 +19,11 @@ import type { RlsResults, RlsServer } from './scenarios/ratelimit.js';
 import type { WorkersResults } from './scenarios/workers.js';
 
 interface Envelope<T> {
+  scenario?: string;
   at: string;
   quick: boolean;
+  /** CPU steal during the scenario (bench/lib/machine.ts); absent in results from before it was recorded. */
+  stealPercent?: number;
   machine: Machine;
   result: T;
 }
@@ -456,6 +459,7 @@ async function main(): Promise<void> {
       `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}.`,
       `- Versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
       `- Results: ${[check, rls, envoy, growth, workers, openapi].filter((e) => e !== undefined).map((e) => e.at).join(', ')}${[check, rls, envoy, growth, workers, openapi].some((e) => e?.quick) ? ' (**quick mode**: short runs, small sizes)' : ''}.`,
+      `- CPU steal during each scenario (the share of the machine's CPU time the hypervisor gave to other guests; the figures assume it near zero, and a run with several percent is a noisy one): ${[check, rls, envoy, growth, workers, openapi].filter((e) => e !== undefined).map((e) => `${e.scenario ?? '?'} ${e.stealPercent !== undefined ? `${fmt(e.stealPercent, 1)}%` : 'not recorded'}`).join(', ')}.`,
       '- The server under test runs alone on core 0 (`taskset`); the load generator (ghz for gRPC, vegeta for HTTP), Redis, Envoy and the upstream run on core 1. Every server is warmed up before its first measured run.',
       '- gRPC load: ghz, 2 HTTP/2 connections and 32 calls in flight; max throughput runs are unthrottled; latency runs offer a fixed rate. Percentiles are computed from every call\'s latency. Calls still in flight when a timed run ends are not counted as errors. Max-throughput figures and growth points are the median of three runs (by throughput, or by p50 at a fixed load); the latency curves are single runs, and in Check those below the max last twice as long as the others (p99.9 is a target there).',
       '- CPU us/call is the server process\'s CPU time (all threads, /proc) over the run divided by the calls answered. On two cores the load generator\'s core is often the limit of "max throughput"; CPU per call is the server\'s own cost either way.',

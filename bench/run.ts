@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bench } from './lib/bench.js';
-import { machineInfo } from './lib/machine.js';
+import { cpuTimes, machineInfo, stealPercent } from './lib/machine.js';
 import { pin } from './lib/procs.js';
 import { ROOT } from './lib/tools.js';
 import { runCheck } from './scenarios/check.js';
@@ -54,9 +54,11 @@ async function main(): Promise<void> {
     b.log(`machine: ${machine.cpu}, ${machine.cores} cores; node ${machine.versions.node}`);
     for (const n of names) {
       const t0 = Date.now();
+      const cpu0 = cpuTimes();
       const result = await SCENARIOS[n](b);
-      writeFileSync(join(resultsDir, `${n}.json`), `${JSON.stringify({ scenario: n, quick: b.quick, at: new Date().toISOString(), machine, result }, null, 2)}\n`);
-      b.log(`${n}: done in ${Math.round((Date.now() - t0) / 1000)} s`);
+      const steal = stealPercent(cpu0, cpuTimes());
+      writeFileSync(join(resultsDir, `${n}.json`), `${JSON.stringify({ scenario: n, quick: b.quick, at: new Date().toISOString(), machine, ...(steal !== undefined ? { stealPercent: steal } : {}), result }, null, 2)}\n`);
+      b.log(`${n}: done in ${Math.round((Date.now() - t0) / 1000)} s${steal !== undefined ? `, CPU steal ${steal}%` : ''}`);
     }
   } finally {
     rmSync(workDir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 // The machine and versions a result was measured on (printed into docs/performance.md).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { pluginBinary, pluginPeer } from './servers.js';
 import { tool } from './tools.js';
@@ -56,4 +57,31 @@ export function machineInfo(): Machine {
       'opa-envoy-plugin': pluginVersion(),
     },
   };
+}
+
+/** The machine's CPU time so far, in clock ticks (/proc/stat's `cpu` line): all of it, and stolen. */
+export interface CpuTimes {
+  total: number;
+  steal: number;
+}
+
+export function cpuTimes(): CpuTimes | undefined {
+  try {
+    const fields = /^cpu +(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user and nice)
+    if (!fields || fields.length < 8) return undefined;
+    return { total: fields.slice(0, 8).reduce((a, b) => a + b, 0), steal: fields[7]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Steal between two readings, as a percentage of the machine's CPU time: time the hypervisor
+ * gave this VM's cores to someone else. The bench's figures assume it near zero; a run with
+ * several percent is a noisy run (docs/performance.md prints it per scenario).
+ */
+export function stealPercent(from: CpuTimes | undefined, to: CpuTimes | undefined): number | undefined {
+  if (!from || !to || to.total <= from.total) return undefined;
+  return Math.round(((to.steal - from.steal) / (to.total - from.total)) * 1000) / 10;
 }
