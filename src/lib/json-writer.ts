@@ -1,8 +1,9 @@
 // JSON text written straight into one reused buffer, as UTF-8: the policy input (src/envoy/input.ts)
 // and the audit log line (src/telemetry/logger.ts) are made this way, instead of as an object
-// graph or a string that JSON.stringify and a TextEncoder then copied twice more per Check. Strings that need escaping (quotes, backslashes, control characters, lone
-// surrogates) go through JSON.stringify, so the text is exactly what JSON.stringify would write
-// for the same value; everything else is written as is.
+// graph or a string that JSON.stringify and a TextEncoder then copied twice more per Check.
+// Strings that need escaping (quotes, backslashes, control characters, lone surrogates) go through
+// JSON.stringify, so the text is exactly what JSON.stringify would write for the same value;
+// everything else is written as is.
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what JSON must escape
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
