@@ -15,7 +15,7 @@ import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authori
 import { budgetMs, withDeadline } from '../lib/deadline.js';
 import { UnavailableError } from '../lib/errors.js';
 import { writeInfo, type Logger } from '../telemetry/logger.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import { secondsSince, type Metrics } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { failClosed, type DecisionRecorder } from '../telemetry/decision-log/recorder.js';
 import { callSignal } from './transport.js';
@@ -37,8 +37,6 @@ export interface AuthzServiceDeps {
 function asUnavailable(err: unknown): UnavailableError {
   return err instanceof UnavailableError ? err : new UnavailableError('internal', err instanceof Error ? err.message : 'unknown error');
 }
-
-const secondsSince = (started: number): number => (performance.now() - started) / 1000;
 
 /**
  * One Check call from its decision (or failure) to its answer, audit line and clean-up. A class:

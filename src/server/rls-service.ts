@@ -10,7 +10,7 @@ import type { Entry } from '../ratelimit/matcher.js';
 import type { Logger } from '../telemetry/logger.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { callerContext, serverSpan } from '../telemetry/tracing.js';
-import type { Metrics, RateLimitOutcome } from '../telemetry/metrics.js';
+import { secondsSince, type Metrics, type RateLimitOutcome } from '../telemetry/metrics.js';
 import type { InFlight } from './inflight.js';
 import { callSignal } from './transport.js';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
@@ -74,7 +74,7 @@ export function rateLimitHandlers(deps: { limiter: RateLimiter; log: Logger; inf
               );
             }
           }
-          metrics?.rateLimitAnswered((performance.now() - started) / 1000, d.over);
+          metrics?.rateLimitAnswered(secondsSince(started), d.over);
           callback(null, toRateLimitResponse(d));
         } catch (err) {
           if (err instanceof UnavailableError && (err.code === 'cancelled' || err.code === 'deadline_exceeded')) {

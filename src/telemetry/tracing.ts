@@ -13,7 +13,7 @@ import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { WatchedSpanExporter } from './export-watch.js';
 import type { Logger } from './logger.js';
-import { NO_METRICS, type MetricsSink } from './metrics.js';
+import { NO_METRICS, secondsSince, type MetricsSink } from './metrics.js';
 import { serviceResource } from './resource.js';
 import { isPromise, type Maybe } from '../lib/maybe.js';
 
@@ -153,8 +153,6 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, 
     return r;
   });
 }
-
-const secondsSince = (started: number): number => (performance.now() - started) / 1000;
 
 /** Our errors' `code`; anything else (a null thrown included) is just 'error'. */
 function errorCode(err: unknown): string {
