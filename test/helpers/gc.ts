@@ -29,3 +29,12 @@ export async function heapDuring(work: () => Promise<void>): Promise<{ allocated
 export async function promotedDuring(work: () => Promise<void>): Promise<number> {
   return (await heapDuring(work)).promoted;
 }
+
+/**
+ * Bytes allocated per call by `run(calls)`, measured after a warm-up run of its own (compiling
+ * and feedback allocate too).
+ */
+export async function allocatedPerCall(run: (calls: number) => void, calls: number, warmCalls = Math.ceil(calls / 4)): Promise<number> {
+  run(warmCalls);
+  return (await heapDuring(() => Promise.resolve(run(calls)))).allocated / calls;
+}
