@@ -12,6 +12,8 @@ import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
 import cluster from 'node:cluster';
 import { READY_MESSAGE, runPrimary, workerConfig, workerCount, workerIndex } from './server/workers.js';
+import { serviceGcFlags } from './server/gc-threads.js';
+import { cpuBudget } from './lib/cpu-budget.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
 
@@ -59,7 +61,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const workers = workerCount(loaded.config.server.workers);
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log);
+  // Workers sharing the CPUs start with the GC options for their share (server/gc-threads.ts).
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log, [...process.execArgv, ...serviceGcFlags(process.execArgv, workers)]);
+  if (cluster.isPrimary && serviceGcFlags(process.execArgv).length > 0) {
+    // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
+    log.warn({ event: 'gc_threads', cpus: cpuBudget() }, "one CPU: V8's GC helper threads will preempt calls; start node with --single-threaded-gc (deploy/entrypoint.sh does)");
+  }
   const index = workerIndex();
   const tracing = await setupTracing(log);
   // A reload reads the same file again (and, in a worker, applies the same admin port offset).

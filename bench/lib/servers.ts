@@ -1,5 +1,5 @@
 // The servers the bench compares, each started pinned to the server core: envoy-authz (the
-// built dist/, as `make run` starts it), the empty grpc-js floor, and the Go peers (the real
+// built dist/, with the node options it ships with on that core), the empty grpc-js floor, and the Go peers (the real
 // opa-envoy-plugin when it could be built, else its stand-in).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,13 +30,22 @@ export interface OursOptions {
   captureStdout?: boolean;
 }
 
+/**
+ * The node options envoy-authz ships with on this CPU set, as deploy/entrypoint.sh chooses them:
+ * dist/src/cli/node-flags.js run under the same pinning (one CPU: --single-threaded-gc).
+ */
+function shippedNodeFlags(cpus: string): string[] {
+  const out = execFileSync('taskset', ['-c', cpus, process.execPath, join(ROOT, 'dist', 'src', 'cli', 'node-flags.js')], { encoding: 'utf8' });
+  return out.split(/\s+/).filter(Boolean);
+}
+
 /** envoy-authz from dist/ with `config` (port and admin port filled in), written into `dir`. */
 export async function startOurs(dir: string, name: string, config: Record<string, unknown>, o: OursOptions): Promise<Server> {
   const port = await freePort();
   const server = (config.server ?? {}) as Record<string, unknown>;
   const file = join(dir, `envoy-authz-${name}.yaml`);
   writeFileSync(file, stringify({ logging: { level: 'info' }, ...config, server: { ...server, address: `127.0.0.1:${port}` }, admin: { address: `127.0.0.1:${await freePort()}` } }));
-  const nodeArgs = [...(o.nodeArgs ?? []), ...(o.profileDir ? (mkdirSync(o.profileDir, { recursive: true }), [`--cpu-prof`, `--cpu-prof-dir=${o.profileDir}`]) : [])];
+  const nodeArgs = [...shippedNodeFlags(o.cpus), ...(o.nodeArgs ?? []), ...(o.profileDir ? (mkdirSync(o.profileDir, { recursive: true }), [`--cpu-prof`, `--cpu-prof-dir=${o.profileDir}`]) : [])];
   const proc = startPinned(`envoy-authz (${name})`, process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js'), '--config', file], { cpus: o.cpus, ...(o.env ? { env: o.env } : {}), ...(o.captureStdout ? { captureStdout: true } : {}) });
   await waitForPort(proc, port);
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };

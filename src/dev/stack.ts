@@ -3,6 +3,7 @@
 import { errorMessage } from '../lib/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { serviceGcFlags } from '../server/gc-threads.js';
 import { dirname, join } from 'node:path';
 import { startEchoUpstream } from './echo-upstream.js';
 import { ensureDevIssuer } from './issuer.js';
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
 
   // Envoy starts once envoy-authz is ready: its first health check of the ext_authz cluster then
   // passes, instead of marking the cluster failed (and serving through panic mode) for a minute.
-  start('envoy-authz', process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', join(root, 'envoy', 'local', 'authz.yaml')]);
+  start('envoy-authz', process.execPath, [...serviceGcFlags([]), join(root, 'dist', 'src', 'main.js'), '--config', join(root, 'envoy', 'local', 'authz.yaml')]);
   if (!(await waitFor('http://127.0.0.1:9192/readyz', 60_000, () => stopping))) {
     if (!stopping) say('envoy-authz did not become ready within 60 s (see its log above); stopping the stack');
     return stopAll(1);

@@ -23,6 +23,7 @@ import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3
 import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.js';
 import { SharedResources } from './shared.js';
 import { GrpcServer } from './transport.js';
+import { gcMode } from './gc-threads.js';
 
 export interface RunningService {
   /** host:port actually bound (port 0 in config picks a free one). */
@@ -134,6 +135,7 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
         revocation: cfg.revocation.store === 'memory' && cfg.revocation.snapshot_file === undefined ? 'memory (lost on restart)' : cfg.revocation.store,
         authorization: cfg.check.enabled,
         ratelimit: first.limiter ? first.store.kind : false,
+        gc: gcMode(process.execArgv),
       },
       'serving',
     );

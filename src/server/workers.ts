@@ -46,8 +46,10 @@ export function workerConfig(loaded: LoadedConfig, index: number): LoadedConfig 
 /**
  * Runs the primary until every worker has stopped; resolves with the exit code. A worker that
  * exits before it serves is a startup failure: the others are stopped and its code returned.
+ * Workers start with `execArgv` as their node options.
  */
-export function runPrimary(count: number, log: Logger): Promise<number> {
+export function runPrimary(count: number, log: Logger, execArgv: readonly string[] = process.execArgv): Promise<number> {
+  cluster.setupPrimary({ execArgv: [...execArgv] });
   return new Promise((resolve) => {
     const workers = new Map<number, Worker>();
     const ready = new Set<number>();

@@ -36,7 +36,12 @@ export interface ServiceProcess {
 
 /** Runs `node --import tsx src/main.ts ARGS`; resolves once it logs `started` (or rejects if it exits). */
 export function spawnService(args: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], {
+  return spawnCommand(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], env);
+}
+
+/** Runs a command that starts the service (a launcher, `taskset`); resolves once the service logs `started`. */
+export function spawnCommand(cmd: string, argv: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '', ...env },

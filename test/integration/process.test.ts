@@ -7,7 +7,7 @@ import { authzClient, healthCheck } from '../helpers/grpc.js';
 import { loopbackServer, sendJson } from '../helpers/http.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken } from '../helpers/keys.js';
 import { checkRequest } from '../helpers/requests.js';
-import { ROOT, configYaml, runService, spawnService } from '../helpers/service.js';
+import { ROOT, configYaml, runService, spawnCommand, spawnService, type ServiceProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const STACK_TRACE = /^\s+at /m;
@@ -183,4 +183,40 @@ describe('startup errors are bounded lines', () => {
     for (const line of r.stderr.split('\n')) expect(Buffer.byteLength(line)).toBeLessThan(4096);
     expect(r.stderr).toMatch(/\.\.\.\[\+\d+ chars\]/);
   }, 60_000);
+});
+
+describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', () => {
+  const tmp = tempDir();
+  const entrypoint = join(ROOT, 'deploy', 'entrypoint.sh');
+  const config = (name: string): string => tmp.write(name, configYaml({ server: { address: '127.0.0.1:0' }, admin: { address: '127.0.0.1:0' } }));
+  const started = (svc: ServiceProcess): Record<string, unknown>[] => svc.lines.filter((l) => l.event === 'started');
+
+  it('the image entrypoint starts node with --single-threaded-gc on one CPU, and without it on two', async () => {
+    const one = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-one.yaml')]);
+    expect(started(one)[0]?.gc).toBe('single_threaded');
+    expect(one.lines.map((l) => l.event)).not.toContain('gc_threads');
+    expect(await one.stop()).toBe(0);
+    const two = await spawnCommand('taskset', ['-c', '0,1', entrypoint, '--config', config('gc-two.yaml')]);
+    expect(started(two)[0]?.gc).toBe('concurrent');
+    expect(await two.stop()).toBe(0);
+  });
+
+  it('NODE_FLAGS replaces the entrypoint choice', async () => {
+    const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-flags.yaml')], { NODE_FLAGS: '--v8-pool-size=2' });
+    expect(started(svc)[0]?.gc).toBe('concurrent');
+    // The operator chose a GC threading option: no advice.
+    expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
+    expect(await svc.stop()).toBe(0);
+  });
+
+  it('node started without it on one CPU says so once, naming the option', async () => {
+    const svc = await spawnCommand('taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config('gc-warn.yaml')]);
+    const warnings = svc.lines.filter((l) => l.event === 'gc_threads');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', cpus: 1 });
+    expect(String(warnings[0]?.msg)).toContain('--single-threaded-gc');
+    expect(started(svc)[0]?.gc).toBe('concurrent');
+    expect(await svc.stop()).toBe(0);
+  });
+
 });

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/envoy.js';
 import { rlsClient } from '../helpers/grpc.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { configYaml, runService, spawnService } from '../helpers/service.js';
+import { join } from 'node:path';
+import { ROOT, configYaml, runService, spawnCommand, spawnService } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** A port p with p + 1 free too (the second worker's admin listener). */
@@ -86,6 +87,21 @@ describe('worker processes', () => {
         for (let j = 0; j < 10 && answeredBy().length < 2; j++) await new Promise((r) => setTimeout(r, 50));
       }
       expect(answeredBy()).toEqual([0, 1]);
+    } finally {
+      expect(await svc.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('starts workers that share the CPUs one each with --single-threaded-gc (src/server/gc-threads.ts)', async () => {
+    const [port, admin] = [await freePort(), await freePortPair()];
+    const svc = await spawnCommand('taskset', ['-c', '0,1', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config(port, admin)]);
+    try {
+      const started = (): Record<string, unknown>[] => svc.lines.filter((l) => l.event === 'started');
+      // The first worker's `started` resolved the spawn; the second follows.
+      for (let i = 0; i < 200 && started().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(started().map((l) => l.gc)).toEqual(['single_threaded', 'single_threaded']);
+      // The primary chose for them: no advice logged.
+      expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
     } finally {
       expect(await svc.stop('SIGTERM')).toBe(0);
     }

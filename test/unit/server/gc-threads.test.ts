@@ -1,0 +1,31 @@
+// Which GC options a service process starts with for the CPUs it has.
+import { describe, expect, it } from 'vitest';
+import { gcFlags, gcMode, SINGLE_THREADED_GC } from '../../../src/server/gc-threads.js';
+
+describe('gcFlags', () => {
+  it('asks for single-threaded GC at one CPU or less per process', () => {
+    expect(gcFlags(1, [])).toEqual([SINGLE_THREADED_GC]);
+    expect(gcFlags(0.5, ['--import', 'x.mjs'])).toEqual([SINGLE_THREADED_GC]);
+  });
+
+  it('leaves V8 its helper threads with more than one CPU per process', () => {
+    expect(gcFlags(2, [])).toEqual([]);
+    expect(gcFlags(1.5, [])).toEqual([]);
+  });
+
+  it("never overrides the operator's own GC threading option", () => {
+    for (const o of ['--single-threaded-gc', '--no-single-threaded-gc', '--v8-pool-size=4', '--v8-pool-size', '--concurrent-marking', '--no-concurrent-marking', '--no-parallel-scavenge', '--single_threaded_gc']) {
+      expect(gcFlags(1, [o])).toEqual([]);
+    }
+    // Options that only look alike decide nothing.
+    expect(gcFlags(1, ['--single-threaded'])).toEqual([SINGLE_THREADED_GC]);
+    expect(gcFlags(1, ['--max-semi-space-size=16'])).toEqual([SINGLE_THREADED_GC]);
+  });
+});
+
+describe('gcMode', () => {
+  it('says which mode a process runs in', () => {
+    expect(gcMode([SINGLE_THREADED_GC])).toBe('single_threaded');
+    expect(gcMode([])).toBe('concurrent');
+  });
+});
