@@ -1,6 +1,6 @@
 // The servers the bench compares, each started pinned to the server core: envoy-authz (the
-// built dist/, with the node options it ships with on that core), the empty grpc-js floor, and the Go peers (the real
-// opa-envoy-plugin when it could be built, else its stand-in).
+// built dist/, with the node options it ships with on that core), the empty grpc-js floor, and
+// the Go peers (the real opa-envoy-plugin when it could be built, else its stand-in).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

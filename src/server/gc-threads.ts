@@ -12,6 +12,8 @@
 import { cpuBudget } from '../lib/cpu-budget.js';
 
 export const SINGLE_THREADED_GC = '--single-threaded-gc';
+/** V8 takes its options with '-' or '_' between the words. */
+const SINGLE_THREADED = /^--single[-_]threaded[-_]gc$/;
 
 /** Node and V8 options by which an operator has already decided how GC uses threads: then we add nothing. */
 const GC_THREAD_OPTIONS = /^--(?:(?:no-)?(?:single[-_]threaded[-_]gc|concurrent[-_]marking|parallel[-_]marking|parallel[-_]scavenge|concurrent[-_]sweeping)|v8[-_]pool[-_]size)(?:=|$)/;
@@ -20,7 +22,7 @@ export type GcMode = 'single_threaded' | 'concurrent';
 
 /** The GC mode a process started with these node options runs in. */
 export function gcMode(execArgv: readonly string[]): GcMode {
-  return execArgv.includes(SINGLE_THREADED_GC) ? 'single_threaded' : 'concurrent';
+  return execArgv.some((a) => SINGLE_THREADED.test(a)) ? 'single_threaded' : 'concurrent';
 }
 
 /**

@@ -26,6 +26,8 @@ describe('gcFlags', () => {
 describe('gcMode', () => {
   it('says which mode a process runs in', () => {
     expect(gcMode([SINGLE_THREADED_GC])).toBe('single_threaded');
+    expect(gcMode(['--import', 'x.mjs', '--single_threaded_gc'])).toBe('single_threaded');
+    expect(gcMode(['--no-single-threaded-gc'])).toBe('concurrent');
     expect(gcMode([])).toBe('concurrent');
   });
 });
