@@ -4,6 +4,10 @@
 # NODE_FLAGS, when set, replaces that choice. Arguments go to envoy-authz.
 set -eu
 app=$(cd "$(dirname "$0")/.." && pwd)
-flags=${NODE_FLAGS-$(node "$app/dist/src/cli/node-flags.js")}
-# shellcheck disable=SC2086 # the flags are words
+# node-flags.js runs without NODE_OPTIONS (a preload there would run twice, and what it prints would
+# become options); it reads them from its argument, so an operator's GC option there is kept.
+flags=${NODE_FLAGS-$(NODE_OPTIONS='' node "$app/dist/src/cli/node-flags.js" "${NODE_OPTIONS-}")}
+# The flags are words: split them, but never expand a glob in them.
+set -f
+# shellcheck disable=SC2086
 exec node $flags "$app/dist/src/main.js" "$@"

@@ -62,7 +62,7 @@ async function main(): Promise<number> {
   }
   const workers = workerCount(loaded.config.server.workers);
   // Workers sharing the CPUs start with the GC options for their share (server/gc-threads.ts).
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log, [...process.execArgv, ...serviceGcFlags(process.execArgv, workers)]);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log, [...process.execArgv, ...serviceGcFlags(process.execArgv, undefined, workers)]);
   if (cluster.isPrimary && serviceGcFlags(process.execArgv).length > 0) {
     // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
     log.warn({ event: 'gc_threads', cpus: cpuBudget() }, "one CPU: V8's GC helper threads will preempt calls; start node with --single-threaded-gc (deploy/entrypoint.sh does)");

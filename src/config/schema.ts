@@ -127,7 +127,7 @@ const Server = Section(
       maximum: 256,
       default: 1,
       description:
-        'Worker processes sharing the gRPC port (node:cluster), one per core to use them all; 0: one per available core. Above 1, state must be shared: ratelimit.store and revocation.store must be redis. Worker i (from 0) serves the admin API on admin.address\'s port + i.',
+        'Worker processes sharing the gRPC port (node:cluster), one per core to use them all; 0: one per CPU the process may use (its affinity, capped by its cgroup CPU quota). Above 1, state must be shared: ratelimit.store and revocation.store must be redis. Worker i (from 0) serves the admin API on admin.address\'s port + i.',
     }),
   },
   'The gRPC listener serving envoy.service.auth.v3.Authorization and grpc.health.v1.Health.',

@@ -12,11 +12,12 @@
 import { cpuBudget } from '../lib/cpu-budget.js';
 
 export const SINGLE_THREADED_GC = '--single-threaded-gc';
-/** V8 takes its options with '-' or '_' between the words. */
-const SINGLE_THREADED = /^--single[-_]threaded[-_]gc$/;
 
+// V8 takes '-' or '_' between words and "no" with or without a separator (--no-x, --no_x, --nox);
+// --single-threaded and --predictable imply --single-threaded-gc.
+const SINGLE_THREADED = /^--(?:single[-_]threaded(?:[-_]gc)?|predictable)$/;
 /** Node and V8 options by which an operator has already decided how GC uses threads: then we add nothing. */
-const GC_THREAD_OPTIONS = /^--(?:(?:no-)?(?:single[-_]threaded[-_]gc|concurrent[-_]marking|parallel[-_]marking|parallel[-_]scavenge|concurrent[-_]sweeping)|v8[-_]pool[-_]size)(?:=|$)/;
+const GC_THREAD_OPTIONS = /^--(?:(?:no[-_]?)?(?:single[-_]threaded(?:[-_]gc)?|predictable|concurrent[-_]marking|parallel[-_]marking|parallel[-_]scavenge|concurrent[-_]sweeping)|v8[-_]pool[-_]size)(?:=|$)/;
 
 export type GcMode = 'single_threaded' | 'concurrent';
 
@@ -36,7 +37,11 @@ export function gcFlags(cpusPerProcess: number, execArgv: readonly string[]): st
   return [SINGLE_THREADED_GC];
 }
 
-/** The GC options for a service process on this machine (`processes`: cluster workers sharing its CPUs). */
-export function serviceGcFlags(execArgv: readonly string[], processes = 1): string[] {
-  return gcFlags(cpuBudget() / processes, execArgv);
+/**
+ * The GC options for a service process on this machine: `execArgv` and `nodeOptions` (the
+ * NODE_OPTIONS it runs with, where --v8-pool-size may be) are the operator's; `processes` cluster
+ * workers share its CPUs.
+ */
+export function serviceGcFlags(execArgv: readonly string[], nodeOptions = process.env.NODE_OPTIONS ?? '', processes = 1): string[] {
+  return gcFlags(cpuBudget() / processes, [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)]);
 }

@@ -39,10 +39,10 @@ export function spawnService(args: string[], env: Record<string, string> = {}): 
   return spawnCommand(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...args], env);
 }
 
-/** Runs a command that starts the service (a launcher, `taskset`); resolves once the service logs `started`. */
-export function spawnCommand(cmd: string, argv: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+/** Runs a command that starts the service (a launcher, `taskset`) in `cwd`; resolves once the service logs `started`. */
+export function spawnCommand(cmd: string, argv: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<ServiceProcess> {
   const child = spawn(cmd, argv, {
-    cwd: ROOT,
+    cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '', ...env },
   });

@@ -1,6 +1,6 @@
 // The real process: startup errors are one clear message and a non-zero exit; SIGTERM drains.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { authzClient, healthCheck } from '../helpers/grpc.js';
@@ -203,9 +203,22 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     expect(await two.stop()).toBe(0);
   });
 
-  it('NODE_FLAGS replaces the entrypoint choice', async () => {
-    const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-flags.yaml')], { NODE_FLAGS: '--v8-pool-size=2' });
+  it('keeps an operator GC option given in NODE_OPTIONS, and a preload that prints does not become options', async () => {
+    const agent = tmp.write('agent.cjs', "console.log('agent loaded');\n");
+    const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-node-options.yaml')], { NODE_OPTIONS: `--require ${agent} --v8-pool-size=2` });
     expect(started(svc)[0]?.gc).toBe('concurrent');
+    expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
+    expect(await svc.stop()).toBe(0);
+  });
+
+  it('NODE_FLAGS replaces the entrypoint choice, and is never glob-expanded', async () => {
+    // A file whose name the pattern would match, in the directory the entrypoint runs in.
+    tmp.write('--title=authzX', '');
+    const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-flags.yaml')], { NODE_FLAGS: '--v8-pool-size=2 --title=authz*' }, tmp.dir);
+    expect(started(svc)[0]?.gc).toBe('concurrent');
+    // taskset and the entrypoint exec: the pid is node's, and it got the pattern as written.
+    // (--title sets the process title, which Linux shows as its command line.)
+    expect(readFileSync(`/proc/${svc.child.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('authz*');
     // The operator chose a GC threading option: no advice.
     expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
     expect(await svc.stop()).toBe(0);
