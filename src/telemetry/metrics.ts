@@ -11,10 +11,10 @@ import { serviceResource } from './resource.js';
 import { CounterCells, HistogramCells, HistogramProducer } from './metric-cells.js';
 
 
-/** One descriptor's counts of hits, as envoyproxy/ratelimit's per-descriptor stats (ratelimit/stats.ts computes them). */
 /** Seconds since a `performance.now()` reading: what the latency histograms record. */
 export const secondsSince = (started: number): number => (performance.now() - started) / 1000;
 
+/** One descriptor's counts of hits, as envoyproxy/ratelimit's per-descriptor stats (ratelimit/stats.ts computes them). */
 export interface DescriptorStats {
   readonly totalHits: number;
   readonly overLimit: number;
