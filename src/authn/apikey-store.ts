@@ -7,10 +7,12 @@ import { Ajv } from 'ajv';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
-import { readReferencedFile } from '../config/files.js';
+import { stat } from 'node:fs/promises';
+import { readReferencedFile, resolveConfigPath } from '../config/files.js';
 import type { LoadedConfig } from '../config/loader.js';
 import { ApiKeyEntry, ApiKeyFile, type ApiKeyEntryConfig } from '../config/schema.js';
 import { ConfigError, UnavailableError } from '../lib/errors.js';
+import { IN_THREAD_MAX_BYTES, loadInParts, siblingModule } from '../lib/module-worker.js';
 import type { Maybe } from '../lib/maybe.js';
 
 export interface ApiKeyRecord {
@@ -25,6 +27,13 @@ export interface ApiKeyRecord {
   readonly paths?: readonly string[];
   readonly methods?: ReadonlySet<string>;
   readonly sources?: BlockList;
+}
+
+/** What the key-file worker (apikey-file-worker.ts) is given. */
+export interface KeyFileJob {
+  readonly file: string;
+  readonly dir: string;
+  readonly path: string;
 }
 
 export interface ApiKeyStore {
@@ -77,35 +86,62 @@ function parseJsonObject(text: string): unknown {
   }
 }
 
+const KEY_FILE_PATH = '/authentication/api_keys/file';
+const KEY_FILE_MAX_BYTES = 16 * 1024 * 1024;
+/** The key-file worker's heap cap: 50,000 keys in JSON (7.6 MB) peak well under it; YAML takes several KB per entry. */
+export const KEY_FILE_HEAP_MB = 512;
+
+/** The key file's records by id: read, parsed (JSON natively, else YAML), validated and compiled. Runs in the key-file worker. */
+export async function readApiKeyFile(loaded: Pick<LoadedConfig, 'file' | 'dir'>, path: string): Promise<Map<string, ApiKeyRecord>> {
+  const text = (await readReferencedFile(loaded, KEY_FILE_PATH, path, { maxBytes: KEY_FILE_MAX_BYTES })).toString('utf8');
+  const fail = (problem: string): never => {
+    throw new ConfigError(loaded.file, [{ keyPath: KEY_FILE_PATH, problem: `${path}: ${problem}` }]);
+  };
+  let data: unknown;
+  try {
+    // JSON (what large key sets are generated as) is parsed natively: the YAML parser builds a
+    // document tree first, several KB per entry, which at 50,000 keys held hundreds of MB.
+    data = parseJsonObject(text) ?? parseYaml(text);
+  } catch {
+    fail('not valid YAML/JSON');
+  }
+  if (!validateFile(data)) {
+    const e = validateFile.errors?.[0];
+    return fail(`${e?.instancePath || '/'} ${e?.message ?? 'invalid'}`);
+  }
+  const byId = new Map<string, ApiKeyRecord>();
+  data.keys.forEach((entry, i) => {
+    const rec = compileEntry(entry);
+    if (typeof rec === 'string') fail(`/keys/${i}: ${rec}`);
+    else if (byId.has(rec.id)) fail(`/keys/${i}/id: duplicate id ${rec.id}`);
+    else byId.set(rec.id, rec);
+  });
+  return byId;
+}
+
 export class FileApiKeyStore implements ApiKeyStore {
   private constructor(private readonly byId: ReadonlyMap<string, ApiKeyRecord>) {}
 
-  static async load(loaded: Pick<LoadedConfig, 'file' | 'dir'>, path: string): Promise<FileApiKeyStore> {
-    const keyPath = '/authentication/api_keys/file';
-    const text = (await readReferencedFile(loaded, keyPath, path, { maxBytes: 16 * 1024 * 1024 })).toString('utf8');
-    const fail = (problem: string): never => {
-      throw new ConfigError(loaded.file, [{ keyPath, problem: `${path}: ${problem}` }]);
-    };
-    let data: unknown;
-    try {
-      // JSON (what large key sets are generated as) is parsed natively: the YAML parser builds a
-      // document tree first, several KB per entry, which at 50,000 keys held hundreds of MB.
-      data = parseJsonObject(text) ?? parseYaml(text);
-    } catch {
-      fail('not valid YAML/JSON');
-    }
-    if (!validateFile(data)) {
-      const e = validateFile.errors?.[0];
-      return fail(`${e?.instancePath || '/'} ${e?.message ?? 'invalid'}`);
-    }
+  /**
+   * Reads a large key file in a worker thread (lib/module-worker.ts): parsing and compiling
+   * 50,000 keys took the event loop 180-360 ms, at every reload; here it takes their records 1,000
+   * at a time, one batch per turn of the event loop. A small file is read in-thread.
+   */
+  static async load(loaded: Pick<LoadedConfig, 'file' | 'dir'>, path: string, heapMb = KEY_FILE_HEAP_MB): Promise<FileApiKeyStore> {
+    const size = await stat(resolveConfigPath(loaded, path)).then((s) => s.size, () => 0);
+    if (size <= IN_THREAD_MAX_BYTES) return new FileApiKeyStore(await readApiKeyFile(loaded, path));
     const byId = new Map<string, ApiKeyRecord>();
-    data.keys.forEach((entry, i) => {
-      const rec = compileEntry(entry);
-      if (typeof rec === 'string') fail(`/keys/${i}: ${rec}`);
-      else if (byId.has(rec.id)) fail(`/keys/${i}/id: duplicate id ${rec.id}`);
-      else byId.set(rec.id, rec);
+    return loadInParts({
+      module: siblingModule(import.meta.url, 'apikey-file-worker'),
+      data: { file: loaded.file, dir: loaded.dir, path } satisfies KeyFileJob,
+      heapMb,
+      take: (part) => {
+        // Structured clone drops the freeze; the Sets and the BlockList arrive whole.
+        for (const [id, rec] of part as readonly (readonly [string, ApiKeyRecord])[]) byId.set(id, Object.freeze(rec));
+      },
+      done: () => new FileApiKeyStore(byId),
+      outOfMemory: () => new ConfigError(loaded.file, [{ keyPath: KEY_FILE_PATH, problem: `${path}: too large: reading it needs more than ${heapMb} MB (large key sets: use JSON)` }]),
     });
-    return new FileApiKeyStore(byId);
   }
 
   get size(): number {

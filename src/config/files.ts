@@ -1,8 +1,16 @@
 // Reading the files a config refers to (keys, JWKS, certificates), with errors that name the
 // config file and the key that pointed at the file.
 import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
-import { resolveConfigPath, type LoadedConfig } from './loader.js';
+// Types only: the loader compiles the whole config schema when it loads (~0.5 s), which the
+// workers that read key and rate-limit files (lib/module-worker.ts) need not pay.
+import type { LoadedConfig } from './loader.js';
+
+/** Resolves a path from the config against the config file's directory. */
+export function resolveConfigPath(loaded: Pick<LoadedConfig, 'dir'>, path: string): string {
+  return resolve(loaded.dir, path);
+}
 
 export interface ReadOptions {
   /** Refuse files readable by "other" (secrets and private keys). */

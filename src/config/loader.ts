@@ -9,6 +9,8 @@ import { ConfigError, type ConfigProblem } from '../lib/errors.js';
 import { parseHostPort } from '../lib/host-port.js';
 import { ConfigSchema, type Config, type IssuerConfig } from './schema.js';
 
+export { resolveConfigPath } from './files.js';
+
 /** A validated configuration and where it came from (relative file paths resolve against `dir`). */
 export interface LoadedConfig {
   readonly file: string;
@@ -195,7 +197,3 @@ function deepFreeze<T>(value: T): Readonly<T> {
   return value;
 }
 
-/** Resolves a path from the config against the config file's directory. */
-export function resolveConfigPath(loaded: Pick<LoadedConfig, 'dir'>, path: string): string {
-  return resolve(loaded.dir, path);
-}

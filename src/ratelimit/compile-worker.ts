@@ -1,9 +1,8 @@
 // Worker thread entry (load-off-thread.ts): reads and compiles the rate-limit files named in
-// workerData, then hands the result over in parts, one each time the service thread asks for the
-// next: a domain's root first, then its top-level descriptors a batch at a time. Taking 10,000
-// descriptors in one message cost that thread 50-70 ms of deserializing; a batch costs a few.
-import { parentPort, workerData } from 'node:worker_threads';
-import { ConfigError, errorMessage } from '../lib/errors.js';
+// workerData, then serves the result in parts (lib/module-worker.ts): a domain's root first,
+// then its top-level descriptors a batch at a time.
+import { serveParts } from '../lib/module-worker.js';
+import { workerData } from 'node:worker_threads';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node } from './config.js';
 
 export interface CompileJob {
@@ -16,12 +15,9 @@ export type RootPart = Omit<Node, 'children' | 'wildcards'> & { readonly wildcar
 
 export type CompilePart =
   | { readonly kind: 'domain'; readonly domain: string; readonly file: string; readonly root: RootPart }
-  | { readonly kind: 'children'; readonly entries: readonly (readonly [string, Node])[] }
-  | { readonly kind: 'done' }
-  | { readonly kind: 'invalid'; readonly file: string; readonly problems: ConfigError['problems'] }
-  | { readonly kind: 'failed'; readonly message: string };
+  | { readonly kind: 'children'; readonly entries: readonly (readonly [string, Node])[] };
 
-/** Top-level descriptors per message. */
+/** Top-level descriptors per part. */
 const BATCH = 250;
 
 function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePart> {
@@ -38,21 +34,7 @@ function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePa
     }
     if (entries.length > 0) yield { kind: 'children', entries };
   }
-  yield { kind: 'done' };
 }
 
 const job = workerData as CompileJob;
-const port = parentPort!;
-loadRateLimitFiles(job.files, job.opts).then(
-  (domains) => {
-    const next = parts(domains);
-    const send = (): void => {
-      const r = next.next();
-      if (!r.done) port.postMessage(r.value);
-    };
-    port.on('message', send);
-    send();
-  },
-  (err: unknown) =>
-    port.postMessage((err instanceof ConfigError ? { kind: 'invalid', file: err.file, problems: err.problems } : { kind: 'failed', message: errorMessage(err) }) satisfies CompilePart),
-);
+serveParts(async () => parts(await loadRateLimitFiles(job.files, job.opts)));

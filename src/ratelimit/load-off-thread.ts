@@ -1,14 +1,14 @@
-// Rate-limit files are read and compiled in a worker thread (compile-worker.ts). The YAML parser
-// takes 150-250 us and makes ~10 KB of garbage per descriptor: a file of 10,000 descriptors held
-// the event loop for 1.5-2.5 s, and every call waited that long, at each change of the file.
-// Off the event loop, the service goes on answering: its thread takes the result in small parts,
-// asking for the next one only after a turn of the event loop, and its heap never sees the
-// parser's garbage. The worker's heap is capped: files too large to read are refused like any
-// invalid file, and the last good rules stay.
+// Large rate-limit files are read and compiled in a worker thread (compile-worker.ts,
+// lib/module-worker.ts). The YAML parser takes 150-250 us and makes ~10 KB of garbage per
+// descriptor: on the event loop a file of 10,000 descriptors stopped every call for 1.5-2.5 s, at
+// each change of the file. The result comes back in parts of 250 descriptors, one per turn of the
+// event loop. The worker's heap is capped: files too large to read are refused like any invalid
+// file, and the last good rules stay.
+import { stat } from 'node:fs/promises';
 import { ConfigError } from '../lib/errors.js';
-import { moduleWorker, siblingModule } from '../lib/module-worker.js';
+import { IN_THREAD_MAX_BYTES, loadInParts, siblingModule } from '../lib/module-worker.js';
 import type { CompileJob, CompilePart } from './compile-worker.js';
-import type { CompileOptions, DomainConfig, Node, Wildcard } from './config.js';
+import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
 
 /** The worker's old-generation cap: 10,000 descriptors peak at ~120 MB. */
 export const COMPILE_HEAP_MB = 512;
@@ -28,47 +28,29 @@ function finish(b: Building): DomainConfig {
 
 /** loadRateLimitFiles (config.ts), run in a worker thread: the same result, or the same ConfigError. */
 export function loadRateLimitFilesOffThread(files: readonly string[], opts: CompileOptions, heapMb = COMPILE_HEAP_MB): Promise<ReadonlyMap<string, DomainConfig>> {
-  return new Promise((resolve, reject) => {
-    const worker = moduleWorker(siblingModule(import.meta.url, 'compile-worker'), { files, opts } satisfies CompileJob, { maxOldGenerationSizeMb: heapMb });
-    const building: Building[] = [];
-    let outcome: { ok: true; domains: ReadonlyMap<string, DomainConfig> } | { ok: false; error: Error } | undefined;
-    const end = (o: NonNullable<typeof outcome>): void => {
-      outcome ??= o;
-      void worker.terminate();
-    };
-    worker.on('message', (part: CompilePart) => {
-      switch (part.kind) {
-        case 'domain': {
-          const { wildcardIds, ...root } = part.root;
-          building.push({ domain: part.domain, file: part.file, root, wildcardIds, children: new Map() });
-          break;
-        }
-        case 'children':
-          for (const [id, node] of part.entries) building[building.length - 1]!.children.set(id, node);
-          break;
-        case 'done':
-          return end({ ok: true, domains: new Map(building.map((b) => [b.domain, finish(b)])) });
-        case 'invalid':
-          return end({ ok: false, error: new ConfigError(part.file, part.problems) });
-        case 'failed':
-          return end({ ok: false, error: new Error(part.message) });
+  const building: Building[] = [];
+  return loadInParts({
+    module: siblingModule(import.meta.url, 'compile-worker'),
+    data: { files, opts } satisfies CompileJob,
+    heapMb,
+    take: (value) => {
+      const part = value as CompilePart;
+      if (part.kind === 'domain') {
+        const { wildcardIds, ...root } = part.root;
+        building.push({ domain: part.domain, file: part.file, root, wildcardIds, children: new Map() });
+      } else {
+        const children = building[building.length - 1]!.children;
+        for (const [id, node] of part.entries) children.set(id, node);
       }
-      // The next part after a turn of the event loop: calls waiting meanwhile are answered first.
-      setImmediate(() => worker.postMessage('next'));
-    });
-    worker.once('error', (err: Error & { code?: string }) =>
-      end({
-        ok: false,
-        error:
-          err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? new ConfigError(files.join(', '), [{ keyPath: '/', problem: `too large: reading the rate-limit files needs more than ${heapMb} MB` }])
-            : new Error(`rate-limit files could not be read: ${err.message}`),
-      }),
-    );
-    worker.once('exit', () => {
-      if (!outcome) reject(new Error('rate-limit files could not be read: the worker stopped without a result'));
-      else if (outcome.ok) resolve(outcome.domains);
-      else reject(outcome.error);
-    });
+    },
+    done: () => new Map(building.map((b) => [b.domain, finish(b)])),
+    outOfMemory: () => new ConfigError(files.join(', '), [{ keyPath: '/', problem: `too large: reading the rate-limit files needs more than ${heapMb} MB` }]),
   });
+}
+
+/** loadRateLimitFiles: on the event loop when the files are small (IN_THREAD_MAX_BYTES together), else in a worker thread. */
+export async function loadRateLimitRules(files: readonly string[], opts: CompileOptions): Promise<ReadonlyMap<string, DomainConfig>> {
+  const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+  const bytes = sizes.reduce((a, b) => a + b, 0);
+  return bytes > IN_THREAD_MAX_BYTES ? loadRateLimitFilesOffThread(files, opts) : loadRateLimitFiles(files, opts);
 }

@@ -1,12 +1,12 @@
 // Holds the compiled rate-limit configuration and swaps in a new one when the files change; a
-// config that does not load is logged and counted, and the old one keeps serving. Files are read
-// and compiled in a worker thread (load-off-thread.ts): calls go on being answered meanwhile.
+// config that does not load is logged and counted, and the old one keeps serving. Large files are
+// read and compiled in a worker thread (load-off-thread.ts): calls go on being answered meanwhile.
 import { NO_METRICS, type MetricsSink } from '../telemetry/metrics.js';
 import { errorMessage } from '../lib/errors.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../telemetry/logger.js';
 import type { CompileOptions, DomainConfig } from './config.js';
-import { loadRateLimitFilesOffThread } from './load-off-thread.js';
+import { loadRateLimitRules } from './load-off-thread.js';
 
 export class RateLimitConfigs {
   private current: ReadonlyMap<string, DomainConfig> = new Map();
@@ -29,7 +29,7 @@ export class RateLimitConfigs {
   /** First load: errors propagate (a bad file at start is a startup error). */
   async start(intervalMs: number): Promise<void> {
     this.stamp = await this.stampOf();
-    this.current = await loadRateLimitFilesOffThread(this.files, this.opts);
+    this.current = await loadRateLimitRules(this.files, this.opts);
     this.timer = setInterval(() => void this.check(), intervalMs);
     this.timer.unref();
   }
@@ -49,7 +49,7 @@ export class RateLimitConfigs {
     if (stamp === this.stamp) return;
     this.stamp = stamp;
     try {
-      this.current = await loadRateLimitFilesOffThread(this.files, this.opts);
+      this.current = await loadRateLimitRules(this.files, this.opts);
       this.reloads += 1;
       this.metrics.event('ratelimit_config_reloaded');
       this.log.info({ event: 'ratelimit_config_reloaded', domains: [...this.current.keys()] }, 'rate-limit configuration reloaded');
