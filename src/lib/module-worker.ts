@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, Worker, type ResourceLimits } from 'node:worker_threads';
 import { ConfigError, errorMessage, type ConfigProblem } from './errors.js';
+import type { Stop } from './stop.js';
 
 /**
  * Files up to this size are read on the event loop: parsing them takes a few ms to a few tens of
@@ -63,6 +64,8 @@ export interface PartsJob<T> {
   readonly done: () => T;
   /** The error for a worker that ran out of its heap. */
   readonly outOfMemory: () => Error;
+  /** Stopping it ends the worker and rejects with the stop's reason (a closing service does not wait for a load). */
+  readonly stop?: Pick<Stop, 'onAbort'>;
 }
 
 /** Service side: runs the worker, takes its parts one per turn of the event loop, and resolves with `done()`. */
@@ -87,7 +90,9 @@ export function loadInParts<T>(job: PartsJob<T>): Promise<T> {
       setImmediate(() => worker.postMessage('next'));
     });
     worker.once('error', (err: Error & { code?: string }) => end({ ok: false, error: err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? job.outOfMemory() : new Error(`worker failed: ${err.message}`) }));
+    const unlink = job.stop?.onAbort((reason) => end({ ok: false, error: reason instanceof Error ? reason : new Error(errorMessage(reason)) }));
     worker.once('exit', () => {
+      unlink?.();
       if (!outcome) reject(new Error('the worker stopped without a result'));
       else if (outcome.ok) resolve(outcome.value);
       else reject(outcome.error);

@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { ConfigError } from '../lib/errors.js';
 import { IN_THREAD_MAX_BYTES, loadInParts, siblingModule } from '../lib/module-worker.js';
+import type { Stop } from '../lib/stop.js';
 import type { CompileJob, CompilePart } from './compile-worker.js';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
 
@@ -27,7 +28,7 @@ function finish(b: Building): DomainConfig {
 }
 
 /** loadRateLimitFiles (config.ts), run in a worker thread: the same result, or the same ConfigError. */
-export function loadRateLimitFilesOffThread(files: readonly string[], opts: CompileOptions, heapMb = COMPILE_HEAP_MB): Promise<ReadonlyMap<string, DomainConfig>> {
+export function loadRateLimitFilesOffThread(files: readonly string[], opts: CompileOptions, heapMb = COMPILE_HEAP_MB, stop?: Pick<Stop, 'onAbort'>): Promise<ReadonlyMap<string, DomainConfig>> {
   const building: Building[] = [];
   return loadInParts({
     module: siblingModule(import.meta.url, 'compile-worker'),
@@ -45,12 +46,13 @@ export function loadRateLimitFilesOffThread(files: readonly string[], opts: Comp
     },
     done: () => new Map(building.map((b) => [b.domain, finish(b)])),
     outOfMemory: () => new ConfigError(files.join(', '), [{ keyPath: '/', problem: `too large: reading the rate-limit files needs more than ${heapMb} MB` }]),
+    ...(stop ? { stop } : {}),
   });
 }
 
 /** loadRateLimitFiles: on the event loop when the files are small (IN_THREAD_MAX_BYTES together), else in a worker thread. */
-export async function loadRateLimitRules(files: readonly string[], opts: CompileOptions): Promise<ReadonlyMap<string, DomainConfig>> {
+export async function loadRateLimitRules(files: readonly string[], opts: CompileOptions, stop?: Pick<Stop, 'onAbort'>): Promise<ReadonlyMap<string, DomainConfig>> {
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
   const bytes = sizes.reduce((a, b) => a + b, 0);
-  return bytes > IN_THREAD_MAX_BYTES ? loadRateLimitFilesOffThread(files, opts) : loadRateLimitFiles(files, opts);
+  return bytes > IN_THREAD_MAX_BYTES ? loadRateLimitFilesOffThread(files, opts, COMPILE_HEAP_MB, stop) : loadRateLimitFiles(files, opts);
 }

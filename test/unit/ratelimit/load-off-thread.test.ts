@@ -100,4 +100,38 @@ describe('rate-limit files compiled off the event loop', () => {
       configs.stop();
     }
   });
+
+  it('loads one change at a time, and a configuration closed mid-load ends its worker without a rejection', async () => {
+    const file = tmp.write('serial.yaml', 'domain: first\n');
+    const logs = capture();
+    const configs = new RateLimitConfigs([file], opts, createLogger('info', logs.stream));
+    await configs.start(3_600_000);
+    tmp.write('serial.yaml', bigFile('second', 10_000));
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const first = configs.check();
+    await new Promise((r) => setTimeout(r, 20));
+    // Written again while the first load runs: not loaded beside it (two loads could land in
+    // either order, the older last)...
+    tmp.write('serial.yaml', bigFile('third', 10_000));
+    utimesSync(file, new Date(), new Date(Date.now() + 10000));
+    const t = performance.now();
+    await configs.check();
+    expect(performance.now() - t).toBeLessThan(100);
+    await first; // read the file as it was when its worker read it: either content
+    // ...but by the next check after it, whatever the first one read.
+    await configs.check();
+    expect([...configs.domains.keys()]).toEqual(['third']);
+
+    tmp.write('serial.yaml', bigFile('fourth', 10_000));
+    utimesSync(file, new Date(), new Date(Date.now() + 15000));
+    const closing = configs.check();
+    await new Promise((r) => setTimeout(r, 50));
+    const c = performance.now();
+    configs.stop();
+    await closing;
+    expect(performance.now() - c).toBeLessThan(200);
+    expect([...configs.domains.keys()]).toEqual(['third']);
+    expect(logs.lines().map((l) => l.event)).toEqual(['ratelimit_config_reloaded', 'ratelimit_config_reloaded']);
+    expect(configs.failures).toBe(0);
+  });
 });
