@@ -5,8 +5,9 @@
 // in parts, each when the service thread asks, and the service thread asks for the next only
 // after a turn of its event loop. A worker's heap is its own (capped by the caller): the
 // parser's garbage never reaches the service's.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, Worker, type ResourceLimits } from 'node:worker_threads';
@@ -35,6 +36,7 @@ export function siblingModule(from: string, name: string): URL {
  * the end. A failure - of `produce` or while iterating - is posted instead.
  */
 export function serveParts(produce: () => Promise<Iterable<unknown>>): void {
+  yieldToServiceThread();
   const port = parentPort!;
   const fail = (err: unknown): void =>
     port.postMessage((err instanceof ConfigError ? { kind: 'failed', message: err.message, file: err.file, problems: err.problems } : { kind: 'failed', message: errorMessage(err) }) satisfies Message);
@@ -51,6 +53,21 @@ export function serveParts(produce: () => Promise<Iterable<unknown>>): void {
     port.on('message', send);
     send();
   }, fail);
+}
+
+/**
+ * Linux: this thread runs at the lowest priority (nice 19), so that where the service has one CPU
+ * the kernel runs it in the service thread's idle time and preempts it as soon as a call comes
+ * (at equal priority the service thread would wait in the run queue for the worker's slices).
+ * setpriority() with a thread id sets that thread alone. Elsewhere, or if refused, nothing.
+ */
+function yieldToServiceThread(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // not Linux, or no /proc: the worker runs at the service's priority
+  }
 }
 
 export interface PartsJob<T> {
