@@ -74,6 +74,7 @@ export interface PartsJob<T> {
   /** The worker module (siblingModule) and its workerData. */
   readonly module: URL;
   readonly data: unknown;
+  /** The worker's old-generation cap (node's --max-old-space-size, when set, overrides it: nodejs/node#43991). */
   readonly heapMb: number;
   /** Takes one part (on the event loop: keep it short). */
   readonly take: (part: unknown) => void;
@@ -88,7 +89,8 @@ export interface PartsJob<T> {
 /** Service side: runs the worker, takes its parts one per turn of the event loop, and resolves with `done()`. */
 export function loadInParts<T>(job: PartsJob<T>): Promise<T> {
   return new Promise((resolve, reject) => {
-    const worker = moduleWorker(job.module, job.data, { maxOldGenerationSizeMb: job.heapMb });
+    // The service thread's stack (V8's default, ~1 MB; a worker's is 4 MB): input nested too deep to read in-thread is too deep here too.
+    const worker = moduleWorker(job.module, job.data, { maxOldGenerationSizeMb: job.heapMb, stackSizeMb: 1 });
     let outcome: { ok: true; value: T } | { ok: false; error: Error } | undefined;
     const end = (o: NonNullable<typeof outcome>): void => {
       outcome ??= o;
@@ -106,6 +108,8 @@ export function loadInParts<T>(job: PartsJob<T>): Promise<T> {
       // The next part after a turn of the event loop: calls waiting meanwhile are answered first.
       setImmediate(() => worker.postMessage('next'));
     });
+    // A part this thread cannot deserialize (nested deeper than its stack) would be dropped, and the load would wait forever.
+    worker.once('messageerror', (err: Error) => end({ ok: false, error: new Error(`worker result could not be read: ${err.message}`) }));
     worker.once('error', (err: Error & { code?: string }) => end({ ok: false, error: err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? job.outOfMemory() : new Error(`worker failed: ${err.message}`) }));
     const unlink = job.stop?.onAbort((reason) => end({ ok: false, error: reason instanceof Error ? reason : new Error(errorMessage(reason)) }));
     worker.once('exit', () => {
@@ -123,7 +127,9 @@ export function loadInParts<T>(job: PartsJob<T>): Promise<T> {
  * its parent's --import hooks for its own entry module.
  */
 export function moduleWorker(module: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
-  if (!module.pathname.endsWith('.ts')) return new Worker(module, { workerData, resourceLimits });
+  // No node options of the service's (its --import/--require preloads, an APM agent, --input-type):
+  // V8's flags are the process's anyway.
+  if (!module.pathname.endsWith('.ts')) return new Worker(module, { workerData, resourceLimits, execArgv: [] });
   const boot = `import(${JSON.stringify(tsxEsmApi())}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(module.href)}); })`;
   return new Worker(boot, { eval: true, workerData, resourceLimits, execArgv: [] });
 }

@@ -1,8 +1,8 @@
 // Large rate-limit files are read and compiled in a worker thread (compile-worker.ts,
 // lib/module-worker.ts). The YAML parser takes 150-250 us and makes ~10 KB of garbage per
 // descriptor: on the event loop a file of 10,000 descriptors stopped every call for 1.5-2.5 s, at
-// each change of the file. The result comes back in parts of 250 descriptors, one per turn of the
-// event loop. The worker's heap is capped: files too large to read are refused like any invalid
+// each change of the file. The result comes back in parts of 250 nodes, one per turn of the event
+// loop. The worker's heap is capped: files too large to read are refused like any invalid
 // file, and the last good rules stay.
 import { stat } from 'node:fs/promises';
 import { ConfigError } from '../lib/errors.js';
@@ -11,20 +11,22 @@ import type { Stop } from '../lib/stop.js';
 import type { CompileJob, CompilePart } from './compile-worker.js';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
 
-/** The worker's old-generation cap: 10,000 descriptors peak at ~120 MB. */
-export const COMPILE_HEAP_MB = 512;
+/** The worker's old-generation cap: 10,000 descriptors peak at ~120 MB; the shipped pod (512 Mi) has room for it beside the service. */
+export const COMPILE_HEAP_MB = 256;
 
 interface Building {
   readonly domain: string;
   readonly file: string;
-  readonly root: Omit<Node, 'children' | 'wildcards'>;
-  readonly wildcardIds: readonly string[];
-  readonly children: Map<string, Node>;
+  /** The domain's nodes in the worker's depth-first order, the root first. */
+  readonly nodes: { readonly node: Node & { children: Map<string, Node>; wildcards: Wildcard[] }; readonly wildcardIds: readonly string[] }[];
 }
 
+/** Wildcards point to the child of the same id (as config.ts builds them): resolved once every node is in. */
 function finish(b: Building): DomainConfig {
-  const wildcards: Wildcard[] = b.wildcardIds.map((id) => ({ id, parts: id.split('*'), node: b.children.get(id)! }));
-  return { domain: b.domain, file: b.file, root: { ...b.root, children: b.children, wildcards } };
+  for (const { node, wildcardIds } of b.nodes) {
+    for (const id of wildcardIds) node.wildcards.push({ id, parts: id.split('*'), node: node.children.get(id)! });
+  }
+  return { domain: b.domain, file: b.file, root: b.nodes[0]!.node };
 }
 
 /** loadRateLimitFiles (config.ts), run in a worker thread: the same result, or the same ConfigError. */
@@ -37,11 +39,15 @@ export function loadRateLimitFilesOffThread(files: readonly string[], opts: Comp
     take: (value) => {
       const part = value as CompilePart;
       if (part.kind === 'domain') {
-        const { wildcardIds, ...root } = part.root;
-        building.push({ domain: part.domain, file: part.file, root, wildcardIds, children: new Map() });
-      } else {
-        const children = building[building.length - 1]!.children;
-        for (const [id, node] of part.entries) children.set(id, node);
+        building.push({ domain: part.domain, file: part.file, nodes: [] });
+        return;
+      }
+      const nodes = building[building.length - 1]!.nodes;
+      for (const [parent, id, f] of part.nodes) {
+        const { wildcardIds, ...rest } = f;
+        const node = { ...rest, children: new Map<string, Node>(), wildcards: [] as Wildcard[] };
+        nodes.push({ node, wildcardIds });
+        if (parent >= 0) nodes[parent]!.node.children.set(id, node);
       }
     },
     done: () => new Map(building.map((b) => [b.domain, finish(b)])),
