@@ -15,6 +15,7 @@ import { spreadPercent } from './lib/bench.js';
 import type { EnvoyResults } from './scenarios/envoy.js';
 import type { GrowthPoint, GrowthResults } from './scenarios/growth.js';
 import type { OpenApiResults } from './scenarios/openapi.js';
+import type { ReloadResults } from './scenarios/reload.js';
 import type { RlsResults, RlsServer } from './scenarios/ratelimit.js';
 import type { WorkersResults } from './scenarios/workers.js';
 
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
   const growth = load<GrowthResults>('growth');
   const workers = load<WorkersResults>('workers');
   const openapi = load<OpenApiResults>('openapi');
+  const reload = load<ReloadResults>('reload');
   const profiles = load<Record<string, ProfileSummary>>('profiles')?.result ?? {};
   const machine = (check ?? rls ?? envoy ?? growth ?? workers)?.machine;
   const targets: Target[] = [];
@@ -434,6 +436,25 @@ async function main(): Promise<void> {
     });
   }
 
+  // ---- rules pushed under load ----
+  const reloadSection: string[] = [];
+  if (reload) {
+    const r = reload.result;
+    const name = (s: string): string => (s === 'ours' ? 'envoy-authz, Redis, fixed window (polls its file every 1 s)' : 'envoyproxy/ratelimit, Redis (watches its runtime directory)');
+    reloadSection.push(
+      `ShouldRateLimit (1 descriptor, Redis) at ${r.rps} calls/s offered for ${r.seconds} s: once with the rate-limit file left alone, once with it replaced (an atomic rename) every ${r.everySeconds} s by a new version - the bench's rules plus ${r.descriptors.toLocaleString('en-US')} more descriptors, ${Math.round(r.fileBytes / 1024)} KB. Each server in turn on the server core (where its reload runs too); both checked to have loaded the last version. Measured ${reload.at}${reload.stealPercent !== undefined ? `, CPU steal ${fmt(reload.stealPercent, 1)}%` : ''}.`,
+      '',
+      table(
+        ['server', 'file', 'done/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'server CPU us/call', 'versions loaded'],
+        r.rows.flatMap((row) => [
+          [name(row.server), 'left alone', row.steady.throughput, fmt(row.steady.p50), fmt(row.steady.p99), fmt(row.steady.p999), fmt(row.steady.max), fmt(row.steady.serverCpuUs, 0), ''],
+          [name(row.server), `replaced every ${r.everySeconds} s`, row.reloading.throughput, fmt(row.reloading.p50), fmt(row.reloading.p99), fmt(row.reloading.p999), fmt(row.reloading.max), fmt(row.reloading.serverCpuUs, 0), `${row.versions}${row.loadedLast ? '' : ' (the last one NOT loaded)'}`],
+        ]),
+      ),
+      '',
+    );
+  }
+
   // ---- assemble ----
   if (targets.length) out.push('## Targets', '', table(['target', 'measured', ''], targets.map((t) => [t.target, t.measured, verdict(t.ok)])), '');
   if (checkSection.length) out.push('## Check: JWT + RBAC Rego', '', ...checkSection);
@@ -442,6 +463,7 @@ async function main(): Promise<void> {
   if (growthSection.length) out.push('## Growth', '', ...growthSection);
   if (workersSection.length) out.push('## All cores (server.workers)', '', ...workersSection);
   if (openapiSection.length) out.push('## OpenAPI validation on vs off', '', ...openapiSection);
+  if (reloadSection.length) out.push('## Rules pushed under load', '', ...reloadSection);
   const profileNames = Object.keys(profiles);
   if (profileNames.length) {
     out.push('## CPU profiles', '', 'V8 CPU profiles (`node --cpu-prof`) of envoy-authz in runs of their own (bench/scenarios/profiles.ts), from start to stop (start-up and idle time included), by area and by function (self time).', '');
@@ -458,8 +480,8 @@ async function main(): Promise<void> {
       '',
       `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}.`,
       `- Versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
-      `- Results: ${[check, rls, envoy, growth, workers, openapi].filter((e) => e !== undefined).map((e) => e.at).join(', ')}${[check, rls, envoy, growth, workers, openapi].some((e) => e?.quick) ? ' (**quick mode**: short runs, small sizes)' : ''}.`,
-      `- CPU steal during each scenario (the share of the machine's CPU time the hypervisor gave to other guests; the figures assume it near zero, and a run with several percent is a noisy one): ${[check, rls, envoy, growth, workers, openapi].filter((e) => e !== undefined).map((e) => `${e.scenario ?? '?'} ${e.stealPercent !== undefined ? `${fmt(e.stealPercent, 1)}%` : 'not recorded'}`).join(', ')}.`,
+      `- Results: ${[check, rls, envoy, growth, workers, openapi, reload].filter((e) => e !== undefined).map((e) => e.at).join(', ')}${[check, rls, envoy, growth, workers, openapi, reload].some((e) => e?.quick) ? ' (**quick mode**: short runs, small sizes)' : ''}.`,
+      `- CPU steal during each scenario (the share of the machine's CPU time the hypervisor gave to other guests; the figures assume it near zero, and a run with several percent is a noisy one): ${[check, rls, envoy, growth, workers, openapi, reload].filter((e) => e !== undefined).map((e) => `${e.scenario ?? '?'} ${e.stealPercent !== undefined ? `${fmt(e.stealPercent, 1)}%` : 'not recorded'}`).join(', ')}.`,
       '- The server under test runs alone on core 0 (`taskset`); the load generator (ghz for gRPC, vegeta for HTTP), Redis, Envoy and the upstream run on core 1. Every server is warmed up before its first measured run.',
       '- gRPC load: ghz, 2 HTTP/2 connections and 32 calls in flight; max throughput runs are unthrottled; latency runs offer a fixed rate. Percentiles are computed from every call\'s latency. Calls still in flight when a timed run ends are not counted as errors. Max-throughput figures and growth points are the median of three runs (by throughput, or by p50 at a fixed load); the latency curves are single runs, and in Check those below the max last twice as long as the others (p99.9 is a target there).',
       '- CPU us/call is the server process\'s CPU time (all threads, /proc) over the run divided by the calls answered. On two cores the load generator\'s core is often the limit of "max throughput"; CPU per call is the server\'s own cost either way.',

@@ -17,6 +17,7 @@ import { runGrowth } from './scenarios/growth.js';
 import { runWorkers } from './scenarios/workers.js';
 import { runProfiles } from './scenarios/profiles.js';
 import { runOpenApi } from './scenarios/openapi.js';
+import { runReload } from './scenarios/reload.js';
 
 const SCENARIOS = {
   check: (b: Bench) => runCheck(b),
@@ -26,6 +27,7 @@ const SCENARIOS = {
   workers: (b: Bench) => runWorkers(b),
   profiles: (b: Bench) => runProfiles(b),
   openapi: (b: Bench) => runOpenApi(b),
+  reload: (b: Bench) => runReload(b),
 } as const;
 type Name = keyof typeof SCENARIOS;
 

@@ -116,11 +116,16 @@ export async function startPluginPeer(binary: string, dir: string, policyDir: st
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
 }
 
+/** The file envoyproxy/ratelimit started in `dir` reads its rules from (it reloads them when the directory changes). */
+export function ratelimitPeerConfigFile(dir: string): string {
+  return join(dir, 'rl-runtime', 'ratelimit', 'config', 'bench.yaml');
+}
+
 /** envoyproxy/ratelimit on Redis, reading `configYaml` from its runtime directory. */
 export async function startRatelimitPeer(dir: string, configYaml: string, redisPort: number, cpus: string, env: Record<string, string> = {}): Promise<Server> {
   const runtime = join(dir, 'rl-runtime');
   mkdirSync(join(runtime, 'ratelimit', 'config'), { recursive: true });
-  writeFileSync(join(runtime, 'ratelimit', 'config', 'bench.yaml'), configYaml);
+  writeFileSync(ratelimitPeerConfigFile(dir), configYaml);
   const [port, http, debug] = [await freePort(), await freePort(), await freePort()];
   const proc = startPinned('envoyproxy/ratelimit', tool('ratelimit'), [], {
     cpus,

@@ -13,6 +13,8 @@ export interface LoadResult {
   p90: number;
   p99: number;
   p999: number;
+  /** The slowest call, ms. */
+  max?: number;
   /** Status (gRPC code or HTTP status) -> count. */
   statuses: Record<string, number>;
   /** CPU time per completed request, in microseconds: of the server under test, and of Redis when used. */
@@ -42,6 +44,7 @@ export function summarize(latenciesMs: number[], seconds: number, errors: number
     p90: round(percentile(sorted, 90)),
     p99: round(percentile(sorted, 99)),
     p999: round(percentile(sorted, 99.9)),
+    max: round(sorted.length > 0 ? sorted[sorted.length - 1]! : 0),
     statuses,
   };
 }
