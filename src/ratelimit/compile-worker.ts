@@ -4,18 +4,21 @@
 // descriptors under one key take as many parts as 10,000 at the top level).
 import { serveParts } from '../lib/module-worker.js';
 import { workerData } from 'node:worker_threads';
-import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node } from './config.js';
+import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
 
 export interface CompileJob {
   readonly files: readonly string[];
   readonly opts: CompileOptions;
 }
 
-/** A node without its children; its wildcards by id (their nodes are among its children). */
-export type NodeFields = Omit<Node, 'children' | 'wildcards'> & { readonly wildcardIds: readonly string[] };
+/** A node as the service thread will keep it, its children and wildcards still empty (filled in there). */
+export type OpenNode = Node & { readonly children: Map<string, Node>; readonly wildcards: Wildcard[] };
 
-/** [parent's index in the domain's depth-first order, or -1 for the root; its id under the parent; the node]. */
-export type NodeRecord = readonly [number, string, NodeFields];
+/**
+ * [parent's index in the domain's depth-first order, or -1 for the root; its id under the parent;
+ * the node; the ids of its wildcards (their nodes are among its children)].
+ */
+export type NodeRecord = readonly [number, string, OpenNode, readonly string[]];
 
 export type CompilePart =
   | { readonly kind: 'domain'; readonly domain: string; readonly file: string }
@@ -24,9 +27,10 @@ export type CompilePart =
 /** Nodes per part. */
 const BATCH = 250;
 
-function fields(n: Node): NodeFields {
-  const { limits, path, shareThreshold, valueToMetric, metadata, wildcards } = n;
-  return { limits, path, shareThreshold, valueToMetric, ...(metadata !== undefined ? { metadata } : {}), wildcardIds: wildcards.map((w) => w.id) };
+/** The node without its subtree, in config.ts's shape (the service thread uses the deserialized object as it is: no copy). */
+function open(n: Node): OpenNode {
+  const { limits, path, shareThreshold, valueToMetric, metadata } = n;
+  return { limits, children: new Map(), wildcards: [], path, shareThreshold, valueToMetric, ...(metadata !== undefined ? { metadata } : {}) };
 }
 
 function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePart> {
@@ -39,7 +43,7 @@ function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePa
     while (stack.length > 0) {
       const [parent, id, node] = stack.pop()!;
       const self = index++;
-      batch.push([parent, id, fields(node)]);
+      batch.push([parent, id, open(node), node.wildcards.map((w) => w.id)]);
       if (batch.length === BATCH) {
         yield { kind: 'nodes', nodes: batch };
         batch = [];

@@ -8,8 +8,8 @@ import { stat } from 'node:fs/promises';
 import { ConfigError } from '../lib/errors.js';
 import { IN_THREAD_MAX_BYTES, loadInParts, siblingModule } from '../lib/module-worker.js';
 import type { Stop } from '../lib/stop.js';
-import type { CompileJob, CompilePart } from './compile-worker.js';
-import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
+import type { CompileJob, CompilePart, OpenNode } from './compile-worker.js';
+import { loadRateLimitFiles, type CompileOptions, type DomainConfig } from './config.js';
 
 /** The worker's old-generation cap: 10,000 descriptors peak at ~120 MB; the shipped pod (512 Mi) has room for it beside the service. */
 export const COMPILE_HEAP_MB = 256;
@@ -18,7 +18,7 @@ interface Building {
   readonly domain: string;
   readonly file: string;
   /** The domain's nodes in the worker's depth-first order, the root first. */
-  readonly nodes: { readonly node: Node & { children: Map<string, Node>; wildcards: Wildcard[] }; readonly wildcardIds: readonly string[] }[];
+  readonly nodes: { readonly node: OpenNode; readonly wildcardIds: readonly string[] }[];
 }
 
 /** Wildcards point to the child of the same id (as config.ts builds them): resolved once every node is in. */
@@ -43,9 +43,7 @@ export function loadRateLimitFilesOffThread(files: readonly string[], opts: Comp
         return;
       }
       const nodes = building[building.length - 1]!.nodes;
-      for (const [parent, id, f] of part.nodes) {
-        const { wildcardIds, ...rest } = f;
-        const node = { ...rest, children: new Map<string, Node>(), wildcards: [] as Wildcard[] };
+      for (const [parent, id, node, wildcardIds] of part.nodes) {
         nodes.push({ node, wildcardIds });
         if (parent >= 0) nodes[parent]!.node.children.set(id, node);
       }
