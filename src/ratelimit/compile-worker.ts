@@ -27,10 +27,22 @@ export type CompilePart =
 /** Nodes per part. */
 const BATCH = 250;
 
-/** The node without its subtree, in config.ts's shape (the service thread uses the deserialized object as it is: no copy). */
+/**
+ * The node without its subtree, in config.ts's shape (the service thread uses the deserialized
+ * object as it is: no copy). A leaf keeps the tree's shared empty map and list, which one part
+ * carries once.
+ */
 function open(n: Node): OpenNode {
-  const { limits, path, shareThreshold, valueToMetric, metadata } = n;
-  return { limits, children: new Map(), wildcards: [], path, shareThreshold, valueToMetric, ...(metadata !== undefined ? { metadata } : {}) };
+  const { limits, children, wildcards, path, shareThreshold, valueToMetric, metadata } = n;
+  return {
+    limits,
+    children: children.size > 0 ? new Map() : (children as Map<string, Node>),
+    wildcards: wildcards.length > 0 ? [] : (wildcards as Wildcard[]),
+    path,
+    shareThreshold,
+    valueToMetric,
+    ...(metadata !== undefined ? { metadata } : {}),
+  };
 }
 
 function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePart> {
