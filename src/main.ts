@@ -63,6 +63,20 @@ async function main(): Promise<number> {
   const workers = workerCount(loaded.config.server.workers);
   // Workers sharing the CPUs start with the GC options for their share (server/gc-threads.ts).
   if (workers > 1 && cluster.isPrimary) return runPrimary(workers, log, [...process.execArgv, ...serviceGcFlags(process.execArgv, undefined, workers)]);
+  // SIGTERM / SIGINT are ours from here, not only once serving: without a listener node dies at
+  // once of the signal (no exit code), and a supervisor that sends it as soon as it reads the
+  // `started` line - or during a long start - must get a clean shutdown. One that comes during the
+  // start stops the service as soon as it is up.
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  let early: NodeJS.Signals | undefined;
+  const signalled = (signal: NodeJS.Signals): void => {
+    if (onSignal) onSignal(signal);
+    else early ??= signal;
+  };
+  // `on`, not `once`: a worker may get the signal twice (from the terminal's process group and
+  // from the primary), and a second one must not kill it mid-drain. Shutdown is idempotent.
+  process.on('SIGTERM', signalled);
+  process.on('SIGINT', signalled);
   if (cluster.isPrimary && serviceGcFlags(process.execArgv).length > 0) {
     // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
     log.warn({ event: 'gc_threads', cpus: cpuBudget() }, "one CPU: V8's GC helper threads will preempt calls; start node with --single-threaded-gc (deploy/entrypoint.sh does)");
@@ -94,10 +108,8 @@ async function main(): Promise<number> {
         },
       );
     };
-    // `on`, not `once`: a worker may get the signal twice (from the terminal's process group and
-    // from the primary), and a second one must not kill it mid-drain. Shutdown is idempotent.
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    onSignal = stop;
+    if (early) stop(early);
   });
 }
 

@@ -1,5 +1,5 @@
 // The real process: startup errors are one clear message and a non-zero exit; SIGTERM drains.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -223,6 +223,27 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
     expect(await svc.stop()).toBe(0);
   });
+
+  it('a SIGTERM during the start is a clean shutdown once the service is up, not a death by the signal', async () => {
+    // The warning is logged before the start: the signal comes while the service is starting.
+    const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config('gc-early-term.yaml')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const events: unknown[] = [];
+    let buffered = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const event = (JSON.parse(line) as { event?: string }).event;
+        events.push(event);
+        if (event === 'gc_threads') child.kill('SIGTERM');
+      }
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, sig) => resolve([c, sig])));
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(events).toEqual(expect.arrayContaining(['gc_threads', 'started', 'signal']));
+    expect(events.indexOf('signal')).toBeGreaterThan(events.indexOf('started'));
+  }, 60_000);
 
   it('node started without it on one CPU says so once, naming the option', async () => {
     const svc = await spawnCommand('taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config('gc-warn.yaml')]);
