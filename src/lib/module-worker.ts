@@ -89,7 +89,8 @@ export interface PartsJob<T> {
 /** Service side: runs the worker, takes its parts one per turn of the event loop, and resolves with `done()`. */
 export function loadInParts<T>(job: PartsJob<T>): Promise<T> {
   return new Promise((resolve, reject) => {
-    // The service thread's stack (V8's default, ~1 MB; a worker's is 4 MB): input nested too deep to read in-thread is too deep here too.
+    // About the service thread's stack (V8's default, ~1 MB), not a worker's 4 MB: input a worker could
+    // read but this thread not take from it is refused in the worker (somewhat shallower than in-thread).
     const worker = moduleWorker(job.module, job.data, { maxOldGenerationSizeMb: job.heapMb, stackSizeMb: 1 });
     let outcome: { ok: true; value: T } | { ok: false; error: Error } | undefined;
     const end = (o: NonNullable<typeof outcome>): void => {

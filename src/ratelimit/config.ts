@@ -203,6 +203,8 @@ function settle(root: MutableNode): MutableNode {
 
 /** upstream loadDescriptors: compiles `descs` into `into` (a merged domain adds to its top level). */
 function compileLevel(r: Reader, into: MutableNode, descs: readonly TreeMap[], parentPath: string, opts: CompileOptions): void {
+  // Settled trees share their empty maps (settle): one written to would change every leaf of every loaded file.
+  if (into.children === NO_CHILDREN) throw new Error('rate-limit tree already settled');
   const { out } = r;
   for (const d of descs) {
     const f = (k: string): Tree | undefined => d.entries.get(k);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/lib/errors.js';
 import { loadRateLimitFiles, type DomainConfig, type Node } from '../../../src/ratelimit/config.js';
 import { loadRateLimitFilesOffThread } from '../../../src/ratelimit/load-off-thread.js';
+import { loadInParts } from '../../../src/lib/module-worker.js';
 import { RateLimitConfigs } from '../../../src/ratelimit/reloader.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
@@ -63,6 +64,9 @@ describe('rate-limit files compiled off the event loop', () => {
       expect([...off.keys()]).toEqual([...inThread.keys()]);
       for (const d of off.values()) {
         expect([...d.root.children.keys()]).toEqual([...inThread.get(d.domain)!.root.children.keys()]);
+        // Leaves carried in one part share one empty map, as in-thread (config.ts settle).
+        const leaves = [...d.root.children.values()].filter((n) => n.children.size === 0);
+        expect(leaves[1]!.children).toBe(leaves[0]!.children);
         expect(d.root.wildcards.length).toBeGreaterThan(0);
         expect(wildcardsShareNodes(d.root)).toBe(true);
       }
@@ -80,6 +84,18 @@ describe('rate-limit files compiled off the event loop', () => {
     const org = off.get('nested')!.root.children.get('org_o*')!;
     expect(org.children.size).toBe(2001);
     expect(wildcardsShareNodes(off.get('nested')!.root)).toBe(true);
+  });
+
+  it('ends a load whose part this thread cannot deserialize (messageerror), rather than waiting for ever', async () => {
+    const err = await loadInParts({
+      module: new URL('../../fixtures/workers/deep-part.ts', import.meta.url),
+      data: null,
+      heapMb: 64,
+      take: () => undefined,
+      done: () => 'done',
+      outOfMemory: () => new Error('out of memory'),
+    }).then(() => undefined, (e: unknown) => e);
+    expect(String(err)).toMatch(/worker result could not be read/);
   });
 
   it('refuses metadata nested deeper than the service thread could read, rather than waiting for ever', async () => {
@@ -113,6 +129,8 @@ describe('rate-limit files compiled off the event loop', () => {
     const err = await loadRateLimitFilesOffThread([big], opts, 48).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toMatch(/heap\.yaml: \/: too large: reading the rate-limit files needs more than 48 MB/);
+    // The same cap lets the worker start and read a smaller file: the refusal was the parse's.
+    expect((await loadRateLimitFilesOffThread([tmp.write('heap-small.yaml', bigFile('small', 400))], opts, 48)).get('small')?.root.children.size).toBeGreaterThan(400);
   });
 
   it('keeps the event loop running while a reload reads 10,000 descriptors', async () => {
@@ -179,7 +197,10 @@ describe('rate-limit files compiled off the event loop', () => {
     replace('serial.yaml', bigFile('fourth', 10_000));
     utimesSync(file, new Date(), new Date(Date.now() + 15000));
     const closing = configs.check();
-    await new Promise((r) => setTimeout(r, 50));
+    // Stopped while its worker parses (a nice-19 thread of this process), not while it boots.
+    const base = threadNices().filter((n) => n === 19).length;
+    for (let i = 0; i < 200 && threadNices().filter((n) => n === 19).length <= base; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(threadNices().filter((n) => n === 19).length).toBeGreaterThan(base);
     const c = performance.now();
     configs.stop();
     await closing;
