@@ -1,0 +1,20 @@
+/**
+ * How long the event loop stood still at most while `work` ran: the longest gap of a 2 ms timer,
+ * a stop at the very end included (the timer would not fire again to show it).
+ */
+export async function longestStop<T>(work: () => Promise<T>): Promise<{ result: T; longestMs: number; tookMs: number }> {
+  let last = performance.now();
+  let longest = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 2);
+  const started = performance.now();
+  try {
+    const result = await work();
+    return { result, longestMs: Math.max(longest, performance.now() - last), tookMs: performance.now() - started };
+  } finally {
+    clearInterval(tick);
+  }
+}
