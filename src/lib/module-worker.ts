@@ -55,6 +55,19 @@ export function serveParts(produce: () => Promise<Iterable<unknown>>): void {
   }, fail);
 }
 
+/** `items` in arrays of `size` (the last one shorter): the parts a worker serves. */
+export function* batchesOf<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let batch: T[] = [];
+  for (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
 /**
  * Linux: this thread runs at the lowest priority (nice 19), so that where the service has one CPU
  * the kernel runs it in the service thread's idle time and preempts it as soon as a call comes

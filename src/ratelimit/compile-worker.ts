@@ -2,7 +2,7 @@
 // workerData, then serves the result in parts (lib/module-worker.ts). Each domain's tree goes
 // node by node, depth first, a batch of nodes per part whatever the tree's shape (10,000
 // descriptors under one key take as many parts as 10,000 at the top level).
-import { serveParts } from '../lib/module-worker.js';
+import { batchesOf, serveParts } from '../lib/module-worker.js';
 import { workerData } from 'node:worker_threads';
 import { loadRateLimitFiles, type CompileOptions, type DomainConfig, type Node, type Wildcard } from './config.js';
 
@@ -45,25 +45,23 @@ function open(n: Node): OpenNode {
   };
 }
 
+/** A tree's nodes depth first, children in their order; each node's index is its place in that order. */
+function* records(root: Node): Generator<NodeRecord> {
+  let index = 0;
+  const stack: [number, string, Node][] = [[-1, '', root]];
+  while (stack.length > 0) {
+    const [parent, id, node] = stack.pop()!;
+    const self = index++;
+    yield [parent, id, open(node), node.wildcards.map((w) => w.id)];
+    const kids = [...node.children];
+    for (let i = kids.length - 1; i >= 0; i--) stack.push([self, kids[i]![0], kids[i]![1]]);
+  }
+}
+
 function* parts(domains: ReadonlyMap<string, DomainConfig>): Generator<CompilePart> {
   for (const { domain, file, root } of domains.values()) {
     yield { kind: 'domain', domain, file };
-    let batch: NodeRecord[] = [];
-    let index = 0;
-    // Depth first, children in their order; each node's index is its place in that order.
-    const stack: [number, string, Node][] = [[-1, '', root]];
-    while (stack.length > 0) {
-      const [parent, id, node] = stack.pop()!;
-      const self = index++;
-      batch.push([parent, id, open(node), node.wildcards.map((w) => w.id)]);
-      if (batch.length === BATCH) {
-        yield { kind: 'nodes', nodes: batch };
-        batch = [];
-      }
-      const kids = [...node.children];
-      for (let i = kids.length - 1; i >= 0; i--) stack.push([self, kids[i]![0], kids[i]![1]]);
-    }
-    if (batch.length > 0) yield { kind: 'nodes', nodes: batch };
+    for (const nodes of batchesOf(records(root), BATCH)) yield { kind: 'nodes', nodes };
   }
 }
 
