@@ -32,6 +32,7 @@ import { status } from '@grpc/grpc-js';
 import { UnavailableError } from '../lib/errors.js';
 import { Stop } from '../lib/stop.js';
 import { Connection, type CloseReason, type ConnectionLimits } from './connection.js';
+import { Deadlines, type Expiring } from './deadlines.js';
 import {
   ACCEPT_ENCODING,
   encodeGrpcMessage,
@@ -96,7 +97,9 @@ const noop = (): undefined => undefined;
 
 // The same for every call (node:http2 copies what it is given): nothing allocated per answer for them.
 const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING });
-const RESPOND_OPTIONS = Object.freeze({ waitForTrailers: true });
+// No date header (grpc-go's server sends none): one string and header field less per answer.
+const RESPOND_OPTIONS = Object.freeze({ waitForTrailers: true, sendDate: false });
+const TRAILERS_ONLY_OPTIONS = Object.freeze({ endStream: true, sendDate: false });
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
@@ -157,6 +160,8 @@ export class Call extends EventEmitter {
 
 export class GrpcServer {
   private readonly methods = new Map<string, Method>();
+  /** Every call's body timeout and deadline, on one timer. */
+  private readonly deadlines = new Deadlines();
   private server: Http2Server | Http2SecureServer | undefined;
   private readonly connections = new Map<Http2Session, Connection>();
 
@@ -254,7 +259,7 @@ export class GrpcServer {
     if (!encoding) return trailersOnly(stream, status.UNIMPLEMENTED, `compression ${String(headers['grpc-encoding'])} is not supported`);
     // Calls in progress on this connection are bounded, a reset call counting until its handler stops.
     if (!conn.admit()) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    new Exchange(this.opts, conn, stream, method, metadata, encoding, started, deadline).start();
+    new Exchange(this.opts, this.deadlines, conn, stream, method, metadata, encoding, started, deadline).start();
   }
 
 }
@@ -270,25 +275,28 @@ function trailersOnly(stream: ServerHttp2Stream, code: number, message: string, 
       'grpc-status': String(code),
       'grpc-message': encodeGrpcMessage(message),
     },
-    { endStream: true },
+    TRAILERS_ONLY_OPTIONS,
   );
   if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
 }
 
 /** One admitted call, from its headers to its answer (or its reset). */
-class Exchange {
+class Exchange implements Expiring {
+  expiresAt = Infinity;
+  slot = -1;
   private answered = false;
   private closed = false;
   private handlerRunning = false;
   private released = false;
   private call: Call | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** Whether the queued expiry is the caller's deadline (else the body's timeout). */
   private timerIsDeadline: boolean;
   private readonly chunks: Buffer[] = [];
   private size = 0;
 
   constructor(
     private readonly opts: TransportOptions,
+    private readonly deadlines: Deadlines,
     private readonly conn: Connection,
     private readonly stream: ServerHttp2Stream,
     private readonly method: Method,
@@ -297,26 +305,33 @@ class Exchange {
     started: number,
     private readonly deadline: number,
   ) {
-    // One timer per call: first for the body (the caller's deadline, or our body_timeout_ms if
+    // One expiry per call: first for the body (the caller's deadline, or our body_timeout_ms if
     // sooner), then - only if that was not already the deadline - for the deadline.
     const bodyBy = Math.min(deadline, started + opts.bodyTimeoutMs);
     this.timerIsDeadline = bodyBy === deadline;
-    this.timer = setTimeout(() => this.expired(!this.timerIsDeadline), Math.max(0, bodyBy - started));
+    deadlines.set(this, bodyBy);
+  }
+
+  /** The queued expiry came: the body's timeout or the deadline. */
+  expire(): void {
+    this.expired(!this.timerIsDeadline);
   }
 
   start(): void {
+    // Each of these comes once per stream; onClose removes them all (`once` would wrap each).
     const s = this.stream;
-    s.once('close', () => this.onClose());
+    s.on('close', this.closeListener);
     s.on('data', this.dataListener);
-    s.once('end', this.endListener);
+    s.on('end', this.endListener);
   }
 
+  private readonly closeListener = (): void => this.onClose();
   private readonly dataListener = (chunk: Buffer): void => this.onData(chunk);
   private readonly endListener = (): void => {
     if (this.answered || this.closed) return;
     // Frames already read in this turn of the event loop may include this stream's RST_STREAM:
     // look once more before any handler work starts.
-    setImmediate(() => this.onBody());
+    setImmediate(bodyOf, this);
   };
 
   private open(): boolean {
@@ -333,7 +348,8 @@ class Exchange {
     this.chunks.push(chunk);
   }
 
-  private onBody(): void {
+  /** The request body is complete (called from setImmediate). */
+  onBody(): void {
     if (this.answered || !this.open()) return;
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     this.chunks.length = 0;
@@ -355,11 +371,10 @@ class Exchange {
     } catch {
       return this.answer(status.INTERNAL, 'request message could not be parsed');
     }
-    // The body is in: from now on the timer is the caller's deadline alone.
+    // The body is in: from now on the expiry is the caller's deadline alone (none: none).
     if (!this.timerIsDeadline) {
-      clearTimeout(this.timer);
       this.timerIsDeadline = true;
-      this.timer = Number.isFinite(this.deadline) ? setTimeout(() => this.expired(false), Math.max(0, this.deadline - Date.now())) : undefined;
+      this.deadlines.set(this, this.deadline);
     }
     const call = new Call(request, this.metadata, this.deadline, (v) => this.write(v), () => this.finish(null));
     this.call = call;
@@ -382,7 +397,7 @@ class Exchange {
       // Headers, message and end of stream in one go; the trailers follow.
       this.settle();
       this.sendHeaders();
-      this.stream.once('wantTrailers', sendOkTrailers);
+      this.stream.on('wantTrailers', sendOkTrailers);
       this.stream.end(framed);
     });
   }
@@ -435,16 +450,15 @@ class Exchange {
     trailersOnly(this.stream, code, message);
   }
 
-  /** The answer is decided: stop the timer; the connection saw data from us. */
+  /** The answer is decided: no expiry any more; the connection saw data from us. */
   private settle(): void {
     this.answered = true;
-    clearTimeout(this.timer);
+    this.deadlines.remove(this);
     this.conn.answered();
   }
 
   /** The body did not come in time, or the deadline passed: DEADLINE_EXCEEDED, and the handler is told to stop. */
   private expired(bodyTimeout: boolean): void {
-    this.timer = undefined;
     if (this.answered || !this.open()) return;
     this.answer(status.DEADLINE_EXCEEDED, bodyTimeout ? 'request body not received in time' : 'deadline exceeded');
     this.call?.abort(new UnavailableError('deadline_exceeded', 'the call\'s deadline passed'));
@@ -452,9 +466,10 @@ class Exchange {
 
   private onClose(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.deadlines.remove(this);
     // node:http2 may keep a closed stream reachable until the next mark-compact (its session's
     // stream Map, once old, still points to it for scavenges): it must reach nothing of the call.
+    this.stream.removeListener('close', this.closeListener);
     this.stream.removeListener('data', this.dataListener);
     this.stream.removeListener('end', this.endListener);
     this.stream.removeAllListeners('wantTrailers');
@@ -478,4 +493,8 @@ class Exchange {
     this.released = true;
     this.conn.finished();
   }
+}
+
+function bodyOf(exchange: Exchange): void {
+  exchange.onBody();
 }
