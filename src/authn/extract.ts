@@ -1,6 +1,6 @@
 // Finding the bearer credential in a request. Size is capped here, before any parsing.
 import { AuthnError } from '../lib/errors.js';
-import { queryParamNames, type RequestView } from '../envoy/request.js';
+import type { RequestView } from '../envoy/request.js';
 import { startsWithAsciiNoCase } from '../lib/case.js';
 
 export interface BearerSource {
@@ -42,7 +42,7 @@ export function extractBearer(req: RequestView, src: BearerSource): string | und
  */
 export function refuseQueryCredentials(req: RequestView, forbidden: ReadonlySet<string>, isCredential?: (value: string) => boolean): void {
   if (req.query === '') return;
-  for (const name of queryParamNames(req.query)) {
+  for (const name of req.queryNames) {
     if (forbidden.has(name)) throw new AuthnError('credential_in_query', `credential in query parameter ${name}`);
   }
   if (isCredential) {

@@ -18,6 +18,8 @@ export interface RequestView {
   readonly pathInvalid: boolean;
   /** Raw query string without the leading `?` ('' when none). */
   readonly query: string;
+  /** The query parameters' names, decoded, lower-cased, each once, sorted (for the URL-credential check and the audit record). */
+  readonly queryNames: readonly string[];
   /** Lower-cased header names. Envoy joins repeated headers with ','. */
   readonly headers: ReadonlyMap<string, string>;
   readonly source: {
@@ -122,6 +124,7 @@ export function toRequestView(req: CheckRequest__Output): RequestView {
     path: normalized ?? target.path,
     pathInvalid: normalized === undefined,
     query: target.query ?? '',
+    queryNames: queryNames(target.query ?? ''),
     headers,
     // One object, one shape (absent: undefined, never '').
     source: {
@@ -134,20 +137,38 @@ export function toRequestView(req: CheckRequest__Output): RequestView {
   };
 }
 
-/** Names of the query parameters present (decoded), for checks such as "no credentials in URLs". */
-export function queryParamNames(query: string): Set<string> {
-  const names = new Set<string>();
-  if (query === '') return names;
+const NO_NAMES: readonly string[] = Object.freeze([]);
+// Up to this many names, duplicates are found by scanning the list (no Set per request).
+const SCAN_MAX = 16;
+
+/**
+ * Names of the query parameters present: decoded ('+', percent escapes), lower-cased, each once,
+ * sorted. Computed once per request (the credential check and the audit record both read them).
+ */
+export function queryNames(query: string): readonly string[] {
+  if (query === '') return NO_NAMES;
+  const names: string[] = [];
   // Nothing to decode (the usual query): the names are the text before each '='. Else
-  // URLSearchParams decodes them ('+', percent escapes) - an object per call, so only then.
+  // URLSearchParams decodes them - an object per call, so only then.
   if (!/[%+]/.test(query)) {
-    for (const pair of query.split('&')) {
-      if (pair === '') continue;
-      const eq = pair.indexOf('=');
-      names.add(toLower(eq < 0 ? pair : pair.slice(0, eq)));
+    for (let from = 0; from <= query.length; ) {
+      let to = query.indexOf('&', from);
+      if (to < 0) to = query.length;
+      if (to > from) {
+        const eq = query.indexOf('=', from);
+        names.push(toLower(query.slice(from, eq >= 0 && eq < to ? eq : to)));
+      }
+      from = to + 1;
     }
-    return names;
+  } else {
+    for (const [k] of new URLSearchParams(query)) names.push(k.toLowerCase());
   }
-  for (const [k] of new URLSearchParams(query)) names.add(k.toLowerCase());
+  if (names.length === 0) return NO_NAMES;
+  if (names.length > SCAN_MAX) return [...new Set(names)].sort();
+  names.sort();
+  // Sorted: a repeated name sits next to its first.
+  let kept = 1;
+  for (let i = 1; i < names.length; i++) if (names[i] !== names[kept - 1]) names[kept++] = names[i]!;
+  names.length = kept;
   return names;
 }

@@ -3,7 +3,10 @@
 // all differ) was a few hundred bytes of garbage per call. Here a call costs nothing but its heap
 // slot, and the one timer is re-armed only when it fires or an earlier expiry arrives: with a
 // fixed grpc-timeout (Envoy's ext_authz timeout) every new call expires after those already
-// queued, so the timer fires about once per timeout, not once per call.
+// queued, so the timer fires about once per timeout, not once per call. It is not disarmed when the
+// last call leaves (at low load that is after every call, and re-arming would be a timer per call
+// again): it fires once more, finds nothing due and stops. It is unref'd: the listener and the
+// connections keep the process alive while calls are open, never this timer.
 
 /** What the queue holds: the call sets `expiresAt` through the queue only. */
 export interface Expiring {
@@ -53,7 +56,6 @@ export class Deadlines {
       this.down(last.slot);
     }
     // The timer stays armed: when it fires with nothing due it re-arms for what is left (or stops).
-    if (this.heap.length === 0) this.disarm();
   }
 
   get size(): number {
@@ -80,13 +82,7 @@ export class Deadlines {
     if (this.timer) clearTimeout(this.timer);
     this.armedAt = at;
     // At least 1 ms: Node's loop clock and Date.now() may disagree by a millisecond.
-    this.timer = setTimeout(this.fire, Math.max(1, at - this.now()));
-  }
-
-  private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedAt = Infinity;
+    this.timer = setTimeout(this.fire, Math.max(1, at - this.now())).unref();
   }
 
   private up(i: number): void {

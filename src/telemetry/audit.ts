@@ -3,7 +3,7 @@
 // appear: the record names identities, never tokens; the path carries query keys, not values.
 import { randomUuid } from '../lib/uuid.js';
 import type { Decision } from '../check/decision.js';
-import { queryParamNames, type RequestView } from '../envoy/request.js';
+import type { RequestView } from '../envoy/request.js';
 import type { MaskRule } from './decision-log/mask.js';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -19,8 +19,6 @@ export function traceIdOf(req: RequestView | undefined, grpcTraceparent?: string
   return b3 !== undefined && /^[0-9a-f]{16,32}$/.test(b3) ? b3 : undefined;
 }
 
-const NO_QUERY: readonly string[] = Object.freeze([]);
-const queryKeys = (query: string): readonly string[] => (query === '' ? NO_QUERY : [...queryParamNames(query)].sort());
 
 function requestFields(req: RequestView | undefined): Record<string, unknown> {
   if (!req) return {};
@@ -30,7 +28,7 @@ function requestFields(req: RequestView | undefined): Record<string, unknown> {
     method: req.method,
     host: req.host,
     path: req.path,
-    query_keys: queryKeys(req.query),
+    query_keys: req.queryNames,
   };
 }
 
@@ -52,7 +50,7 @@ export function checkRecord(req: RequestView, d: Decision, durationMs: number, t
     method: req.method,
     host: req.host,
     path: req.path,
-    query_keys: queryKeys(req.query),
+    query_keys: req.queryNames,
     route: d.route,
     allowed: d.allowed,
     outcome: d.allowed ? 'allowed' : 'denied',

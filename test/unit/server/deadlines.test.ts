@@ -1,5 +1,6 @@
 // The calls' expiries on one timer: each fires once, at or after its time, in order; moved and
-// removed entries behave; the timer is not re-armed per call, and nothing is left armed when empty.
+// removed entries behave; the timer is not re-armed per call (not even when calls come one at a
+// time), never keeps the process alive, and stops once nothing is queued.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deadlines, type Expiring } from '../../../src/server/deadlines.js';
 
@@ -48,6 +49,27 @@ describe('Deadlines', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('arms an unref\'d timer, not one per call when calls come one at a time, and stops when nothing is left', () => {
+    const log: string[] = [];
+    const q = new Deadlines();
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    // One call at a time, each answered 1 ms after it came, with a 200 ms timeout: the queue
+    // empties after every call.
+    for (let ms = 0; ms < 1_000; ms++) {
+      const c = new Call(String(ms), log);
+      q.set(c, Date.now() + 200);
+      vi.advanceTimersByTime(1);
+      q.remove(c);
+    }
+    expect(log).toEqual([]);
+    expect(spy.mock.calls.length).toBeLessThan(10);
+    const timer = spy.mock.results.at(-1)!.value as NodeJS.Timeout;
+    expect(timer.hasRef()).toBe(false);
+    vi.advanceTimersByTime(300);
+    expect(vi.getTimerCount()).toBe(0);
+    spy.mockRestore();
+  });
+
   it('never expires a removed call, and moves a call to its new time (earlier or later)', () => {
     const log: string[] = [];
     const q = new Deadlines();
@@ -69,7 +91,6 @@ describe('Deadlines', () => {
     vi.advanceTimersByTime(1_000);
     expect(log).toEqual(['c']);
     expect(q.size).toBe(0);
-    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('keeps one timer for many calls with a fixed timeout, firing about once per timeout', () => {
@@ -89,6 +110,7 @@ describe('Deadlines', () => {
     expect(spy.mock.calls.length).toBeLessThan(20);
     expect(vi.getTimerCount()).toBe(1);
     for (const c of open) q.remove(c);
+    vi.advanceTimersByTime(300);
     expect(vi.getTimerCount()).toBe(0);
     spy.mockRestore();
   });
