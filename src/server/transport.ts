@@ -106,7 +106,7 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
 }
 
 /** The stop signal of a call: ours carries one; a grpc-js call gets one from its 'cancelled' event. */
-export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: Stop }): Stop {
+export function callSignal(call: { cancelled?: boolean; signal?: Stop; once(event: 'cancelled', listener: () => void): unknown }): Stop {
   if (call.signal) return call.signal;
   const stop = new Stop();
   const cancel = (): void => stop.abort(new UnavailableError('cancelled', 'the caller cancelled the call'));
@@ -115,10 +115,16 @@ export function callSignal(call: EventEmitter & { cancelled?: boolean; signal?: 
   return stop;
 }
 
-/** One call, shaped like grpc-js's ServerUnaryCall / ServerWritableStream as far as the handlers use them. */
-export class Call extends EventEmitter {
+/**
+ * One call, shaped like grpc-js's ServerUnaryCall / ServerWritableStream as far as the handlers use
+ * them. Its 'cancelled' event (what grpc-js handlers such as the health service's Watch listen
+ * to) comes from an emitter made on the first listener: our handlers read `signal`, and an
+ * EventEmitter per call was garbage on every Check.
+ */
+export class Call {
   cancelled = false;
   private readonly stop = new Stop();
+  private events: EventEmitter | undefined;
 
   constructor(
     readonly request: unknown,
@@ -126,9 +132,7 @@ export class Call extends EventEmitter {
     private readonly deadline: number,
     private readonly writeMessage: (value: unknown) => boolean,
     private readonly endStream: () => void,
-  ) {
-    super();
-  }
+  ) {}
 
   /** Stopped (reason: an UnavailableError, code `cancelled` or `deadline_exceeded`) when the call's work should stop. */
   get signal(): Stop {
@@ -137,6 +141,21 @@ export class Call extends EventEmitter {
 
   getDeadline(): number {
     return this.deadline;
+  }
+
+  on(event: string, listener: (...args: unknown[]) => void): this {
+    (this.events ??= new EventEmitter()).on(event, listener);
+    return this;
+  }
+
+  once(event: string, listener: (...args: unknown[]) => void): this {
+    (this.events ??= new EventEmitter()).once(event, listener);
+    return this;
+  }
+
+  removeListener(event: string, listener: (...args: unknown[]) => void): this {
+    this.events?.removeListener(event, listener);
+    return this;
   }
 
   /** Server streaming: send one message. */
@@ -154,7 +173,7 @@ export class Call extends EventEmitter {
     if (this.stop.aborted) return;
     this.cancelled = true;
     this.stop.abort(reason);
-    this.emit('cancelled', reason.code === 'deadline_exceeded' ? 'deadline' : 'cancelled');
+    this.events?.emit('cancelled', reason.code === 'deadline_exceeded' ? 'deadline' : 'cancelled');
   }
 }
 
