@@ -14,10 +14,8 @@ import { serverOptions } from './grpc.js';
 import { AUTHZ_SERVICE, Health, RLS_SERVICE } from './health.js';
 import { InFlight } from './inflight.js';
 import { Lifecycle } from './lifecycle.js';
-import { envoyProtos, envoyReflection } from '../envoy/protos.js';
-import { plainDecoder } from '../envoy/plain-decoder.js';
-import { checkResponseWriter } from '../envoy/check-response-wire.js';
-import { rateLimitResponseWriter } from './rls-response-wire.js';
+import { envoyProtos } from '../envoy/protos.js';
+import { checkMethod, shouldRateLimitMethod } from './codecs.js';
 import { warmUpCheck } from './warm-up.js';
 import type { AuthorizationHandlers } from '../gen/envoy/service/auth/v3/Authorization.js';
 import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3/RateLimitService.js';
@@ -87,26 +85,12 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
     const authz: AuthorizationHandlers = { Check: (call, callback) => gens.current.authz!.Check(call, callback) };
     const rls: RateLimitServiceHandlers = { ShouldRateLimit: (call, callback) => gens.current.rls!.ShouldRateLimit(call, callback) };
     if (cfg.check.enabled) {
-      // Check requests are read by the one-pass decoder and answers written by the fast
-      // CheckResponse writer (the same objects and bytes as proto-loader's, less garbage).
-      const def = protos.auth.v3.Authorization.service;
-      const check = {
-        ...def.Check,
-        requestDeserialize: plainDecoder(envoyReflection().lookupType('envoy.service.auth.v3.CheckRequest'), def.Check.requestDeserialize),
-        responseSerialize: checkResponseWriter(def.Check.responseSerialize as (v: unknown) => Buffer),
-      };
-      server.addService({ ...def, Check: check }, { ...authz });
+      const check = checkMethod();
+      server.addService({ ...protos.auth.v3.Authorization.service, Check: check }, { ...authz });
       warmUpCheck(check, first.pipeline);
     }
     if (first.limiter) {
-      // The same for ShouldRateLimit: the one-pass decoder, the fast RateLimitResponse writer.
-      const def = protos.ratelimit.v3.RateLimitService.service;
-      const rl = {
-        ...def.ShouldRateLimit,
-        requestDeserialize: plainDecoder(envoyReflection().lookupType('envoy.service.ratelimit.v3.RateLimitRequest'), def.ShouldRateLimit.requestDeserialize),
-        responseSerialize: rateLimitResponseWriter(def.ShouldRateLimit.responseSerialize as (v: unknown) => Buffer),
-      };
-      server.addService({ ...def, ShouldRateLimit: rl }, { ...rls });
+      server.addService({ ...protos.ratelimit.v3.RateLimitService.service, ShouldRateLimit: shouldRateLimitMethod() }, { ...rls });
     }
 
     const admin = await startAdmin({
