@@ -12,10 +12,14 @@ export interface StopSignal {
   throwIfAborted(): void;
 }
 
+type Listener = ((reason: unknown) => void) | Stop;
+
 export class Stop implements StopSignal {
   private why: unknown;
   private stopped = false;
-  private listeners: ((reason: unknown) => void)[] | undefined;
+  private listeners: Listener[] | undefined;
+  /** The Stop this one follows (see follow()). */
+  private leader: Stop | undefined;
 
   get aborted(): boolean {
     return this.stopped;
@@ -36,7 +40,30 @@ export class Stop implements StopSignal {
     this.why = reason;
     const ls = this.listeners;
     this.listeners = undefined;
-    if (ls) for (const l of ls) l(reason);
+    if (!ls) return;
+    for (const l of ls) {
+      if (typeof l === 'function') l(reason);
+      else l.abort(reason);
+    }
+  }
+
+  /**
+   * Stops this one when `leader` stops (at once if it has), until detach(): a call's work
+   * following the call, with no closure per link.
+   */
+  follow(leader: Stop): void {
+    if (leader.stopped) return this.abort(leader.why);
+    (leader.listeners ??= []).push(this);
+    this.leader = leader;
+  }
+
+  /** No longer follows its leader. */
+  detach(): void {
+    const ls = this.leader?.listeners;
+    this.leader = undefined;
+    if (!ls) return;
+    const i = ls.indexOf(this);
+    if (i >= 0) ls.splice(i, 1);
   }
 
   /** Runs `fn` when stopped (at once if already stopped); returns a function that removes it. */

@@ -52,8 +52,16 @@ class CheckExchange {
     private readonly signal: StopSignal,
     private readonly span: Span,
     private readonly traceId: string | undefined,
-    private readonly end: () => void,
+    /** The pipeline's stop, following the call's. */
+    private readonly work: Stop,
+    /** Ends the call's count in flight. */
+    private readonly done: () => void,
   ) {}
+
+  private end(): void {
+    this.work.detach();
+    this.done();
+  }
 
   decided(d: Decision): void {
     try {
@@ -169,12 +177,9 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       // The pipeline's work stops when the call is reset or its deadline passes (ours or the caller's).
       const signal = callSignal(call);
       const work = new Stop();
-      const unlink = signal.onAbort((reason) => work.abort(reason));
+      work.follow(signal);
       void serverSpan('envoy-authz Check', parentContext(call, req), (span) => {
-        const x = new CheckExchange(deps, callback, req, started, signal, span, traceIdFor(call, req), () => {
-          unlink();
-          done();
-        });
+        const x = new CheckExchange(deps, callback, req, started, signal, span, traceIdFor(call, req), work, done);
         if (!req) return x.failed(new UnavailableError('internal', 'CheckRequest could not be read'));
         let d: Maybe<Decision>;
         try {

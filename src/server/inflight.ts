@@ -10,18 +10,22 @@ export class InFlight {
     return this.count;
   }
 
-  /** Marks a call as started; call the returned function once when it ends. */
+  /** Marks a call as started; call the returned function once when it ends (later calls do nothing). */
   begin(): () => void {
-    this.count += 1;
-    const endParent = this.parent?.begin();
+    this.add(1);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      endParent?.();
-      this.count -= 1;
-      if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+      this.add(-1);
     };
+  }
+
+  /** This count and every parent's, with one closure per call (not one per level). */
+  private add(n: number): void {
+    this.count += n;
+    if (this.count === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
+    this.parent?.add(n);
   }
 
   /** Resolves true when no call is in progress, false if `timeoutMs` passes first. */

@@ -60,4 +60,37 @@ describe('Stop', () => {
     expect(stop).toBeLessThan(20);
     expect(controller).toBeGreaterThan(stop * 5);
   });
+
+  it('follows a leader: stopped with its reason, in order with its other listeners, until detached', () => {
+    const leader = new Stop();
+    const seen: string[] = [];
+    const a = new Stop();
+    const b = new Stop();
+    leader.onAbort(() => seen.push('fn'));
+    a.follow(leader);
+    b.follow(leader);
+    a.onAbort((r) => seen.push(`a:${String(r)}`));
+    b.detach();
+    leader.abort('gone');
+    expect(seen).toEqual(['fn', 'a:gone']);
+    expect(a.aborted && a.reason === 'gone').toBe(true);
+    expect(b.aborted).toBe(false);
+    // A leader already stopped stops its follower at once; detaching twice or unlinked is harmless.
+    const c = new Stop();
+    c.follow(leader);
+    expect(c.reason).toBe('gone');
+    c.detach();
+    c.detach();
+    new Stop().detach();
+  });
+
+  it('a detached follower is no longer reachable from its leader', () => {
+    const leader = new Stop();
+    for (let i = 0; i < 1_000; i++) {
+      const s = new Stop();
+      s.follow(leader);
+      s.detach();
+    }
+    expect((leader as unknown as { listeners: unknown[] }).listeners).toHaveLength(0);
+  });
 });
