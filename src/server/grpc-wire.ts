@@ -2,6 +2,7 @@
 // on its own: content-type, grpc-timeout, grpc-message encoding, request metadata, message framing
 // and decompression (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
 import { gunzip } from 'node:zlib';
+import { toLower } from '../lib/case.js';
 
 export const GRPC_CONTENT_TYPE = 'application/grpc';
 /** The request encodings we decode; sent as grpc-accept-encoding on every answer. */
@@ -55,13 +56,34 @@ export function encodeGrpcMessage(message: string): string {
 
 export type MetadataValue = string | Buffer;
 
-/** Call metadata as grpc-js exposes it: every value of a key, `-bin` values decoded to Buffers. */
+/**
+ * Call metadata as grpc-js exposes it: every value of a key, `-bin` values decoded to Buffers.
+ * Without `-bin` values it keeps node:http2's raw header list and reads it when asked: a Check
+ * reads at most one key, and a Map of every key was garbage on every call.
+ */
 export class CallMetadata {
-  constructor(private readonly values: ReadonlyMap<string, readonly MetadataValue[]>) {}
+  private parsed: ReadonlyMap<string, readonly MetadataValue[]> | undefined;
+  private readonly raw: readonly string[] | undefined;
+
+  constructor(source: ReadonlyMap<string, readonly MetadataValue[]> | readonly string[]) {
+    if (Array.isArray(source)) this.raw = source as readonly string[];
+    else this.parsed = source as ReadonlyMap<string, readonly MetadataValue[]>;
+  }
+
+  private get values(): ReadonlyMap<string, readonly MetadataValue[]> {
+    this.parsed ??= metadataValues(this.raw!)!;
+    return this.parsed;
+  }
 
   /** Every value sent for a key, in order. */
   get(key: string): MetadataValue[] {
-    return [...(this.values.get(key.toLowerCase()) ?? [])];
+    const k = key.toLowerCase();
+    const raw = this.raw;
+    if (this.parsed || !raw || k.endsWith('-bin')) return [...(this.values.get(k) ?? [])];
+    const out: MetadataValue[] = [];
+    if (k[0] === ':' || RESERVED.has(k)) return out;
+    for (let i = 0; i + 1 < raw.length; i += 2) if (toLower(raw[i]!) === k) out.push(raw[i + 1]!);
+    return out;
   }
 
   /**
@@ -81,6 +103,15 @@ export class CallMetadata {
  * being several). A malformed `-bin` value: undefined (grpc-go answers INTERNAL).
  */
 export function parseMetadata(rawHeaders: readonly string[]): CallMetadata | undefined {
+  // Only -bin values can be malformed: without one, the list is read when asked (CallMetadata).
+  let binary = false;
+  for (let i = 0; i + 1 < rawHeaders.length && !binary; i += 2) binary = toLower(rawHeaders[i]!).endsWith('-bin');
+  if (!binary) return new CallMetadata(rawHeaders);
+  const values = metadataValues(rawHeaders);
+  return values && new CallMetadata(values);
+}
+
+function metadataValues(rawHeaders: readonly string[]): Map<string, MetadataValue[]> | undefined {
   const values = new Map<string, MetadataValue[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const key = rawHeaders[i]!.toLowerCase();
@@ -98,7 +129,7 @@ export function parseMetadata(rawHeaders: readonly string[]): CallMetadata | und
       list.push(Buffer.from(b64, 'base64'));
     }
   }
-  return new CallMetadata(values);
+  return values;
 }
 
 /** A length-prefixed, uncompressed gRPC message. */
