@@ -10,7 +10,7 @@
 
 /** What the queue holds: the call sets `expiresAt` through the queue only. */
 export interface Expiring {
-  /** ms since the epoch; Infinity while not queued. */
+  /** ms on the queue's clock (performance.now(): monotonic); Infinity while not queued. */
   expiresAt: number;
   /** Its place in the heap (-1: not queued). */
   slot: number;
@@ -18,17 +18,19 @@ export interface Expiring {
   expire(): void;
 }
 
+const MAX_DELAY = 2 ** 31 - 1;
+
 export class Deadlines {
   private readonly heap: Expiring[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** When the armed timer fires (Infinity: none armed). */
   private armedAt = Infinity;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Queues `e` to expire at `at` (moved there if already queued); Infinity removes it. */
+  /** Queues `e` to expire at `at` (moved there if already queued); Infinity (or NaN) removes it. */
   set(e: Expiring, at: number): void {
-    if (at === Infinity) return this.remove(e);
+    if (!(at < Infinity)) return this.remove(e);
     const old = e.expiresAt;
     e.expiresAt = at;
     if (e.slot < 0) {
@@ -81,8 +83,10 @@ export class Deadlines {
   private arm(at: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.armedAt = at;
-    // At least 1 ms: Node's loop clock and Date.now() may disagree by a millisecond.
-    this.timer = setTimeout(this.fire, Math.max(1, at - this.now())).unref();
+    // At least 1 ms (the loop's clock and ours may disagree by one), at most what setTimeout can
+    // wait (2^31 - 1 ms; more would be taken as 1 ms, and the timer would spin): a call due later
+    // is looked at again then.
+    this.timer = setTimeout(this.fire, Math.min(MAX_DELAY, Math.max(1, at - this.now()))).unref();
   }
 
   private up(i: number): void {

@@ -278,7 +278,7 @@ export class GrpcServer {
     if (!encoding) return trailersOnly(stream, status.UNIMPLEMENTED, `compression ${String(headers['grpc-encoding'])} is not supported`);
     // Calls in progress on this connection are bounded, a reset call counting until its handler stops.
     if (!conn.admit()) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    new Exchange(this.opts, this.deadlines, conn, stream, method, metadata, encoding, started, deadline).start();
+    new Exchange(this.opts, this.deadlines, conn, stream, method, metadata, encoding, started, deadline, performance.now()).start();
   }
 
 }
@@ -310,6 +310,8 @@ class Exchange implements Expiring {
   private call: Call | undefined;
   /** Whether the queued expiry is the caller's deadline (else the body's timeout). */
   private timerIsDeadline: boolean;
+  /** The deadline on the monotonic clock the queue runs on (Infinity: none). */
+  private readonly deadlineMono: number;
   private readonly chunks: Buffer[] = [];
   private size = 0;
 
@@ -322,12 +324,16 @@ class Exchange implements Expiring {
     private readonly metadata: CallMetadata,
     private readonly encoding: RequestEncoding,
     started: number,
+    /** ms since the epoch (what call.getDeadline() gives, as grpc-js does). */
     private readonly deadline: number,
+    startedMono: number,
   ) {
     // One expiry per call: first for the body (the caller's deadline, or our body_timeout_ms if
-    // sooner), then - only if that was not already the deadline - for the deadline.
-    const bodyBy = Math.min(deadline, started + opts.bodyTimeoutMs);
-    this.timerIsDeadline = bodyBy === deadline;
+    // sooner), then - only if that was not already the deadline - for the deadline. Queued on
+    // the monotonic clock: a wall-clock step moves no call's expiry.
+    this.deadlineMono = startedMono + (deadline - started);
+    const bodyBy = Math.min(this.deadlineMono, startedMono + opts.bodyTimeoutMs);
+    this.timerIsDeadline = bodyBy === this.deadlineMono;
     deadlines.set(this, bodyBy);
   }
 
@@ -393,7 +399,7 @@ class Exchange implements Expiring {
     // The body is in: from now on the expiry is the caller's deadline alone (none: none).
     if (!this.timerIsDeadline) {
       this.timerIsDeadline = true;
-      this.deadlines.set(this, this.deadline);
+      this.deadlines.set(this, this.deadlineMono);
     }
     const call = new Call(request, this.metadata, this.deadline, (v) => this.write(v), () => this.finish(null));
     this.call = call;

@@ -1,6 +1,7 @@
 // The calls' expiries on one timer: each fires once, at or after its time, in order; moved and
 // removed entries behave; the timer is not re-armed per call (not even when calls come one at a
-// time), never keeps the process alive, and stops once nothing is queued.
+// time), never keeps the process alive, and stops once nothing is queued; it runs on the monotonic
+// clock, so a step of the wall clock moves no expiry.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deadlines, type Expiring } from '../../../src/server/deadlines.js';
 
@@ -13,14 +14,14 @@ class Call implements Expiring {
     private readonly log: string[],
   ) {}
   expire(): void {
-    this.fired.push(Date.now());
+    this.fired.push(performance.now());
     this.log.push(this.name);
   }
 }
 
 describe('Deadlines', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ now: 1_000_000 });
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -29,7 +30,7 @@ describe('Deadlines', () => {
   it('expires each call once, in the order of their times, never early', () => {
     const log: string[] = [];
     const q = new Deadlines();
-    const t0 = Date.now();
+    const t0 = performance.now();
     const times = [50, 10, 30, 11, 200, 5];
     const calls = times.map((ms, i) => {
       const c = new Call(`c${i}:${ms}`, log);
@@ -57,7 +58,7 @@ describe('Deadlines', () => {
     // empties after every call.
     for (let ms = 0; ms < 1_000; ms++) {
       const c = new Call(String(ms), log);
-      q.set(c, Date.now() + 200);
+      q.set(c, performance.now() + 200);
       vi.advanceTimersByTime(1);
       q.remove(c);
     }
@@ -73,7 +74,7 @@ describe('Deadlines', () => {
   it('never expires a removed call, and moves a call to its new time (earlier or later)', () => {
     const log: string[] = [];
     const q = new Deadlines();
-    const t0 = Date.now();
+    const t0 = performance.now();
     const a = new Call('a', log);
     const b = new Call('b', log);
     const c = new Call('c', log);
@@ -101,7 +102,7 @@ describe('Deadlines', () => {
     const open: Call[] = [];
     for (let ms = 0; ms < 2_000; ms++) {
       const c = new Call(String(ms), log);
-      q.set(c, Date.now() + 200);
+      q.set(c, performance.now() + 200);
       open.push(c);
       if (open.length > 3) q.remove(open.shift()!);
       vi.advanceTimersByTime(1);
@@ -118,7 +119,7 @@ describe('Deadlines', () => {
   it('keeps the heap in order under random sets and removes (against a sorted list)', () => {
     const log: string[] = [];
     const q = new Deadlines();
-    const t0 = Date.now();
+    const t0 = performance.now();
     let seed = 1;
     const rnd = (n: number): number => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -147,13 +148,46 @@ describe('Deadlines', () => {
     expect(order.every(Boolean)).toBe(true);
   });
 
+  it('runs on the monotonic clock: the wall clock stepping forward or back moves no expiry', () => {
+    const log: string[] = [];
+    const q = new Deadlines();
+    const soon = new Call('soon', log);
+    const later = new Call('later', log);
+    q.set(soon, performance.now() + 50);
+    q.set(later, performance.now() + 10_000);
+    vi.setSystemTime(Date.now() + 60_000); // NTP steps the clock a minute ahead
+    vi.advanceTimersByTime(20);
+    expect(log).toEqual([]);
+    vi.setSystemTime(Date.now() - 120_000); // and two minutes back
+    vi.advanceTimersByTime(40);
+    expect(log).toEqual(['soon']);
+    expect(soon.fired[0]! - 1_000_000).toBeLessThan(100);
+    vi.advanceTimersByTime(10_000);
+    expect(log).toEqual(['soon', 'later']);
+  });
+
+  it('waits in steps setTimeout can take for an expiry further off than 2^31 - 1 ms', () => {
+    const log: string[] = [];
+    const q = new Deadlines();
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    const far = new Call('far', log);
+    q.set(far, performance.now() + 30 * 24 * 3600_000);
+    vi.advanceTimersByTime(1_000);
+    expect(spy.mock.calls.length).toBe(1);
+    expect(spy.mock.calls[0]![1]).toBe(2 ** 31 - 1);
+    vi.advanceTimersByTime(30 * 24 * 3600_000);
+    expect(log).toEqual(['far']);
+    expect(spy.mock.calls.length).toBeLessThan(5);
+    spy.mockRestore();
+  });
+
   it('one call that throws does not stop the others', () => {
     const log: string[] = [];
     const q = new Deadlines();
     const bad: Expiring = { expiresAt: Infinity, slot: -1, expire: () => { throw new Error('boom'); } };
     const good = new Call('good', log);
-    q.set(bad, Date.now() + 10);
-    q.set(good, Date.now() + 10);
+    q.set(bad, performance.now() + 10);
+    q.set(good, performance.now() + 10);
     vi.advanceTimersByTime(20);
     expect(log).toEqual(['good']);
   });

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../../src/config/loader.js';
 import { serverOptions } from '../../../src/server/grpc.js';
 import { GrpcServer, type Call, type TransportOptions } from '../../../src/server/transport.js';
@@ -131,6 +131,28 @@ describe('deadlines', () => {
     expect(without.grpcStatus).toBe(String(status.DEADLINE_EXCEEDED));
     expect(Date.now() - started).toBeLessThan(1500);
     expect(calls).toBe(0);
+  });
+
+  it('keeps a deadline further off than setTimeout can wait (grpc-timeout 600H): no early DEADLINE_EXCEEDED, no busy timer', async () => {
+    const address = await start(echoText);
+    const a = await rawCall(address, '/t.Svc/Echo', grpcFrame(msg('far')), { 'grpc-timeout': '600H' });
+    expect(a.grpcStatus).toBe(String(status.OK));
+    // A handler still working under the same kind of deadline: not stopped, and the one timer
+    // waits (setTimeout takes more than 2^31 - 1 ms as 1 ms: it would fire a thousand times a second).
+    let aborted = false;
+    // (A short body timeout: its expiry comes first, and re-arms the timer for the deadline.)
+    const slow = await start((call) => call.signal.onAbort(() => (aborted = true)), { bodyTimeoutMs: 20 });
+    const s = session(slow);
+    const pending = rawRequest(s, '/t.Svc/Echo', grpcFrame(msg('far')), { 'grpc-timeout': '99999999H' });
+    await new Promise((r) => setTimeout(r, 50));
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    await new Promise((r) => setTimeout(r, 100));
+    const armed = timers.mock.calls.length;
+    timers.mockRestore();
+    expect(aborted).toBe(false);
+    expect(armed).toBeLessThan(10);
+    s.destroy();
+    await pending.catch(() => undefined);
   });
 
   it('refuses a malformed grpc-timeout with INTERNAL (as grpc-go and grpc-js)', async () => {
