@@ -44,6 +44,8 @@ interface FieldPlan {
 
 interface TypePlan {
   readonly fields: ReadonlyMap<number, FieldPlan>;
+  /** A proto2 type with required fields: protobufjs checks them, so it is never ours to decode. */
+  refused: boolean;
 }
 
 const WIRE: Record<Scalar, number> = {
@@ -257,8 +259,11 @@ function mapEntry(f: FieldPlan, target: Record<string, unknown>, end: number, de
   setOwn(target, key, value);
 }
 
+/** `out`'s own value of `key` (never one inherited from Object.prototype, such as `toString`). */
+const own = (out: Record<string, unknown>, key: string): unknown => (Object.hasOwn(out, key) ? out[key] : undefined);
+
 function message(plan: TypePlan, end: number, depth: number): Record<string, unknown> {
-  if (depth > MAX_DEPTH) throw NOT_OURS;
+  if (depth > MAX_DEPTH || plan.refused) throw NOT_OURS;
   const out: Record<string, unknown> = {};
   let last = 0;
   while (pos < end) {
@@ -271,13 +276,13 @@ function message(plan: TypePlan, end: number, depth: number): Record<string, unk
     if (f.map) {
       if (wire !== 2) throw NOT_OURS;
       const to = delimited(end);
-      const target = (out[f.name] as Record<string, unknown> | undefined) ?? (out[f.name] = {});
+      const target = (own(out, f.name) as Record<string, unknown> | undefined) ?? (out[f.name] = {});
       mapEntry(f, target, to, depth);
       if (pos !== to) throw NOT_OURS;
       continue;
     }
     if (f.repeated) {
-      const list = (out[f.name] as unknown[] | undefined) ?? [];
+      const list = (own(out, f.name) as unknown[] | undefined) ?? [];
       if (f.packable && wire === 2) {
         const to = delimited(end);
         while (pos < to) list.push(scalar(f.kind as Scalar | 'enum', to, f.names));
@@ -317,10 +322,13 @@ function plan(type: protobuf.Type, plans: Map<protobuf.Type, TypePlan>): TypePla
   const known = plans.get(type);
   if (known) return known;
   const fields = new Map<number, FieldPlan>();
-  const p: TypePlan = { fields };
+  const p: TypePlan = { fields, refused: false };
   plans.set(type, p);
   for (const field of type.fieldsArray) {
     field.resolve();
+    if (field.required) p.refused = true;
+    // A field (or oneof) named __proto__ would set the object's prototype: left to protobufjs.
+    if (field.name === '__proto__' || field.partOf?.name === '__proto__') continue;
     const nested: protobuf.Type[] = [];
     if (field instanceof protobuf.MapField) {
       const value = resolve(field.type, field.resolvedType);

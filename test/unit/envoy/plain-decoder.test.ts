@@ -238,6 +238,39 @@ describe('plainDecoder, every field kind (a synthetic message)', () => {
   });
 });
 
+describe('plainDecoder, names and rules of other message types', () => {
+  const root = protobuf.parse(
+    `syntax = "proto2"; package n;
+     message Named { repeated int32 toString = 1; map<string, string> constructor = 2; repeated string valueOf = 3; optional int32 hasOwnProperty = 4; }
+     message Required { required int32 a = 1; optional int32 b = 2; }
+     message Outer { optional Required r = 1; optional int32 c = 2; }`,
+    { keepCase: true },
+  ).root;
+  root.resolveAll();
+  const ref = (t: protobuf.Type) => (b: Buffer): unknown => t.toObject(t.decode(b), LOADER_OPTIONS);
+
+  it('fields named like Object.prototype members are the message\'s own, and nothing global changes', () => {
+    const Named = root.lookupType('n.Named');
+    const { same, fellBack } = beside(Named, ref(Named));
+    same(Buffer.from([...tag(1, 0), 1, ...lenDelimited(1, [2, 3])]));
+    same(Buffer.from(lenDelimited(2, [...lenDelimited(1, utf8('isSafe1')), ...lenDelimited(2, utf8('0'))])));
+    same(Buffer.from([...lenDelimited(3, utf8('v')), ...tag(4, 0), 7]));
+    expect(fellBack()).toBe(0);
+    expect(Object.hasOwn(Object, 'isSafe1')).toBe(false);
+  });
+
+  it('a proto2 type with required fields is left to protobufjs, which checks them', () => {
+    for (const name of ['n.Required', 'n.Outer']) {
+      const t = root.lookupType(name);
+      const { same, fellBack } = beside(t, ref(t));
+      const missing = name === 'n.Required' ? [...tag(2, 0), 1] : [...lenDelimited(1, [...tag(2, 0), 1])];
+      same(Buffer.from(missing));
+      expect(outcome(ref(t), Buffer.from(missing))).toHaveProperty('error');
+      expect(fellBack()).toBe(1);
+    }
+  });
+});
+
 describe('plainDecoder, CheckRequest and RateLimitRequest', () => {
   const checkDef = envoyProtos().envoy.service.auth.v3.Authorization.service.Check;
   const check = beside(envoyReflection().lookupType('envoy.service.auth.v3.CheckRequest'), checkDef.requestDeserialize);
