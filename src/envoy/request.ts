@@ -151,7 +151,8 @@ export function queryNames(query: string): readonly string[] {
   // Nothing to decode (the usual query): the names are the text before each '='. Else
   // URLSearchParams decodes them - an object per call, so only then.
   if (!/[%+]/.test(query)) {
-    for (let from = 0; from <= query.length; ) {
+    // As URLSearchParams: one leading '?' is not part of the first name ("/p??access_token=x").
+    for (let from = query.startsWith('?') ? 1 : 0; from <= query.length; ) {
       let to = query.indexOf('&', from);
       if (to < 0) to = query.length;
       if (to > from) {

@@ -52,6 +52,8 @@ describe('refuseQueryCredentials', () => {
     expect(code(() => refuseQueryCredentials(requestView({ path: '/a?access_token=x' }), forbidden))).toBe('credential_in_query');
     expect(code(() => refuseQueryCredentials(requestView({ path: '/a?b=1&ID_TOKEN=x' }), forbidden))).toBe('credential_in_query');
     expect(code(() => refuseQueryCredentials(requestView({ path: '/a?access%5Ftoken=x' }), forbidden))).toBe('credential_in_query');
+    // A doubled '?' does not hide the name (it did unless the query had a '%' or '+').
+    expect(code(() => refuseQueryCredentials(requestView({ path: '/a??access_token=x' }), forbidden))).toBe('credential_in_query');
   });
   it('lets other parameters through', () => {
     expect(code(() => refuseQueryCredentials(requestView({ path: '/a?token_type=x&q=access_token' }), forbidden))).toBeUndefined();

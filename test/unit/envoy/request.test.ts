@@ -104,7 +104,7 @@ describe('queryNames', () => {
 
   it('names what URLSearchParams names, with and without escapes, few or many', () => {
     const many = Array.from({ length: 40 }, (_, i) => `p${i % 25}=${i}`).join('&');
-    for (const q of ['a=1&b=2', 'A=1&a=2&&c', '=x&d=', 'e&f=1=2', 'k%20ey=1&pl+us=2', '%zz=1', 'x=%41&%41=1', ';a=1', 'é=1', 'b&a&b&a&c', many, `${many}&x%41=1`]) {
+    for (const q of ['a=1&b=2', 'A=1&a=2&&c', '=x&d=', 'e&f=1=2', 'k%20ey=1&pl+us=2', '%zz=1', 'x=%41&%41=1', ';a=1', 'é=1', 'b&a&b&a&c', '?access_token=x', '??a=1', '?', '?&b', many, `${many}&x%41=1`]) {
       const expected = [...new Set([...new URLSearchParams(q)].map(([k]) => k.toLowerCase()))].sort();
       expect(queryNames(q), q).toEqual(expected);
     }
