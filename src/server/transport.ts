@@ -10,8 +10,10 @@
 // 415 / 405 like grpc-go); a missing `te: trailers` is accepted, as grpc-go's server does (it never
 // reads te); identity and gzip requests, grpc-accept-encoding on every answer; grpc-timeout as
 // the deadline, counted from the headers (so it covers the wait for the body), malformed: INTERNAL;
-// response headers + message + trailers, trailers-only errors with a percent-encoded grpc-message;
-// message size caps both ways; repeated and -bin metadata. Hostile peers (connection.ts): preface
+// every call's deadline and body timeout on one monotonic timer queue (deadlines.ts);
+// response headers (no date header, as grpc-go) + message + trailers, trailers-only errors with a
+// percent-encoded grpc-message; message size caps both ways; repeated and -bin metadata (read in
+// place unless a -bin value must be decoded and checked). Hostile peers (connection.ts): preface
 // timeout, max age + grace, idle close, ping policy, calls in progress per connection bounded
 // (a reset call counts until its handler stops), rapid resets closed; a body that never comes
 // is answered DEADLINE_EXCEEDED after body_timeout_ms even without a grpc-timeout.
