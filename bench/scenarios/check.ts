@@ -19,6 +19,7 @@ import { gcDistribution, gcProbe, type GcDistribution, type GcProbe } from '../l
 import { CHECK } from '../lib/ghz.js';
 import { pluginBinary, pluginPeer, standInPeer, startFloor, startOpaPeer, startOurs, startPluginPeer, type CheckPeer, type Server } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
+import { ALLOCATION_BASELINE } from '../lib/targets.js';
 
 export type CheckServer = 'ours' | 'ours_nocache' | 'peer' | 'peer_cache';
 type PeerServer = 'peer' | 'peer_cache';
@@ -60,6 +61,8 @@ export interface CheckResults {
   /** Only when the real plugin was the peer. */
   standIn?: StandInComparison;
   gcRun?: GcRun;
+  /** Bytes per Check at the allocation baseline's load (ALLOCATION_BASELINE.rps), on the GC run's server after its run. */
+  allocationAtBaseline?: { seconds: number; result: LoadResult; gc: GcDistribution };
   /** RS256 allow max of ours (cache on) with and without the GC probe, runs in turn; the median run of each by CPU per call. */
   probeCost?: { without: LoadResult; with: LoadResult };
   /** Where the bytes go: a sampling heap profile of ours in a run of its own, same load as gcRun. */
@@ -118,6 +121,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   const max = { RS256: { allow: {}, deny: {} }, ES256: { allow: {}, deny: {} } } as CheckResults['max'];
   const loads = { RS256: {}, ES256: {} } as CheckResults['loads'];
   let gcRun: GcRun | undefined;
+  let allocationAtBaseline: CheckResults['allocationAtBaseline'];
   // The peer first: its max throughput sets the offered loads of everyone's latency runs.
   const names = ['peer', 'peer_cache', 'ours', 'ours_nocache'] as const;
   const cpuOf = (name: CheckServer, server: Server): CpuOf => {
@@ -171,6 +175,13 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     const server = await started('ours (GC run)', () => ours('check-gc', CACHE_ENTRIES, probe));
     try {
       gcRun = await runGc(b, server, probe, data('RS256', 'allow'), max.RS256.allow.peer.throughput);
+      // The allocation target's figure, at the load its baseline was measured at.
+      const rps = ALLOCATION_BASELINE.rps;
+      const seconds = b.quick ? 10 : 30;
+      const result = await measure(b, `ours RS256 allow, allocation at ${rps}/s`, { method: CHECK, address: server.address, data: data('RS256', 'allow'), rps, seconds }, { server: server.pid });
+      const gc = gcDistribution(await probe.take(server.pid), result.requests);
+      b.log(`    allocation at ${rps}/s: ${gc.bytesPerCall} bytes/call`);
+      allocationAtBaseline = { seconds, result, gc };
     } finally {
       await server.stop();
     }
@@ -246,7 +257,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   } finally {
     await floorServer.stop();
   }
-  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
+  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(allocationAtBaseline ? { allocationAtBaseline } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
 }
 
 /**
