@@ -21,7 +21,7 @@ import type { PolicyAuthorizer } from '../policy/authorizer.js';
 import { problemAnswer } from '../openapi/problem.js';
 import { OpenApiStage, type StageMatch } from '../openapi/stage.js';
 import type { Parsed } from '../openapi/validate.js';
-import { childSpan } from '../telemetry/tracing.js';
+import { childSpan, childSpanCall } from '../telemetry/tracing.js';
 import { isPromise, rejected, type Maybe } from '../lib/maybe.js';
 import type { Allow, Decision, PolicyEvaluation } from './decision.js';
 import type { FailureGuard } from './failure-guard.js';
@@ -32,6 +32,10 @@ import type { Attributes } from '@opentelemetry/api';
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 /** No policy ran: nothing to add to the allowed decision. */
 const NO_EXTRA: Partial<Allow> = Object.freeze({});
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+// The stages run through childSpanCall with these and their arguments: no closure per Check.
+const authenticateWith = (a: Authenticator, req: RequestView): Maybe<Credential | undefined> => a.authenticate(req);
+const authorizeWith = (authorizer: PolicyAuthorizer, input: PolicyInputDoc): ReturnType<PolicyAuthorizer['authorize']> => authorizer.authorize(input);
 const methodsLabels = new WeakMap<Authenticator, Attributes>();
 function methodsAttributes(a: Authenticator): Attributes {
   let attrs = methodsLabels.get(a);
@@ -258,7 +262,7 @@ export class CheckPipeline {
 
   /** One authenticator: traced (and timed) only where the request carries its kind of credential. */
   private attempt(a: Authenticator, req: RequestView): Maybe<Credential | undefined> {
-    return a.carries?.(req) === false ? a.authenticate(req) : childSpan('authenticate', methodsAttributes(a), () => a.authenticate(req), this.deps.metrics);
+    return a.carries?.(req) === false ? a.authenticate(req) : childSpanCall('authenticate', methodsAttributes(a), authenticateWith, a, req, this.deps.metrics);
   }
 
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
@@ -281,7 +285,7 @@ export class CheckPipeline {
     signal?.throwIfAborted();
     const started = performance.now();
     // The compiled policy answers synchronously: no promise between the input and the decision.
-    const { decision, revision, result } = childSpan('policy.evaluate', NO_ATTRIBUTES, () => p.authorizer.authorize(input), this.deps.metrics);
+    const { decision, revision, result } = childSpanCall('policy.evaluate', NO_ATTRIBUTES, authorizeWith, p.authorizer, input, this.deps.metrics);
     const evaluation = new Evaluation(input, result, Math.round((performance.now() - started) * 1e6));
     if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
     if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
@@ -342,6 +346,16 @@ export class CheckPipeline {
     return isPromise(token) ? token.then((minted) => this.allowed(route, identity, extra, minted)) : this.allowed(route, identity, extra, token);
   }
 
+  /**
+   * Our removals when the policy sets no header: they depend only on which of our headers are set
+   * (`keys`: none, the identity's, the identity's and the token's), so each list is made once.
+   */
+  private removals(upstreamHeaders: Readonly<Record<string, string>>, keys: 0 | 1 | 2): readonly string[] {
+    return (this.removalsFor[keys] ??= Object.freeze(this.stripHeaders.filter((h) => !(h in upstreamHeaders))));
+  }
+
+  private readonly removalsFor: (readonly string[] | undefined)[] = [];
+
   private allowed(route: Route, identity: Identity | undefined, extra: Partial<Allow>, token: string | undefined): Allow {
     const upstreamHeaders: Record<string, string> = {};
     if (identity) {
@@ -358,7 +372,7 @@ export class CheckPipeline {
     const policySets = policyHeaders && policyHeaders.length > 0 ? new Set(policyHeaders.map(([k]) => k.toLowerCase())) : undefined;
     if (policySets) for (const k of Object.keys(upstreamHeaders)) if (policySets.has(k)) delete upstreamHeaders[k];
     // Nor do we remove a header we set (e.g. authorization carrying the minted token).
-    const ours = route.additions ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets?.has(h)) : [];
+    const ours = !route.additions ? NO_HEADERS : policySets ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets.has(h)) : this.removals(upstreamHeaders, identity ? (token !== undefined && this.deps.token ? 2 : 1) : 0);
     const policyRemoves = extra.policy?.requestHeadersToRemove;
     const removeHeaders = policyRemoves && policyRemoves.length > 0 ? [...ours.filter((h) => !policyRemoves.some((r) => r.toLowerCase() === h)), ...policyRemoves] : ours;
     // One shape for every allowed decision (absent fields undefined), not a spread of `extra`:

@@ -86,10 +86,14 @@ function metadataStruct(ours: Allow | undefined, policy: Readonly<Record<string,
 function allowResponse(d: Allow): CheckResponse {
   const p = d.policy;
   const additions = d.additions !== false;
-  const headers: HeaderValueOption[] = [];
   const ours = d.upstreamHeaders;
-  for (const k in ours) if (Object.hasOwn(ours, k)) headers.push(overwrite(k, ours[k]!));
-  if (p) for (const [key, value] of p.headers) headers.push({ header: { key, value } });
+  // Sized once (pushing into [] grew its store on the way).
+  let n = p ? p.headers.length : 0;
+  for (const k in ours) if (Object.hasOwn(ours, k)) n++;
+  const headers = new Array<HeaderValueOption>(n);
+  let i = 0;
+  for (const k in ours) if (Object.hasOwn(ours, k)) headers[i++] = overwrite(k, ours[k]!);
+  if (p) for (const [key, value] of p.headers) headers[i++] = { header: { key, value } };
   // A bare `true` (or no policy) with nothing of ours to say has no ok_response, as with the plugin.
   const bare = p?.form !== 'object' && headers.length === 0 && d.removeHeaders.length === 0;
   const meta = metadataStruct(additions ? d : undefined, p?.dynamicMetadata, d.decisionId);

@@ -25,6 +25,18 @@ interface PolicyState {
 type OpaEval = (reserved: number, entrypoint: number, dataAddr: number, inputAddr: number, inputLen: number, heapPtr: number, format: number) => number;
 
 const evals = new WeakMap<LoadedPolicy, OpaEval | null>();
+// A byte view of each policy's memory, made again only when the memory grows (which replaces its
+// buffer): two views per evaluation were garbage on every Check.
+const views = new WeakMap<LoadedPolicy, Buffer>();
+
+function memoryOf(policy: LoadedPolicy, s: PolicyState): Buffer {
+  let view = views.get(policy);
+  if (view?.buffer !== s.mem.buffer) {
+    view = Buffer.from(s.mem.buffer);
+    views.set(policy, view);
+  }
+  return view;
+}
 
 /** opa_eval of this policy when it has the ABI 1.2 fast path (checked once per loaded policy), else null. */
 function opaEvalOf(policy: LoadedPolicy): OpaEval | null {
@@ -50,11 +62,11 @@ export function evaluateJsonText(policy: LoadedPolicy, json: Uint8Array, entrypo
   const addr = s.dataHeapPtr;
   const short = addr + json.length - s.mem.buffer.byteLength;
   if (short > 0) s.mem.grow(Math.ceil(short / PAGE));
-  new Uint8Array(s.mem.buffer, addr, json.length).set(json);
+  memoryOf(policy, s).set(json, addr);
   const result = opaEval(0, id, s.dataAddr, addr, json.length, addr + json.length, 0);
-  // The result set is NUL-terminated JSON text.
-  const mem = new Uint8Array(s.mem.buffer);
+  // The result set is NUL-terminated JSON text (the evaluation may have grown the memory).
+  const mem = memoryOf(policy, s);
   let end = result;
   while (mem[end] !== 0) end++;
-  return JSON.parse(decoder.decode(mem.subarray(result, end)));
+  return JSON.parse(mem.toString('utf8', result, end));
 }

@@ -113,11 +113,21 @@ export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) =>
  * timed synchronously (no promise), so a Check whose stages all answer at once makes none.
  */
 export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, metrics: MetricsSink = NO_METRICS): T {
+  return childSpanCall(name, attributes, callThunk, fn, undefined, metrics) as T;
+}
+
+const callThunk = (fn: () => unknown): unknown => fn();
+
+/**
+ * childSpan for `fn(a, b)`: the hot path passes a function and its arguments instead of making a
+ * closure per call.
+ */
+export function childSpanCall<A, B, T>(name: string, attributes: Attributes, fn: (a: A, b: B) => T, a: A, b: B, metrics: MetricsSink = NO_METRICS): T {
   const started = performance.now();
   if (!tracingOn) {
     let r: T;
     try {
-      r = fn();
+      r = fn(a, b);
     } catch (err) {
       metrics.stage(name, secondsSince(started));
       throw err;
@@ -139,7 +149,7 @@ export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, 
     };
     let r: T;
     try {
-      r = fn();
+      r = fn(a, b);
     } catch (err) {
       return failed(err);
     }
