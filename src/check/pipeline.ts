@@ -36,6 +36,7 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
 // The stages run through childSpanCall with these and their arguments: no closure per Check.
 const authenticateWith = (a: Authenticator, req: RequestView): Maybe<Credential | undefined> => a.authenticate(req);
 const authorizeWith = (authorizer: PolicyAuthorizer, input: PolicyInputDoc): ReturnType<PolicyAuthorizer['authorize']> => authorizer.authorize(input);
+const mintWith = (minter: TokenMinter, identity: Identity, audience: string): ReturnType<TokenMinter['tokenFor']> => minter.tokenFor(identity, audience);
 const methodsLabels = new WeakMap<Authenticator, Attributes>();
 function methodsAttributes(a: Authenticator): Attributes {
   let attrs = methodsLabels.get(a);
@@ -262,7 +263,7 @@ export class CheckPipeline {
 
   /** One authenticator: traced (and timed) only where the request carries its kind of credential. */
   private attempt(a: Authenticator, req: RequestView): Maybe<Credential | undefined> {
-    return a.carries?.(req) === false ? a.authenticate(req) : childSpanCall('authenticate', methodsAttributes(a), authenticateWith, a, req, this.deps.metrics);
+    return a.carries?.(req) === false ? a.authenticate(req) : childSpanCall('authenticate', methodsAttributes(a), authenticateWith, a, req, undefined, this.deps.metrics);
   }
 
   /** Authentication passed: the policy (when configured for the route) decides, then the answer is built. */
@@ -285,7 +286,7 @@ export class CheckPipeline {
     signal?.throwIfAborted();
     const started = performance.now();
     // The compiled policy answers synchronously: no promise between the input and the decision.
-    const { decision, revision, result } = childSpanCall('policy.evaluate', NO_ATTRIBUTES, authorizeWith, p.authorizer, input, this.deps.metrics);
+    const { decision, revision, result } = childSpanCall('policy.evaluate', NO_ATTRIBUTES, authorizeWith, p.authorizer, input, undefined, this.deps.metrics);
     const evaluation = new Evaluation(input, result, Math.round((performance.now() - started) * 1e6));
     if (decision.allowed) return this.validated(req, route, identity, { policy: decision, policyRevision: revision, decisionId, evaluation }, signal, api, input);
     if (mode === 'dry_run') return this.validated(req, route, identity, { policyRevision: revision, dryRunDenied: true, wouldStatus: decision.httpStatus ?? 403, decisionId, evaluation }, signal, api, input);
@@ -342,7 +343,7 @@ export class CheckPipeline {
     const t = this.deps.token;
     if (!identity || !t) return this.allowed(route, identity, extra, undefined);
     const audience = t.minter.audienceFor(req.contextExtensions, route.audience);
-    const token = childSpan('token.mint', { 'envoy_authz.audience': audience }, () => t.minter.tokenFor(identity, audience), this.deps.metrics);
+    const token = childSpanCall('token.mint', this.audienceAttributes(audience), mintWith, t.minter, identity, audience, this.deps.metrics);
     return isPromise(token) ? token.then((minted) => this.allowed(route, identity, extra, minted)) : this.allowed(route, identity, extra, token);
   }
 
@@ -355,6 +356,14 @@ export class CheckPipeline {
   }
 
   private readonly removalsFor: (readonly string[] | undefined)[] = [];
+
+  /** The token.mint span's attributes: the last audience's kept (audiences come from config, few). */
+  private audienceAttributes(audience: string): Attributes {
+    if (this.lastAudience?.['envoy_authz.audience'] !== audience) this.lastAudience = Object.freeze({ 'envoy_authz.audience': audience });
+    return this.lastAudience;
+  }
+
+  private lastAudience: Attributes | undefined;
 
   private allowed(route: Route, identity: Identity | undefined, extra: Partial<Allow>, token: string | undefined): Allow {
     const upstreamHeaders: Record<string, string> = {};

@@ -7,7 +7,7 @@ import { grpcTraceparent } from './metadata.js';
 import { ROOT_CONTEXT, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import type { CheckPipeline } from '../check/pipeline.js';
 import { checkCancelledRecord, checkErrorRecord, checkRecord, traceIdOf } from '../telemetry/audit.js';
-import { activeTraceId, callerContext, serverSpan } from '../telemetry/tracing.js';
+import { activeTraceId, callerContext, NOOP_SPAN, serverSpanCall } from '../telemetry/tracing.js';
 import type { Config } from '../config/schema.js';
 import { toRequestView, type RequestView } from '../envoy/request.js';
 import { toCheckResponse } from '../envoy/response.js';
@@ -44,19 +44,47 @@ function asUnavailable(err: unknown): UnavailableError {
  * usually comes back synchronously, and then nothing here makes a promise).
  */
 class CheckExchange {
+  /** Set by run(), inside the call's span. */
+  private span: Span = NOOP_SPAN;
+  private traceId: string | undefined;
+
   constructor(
     private readonly deps: AuthzServiceDeps,
+    private readonly call: Parameters<AuthorizationHandlers['Check']>[0],
     private readonly callback: sendUnaryData<CheckResponse>,
     private readonly req: RequestView | undefined,
     private readonly started: number,
+    /** What the pipeline may spend, ms from `started`. */
+    private readonly budget: number,
     private readonly signal: StopSignal,
-    private readonly span: Span,
-    private readonly traceId: string | undefined,
     /** The pipeline's stop, following the call's. */
     private readonly work: Stop,
     /** Ends the call's count in flight. */
     private readonly done: () => void,
   ) {}
+
+  /** Decides and answers, in the call's span: what it returns settles when the call is done (the span ends then). */
+  run(span: Span): Maybe<void> {
+    this.span = span;
+    this.traceId = traceIdFor(this.call, this.req);
+    const req = this.req;
+    if (!req) return this.failed(new UnavailableError('internal', 'CheckRequest could not be read'));
+    let d: Maybe<Decision>;
+    try {
+      d = this.deps.pipeline.check(req, this.work);
+      // What waits gets what is left of the budget.
+      if (isPromise(d)) d = withDeadline(d, Math.max(0, this.budget - (performance.now() - this.started)), this.work);
+    } catch (err) {
+      return this.failed(err);
+    }
+    // Decided at once (the usual case): answered now, no promise. Else when it settles; the span
+    // (tracing on) ends with that promise.
+    if (!isPromise(d)) return this.decided(d);
+    return d.then(
+      (decision) => this.decided(decision),
+      (err: unknown) => this.failed(err),
+    );
+  }
 
   private end(): void {
     this.work.detach();
@@ -160,8 +188,10 @@ function traceIdFor(call: Parameters<AuthorizationHandlers['Check']>[0], req: Re
   }
 }
 
+const runExchange = (x: CheckExchange, span: Span): Maybe<void> => x.run(span);
+
 export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHandlers {
-  const { pipeline, check, inflight } = deps;
+  const { check, inflight } = deps;
   return {
     Check(call, callback) {
       const started = performance.now();
@@ -178,25 +208,8 @@ export function authorizationHandlers(deps: AuthzServiceDeps): AuthorizationHand
       const signal = callSignal(call);
       const work = new Stop();
       work.follow(signal);
-      void serverSpan('envoy-authz Check', parentContext(call, req), (span) => {
-        const x = new CheckExchange(deps, callback, req, started, signal, span, traceIdFor(call, req), work, done);
-        if (!req) return x.failed(new UnavailableError('internal', 'CheckRequest could not be read'));
-        let d: Maybe<Decision>;
-        try {
-          d = pipeline.check(req, work);
-          // What waits gets what is left of the budget.
-          if (isPromise(d)) d = withDeadline(d, Math.max(0, budget - (performance.now() - started)), work);
-        } catch (err) {
-          return x.failed(err);
-        }
-        // Decided at once (the usual case): answered now, no promise. Else when it settles; the span
-        // (tracing on) ends with that promise.
-        if (!isPromise(d)) return x.decided(d);
-        return d.then(
-          (decision) => x.decided(decision),
-          (err: unknown) => x.failed(err),
-        );
-      });
+      const x = new CheckExchange(deps, call, callback, req, started, budget, signal, work, done);
+      void serverSpanCall('envoy-authz Check', parentContext(call, req), runExchange, x);
     },
   };
 }

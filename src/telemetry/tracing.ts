@@ -25,7 +25,8 @@ const TRACER = 'envoy-authz';
  * (with no propagator registered there is no caller context to carry either).
  */
 let tracingOn = false;
-const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+/** The span handed to code that runs while tracing is off. */
+export const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export interface Tracing {
   readonly enabled: boolean;
@@ -90,11 +91,18 @@ export function callerContext(grpcMetadata: Metadata, httpHeaders: ReadonlyMap<s
 
 /** Runs `fn` in a SERVER span under `parent`; the span ends when what `fn` returns has settled. */
 export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) => Maybe<T>): Maybe<T> {
-  if (!tracingOn) return fn(NOOP_SPAN);
+  return serverSpanCall(name, parent, callWithSpan, fn) as Maybe<T>;
+}
+
+const callWithSpan = (fn: (span: Span) => unknown, span: Span): unknown => fn(span);
+
+/** serverSpan for `fn(a, span)`: no closure per call on the hot path. */
+export function serverSpanCall<A, T>(name: string, parent: Context, fn: (a: A, span: Span) => Maybe<T>, a: A): Maybe<T> {
+  if (!tracingOn) return fn(a, NOOP_SPAN);
   return trace.getTracer(TRACER).startActiveSpan(name, { kind: SpanKind.SERVER }, parent, (span) => {
     let r: Maybe<T>;
     try {
-      r = fn(span);
+      r = fn(a, span);
     } catch (err) {
       span.end();
       throw err;
@@ -113,21 +121,21 @@ export function serverSpan<T>(name: string, parent: Context, fn: (span: Span) =>
  * timed synchronously (no promise), so a Check whose stages all answer at once makes none.
  */
 export function childSpan<T>(name: string, attributes: Attributes, fn: () => T, metrics: MetricsSink = NO_METRICS): T {
-  return childSpanCall(name, attributes, callThunk, fn, undefined, metrics) as T;
+  return childSpanCall(name, attributes, callThunk, fn, undefined, undefined, metrics) as T;
 }
 
 const callThunk = (fn: () => unknown): unknown => fn();
 
 /**
- * childSpan for `fn(a, b)`: the hot path passes a function and its arguments instead of making a
- * closure per call.
+ * childSpan for `fn(a, b, c)`: the hot path passes a function and its arguments instead of making
+ * a closure per call.
  */
-export function childSpanCall<A, B, T>(name: string, attributes: Attributes, fn: (a: A, b: B) => T, a: A, b: B, metrics: MetricsSink = NO_METRICS): T {
+export function childSpanCall<A, B, C, T>(name: string, attributes: Attributes, fn: (a: A, b: B, c: C) => T, a: A, b: B, c: C, metrics: MetricsSink = NO_METRICS): T {
   const started = performance.now();
   if (!tracingOn) {
     let r: T;
     try {
-      r = fn(a, b);
+      r = fn(a, b, c);
     } catch (err) {
       metrics.stage(name, secondsSince(started));
       throw err;
@@ -149,7 +157,7 @@ export function childSpanCall<A, B, T>(name: string, attributes: Attributes, fn:
     };
     let r: T;
     try {
-      r = fn(a, b);
+      r = fn(a, b, c);
     } catch (err) {
       return failed(err);
     }
