@@ -352,7 +352,7 @@ export class CheckPipeline {
    * (`keys`: none, the identity's, the identity's and the token's), so each list is made once.
    */
   private removals(upstreamHeaders: Readonly<Record<string, string>>, keys: 0 | 1 | 2): readonly string[] {
-    return (this.removalsFor[keys] ??= Object.freeze(this.stripHeaders.filter((h) => !(h in upstreamHeaders))));
+    return (this.removalsFor[keys] ??= Object.freeze(this.stripHeaders.filter((h) => !Object.hasOwn(upstreamHeaders, h))));
   }
 
   private readonly removalsFor: (readonly string[] | undefined)[] = [];
@@ -381,7 +381,7 @@ export class CheckPipeline {
     const policySets = policyHeaders && policyHeaders.length > 0 ? new Set(policyHeaders.map(([k]) => k.toLowerCase())) : undefined;
     if (policySets) for (const k of Object.keys(upstreamHeaders)) if (policySets.has(k)) delete upstreamHeaders[k];
     // Nor do we remove a header we set (e.g. authorization carrying the minted token).
-    const ours = !route.additions ? NO_HEADERS : policySets ? this.stripHeaders.filter((h) => !(h in upstreamHeaders) && !policySets.has(h)) : this.removals(upstreamHeaders, identity ? (token !== undefined && this.deps.token ? 2 : 1) : 0);
+    const ours = !route.additions ? NO_HEADERS : policySets ? this.stripHeaders.filter((h) => !Object.hasOwn(upstreamHeaders, h) && !policySets.has(h)) : this.removals(upstreamHeaders, identity ? (token !== undefined && this.deps.token ? 2 : 1) : 0);
     const policyRemoves = extra.policy?.requestHeadersToRemove;
     const removeHeaders = policyRemoves && policyRemoves.length > 0 ? [...ours.filter((h) => !policyRemoves.some((r) => r.toLowerCase() === h)), ...policyRemoves] : ours;
     // One shape for every allowed decision (absent fields undefined), not a spread of `extra`:

@@ -122,6 +122,18 @@ describe.each(['at once', 'a promise'] as const)('CheckPipeline, verifiers answe
     expect(d.allowed && d.removeHeaders).toEqual(['x-forwarded-client-cert', 'authorization', 'x-api-key']);
   });
 
+  it('removes an untrusted header whatever its name (one named like an Object.prototype member too), the same on every call', async () => {
+    const p = pipeline('', [new FixedAuthenticator(withCred)], { untrustedHeaders: ['constructor', 'x-forwarded-client-cert'] });
+    const lists = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await p.check(requestView({ headers: { authorization: 'Bearer t' } }));
+      expect(d.allowed && d.removeHeaders).toEqual(['constructor', 'x-forwarded-client-cert', 'authorization', 'x-api-key']);
+      lists.push(d.allowed && d.removeHeaders);
+    }
+    // Made once and shared: frozen, so no reader can change another call's answer.
+    expect(Object.isFrozen(lists[0])).toBe(true);
+  });
+
   it('forwards credentials only when configured, but never untrusted headers', async () => {
     const d = await pipeline('authentication: {forward_credential: true}', [new FixedAuthenticator(withCred)]).check(
       requestView({ headers: { authorization: 'Bearer t' } }),
