@@ -41,6 +41,7 @@ export interface PolicyInputDoc extends InputDocument {
 export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined, operation?: unknown) => PolicyInputDoc;
 
 const VERSION = '"version":{"ext_authz":"v3","encoding":"protojson"}';
+const COMMA_VERSION = `,${VERSION}`;
 const HTTP_REQUEST = '.envoy.service.auth.v3.AttributeContext.HttpRequest';
 const HEADER_MAP = '.envoy.config.core.v3.HeaderMap';
 
@@ -96,7 +97,7 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
     // The CheckRequest's own fields (`attributes`), then ours, in the order the plugin's input has them.
     w.byte(0x7b);
     const any = writeAttributes(w, req, { path: path !== rawPath && http ? path : undefined, strip });
-    w.raw(any ? `,${VERSION}` : VERSION);
+    w.raw(any ? COMMA_VERSION : VERSION);
     w.raw(',"parsed_path":');
     w.value(parsedPath);
     w.raw(',"parsed_query":');

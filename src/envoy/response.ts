@@ -48,6 +48,29 @@ export function denyBody(status: number): string {
 const str = (stringValue: string): Value => ({ stringValue });
 
 /**
+ * The string Value of one of our metadata keys whose string repeats call after call (the route,
+ * issuer, kind, method and policy revision come from config): made again only when the string
+ * changes, and frozen, since the answers that hold it share it.
+ */
+class KeptValue {
+  private s: string | undefined;
+  private v: Value = str('');
+
+  of(s: string): Value {
+    if (s !== this.s) {
+      this.s = s;
+      this.v = Object.freeze(str(s));
+    }
+    return this.v;
+  }
+}
+const ROUTE = new KeptValue();
+const ISSUER = new KeptValue();
+const KIND = new KeptValue();
+const METHOD = new KeptValue();
+const REVISION = new KeptValue();
+
+/**
  * The dynamic metadata: ours first (an addition: the route may turn it off), then the policy's
  * (it wins on a shared key, keeping the key's place), then decision_id as opa-envoy-plugin sets
  * it - built as the Struct directly, without the intermediate objects and spreads.
@@ -57,16 +80,16 @@ function metadataStruct(ours: Allow | undefined, policy: Readonly<Record<string,
   let any = false;
   if (ours) {
     any = true;
-    fields.route = str(ours.route);
+    fields.route = ROUTE.of(ours.route);
     const id = ours.identity;
     if (id) {
       fields.subject = str(id.subject);
-      fields.issuer = str(id.issuer);
-      fields.subject_kind = str(id.kind);
-      fields.auth_method = str(id.method);
+      fields.issuer = ISSUER.of(id.issuer);
+      fields.subject_kind = KIND.of(id.kind);
+      fields.auth_method = METHOD.of(id.method);
       if (id.workload) fields.workload = str(id.workload.id);
     }
-    if (ours.policyRevision !== undefined) fields.policy_revision = str(ours.policyRevision);
+    if (ours.policyRevision !== undefined) fields.policy_revision = REVISION.of(ours.policyRevision);
   }
   if (policy) {
     // Keys are data: defined as own properties whatever their name.

@@ -3,6 +3,25 @@ import { denyBody, toCheckResponse } from '../../../src/envoy/response.js';
 import { toPolicyDecision } from '../../../src/policy/decision.js';
 
 describe('toCheckResponse', () => {
+  it('gives each answer its own route, issuer, kind, method and revision (the Values kept while they repeat are frozen)', () => {
+    const answer = (route: string, issuer: string, rev: string) =>
+      toCheckResponse({
+        allowed: true,
+        route,
+        identity: { subject: 's', issuer, kind: 'user', method: 'jwt', scopes: [], roles: [], claims: {} },
+        upstreamHeaders: {},
+        removeHeaders: [],
+        policyRevision: rev,
+      }).dynamic_metadata?.fields;
+    const a = answer('a', 'https://i1', 'r1');
+    const b = answer('b', 'https://i2', 'r2');
+    const a2 = answer('a', 'https://i1', 'r1');
+    expect([a?.route, a?.issuer, a?.policy_revision]).toEqual([{ stringValue: 'a' }, { stringValue: 'https://i1' }, { stringValue: 'r1' }]);
+    expect([b?.route, b?.issuer, b?.policy_revision]).toEqual([{ stringValue: 'b' }, { stringValue: 'https://i2' }, { stringValue: 'r2' }]);
+    expect(a2).toEqual(a);
+    expect(Object.isFrozen(a2?.route)).toBe(true);
+  });
+
   it('allows with overwriting identity headers, removals and dynamic metadata', () => {
     const r = toCheckResponse({
       allowed: true,
