@@ -13,6 +13,7 @@
 // therefore the same object, key order included (protobufjs writes fields by number), and
 // test/unit/envoy/plain-decoder.test.ts compares the two on generated and mutated messages.
 import protobuf from 'protobufjs';
+import { setOwn } from '../lib/records.js';
 
 type Scalar =
   | 'double' | 'float' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32'
@@ -22,7 +23,6 @@ type Kind = Scalar | 'enum' | 'message';
 
 interface FieldPlan {
   readonly name: string;
-  readonly id: number;
   readonly kind: Kind;
   readonly repeated: boolean;
   /** Wire type of one value (packed repeated fields also accept 2). */
@@ -232,15 +232,14 @@ function scalar(kind: Scalar | 'enum', end: number, names: Readonly<Record<numbe
   }
 }
 
-function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
-  // As protobufjs does for map keys: "__proto__" becomes an own property, not the prototype.
-  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
-  else obj[key] = value;
+/** One value of a field (or a map's value): a nested message, or a scalar or enum. */
+function value(kind: Kind, nested: TypePlan | undefined, names: Readonly<Record<number, string>> | undefined, end: number, depth: number): unknown {
+  return kind === 'message' ? message(nested!, delimited(end), depth + 1) : scalar(kind, end, names);
 }
 
 function mapEntry(f: FieldPlan, target: Record<string, unknown>, end: number, depth: number): void {
   let key: string | undefined;
-  let value: unknown;
+  let entry: unknown;
   let hasValue = false;
   while (pos < end) {
     const tag = varint32(end);
@@ -249,14 +248,16 @@ function mapEntry(f: FieldPlan, target: Record<string, unknown>, end: number, de
     if (id === 1 && wire === 2) {
       key = scalar('string', end, undefined) as string;
     } else if (id === 2 && wire === f.valueWire) {
-      value = f.valueKind === 'message' ? message(f.message!, delimited(end), depth + 1) : scalar(f.valueKind as Scalar | 'enum', end, f.valueNames);
+      entry = value(f.valueKind!, f.message, f.valueNames, end, depth);
       hasValue = true;
     } else {
       throw NOT_OURS;
     }
   }
   if (key === undefined || !hasValue) throw NOT_OURS;
-  setOwn(target, key, value);
+  // As protobufjs does for map keys: "__proto__" becomes an own property, not the prototype.
+  if (key === '__proto__') setOwn(target, key, entry);
+  else target[key] = entry;
 }
 
 /** `out`'s own value of `key` (never one inherited from Object.prototype, such as `toString`). */
@@ -287,7 +288,7 @@ function message(plan: TypePlan, end: number, depth: number): Record<string, unk
         const to = delimited(end);
         while (pos < to) list.push(scalar(f.kind as Scalar | 'enum', to, f.names));
       } else if (wire === f.wire) {
-        list.push(f.kind === 'message' ? message(f.message!, delimited(end), depth + 1) : scalar(f.kind, end, f.names));
+        list.push(value(f.kind, f.message, f.names, end, depth));
       } else {
         throw NOT_OURS;
       }
@@ -296,7 +297,7 @@ function message(plan: TypePlan, end: number, depth: number): Record<string, unk
       continue;
     }
     if (wire !== f.wire) throw NOT_OURS;
-    out[f.name] = f.kind === 'message' ? message(f.message!, delimited(end), depth + 1) : scalar(f.kind, end, f.names);
+    out[f.name] = value(f.kind, f.message, f.names, end, depth);
     if (f.oneof !== undefined) out[f.oneof] = f.name;
   }
   return out;
@@ -314,7 +315,7 @@ type Resolved = { kind: Kind; wire: number; names: Record<number, string> | unde
 function resolve(typeName: string, resolvedType: protobuf.Type | protobuf.Enum | null): Resolved {
   if (resolvedType instanceof protobuf.Type) return { kind: 'message', wire: 2, names: undefined, type: resolvedType };
   if (resolvedType instanceof protobuf.Enum) return { kind: 'enum', wire: 0, names: enumNames(resolvedType), type: undefined };
-  if (typeName in WIRE) return { kind: typeName as Scalar, wire: WIRE[typeName as Scalar], names: undefined, type: undefined };
+  if (Object.hasOwn(WIRE, typeName)) return { kind: typeName as Scalar, wire: WIRE[typeName as Scalar], names: undefined, type: undefined };
   return undefined;
 }
 
@@ -336,7 +337,7 @@ function plan(type: protobuf.Type, plans: Map<protobuf.Type, TypePlan>): TypePla
       if (field.keyType !== 'string' || !value) continue;
       if (value.type) nested.push(value.type);
       fields.set(field.id, {
-        name: field.name, id: field.id, kind: 'message', repeated: false, wire: 2, packable: false, map: true, oneof: undefined,
+        name: field.name, kind: 'message', repeated: false, wire: 2, packable: false, map: true, oneof: undefined,
         names: undefined, message: undefined, valueKind: value.kind, valueWire: value.wire, valueNames: value.names,
       });
     } else {
@@ -345,7 +346,7 @@ function plan(type: protobuf.Type, plans: Map<protobuf.Type, TypePlan>): TypePla
       if (!r || field.delimited) continue;
       if (r.type) nested.push(r.type);
       fields.set(field.id, {
-        name: field.name, id: field.id, kind: r.kind, repeated: field.repeated, wire: r.wire,
+        name: field.name, kind: r.kind, repeated: field.repeated, wire: r.wire,
         packable: field.repeated && r.kind !== 'message' && r.kind !== 'string' && r.kind !== 'bytes',
         map: false, oneof: field.repeated ? undefined : field.partOf?.name, names: r.names, message: undefined,
         valueKind: undefined, valueWire: 0, valueNames: undefined,
