@@ -51,10 +51,15 @@ export async function startOurs(dir: string, name: string, config: Record<string
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
 }
 
-/** The floor: a grpc-js server whose Check handler answers OK at once (the cost of gRPC alone). */
-export async function startFloor(cpus: string): Promise<Server> {
+/**
+ * The floor: a grpc-js server whose Check handler answers OK at once (the cost of gRPC alone).
+ * `shippedFlags` gives it the node options envoy-authz ships with on this CPU set (the GC run's
+ * floor: pauses compared under the same collector settings); `nodeArgs`/`env` load a probe.
+ */
+export async function startFloor(cpus: string, o: { shippedFlags?: boolean; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<Server> {
   const port = await freePort();
-  const proc = startPinned('grpc-js empty Check', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'empty-check.ts'), String(port)], { cpus, cwd: ROOT });
+  const nodeArgs = [...(o.shippedFlags ? shippedNodeFlags(cpus) : []), ...(o.nodeArgs ?? []), '--import', 'tsx'];
+  const proc = startPinned('grpc-js empty Check', process.execPath, [...nodeArgs, join(ROOT, 'bench', 'floor', 'empty-check.ts'), String(port)], { cpus, cwd: ROOT, ...(o.env ? { env: o.env } : {}) });
   await waitForPort(proc, port);
   return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
 }

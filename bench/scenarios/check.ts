@@ -53,14 +53,19 @@ export interface CheckResults {
   /** max[alg][outcome][server] */
   max: Record<Alg, Record<'allow' | 'deny', Record<CheckServer, LoadResult>>>;
   floor: LoadResult;
-  /** The floor at the same fixed offered loads as the RS256 latency runs (CPU per call at low load). */
-  floorLoads?: LoadResult[];
+  /**
+   * The floor at the same fixed offered loads as the latency runs, measured in turn with them: what
+   * an empty gRPC handler's own p99.9 is at those loads (and its CPU per call at low load).
+   */
+  floorLoads?: Partial<Record<Alg, LoadResult[]>>;
   /** Fixed offered loads (fractions of the peer's max), allow: loads[alg][server][] */
   loads: Record<Alg, Record<CheckServer, LoadResult[]>>;
   fractions: number[];
   /** Only when the real plugin was the peer. */
   standIn?: StandInComparison;
   gcRun?: GcRun;
+  /** The same GC run protocol on the floor (empty grpc-js handler, the node options we ship): the pauses of gRPC on node:http2 alone. */
+  floorGcRun?: GcRun;
   /** Bytes per Check at the allocation baseline's load (ALLOCATION_BASELINE.rps), on the GC run's server after its run. */
   allocationAtBaseline?: { seconds: number; result: LoadResult; gc: GcDistribution };
   /** RS256 allow max of ours (cache on) with and without the GC probe, runs in turn; the median run of each by CPU per call. */
@@ -121,6 +126,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   const max = { RS256: { allow: {}, deny: {} }, ES256: { allow: {}, deny: {} } } as CheckResults['max'];
   const loads = { RS256: {}, ES256: {} } as CheckResults['loads'];
   let gcRun: GcRun | undefined;
+  let floorGcRun: GcRun | undefined;
   let allocationAtBaseline: CheckResults['allocationAtBaseline'];
   // The peer first: its max throughput sets the offered loads of everyone's latency runs.
   const names = ['peer', 'peer_cache', 'ours', 'ours_nocache'] as const;
@@ -142,30 +148,38 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     }
   }
 
-  // Fixed loads: the four servers side by side (each loaded alone), measured in turn at every
-  // load, so that drift on this shared machine hits the four alike instead of whichever ran last.
+  // Fixed loads: the four servers and the floor side by side (each loaded alone), measured in turn
+  // at every load, so that drift on this shared machine hits them alike instead of whichever ran last.
+  const floorLoads: CheckResults['floorLoads'] = {};
   {
     const servers: Partial<Record<CheckServer, Server>> = {};
+    let floorServer: Server | undefined;
     try {
       for (const name of names) {
         const server = await started(name, starters[name]);
         servers[name] = server;
         await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
       }
+      floorServer = await startFloor(b.serverCpus);
+      await warmUp(b, { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') });
       for (const alg of ['RS256', 'ES256'] as const) {
         const peerMax = max[alg].allow.peer.throughput;
         for (const name of names) loads[alg][name] = [];
+        const floorAt: LoadResult[] = (floorLoads[alg] = []);
         for (const fr of FRACTIONS) {
           // Below the max, twice as long: p99.9 is a target there, and wants calls enough to mean something.
           const seconds = fr < 1 ? b.seconds * 2 : b.seconds;
+          const rps = Math.max(100, Math.round(peerMax * fr));
           for (const name of names) {
             const server = servers[name]!;
-            loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps: Math.max(100, Math.round(peerMax * fr)), seconds }, cpuOf(name, server)));
+            loads[alg][name].push(await measure(b, `${name} ${alg} allow`, { method: CHECK, address: server.address, data: data(alg, 'allow'), rps, seconds }, cpuOf(name, server)));
           }
+          floorAt.push(await measure(b, `floor (empty grpc-js Check) ${alg} allow`, { method: CHECK, address: floorServer.address, data: data(alg, 'allow'), rps, seconds }, { server: floorServer.pid }));
         }
       }
     } finally {
       for (const server of Object.values(servers)) await server.stop();
+      await floorServer?.stop();
     }
   }
 
@@ -174,7 +188,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     const probe = gcProbe(b.workDir, 'gc-run');
     const server = await started('ours (GC run)', () => ours('check-gc', CACHE_ENTRIES, probe));
     try {
-      gcRun = await runGc(b, server, probe, data('RS256', 'allow'), max.RS256.allow.peer.throughput);
+      gcRun = await runGc(b, 'ours RS256 allow', server, probe, data('RS256', 'allow'), max.RS256.allow.peer.throughput);
       // The allocation target's figure, at the load its baseline was measured at.
       const rps = ALLOCATION_BASELINE.rps;
       const seconds = b.quick ? 10 : 30;
@@ -182,6 +196,16 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
       const gc = gcDistribution(await probe.take(server.pid), result.requests);
       b.log(`    allocation at ${rps}/s: ${gc.bytesPerCall} bytes/call`);
       allocationAtBaseline = { seconds, result, gc };
+    } finally {
+      await server.stop();
+    }
+  }
+  // The same protocol on the floor: how long an empty gRPC handler's own pauses are at that load.
+  {
+    const probe = gcProbe(b.workDir, 'floor-gc-run');
+    const server = await startFloor(b.serverCpus, { shippedFlags: true, nodeArgs: probe.nodeArgs, env: probe.env });
+    try {
+      floorGcRun = await runGc(b, 'floor (empty grpc-js Check)', server, probe, data('RS256', 'allow'), max.RS256.allow.peer.throughput);
     } finally {
       await server.stop();
     }
@@ -248,16 +272,14 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
 
   const floorServer = await startFloor(b.serverCpus);
   let floor: LoadResult;
-  const floorLoads: LoadResult[] = [];
   try {
     const load = { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') };
     await warmUp(b, load);
     floor = await measureMedian(b, 'floor (empty grpc-js Check)', load, { server: floorServer.pid });
-    for (const r of loads.RS256.peer) floorLoads.push(await measure(b, 'floor (empty grpc-js Check)', { ...load, rps: r.offered ?? 100 }, { server: floorServer.pid }));
   } finally {
     await floorServer.stop();
   }
-  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(allocationAtBaseline ? { allocationAtBaseline } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
+  return { tokens, roles, peer, max, floor, floorLoads, loads, fractions: FRACTIONS, ...(standIn ? { standIn } : {}), ...(gcRun ? { gcRun } : {}), ...(floorGcRun ? { floorGcRun } : {}), ...(allocationAtBaseline ? { allocationAtBaseline } : {}), ...(probeCost ? { probeCost } : {}), ...(allocations ? { allocations } : {}) };
 }
 
 /**
@@ -278,7 +300,7 @@ const GC_WARMUP_MAX_S = 180;
 const GC_WARMUP_CHUNK_S = 15;
 
 /** 60 s (10 s quick) at GC_FRACTION of the peer's max after the warm-up at the same load: every GC pause of the run. */
-async function runGc(b: Bench, server: Server, probe: GcProbe, data: unknown[], peerMax: number): Promise<GcRun> {
+async function runGc(b: Bench, label: string, server: Server, probe: GcProbe, data: unknown[], peerMax: number): Promise<GcRun> {
   const seconds = b.quick ? 10 : 60;
   const [minWarm, maxWarm, chunk] = b.quick ? [10, 10, 10] : [GC_WARMUP_MIN_S, GC_WARMUP_MAX_S, GC_WARMUP_CHUNK_S];
   const rps = Math.max(100, Math.round(peerMax * GC_FRACTION));
@@ -288,7 +310,7 @@ async function runGc(b: Bench, server: Server, probe: GcProbe, data: unknown[], 
   let warmed = 0;
   let markCompacts = 0;
   while (warmed < maxWarm && (warmed < minWarm || markCompacts === 0)) {
-    const result = await measure(b, `ours RS256 allow, GC run warm-up (${warmed}-${warmed + chunk} s)`, { ...load, seconds: chunk }, { server: server.pid });
+    const result = await measure(b, `${label}, GC run warm-up (${warmed}-${warmed + chunk} s)`, { ...load, seconds: chunk }, { server: server.pid });
     const gc = gcDistribution(await probe.take(server.pid), result.requests);
     chunks.push({ result, gc });
     warmed += chunk;
@@ -296,7 +318,7 @@ async function runGc(b: Bench, server: Server, probe: GcProbe, data: unknown[], 
   }
   const longest = Math.max(0, ...chunks.map((c) => c.gc.maxPauseMs));
   b.log(`    warm-up ${warmed} s: ${markCompacts} mark-compacts, longest pause ${longest} ms; last chunk ${chunks.at(-1)?.gc.promotedBytesPerCall} B/call promoted, ${chunks.at(-1)?.gc.oldAllocatedBytesPerCall} B/call allocated in old space`);
-  const result = await measure(b, `ours RS256 allow, GC run (${seconds} s)`, { ...load, seconds }, { server: server.pid });
+  const result = await measure(b, `${label}, GC run (${seconds} s)`, { ...load, seconds }, { server: server.pid });
   const gc = gcDistribution(await probe.take(server.pid), result.requests);
   b.log(`    GC: ${JSON.stringify(gc)}`);
   return { fraction: GC_FRACTION, seconds, result, gc, warmup: { seconds: warmed, markCompacts, chunks } };
