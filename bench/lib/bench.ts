@@ -2,6 +2,7 @@
 import { describeGc, gcStats, type GcProbe } from './gc.js';
 import { ghz, type GhzRun } from './ghz.js';
 import { cpuSeconds } from './procs.js';
+import { coreTimes, idlePercent } from './machine.js';
 import type { LoadResult } from './stats.js';
 
 export interface Bench {
@@ -53,7 +54,8 @@ export async function withCpu(cpu: CpuOf | undefined, run: () => Promise<LoadRes
 
 export function describe(r: LoadResult): string {
   const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}` : '';
-  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
+  const idle = r.coresIdle ? `; idle: server cores ${r.coresIdle.server}%, load cores ${r.coresIdle.load}%` : '';
+  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${idle}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
 }
 
 /**
@@ -96,7 +98,12 @@ export type MeasureOptions = GhzOptions & { cpus?: string; seconds?: number };
 
 /** One measured run: unthrottled when o.rps is unset (max throughput), else at that offered load. */
 export async function measure(b: Bench, label: string, o: MeasureOptions, cpu?: CpuOf): Promise<LoadResult> {
-  const r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: o.seconds ?? b.seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir }));
+  const loadCpus = o.cpus ?? b.loadCpus;
+  const before = { server: coreTimes(b.serverCpus), load: coreTimes(loadCpus) };
+  let r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: o.seconds ?? b.seconds, cpus: loadCpus, workDir: b.workDir }));
+  const server = idlePercent(before.server, coreTimes(b.serverCpus));
+  const load = idlePercent(before.load, coreTimes(loadCpus));
+  if (server !== undefined && load !== undefined) r = { ...r, coresIdle: { server, load } };
   b.log(`  ${label}${o.rps !== undefined ? ` @${o.rps}/s` : ' max'}: ${describe(r)}`);
   return r;
 }

@@ -85,3 +85,38 @@ export function stealPercent(from: CpuTimes | undefined, to: CpuTimes | undefine
   if (!from || !to || to.total <= from.total) return undefined;
   return Math.round(((to.steal - from.steal) / (to.total - from.total)) * 1000) / 10;
 }
+
+/** CPU numbers of a taskset list ("1", "0,2", "2-3"). */
+export function cpuList(cpus: string): number[] {
+  const out: number[] = [];
+  for (const part of cpus.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (a === undefined || !Number.isInteger(a)) continue;
+    for (let c = a; c <= (b !== undefined && Number.isInteger(b) ? b : a); c++) out.push(c);
+  }
+  return out;
+}
+
+/** Clock ticks of the given cores so far (/proc/stat's `cpuN` lines): all, and idle (idle + iowait). */
+export function coreTimes(cpus: string): { total: number; idle: number } | undefined {
+  try {
+    const stat = readFileSync('/proc/stat', 'utf8');
+    let total = 0;
+    let idle = 0;
+    for (const c of cpuList(cpus)) {
+      const fields = new RegExp(`^cpu${c} +(.*)$`, 'm').exec(stat)?.[1]?.trim().split(/\s+/).map(Number);
+      if (!fields || fields.length < 8) return undefined;
+      total += fields.slice(0, 8).reduce((x, y) => x + y, 0);
+      idle += fields[3]! + fields[4]!;
+    }
+    return { total, idle };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Idle share of cores between two readings, percent (steal counts as not idle: the core was not free for us). */
+export function idlePercent(from: ReturnType<typeof coreTimes>, to: ReturnType<typeof coreTimes>): number | undefined {
+  if (!from || !to || to.total <= from.total) return undefined;
+  return Math.round(((to.idle - from.idle) / (to.total - from.total)) * 1000) / 10;
+}

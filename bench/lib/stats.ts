@@ -20,6 +20,11 @@ export interface LoadResult {
   /** CPU time per completed request, in microseconds: of the server under test, and of Redis when used. */
   serverCpuUs?: number;
   redisCpuUs?: number;
+  /**
+   * Idle share of the server's cores and of the load generator's (ghz, and Redis, Envoy, upstream
+   * where they run) over the run, percent: at max throughput it says which side set the max.
+   */
+  coresIdle?: { server: number; load: number };
   /** Allocation and GC pauses of the server over the run (our servers, with the GC probe loaded). */
   gc?: GcStats;
 }
