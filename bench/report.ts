@@ -221,7 +221,7 @@ async function main(): Promise<void> {
       for (const outcome of ['allow', 'deny'] as const) {
         const m = c.max[alg][outcome];
         checkSection.push(
-          `**${alg}, ${outcome}** - max throughput on one core, 32 calls in flight:`,
+          `**${alg}, ${outcome}** - max throughput on one core, 32 calls in flight (the four servers side by side, loaded in turn run by run; the median of three runs each):`,
           '',
           table(
             ['server', 'calls/s', `vs ${peerLabel(c.peer ?? STAND_IN)} (same caching)`, 'p50 ms', 'p99 ms', 'p99.9 ms', 'server CPU us/call', ...GC_HEAD],
