@@ -138,7 +138,7 @@ function gcSection(c: CheckResults, targets: Target[]): string[] {
     if (fg) {
       const fd = fg.gc;
       out.push(
-        `The same protocol (warm-up at the load until a mark-compact, then ${fg.seconds} s) on the floor, the empty grpc-js Check handler with the node options we ship (${fg.result.offered ?? ''} calls/s offered, ${fg.result.throughput}/s done, p99 ${fmt(fg.result.p99)} ms, p99.9 ${fmt(fg.result.p999)} ms): ${fd.gcs} pauses, longest ${fmt(fd.maxPauseMs)} ms, ${fd.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms; ${fmt(fd.bytesPerCall / 1000, 1)} KB allocated per call, ${fd.oldAllocatedBytesPerCall.toLocaleString('en-US')} bytes per call allocated straight into old space (envoy-authz: ${d.oldAllocatedBytesPerCall.toLocaleString('en-US')}). Its pauses are gRPC on node:http2 with nothing else: a floor under ours.`,
+        `The same protocol (warm-up at the load until a mark-compact, then ${fg.seconds} s) on the floor, the empty grpc-js Check handler with the node options we ship (${fg.result.offered ?? ''} calls/s offered, ${fg.result.throughput}/s done, p99 ${fmt(fg.result.p99)} ms, p99.9 ${fmt(fg.result.p999)} ms): ${fd.gcs} pauses, longest ${fmt(fd.maxPauseMs)} ms, ${fd.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms; ${fmt(fd.bytesPerCall / 1000, 1)} KB allocated per call, ${fd.oldAllocatedBytesPerCall.toLocaleString('en-US')} bytes per call allocated straight into old space (envoy-authz: ${d.oldAllocatedBytesPerCall.toLocaleString('en-US')}). Its pauses are those of gRPC on node:http2 with nothing else.`,
         '',
         table(['kind', 'pauses', 'total ms', 'longest ms'], Object.entries(fd.byKind).map(([kind, k]) => [kind, k.count, fmt(k.totalMs, 1), fmt(k.maxMs)])),
         '',
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
       }
     }
     checkSection.push(
-      `Floor, the empty grpc-js Check handler: ${c.floor.throughput} calls/s (CPU ${fmt(c.floor.serverCpuUs, 0)} us/call).`,
+      `Floor, the empty grpc-js Check handler (with the node options we ship): ${c.floor.throughput} calls/s (CPU ${fmt(c.floor.serverCpuUs, 0)} us/call).`,
       `envoy-authz (RS256 allow, cache on) reaches ${x(ratio(c.max.RS256.allow.ours.throughput, c.floor.throughput))} of it; with the cache off ${x(ratio(c.max.RS256.allow.ours_nocache.throughput, c.floor.throughput))}.`,
       '',
       `Latency at fixed offered loads (${c.fractions.map((f) => `${f * 100}%`).join(', ')} of the ${peerLabel(c.peer ?? STAND_IN)}'s max, allow; the four servers and the floor run side by side and are loaded in turn at each load; below the max, runs twice as long as the others):`,

@@ -80,9 +80,37 @@ export async function measureRuns(b: Bench, label: string, o: MeasureOptions, cp
  * `key` (default: throughput, for max runs).
  */
 export async function measureInTurn(b: Bench, entries: { label: string; o: MeasureOptions; cpu?: CpuOf }[], times = b.quick ? 1 : 3, key = (r: LoadResult): number => r.throughput): Promise<LoadResult[]> {
+  return (await measureRunsInTurn(b, entries, times, key)).map((m) => m.median);
+}
+
+/** measureInTurn, with every run of each entry kept (in the order they ran) for a spread. */
+export async function measureRunsInTurn(b: Bench, entries: { label: string; o: MeasureOptions; cpu?: CpuOf }[], times = b.quick ? 1 : 3, key = (r: LoadResult): number => r.throughput): Promise<{ median: LoadResult; runs: LoadResult[] }[]> {
   const runs: LoadResult[][] = entries.map(() => []);
   for (let i = 0; i < times; i++) for (const [j, e] of entries.entries()) runs[j]!.push(await measure(b, e.label, e.o, e.cpu));
-  return runs.map((rs) => [...rs].sort((x, y) => key(x) - key(y))[Math.floor(rs.length / 2)]!);
+  return runs.map((rs) => ({ median: [...rs].sort((x, y) => key(x) - key(y))[Math.floor(rs.length / 2)]!, runs: rs }));
+}
+
+/**
+ * How idle the server's and the load generator's cores are while the load runs: read at 500 ms
+ * into the run and 200 ms before its end, so that ghz's start-up and the harness's parsing of its
+ * report (on the load generator's core, with the server's idle) stay out of the figure.
+ */
+function sampleIdle(serverCpus: string, loadCpus: string, seconds: number): Promise<LoadResult['coresIdle']> {
+  const fromMs = 500;
+  const toMs = seconds * 1000 - 200;
+  if (toMs - fromMs < 500) return Promise.resolve(undefined);
+  const read = (): { server: ReturnType<typeof coreTimes>; load: ReturnType<typeof coreTimes> } => ({ server: coreTimes(serverCpus), load: coreTimes(loadCpus) });
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const from = read();
+      setTimeout(() => {
+        const to = read();
+        const server = idlePercent(from.server, to.server);
+        const load = idlePercent(from.load, to.load);
+        resolve(server !== undefined && load !== undefined ? { server, load } : undefined);
+      }, toMs - fromMs);
+    }, fromMs);
+  });
 }
 
 /** (max - min) / median of `values`, in percent (0 for fewer than two). */
@@ -99,11 +127,11 @@ export type MeasureOptions = GhzOptions & { cpus?: string; seconds?: number };
 /** One measured run: unthrottled when o.rps is unset (max throughput), else at that offered load. */
 export async function measure(b: Bench, label: string, o: MeasureOptions, cpu?: CpuOf): Promise<LoadResult> {
   const loadCpus = o.cpus ?? b.loadCpus;
-  const before = { server: coreTimes(b.serverCpus), load: coreTimes(loadCpus) };
-  let r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds: o.seconds ?? b.seconds, cpus: loadCpus, workDir: b.workDir }));
-  const server = idlePercent(before.server, coreTimes(b.serverCpus));
-  const load = idlePercent(before.load, coreTimes(loadCpus));
-  if (server !== undefined && load !== undefined) r = { ...r, coresIdle: { server, load } };
+  const seconds = o.seconds ?? b.seconds;
+  const idle = sampleIdle(b.serverCpus, loadCpus, seconds);
+  let r = await withCpu(cpu, () => ghz({ ...DEFAULTS, ...o, seconds, cpus: loadCpus, workDir: b.workDir }));
+  const coresIdle = await idle;
+  if (coresIdle) r = { ...r, coresIdle };
   b.log(`  ${label}${o.rps !== undefined ? ` @${o.rps}/s` : ' max'}: ${describe(r)}`);
   return r;
 }

@@ -30,6 +30,17 @@ export interface OursOptions {
   captureStdout?: boolean;
 }
 
+/** The server once its port is open; a process that never opens it is stopped, not left running. */
+async function serving(proc: Proc, port: number): Promise<Server> {
+  try {
+    await waitForPort(proc, port);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
+
 /**
  * The node options envoy-authz ships with on this CPU set, as deploy/entrypoint.sh chooses them:
  * dist/src/cli/node-flags.js run under the same pinning (one CPU: --single-threaded-gc).
@@ -47,8 +58,7 @@ export async function startOurs(dir: string, name: string, config: Record<string
   writeFileSync(file, stringify({ logging: { level: 'info' }, ...config, server: { ...server, address: `127.0.0.1:${port}` }, admin: { address: `127.0.0.1:${await freePort()}` } }));
   const nodeArgs = [...shippedNodeFlags(o.cpus), ...(o.nodeArgs ?? []), ...(o.profileDir ? (mkdirSync(o.profileDir, { recursive: true }), [`--cpu-prof`, `--cpu-prof-dir=${o.profileDir}`]) : [])];
   const proc = startPinned(`envoy-authz (${name})`, process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js'), '--config', file], { cpus: o.cpus, ...(o.env ? { env: o.env } : {}), ...(o.captureStdout ? { captureStdout: true } : {}) });
-  await waitForPort(proc, port);
-  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+  return serving(proc, port);
 }
 
 /**
@@ -60,16 +70,14 @@ export async function startFloor(cpus: string, o: { shippedFlags?: boolean; node
   const port = await freePort();
   const nodeArgs = [...(o.shippedFlags ? shippedNodeFlags(cpus) : []), ...(o.nodeArgs ?? []), '--import', 'tsx'];
   const proc = startPinned('grpc-js empty Check', process.execPath, [...nodeArgs, join(ROOT, 'bench', 'floor', 'empty-check.ts'), String(port)], { cpus, cwd: ROOT, ...(o.env ? { env: o.env } : {}) });
-  await waitForPort(proc, port);
-  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+  return serving(proc, port);
 }
 
 /** The Check peer's stand-in (bench/peers/opa-authz: OPA's Go SDK on opa-envoy-plugin's hot path). */
 export async function startOpaPeer(policyDir: string, cpus: string, jwtCacheEntries = 0): Promise<Server> {
   const port = await freePort();
   const proc = startPinned('opa-authz (OPA Go)', tool('opa-authz'), ['-addr', `127.0.0.1:${port}`, '-policy', policyDir, '-jwt-cache', String(jwtCacheEntries)], { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
-  await waitForPort(proc, port);
-  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+  return serving(proc, port);
 }
 
 /** Which program answered as the Check peer, recorded with every result. */
@@ -117,8 +125,7 @@ export async function startPluginPeer(binary: string, dir: string, policyDir: st
   );
   const args = ['run', '--server', '--addr', `127.0.0.1:${http}`, '--config-file', file, '--log-level', 'error', '--skip-version-check', policyDir];
   const proc = startPinned('opa-envoy-plugin', binary, args, { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
-  await waitForPort(proc, port);
-  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+  return serving(proc, port);
 }
 
 /** The file envoyproxy/ratelimit started in `dir` reads its rules from (it reloads them when the directory changes). */
@@ -153,6 +160,5 @@ export async function startRatelimitPeer(dir: string, configYaml: string, redisP
       ...env,
     },
   });
-  await waitForPort(proc, port);
-  return { proc, pid: proc.child.pid!, port, address: `127.0.0.1:${port}`, stop: () => proc.stop() };
+  return serving(proc, port);
 }

@@ -22,7 +22,7 @@ export interface LoadResult {
   redisCpuUs?: number;
   /**
    * Idle share of the server's cores and of the load generator's (ghz, and Redis, Envoy, upstream
-   * where they run) over the run, percent: at max throughput it says which side set the max.
+   * where they run) while the load runs, percent; time stolen by the hypervisor counts as not idle.
    */
   coresIdle?: { server: number; load: number };
   /** Allocation and GC pauses of the server over the run (our servers, with the GC probe loaded). */

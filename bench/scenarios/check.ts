@@ -171,7 +171,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
         servers[name] = server;
         await warmUp(b, { method: CHECK, address: server.address, data: data('RS256', 'allow') });
       }
-      floorServer = await startFloor(b.serverCpus);
+      floorServer = await startFloor(b.serverCpus, { shippedFlags: true });
       await warmUp(b, { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') });
       for (const alg of ['RS256', 'ES256'] as const) {
         const peerMax = max[alg].allow.peer.throughput;
@@ -281,7 +281,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
     }
   }
 
-  const floorServer = await startFloor(b.serverCpus);
+  const floorServer = await startFloor(b.serverCpus, { shippedFlags: true });
   let floor: LoadResult;
   try {
     const load = { method: CHECK, address: floorServer.address, data: data('RS256', 'allow') };

@@ -88,17 +88,20 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
     // runs each: drift on this shared machine then hits the three alike, and the median run of
     // each is kept. Without the shipped tracer: the filters' cost is measured, not tracing's.
     const certs = join(ROOT, '.dev', 'certs');
-    const oursPorts = await envoyPorts(ours.port, upstreamPort);
-    const directPorts = await envoyPorts(ours.port, upstreamPort);
-    const emptyPorts = await envoyPorts(empty.port, upstreamPort);
-    const setups: Record<Variant, { ports: EnvoyPorts; file: string; serverPid: number }> = {
-      direct: { ports: directPorts, file: withoutFilters(renderEnvoyConfig(directPorts, certs, join(b.workDir, 'envoy-direct-full.yaml'), { tracing: false }), join(b.workDir, 'envoy-direct.yaml')), serverPid: ours.pid },
-      empty: { ports: emptyPorts, file: renderEnvoyConfig(emptyPorts, certs, join(b.workDir, 'envoy-empty.yaml'), { tracing: false }), serverPid: empty.pid },
-      filters: { ports: oursPorts, file: renderEnvoyConfig(oursPorts, certs, join(b.workDir, 'envoy-filters.yaml'), { tracing: false }), serverPid: ours.pid },
-    };
+    const configFor = (v: Variant, ports: EnvoyPorts): string =>
+      v === 'direct'
+        ? withoutFilters(renderEnvoyConfig(ports, certs, join(b.workDir, 'envoy-direct-full.yaml'), { tracing: false }), join(b.workDir, 'envoy-direct.yaml'))
+        : renderEnvoyConfig(ports, certs, join(b.workDir, `envoy-${v}.yaml`), { tracing: false });
+    const setups = {} as Record<Variant, { ports: EnvoyPorts; file: string; serverPid: number }>;
     const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
     const url = (v: Variant): string => `http://127.0.0.1:${setups[v].ports.http}/orders/42`;
     for (const v of VARIANTS) {
+      // Each Envoy's ports are picked just before it binds them: picked all at once, one was
+      // taken in between (the warm-up of the Envoy before opens connections on ephemeral ports
+      // from the same range) and the run failed with "Address already in use".
+      const server = v === 'empty' ? empty : ours;
+      const ports = await envoyPorts(server.port, upstreamPort);
+      setups[v] = { ports, file: configFor(v, ports), serverPid: server.pid };
       const envoy = await startEnvoy(setups[v].file, setups[v].ports.admin);
       envoys.push(envoy);
       // Envoy shares the load generator's core: the server core stays the server's alone.

@@ -2,7 +2,7 @@
 // (fixed window, envoyproxy/ratelimit's algorithm, and token bucket, our default) against
 // envoyproxy/ratelimit on the same Redis with the same config file. Redis's own counters tell
 // the commands and socket reads each request cost.
-import { measure, measureRuns, warmUp, type Bench } from '../lib/bench.js';
+import { measure, measureRunsInTurn, warmUp, type Bench, type CpuOf } from '../lib/bench.js';
 import { ghz, RLS } from '../lib/ghz.js';
 import { startBenchRedis, type BenchRedis } from '../lib/redis.js';
 import { startOurs, startRatelimitPeer, type Server } from '../lib/servers.js';
@@ -84,40 +84,55 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
   };
   const max: RlsResults['max'] = { d1: {}, d3: {} };
   const loads: RlsResults['loads'] = {};
+  // The four servers side by side (each loaded alone), in turn run by run, so that drift on this
+  // shared machine hits them alike (one after the other, the memory store's max moved by 1.8x
+  // between two runs of the same code).
+  const names = ['peer', 'ours_redis_fixed', 'ours_redis_bucket', 'ours_memory'] as const;
+  const servers: Partial<Record<RlsServer, Server>> = {};
   try {
-    for (const name of ['peer', 'ours_redis_fixed', 'ours_redis_bucket', 'ours_memory'] as const) {
+    for (const name of names) {
       const server = await starters[name]();
-      try {
-        const cpuOf = { server: server.pid, ...(name === 'ours_memory' ? {} : { redis: redis.proc.child.pid! }) };
-        await warmUp(b, { method: RLS, address: server.address, data: rlsRequests(users, 1) });
-        for (const d of [1, 3] as const) {
-          await redis.client.flushall();
-          const label = `${name} ${d} descriptor${d > 1 ? 's' : ''}`;
-          const load = { method: RLS, address: server.address, data: rlsRequests(users, d) };
-          const measured = await measureRuns(b, label, load, cpuOf);
-          const runs = measured.runs.map((v): RunSummary => ({ throughput: v.throughput, ...(v.serverCpuUs !== undefined ? { serverCpuUs: v.serverCpuUs } : {}), ...(v.redisCpuUs !== undefined ? { redisCpuUs: v.redisCpuUs } : {}) }));
-          const r = { ...measured.median, runs };
-          if (name === 'ours_memory') max[`d${d}`][name] = r;
-          else {
-            // Redis's counters over one run of its own, divided by that run's calls.
-            await redis.reset();
-            const cost = await redisCost(redis, (await measure(b, `${label} (Redis counters)`, load)).requests);
-            // Which of those commands the server sent (the rest ran inside its Lua script): a short sample at a low rate,
-            // a fixed number of calls (a timed run cancels its last calls in flight, which ghz then leaves uncounted
-            // although they reached Redis: 1.01 and 2.02 commands per call where Redis's own counters said 1 and 2).
-            const sent = await redis.clientCommands(async () => (await ghz({ method: RLS, address: server.address, data: rlsRequests(users, d), seconds: 2, total: 400, rps: 200, concurrency: 4, connections: 1, cpus: b.loadCpus, workDir: b.workDir })).requests);
-            max[`d${d}`][name] = { ...r, redis: { ...cost, clientCommandsPerRequest: sent } };
-          }
-          if (name !== 'ours_memory') b.log(`    redis: ${JSON.stringify(max[`d${d}`][name]?.redis)}`);
+      servers[name] = server;
+      await warmUp(b, { method: RLS, address: server.address, data: rlsRequests(users, 1) });
+    }
+    const at = (name: RlsServer): Server => servers[name]!;
+    const cpuOf = (name: RlsServer): CpuOf => ({ server: at(name).pid, ...(name === 'ours_memory' ? {} : { redis: redis.proc.child.pid! }) });
+    const label = (name: RlsServer, d: number): string => `${name} ${d} descriptor${d > 1 ? 's' : ''}`;
+    for (const d of [1, 3] as const) {
+      await redis.client.flushall();
+      const measured = await measureRunsInTurn(
+        b,
+        names.map((name) => ({ label: label(name, d), o: { method: RLS, address: at(name).address, data: rlsRequests(users, d) }, cpu: cpuOf(name) })),
+      );
+      for (const [i, name] of names.entries()) {
+        const runs = measured[i]!.runs.map((v): RunSummary => ({ throughput: v.throughput, ...(v.serverCpuUs !== undefined ? { serverCpuUs: v.serverCpuUs } : {}), ...(v.redisCpuUs !== undefined ? { redisCpuUs: v.redisCpuUs } : {}) }));
+        const r = { ...measured[i]!.median, runs };
+        if (name === 'ours_memory') {
+          max[`d${d}`][name] = r;
+          continue;
         }
-        const peerMax = max.d1.peer?.throughput ?? 1000;
-        loads[name] = [];
-        for (const fr of FRACTIONS) loads[name].push(await measure(b, `${name} 1 descriptor`, { method: RLS, address: server.address, data: rlsRequests(users, 1), rps: Math.max(100, Math.round(peerMax * fr)) }, cpuOf));
-      } finally {
-        await server.stop();
+        // Redis's counters over one run of its own, divided by that run's calls.
+        const load = { method: RLS, address: at(name).address, data: rlsRequests(users, d) };
+        await redis.reset();
+        const cost = await redisCost(redis, (await measure(b, `${label(name, d)} (Redis counters)`, load)).requests);
+        // Which of those commands the server sent (the rest ran inside its Lua script): a short sample at a low rate,
+        // a fixed number of calls (a timed run cancels its last calls in flight, which ghz then leaves uncounted
+        // although they reached Redis: 1.01 and 2.02 commands per call where Redis's own counters said 1 and 2).
+        const sent = await redis.clientCommands(async () => {
+          const sample = await ghz({ ...load, seconds: 2, total: 400, rps: 200, concurrency: 4, connections: 1, cpus: b.loadCpus, workDir: b.workDir });
+          return sample.requests + sample.errors;
+        });
+        max[`d${d}`][name] = { ...r, redis: { ...cost, clientCommandsPerRequest: sent } };
+        b.log(`    redis: ${JSON.stringify(max[`d${d}`][name]?.redis)}`);
       }
     }
+    const peerMax = max.d1.peer?.throughput ?? 1000;
+    for (const name of names) loads[name] = [];
+    for (const fr of FRACTIONS) {
+      for (const name of names) loads[name]!.push(await measure(b, label(name, 1), { method: RLS, address: at(name).address, data: rlsRequests(users, 1), rps: Math.max(100, Math.round(peerMax * fr)) }, cpuOf(name)));
+    }
   } finally {
+    for (const server of Object.values(servers)) await server.stop();
     await redis.stop();
   }
   return { users, max, loads, fractions: FRACTIONS };
