@@ -136,7 +136,7 @@ export async function runCheck(b: Bench): Promise<CheckResults> {
   };
   // Max throughput: the four servers side by side (each loaded alone), in turn run by run, so that
   // drift on this shared machine hits them alike: one after the other, a ratio between two servers
-  // moved by up to 1.6x between runs of the same code.
+  // moved by up to 1.6x from one run to the next.
   {
     const servers: Partial<Record<CheckServer, Server>> = {};
     try {
