@@ -302,7 +302,7 @@ async function main(): Promise<void> {
       );
     }
     rlsSection.push(
-      `Each max figure is the median of ${rls.quick ? 'one run (quick mode)' : 'three runs'}; every run, for the spread (throughput calls/s, server CPU us/call + Redis CPU us/call):`,
+      `Each max figure is the median of ${rls.quick ? 'one run (quick mode)' : 'three runs'} (the four servers side by side, loaded in turn run by run); every run, for the spread (throughput calls/s, server CPU us/call + Redis CPU us/call):`,
       '',
       table(
         ['server', '1 descriptor: runs', '3 descriptors: runs'],
