@@ -101,20 +101,14 @@ interface Target {
   ok: boolean;
 }
 
-/** The floor's fixed-load runs by algorithm (results before the floor ran at the ES256 loads too: an RS256 list). */
-function floorAt(c: CheckResults): Partial<Record<Alg, LoadResult[]>> {
-  const f = c.floorLoads as Partial<Record<Alg, LoadResult[]>> | LoadResult[] | undefined;
-  return Array.isArray(f) ? { RS256: f } : (f ?? {});
-}
-
-/** "; the empty grpc-js handler: a / b / c ms" for a p99.9 target row, when the floor ran at those loads. */
+/** "; the empty grpc-js handler at the same loads: a / b / c ms" for a p99.9 target row, when the floor ran at those loads. */
 function floorP999(c: CheckResults, alg: Alg, at: number[]): string {
-  const series = floorAt(c)[alg];
+  const series = c.floorLoads?.[alg];
   if (!series) return '';
   return `; the empty grpc-js handler at the same loads: ${at.map((i) => fmt(series[i]?.p999)).join(' / ')} ms`;
 }
 
-/** "; idle at max: ..." - which core set the max (the load generator's core also runs Redis). */
+/** " (cores idle at max, ...)" for a ShouldRateLimit throughput row: how busy each side was (the load generator's core also runs Redis). */
 function idleNote(ours: LoadResult, peer: LoadResult): string {
   const o = ours.coresIdle;
   const p = peer.coresIdle;
@@ -144,7 +138,7 @@ function gcSection(c: CheckResults, targets: Target[]): string[] {
         '',
       );
     }
-    targets.push({ target: `GC: no pause over ${GC_PAUSE_MAX_MS} ms in ${g.seconds} s at ${g.fraction * 100}% of the peer's max (Check, RS256 allow, token cache on)`, measured: `${d.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms, longest ${fmt(d.maxPauseMs)} ms${c.floorGcRun ? `; the empty grpc-js handler, same protocol and load: ${c.floorGcRun.gc.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms, longest ${fmt(c.floorGcRun.gc.maxPauseMs)} ms` : ''}`, ok: d.pausesOver5ms === 0 });
+    targets.push({ target: `GC: no pause over ${GC_PAUSE_MAX_MS} ms in ${g.seconds} s at ${g.fraction * 100}% of the peer's max (Check, RS256 allow, token cache on)`, measured: `${d.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms, longest ${fmt(d.maxPauseMs)} ms${fg ? `; the empty grpc-js handler, same protocol and load: ${fg.gc.pausesOver5ms} over ${GC_PAUSE_MAX_MS} ms, longest ${fmt(fg.gc.maxPauseMs)} ms` : ''}`, ok: d.pausesOver5ms === 0 });
     const goal = ALLOCATION_BASELINE.bytesPerCheck / ALLOCATION_REDUCTION;
     // At the baseline's own load when measured (bytes per call depend on the load); else the GC run's.
     const atBase = c.allocationAtBaseline;
@@ -253,7 +247,7 @@ async function main(): Promise<void> {
         });
       }
     }
-    for (const [alg, series] of Object.entries(floorAt(c)) as [Alg, LoadResult[]][]) for (const r of series) loadRows.push([alg, 'empty grpc-js handler (floor)', r.offered ?? '', r.throughput, fmt(r.p50), fmt(r.p90), fmt(r.p99), fmt(r.p999), fmt(r.serverCpuUs, 0), ...gcCells(undefined)]);
+    for (const [alg, series] of Object.entries(c.floorLoads ?? {}) as [Alg, LoadResult[]][]) for (const r of series) loadRows.push([alg, 'empty grpc-js handler (floor)', r.offered ?? '', r.throughput, fmt(r.p50), fmt(r.p90), fmt(r.p99), fmt(r.p999), fmt(r.serverCpuUs, 0), ...gcCells(undefined)]);
     checkSection.push(table(['alg', 'server', 'offered/s', 'done/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'server CPU us/call', ...GC_HEAD], loadRows), '', '![Check latency against offered load](performance/check-latency.svg)', '');
     checkSection.push(...gcSection(c, targets));
     await renderLineChart(join(PLOTS, 'check-latency.svg'), { title: 'Check (JWT + RBAC Rego), allow: latency against offered load', x: 'offered calls/s', y: 'latency ms', logY: true, points });

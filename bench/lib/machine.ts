@@ -65,12 +65,21 @@ export interface CpuTimes {
   steal: number;
 }
 
+/**
+ * The first eight counters of one /proc/stat line (`cpu` for the machine, `cpu3` for one core):
+ * user nice system idle iowait irq softirq steal (guest time is already in user and nice).
+ */
+function statFields(stat: string, line: string): number[] | undefined {
+  const fields = new RegExp(`^${line} +(.*)$`, 'm').exec(stat)?.[1]?.trim().split(/\s+/).map(Number);
+  return fields && fields.length >= 8 ? fields.slice(0, 8) : undefined;
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
 export function cpuTimes(): CpuTimes | undefined {
   try {
-    const fields = /^cpu +(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
-    // user nice system idle iowait irq softirq steal (guest time is already in user and nice)
-    if (!fields || fields.length < 8) return undefined;
-    return { total: fields.slice(0, 8).reduce((a, b) => a + b, 0), steal: fields[7]! };
+    const fields = statFields(readFileSync('/proc/stat', 'utf8'), 'cpu');
+    return fields ? { total: sum(fields), steal: fields[7]! } : undefined;
   } catch {
     return undefined;
   }
@@ -104,9 +113,9 @@ export function coreTimes(cpus: string): { total: number; idle: number } | undef
     let total = 0;
     let idle = 0;
     for (const c of cpuList(cpus)) {
-      const fields = new RegExp(`^cpu${c} +(.*)$`, 'm').exec(stat)?.[1]?.trim().split(/\s+/).map(Number);
-      if (!fields || fields.length < 8) return undefined;
-      total += fields.slice(0, 8).reduce((x, y) => x + y, 0);
+      const fields = statFields(stat, `cpu${c}`);
+      if (!fields) return undefined;
+      total += sum(fields);
       idle += fields[3]! + fields[4]!;
     }
     return { total, idle };
