@@ -1,5 +1,6 @@
 // JWT bearer verification with jose. The token's `iss` (read unverified) only selects the issuer;
-// the signature and every claim are then checked with that issuer's keys and options pinned.
+// the signature and every claim are then checked with that issuer's keys and options pinned (the
+// signature on the event loop where the process has one CPU: jws-event-loop.ts).
 // Verified tokens are cached by a hash of the token, never beyond exp (or the maximum token
 // age), at most a minute, and only while their signing key is still published; revocation is
 // checked by the pipeline on every request, cached or not.
@@ -21,15 +22,15 @@ import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode, errorMessage } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { keysAreStatic, loadIssuerKeys, type IssuerKeys } from './jwks.js';
+import { verifyOnEventLoop } from './jws-event-loop.js';
 import { childSpan } from '../telemetry/tracing.js';
 
 interface TrustedIssuer {
   readonly algorithms: ReadonlySet<string>;
   readonly claims: IssuerConfig['claims'];
   readonly maxTokenAgeS?: number;
-  /** jwtVerify with this issuer's keys and options bound. */
-  readonly verify: (token: string) => Promise<JWTVerifyResult>;
-  /** Whether the key that signed a token with this header is still in the issuer's key set. */
+  /** jwtVerify with this issuer's keys and options bound; `header` is the token's, decoded. */
+  readonly verify: (token: string, header: JWTHeaderParameters) => Promise<JWTVerifyResult>;
   /** Whether the key that verified a cached token is still published (synchronous where keys cannot change). */
   readonly keyPublished: (header: JWTHeaderParameters) => boolean | Promise<boolean>;
 }
@@ -57,9 +58,10 @@ function keyCheck(keys: IssuerKeys): TrustedIssuer['keyPublished'] {
     );
 }
 
-function bindVerify(keys: IssuerKeys, options: JWTVerifyOptions): TrustedIssuer['verify'] {
-  // Two branches because jwtVerify's overloads take either a key or a key resolver, not a union.
-  return keys instanceof Uint8Array ? (t) => jwtVerify(t, keys, options) : (t) => jwtVerify(t, keys, options);
+function bindVerify(keys: IssuerKeys, options: JWTVerifyOptions, signatures: SignatureThread): TrustedIssuer['verify'] {
+  // Separate branches because jwtVerify's overloads take either a key or a key resolver, not a union.
+  if (keys instanceof Uint8Array) return (t) => jwtVerify(t, keys, options);
+  return signatures === 'event_loop' ? (t, h) => verifyOnEventLoop(t, h, keys, options) : (t) => jwtVerify(t, keys, options);
 }
 
 // Header parameters that ask the verifier to fetch or trust a key chosen by the token itself.
@@ -67,9 +69,23 @@ const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk'] as const;
 // Compact JWS: three base64url parts, non-empty signature (an empty one is an unsecured JWT).
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 
+/**
+ * Where signatures are checked: jose's WebCrypto jobs on the libuv thread pool (beside the event
+ * loop, on spare cores), or node:crypto on the event loop (less CPU per check where the process
+ * has one core: jws-event-loop.ts).
+ */
+export type SignatureThread = 'thread_pool' | 'event_loop';
+
+/** The cheaper place for signature checks, given the CPUs this process has to itself. */
+export function signatureThread(cpusPerProcess: number): SignatureThread {
+  return cpusPerProcess <= 1 ? 'event_loop' : 'thread_pool';
+}
+
 export interface JwtVerifierOptions {
   /** Bound of the verified-token cache; 0 turns it off. */
   readonly cacheMaxEntries?: number;
+  /** Default thread_pool. */
+  readonly signatures?: SignatureThread;
   readonly now?: () => number;
   readonly metrics?: MetricsSink;
 }
@@ -98,15 +114,19 @@ export class JwtVerifier {
         claims: iss.claims,
         ...(iss.max_token_age_s !== undefined ? { maxTokenAgeS: iss.max_token_age_s } : {}),
         keyPublished: keyCheck(keys),
-        verify: bindVerify(keys, {
-          issuer: iss.issuer,
-          audience: [...iss.audiences],
-          algorithms: [...iss.algorithms],
-          clockTolerance: iss.clock_tolerance_s,
-          requiredClaims: ['exp', 'sub'],
-          ...(iss.max_token_age_s !== undefined ? { maxTokenAge: iss.max_token_age_s } : {}),
-          ...(iss.required_typ !== undefined ? { typ: iss.required_typ } : {}),
-        }),
+        verify: bindVerify(
+          keys,
+          {
+            issuer: iss.issuer,
+            audience: [...iss.audiences],
+            algorithms: [...iss.algorithms],
+            clockTolerance: iss.clock_tolerance_s,
+            requiredClaims: ['exp', 'sub'],
+            ...(iss.max_token_age_s !== undefined ? { maxTokenAge: iss.max_token_age_s } : {}),
+            ...(iss.required_typ !== undefined ? { typ: iss.required_typ } : {}),
+          },
+          opts.signatures ?? 'thread_pool',
+        ),
       });
     }
     return new JwtVerifier(map, opts);
@@ -190,7 +210,7 @@ export class JwtVerifier {
 
     try {
       // The span covers a JWKS fetch when the key set has to be (re)loaded.
-      const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token), this.metrics);
+      const { payload } = await childSpan('jwt.verify', { 'envoy_authz.issuer': unverifiedIss as string }, () => issuer.verify(token, header as JWTHeaderParameters), this.metrics);
       const cred: SubjectCredential = {
         kind: 'subject',
         method: 'jwt',

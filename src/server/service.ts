@@ -124,6 +124,7 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
         admin: admin.address,
         tls: cfg.server.tls !== undefined,
         issuers: first.auth.jwtIssuers,
+        jwt_signatures: first.auth.jwtSignatures,
         routes: cfg.routes.length,
         token: cfg.token !== undefined,
         revocation: cfg.revocation.store === 'memory' && cfg.revocation.snapshot_file === undefined ? 'memory (lost on restart)' : cfg.revocation.store,

@@ -195,11 +195,14 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
   it('the image entrypoint starts node with --single-threaded-gc on one CPU, and without it on two', async () => {
     const one = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-one.yaml')]);
     expect(started(one)[0]?.gc).toBe('single_threaded');
+    // And checks JWT signatures on its event loop (src/authn/jws-event-loop.ts).
+    expect(started(one)[0]?.jwt_signatures).toBe('event_loop');
     expect(one.lines.map((l) => l.event)).not.toContain('gc_threads');
     expect(await one.stop()).toBe(0);
     const two = await spawnCommand('taskset', ['-c', '0,1', entrypoint, '--config', config('gc-two.yaml')]);
     // Two CPUs, unless this machine's cgroup quota allows one (then one is right).
     expect(started(two)[0]?.gc).toBe(cpuBudget({ affinity: 2 }) > 1 ? 'concurrent' : 'single_threaded');
+    expect(started(two)[0]?.jwt_signatures).toBe(cpuBudget({ affinity: 2 }) > 1 ? 'thread_pool' : 'event_loop');
     expect(await two.stop()).toBe(0);
   });
 

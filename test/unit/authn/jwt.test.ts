@@ -1,6 +1,6 @@
 import { exportSPKI, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JwtVerifier, looksLikeJwt } from '../../../src/authn/jwt.js';
+import { JwtVerifier, looksLikeJwt, signatureThread } from '../../../src/authn/jwt.js';
 import { keysAreStatic, loadIssuerKeys } from '../../../src/authn/jwks.js';
 import type { IssuerConfig } from '../../../src/config/schema.js';
 import { AuthnError, UnavailableError } from '../../../src/lib/errors.js';
@@ -46,6 +46,12 @@ async function expectCode(p: Maybe<unknown>, code: string): Promise<void> {
   expect((err as AuthnError).code).toBe(code);
 }
 
+describe('signatureThread', () => {
+  it('checks signatures on the event loop at one CPU or less per process, else on the thread pool', () => {
+    expect([1, 0.5, 2, 1.5].map(signatureThread)).toEqual(['event_loop', 'event_loop', 'thread_pool', 'thread_pool']);
+  });
+});
+
 describe('looksLikeJwt', () => {
   it('is JWS (two dots) or JWE (four) after a JSON header, and nothing else', () => {
     for (const t of ['eyJa.b.c', 'eyJa..', 'eyJa.b.c.d.e', 'eyJ....']) expect(looksLikeJwt(t), t).toBe(true);
@@ -53,7 +59,8 @@ describe('looksLikeJwt', () => {
   });
 });
 
-describe('JwtVerifier', () => {
+// Both places a signature can be checked (jwt.ts, SignatureThread) give the same answers.
+describe.each(['thread_pool', 'event_loop'] as const)('JwtVerifier, signatures on the %s', (signatures) => {
   const tmp = tempDir();
   let keyA: TestKey;
   let keyB: TestKey;
@@ -75,7 +82,7 @@ describe('JwtVerifier', () => {
       issuer({ issuer: OTHER_ISSUER, jwks: fileJwks('b.json') }),
       issuer({ issuer: 'https://rsa.test.invalid', algorithms: ['RS256'], jwks: fileJwks('rsa.json') }),
       issuer({ issuer: 'https://typed.test.invalid', jwks: fileJwks('a.json'), required_typ: 'at+jwt', max_token_age_s: 60 }),
-    ]);
+    ], { signatures });
   });
 
   it('accepts a valid token and returns subject and issuer', async () => {
@@ -204,13 +211,13 @@ describe('JwtVerifier with HS256', () => {
   });
 });
 
-describe('JwtVerifier with a remote JWKS', () => {
+describe.each(['thread_pool', 'event_loop'] as const)('JwtVerifier with a remote JWKS, signatures on the %s', (signatures) => {
   it('fetches the JWKS once, verifies, and fails closed when the endpoint is down', async () => {
     const key = await makeKey('ES256');
     let up = true;
     const host = await loopbackServer((_req, res) => (up ? sendJson(res, jwks(key)) : sendJson(res, { error: 'down' }, 503)));
     const remote = (url: string): IssuerConfig['jwks'] => ({ url, timeout_ms: 500, cooldown_ms: 0, cache_max_age_ms: 60000, allow_insecure_http: true });
-    const v = await JwtVerifier.create({ file: 't.yaml', dir: '/' }, [issuer({ issuer: ISSUER, jwks: remote(`${host.url}/jwks`) })]);
+    const v = await JwtVerifier.create({ file: 't.yaml', dir: '/' }, [issuer({ issuer: ISSUER, jwks: remote(`${host.url}/jwks`) })], { signatures });
     await v.verify(await signToken(key));
     await v.verify(await signToken(key));
     expect(host.hits()).toBe(1);
@@ -227,7 +234,7 @@ describe('JwtVerifier with a remote JWKS', () => {
     const host = await loopbackServer(() => undefined); // never answers
     const v = await JwtVerifier.create({ file: 't.yaml', dir: '/' }, [
       issuer({ issuer: ISSUER, jwks: { url: `${host.url}/jwks`, timeout_ms: 100, cooldown_ms: 0, cache_max_age_ms: 60000, allow_insecure_http: true } }),
-    ]);
+    ], { signatures });
     await expect(v.verify(await signToken(key))).rejects.toMatchObject({ code: 'jwks_unavailable' });
   });
 });

@@ -1,6 +1,6 @@
 // The CPUs a process may use: affinity capped by the cgroup's CFS quota, read from files the tests hand in.
 import { describe, expect, it } from 'vitest';
-import { cgroupCpuLimit, cpuBudget, type ReadText } from '../../../src/lib/cpu-budget.js';
+import { cgroupCpuLimit, cpuBudget, cpusPerWorker, type ReadText } from '../../../src/lib/cpu-budget.js';
 
 const files = (f: Record<string, string>): ReadText => (p) => f[p];
 
@@ -66,5 +66,15 @@ describe('cpuBudget', () => {
 
   it('reads this machine without failing', () => {
     expect(cpuBudget()).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('cpusPerWorker', () => {
+  it('shares the budget among the configured workers; workers: 0 is one CPU each', () => {
+    expect(cpusPerWorker(1, () => 4)).toBe(4);
+    expect(cpusPerWorker(2, () => 4)).toBe(2);
+    expect(cpusPerWorker(4, () => 2)).toBe(0.5);
+    expect(cpusPerWorker(0, () => 8)).toBe(1);
+    expect(cpusPerWorker(1, () => 1)).toBe(1);
   });
 });
