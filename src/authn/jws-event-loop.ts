@@ -73,9 +73,13 @@ function keyFits(key: unknown, s: Scheme): key is CryptoKey {
   return s.namedCurve === undefined || a.namedCurve === s.namedCurve;
 }
 
-/** The unsecured JWT (same claims, same typ) whose claims UnsecuredJWT.decode validates as jwtVerify would. */
-function unsecured(header: JWTHeaderParameters, payload: string): string {
-  const h = header.typ === undefined ? NONE_HEADER : Buffer.from(JSON.stringify({ alg: 'none', typ: header.typ })).toString('base64url');
+/**
+ * The unsecured JWT whose claims UnsecuredJWT.decode validates as jwtVerify would: the same
+ * payload, and the token's typ where the options require one (the only header member the claim
+ * checks read).
+ */
+function unsecured(header: JWTHeaderParameters, payload: string, options: JWTVerifyOptions): string {
+  const h = options.typ === undefined || header.typ === undefined ? NONE_HEADER : Buffer.from(JSON.stringify({ alg: 'none', typ: header.typ })).toString('base64url');
   return `${h}.${payload}.`;
 }
 
@@ -103,6 +107,6 @@ export async function verifyOnEventLoop(token: string, header: JWTHeaderParamete
     throw new joseErrors.JWSSignatureVerificationFailed(undefined, { cause });
   }
   if (!valid) throw new joseErrors.JWSSignatureVerificationFailed();
-  const { payload } = UnsecuredJWT.decode(unsecured(header, token.slice(first + 1, last)), options);
+  const { payload } = UnsecuredJWT.decode(unsecured(header, token.slice(first + 1, last), options), options);
   return { payload, protectedHeader: header };
 }
