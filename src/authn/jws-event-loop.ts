@@ -54,8 +54,8 @@ const MIN_RSA_BITS = 2048;
 // base64url of {"alg":"none"}: the header of the unsecured JWT whose claims jose validates.
 const NONE_HEADER = 'eyJhbGciOiJub25lIn0';
 
-/** The node:crypto key of each CryptoKey the resolvers hand out (they keep their keys; a refreshed set makes new ones). */
 type CryptoKey = webcrypto.CryptoKey;
+/** The node:crypto key of each CryptoKey the resolvers hand out (they keep their keys; a refreshed set makes new ones). */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
 function keyObject(key: CryptoKey): KeyObject {
@@ -85,7 +85,8 @@ function unsecured(header: JWTHeaderParameters, payload: string, options: JWTVer
 
 /**
  * jwtVerify(token, keys, options), the signature checked on the event loop where the token and
- * the key have the common shape. `header` is the token's protected header, already decoded.
+ * the key have the common shape. `token` holds base64url characters and dots only (jwt.ts checks
+ * that first); `header` is its protected header, already decoded.
  */
 export async function verifyOnEventLoop(token: string, header: JWTHeaderParameters, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
   const scheme = SCHEMES.get(header.alg ?? '');
@@ -93,7 +94,13 @@ export async function verifyOnEventLoop(token: string, header: JWTHeaderParamete
   const last = token.lastIndexOf('.');
   const signature = token.slice(last + 1);
   // A signature of 4n+1 characters is not base64url: jose refuses it, node would drop a character.
-  if (scheme === undefined || !Object.keys(header).every((k) => PLAIN_HEADER.has(k)) || signature.length % 4 === 1 || options.algorithms?.includes(header.alg) !== true) {
+  if (
+    scheme === undefined ||
+    token.indexOf('.', first + 1) !== last ||
+    !Object.keys(header).every((k) => PLAIN_HEADER.has(k)) ||
+    signature.length % 4 === 1 ||
+    options.algorithms?.includes(header.alg) !== true
+  ) {
     return jwtVerify(token, keys, options);
   }
   const key = await keys(header, { payload: token.slice(first + 1, last), protected: token.slice(0, first), signature });
