@@ -49,6 +49,9 @@ const SCHEMES: ReadonlyMap<string, Scheme> = new Map([
 ]);
 
 const PLAIN_HEADER = new Set(['alg', 'kid', 'typ']);
+// Compact JWS of base64url parts (jwt.ts checks the same first): node's base64url decoder skips
+// characters outside the alphabet where jose's refuses them.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 // jose's minimum for RS* and PS* keys.
 const MIN_RSA_BITS = 2048;
 // base64url of {"alg":"none"}: the header of the unsecured JWT whose claims jose validates.
@@ -79,25 +82,28 @@ function keyFits(key: unknown, s: Scheme): key is CryptoKey {
  * checks read).
  */
 function unsecured(header: JWTHeaderParameters, payload: string, options: JWTVerifyOptions): string {
-  const h = options.typ === undefined || header.typ === undefined ? NONE_HEADER : Buffer.from(JSON.stringify({ alg: 'none', typ: header.typ })).toString('base64url');
+  // A typ that is not a string fails a required typ with or without it: left out, never
+  // re-encoded (a deeply nested one would overflow JSON.stringify's stack, where JSON.parse did not).
+  const typ: unknown = header.typ;
+  const h = options.typ === undefined || typeof typ !== 'string' ? NONE_HEADER : Buffer.from(JSON.stringify({ alg: 'none', typ })).toString('base64url');
   return `${h}.${payload}.`;
 }
 
 /**
  * jwtVerify(token, keys, options), the signature checked on the event loop where the token and
- * the key have the common shape. `token` holds base64url characters and dots only (jwt.ts checks
- * that first); `header` is its protected header, already decoded.
+ * the key have the common shape. `header` must be the token's own protected header, decoded
+ * (jwt.ts decodes it once, for the issuer's checks too).
  */
 export async function verifyOnEventLoop(token: string, header: JWTHeaderParameters, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
   const scheme = SCHEMES.get(header.alg ?? '');
   const first = token.indexOf('.');
   const last = token.lastIndexOf('.');
   const signature = token.slice(last + 1);
-  // A signature of 4n+1 characters is not base64url: jose refuses it, node would drop a character.
   if (
     scheme === undefined ||
-    token.indexOf('.', first + 1) !== last ||
+    !COMPACT_JWS.test(token) ||
     !Object.keys(header).every((k) => PLAIN_HEADER.has(k)) ||
+    // 4n+1 characters are not base64url either (node would drop one).
     signature.length % 4 === 1 ||
     options.algorithms?.includes(header.alg) !== true
   ) {
