@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { protoIncludeDirs } from '../../src/envoy/protos.js';
+import { cpuList } from './cpu-list.js';
 import { summarize, type LoadResult } from './stats.js';
 import { tool } from './tools.js';
 
@@ -52,7 +53,7 @@ export async function ghz(r: GhzRun): Promise<LoadResult> {
     '--concurrency', String(r.concurrency),
     '--connections', String(r.connections),
     ...(r.total !== undefined ? ['--total', String(r.total)] : ['--duration', `${r.seconds}s`]),
-    '--cpus', String(r.cpus.split(',').length),
+    '--cpus', String(cpuList(r.cpus).length),
     '--timeout', '5s',
     '--format', 'json',
     ...(r.rps !== undefined ? ['--rps', String(r.rps)] : []),

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { pluginBinary, pluginPeer } from './servers.js';
 import { tool } from './tools.js';
+import { cpuList } from './cpu-list.js';
+
+export { cpuList };
 import { envoyBinary } from '../../test/helpers/envoy.js';
 import { opaBinary } from '../../test/helpers/opa.js';
 
@@ -95,16 +98,6 @@ export function stealPercent(from: CpuTimes | undefined, to: CpuTimes | undefine
   return Math.round(((to.steal - from.steal) / (to.total - from.total)) * 1000) / 10;
 }
 
-/** CPU numbers of a taskset list ("1", "0,2", "2-3"). */
-export function cpuList(cpus: string): number[] {
-  const out: number[] = [];
-  for (const part of cpus.split(',')) {
-    const [a, b] = part.split('-').map(Number);
-    if (a === undefined || !Number.isInteger(a)) continue;
-    for (let c = a; c <= (b !== undefined && Number.isInteger(b) ? b : a); c++) out.push(c);
-  }
-  return out;
-}
 
 /** Clock ticks of the given cores so far (/proc/stat's `cpuN` lines): all, and idle (idle + iowait). */
 export function coreTimes(cpus: string): { total: number; idle: number } | undefined {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../../test/helpers/envoy.js';
 import { startPinned, waitForPort, type Proc } from './procs.js';
+import { cpuList } from './cpu-list.js';
 import { ROOT, tool } from './tools.js';
 
 export interface Server {
@@ -76,7 +77,7 @@ export async function startFloor(cpus: string, o: { shippedFlags?: boolean; node
 /** The Check peer's stand-in (bench/peers/opa-authz: OPA's Go SDK on opa-envoy-plugin's hot path). */
 export async function startOpaPeer(policyDir: string, cpus: string, jwtCacheEntries = 0): Promise<Server> {
   const port = await freePort();
-  const proc = startPinned('opa-authz (OPA Go)', tool('opa-authz'), ['-addr', `127.0.0.1:${port}`, '-policy', policyDir, '-jwt-cache', String(jwtCacheEntries)], { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
+  const proc = startPinned('opa-authz (OPA Go)', tool('opa-authz'), ['-addr', `127.0.0.1:${port}`, '-policy', policyDir, '-jwt-cache', String(jwtCacheEntries)], { cpus, env: { GOMAXPROCS: String(cpuList(cpus).length) } });
   return serving(proc, port);
 }
 
@@ -124,7 +125,7 @@ export async function startPluginPeer(binary: string, dir: string, policyDir: st
     }),
   );
   const args = ['run', '--server', '--addr', `127.0.0.1:${http}`, '--config-file', file, '--log-level', 'error', '--skip-version-check', policyDir];
-  const proc = startPinned('opa-envoy-plugin', binary, args, { cpus, env: { GOMAXPROCS: String(cpus.split(',').length) } });
+  const proc = startPinned('opa-envoy-plugin', binary, args, { cpus, env: { GOMAXPROCS: String(cpuList(cpus).length) } });
   return serving(proc, port);
 }
 
@@ -142,7 +143,7 @@ export async function startRatelimitPeer(dir: string, configYaml: string, redisP
   const proc = startPinned('envoyproxy/ratelimit', tool('ratelimit'), [], {
     cpus,
     env: {
-      GOMAXPROCS: String(cpus.split(',').length),
+      GOMAXPROCS: String(cpuList(cpus).length),
       HOST: '127.0.0.1',
       PORT: String(http),
       GRPC_HOST: '127.0.0.1',
