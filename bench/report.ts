@@ -353,7 +353,7 @@ async function main(): Promise<void> {
     );
     if (empty) {
       envoySection.push(
-        'The same two filters asking the empty grpc-js server (bench/floor/empty-check.ts: answers Check and ShouldRateLimit with OK at once, on the same core): what the filters cost on this machine when the server does nothing - Envoy\'s two gRPC calls per request, with Envoy, the load generator and the upstream sharing the other core. "Ours over the empty server" is the part of the added latency that is envoy-authz\'s own work.',
+        'The same two filters asking the empty grpc-js server (bench/floor/empty-check.ts: answers Check and ShouldRateLimit with OK at once, on the same core, with the node options we ship): what the filters cost on this machine when the server does nothing - Envoy\'s two gRPC calls per request, with Envoy, the load generator and the upstream sharing the other core. "Ours over the empty server" is the part of the added latency that is envoy-authz\'s own work.',
         '',
         table(
           ['offered req/s', 'empty server p50 ms', 'empty server p99 ms', 'added by the empty server p50 / p99 ms', 'ours over the empty server p50 / p99 ms', 'empty server CPU us/request'],

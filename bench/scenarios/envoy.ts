@@ -79,7 +79,7 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
   const ours = await startOurs(b.workDir, 'envoy', { ...oursCheckConfig(b.workDir, f, bundle, 10000), ratelimit: { files: [limits] } }, { cpus: b.serverCpus });
   const upstreamPort = await freePort();
   const upstream = startPinned('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'floor', 'upstream.ts'), String(upstreamPort)], { cpus: b.loadCpus, cwd: ROOT });
-  const empty = await startFloor(b.serverCpus);
+  const empty = await startFloor(b.serverCpus, { shippedFlags: true });
   const envoys: RunningEnvoy[] = [];
   const runs: Record<Variant, LoadResult[][]> = { direct: rates.map(() => []), empty: rates.map(() => []), filters: rates.map(() => []) };
   try {
