@@ -122,3 +122,16 @@ export function idlePercent(from: ReturnType<typeof coreTimes>, to: ReturnType<t
   if (!from || !to || to.total <= from.total) return undefined;
   return Math.round(((to.idle - from.idle) / (to.total - from.total)) * 1000) / 10;
 }
+
+/** The machine line of "How it is measured": one machine, or each machine with the scenarios that ran on it. */
+export function machineLines(results: readonly ({ scenario?: string; machine: Machine } | undefined)[]): string[] {
+  const describe = (m: Machine): string => `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}`;
+  const byMachine = new Map<string, string[]>();
+  for (const r of results) {
+    if (r === undefined) continue;
+    const d = describe(r.machine);
+    byMachine.set(d, [...(byMachine.get(d) ?? []), r.scenario ?? '?']);
+  }
+  if (byMachine.size <= 1) return [...byMachine.keys()].map((d) => `- Machine: ${d}.`);
+  return [`- Machines (the scenarios ran on ${byMachine.size}): ${[...byMachine].map(([d, names]) => `${d} for ${names.join(', ')}`).join('; ')}.`];
+}

@@ -1,7 +1,7 @@
 // The bench's core accounting: which cores a taskset list names, and how idle they were between
 // two /proc/stat readings (the "idle %" columns of docs/performance.md).
 import { describe, expect, it } from 'vitest';
-import { coreTimes, cpuList, idlePercent, stealPercent } from '../../../bench/lib/machine.js';
+import { coreTimes, cpuList, idlePercent, machineLines, stealPercent, type Machine } from '../../../bench/lib/machine.js';
 
 describe('bench core accounting', () => {
   it('reads taskset lists with single cores, ranges and both', () => {
@@ -26,5 +26,15 @@ describe('bench core accounting', () => {
     expect(one!.idle).toBeLessThanOrEqual(one!.total);
     expect(twice!.total).toBeGreaterThanOrEqual(2 * one!.total);
     expect(coreTimes('9999')).toBeUndefined();
+  });
+});
+
+describe('machineLines', () => {
+  const m = (cpu: string): Machine => ({ cpu, cores: 2, memoryGiB: 24, kernel: '6.1', versions: {} });
+  it('names one machine, or each machine with the scenarios that ran on it', () => {
+    expect(machineLines([{ scenario: 'check', machine: m('A') }, undefined, { scenario: 'envoy', machine: m('A') }])).toEqual(['- Machine: A, 2 cores, 24 GiB, Linux 6.1.']);
+    expect(machineLines([{ scenario: 'check', machine: m('A') }, { scenario: 'ratelimit', machine: m('B') }, { scenario: 'envoy', machine: m('A') }])).toEqual([
+      '- Machines (the scenarios ran on 2): A, 2 cores, 24 GiB, Linux 6.1 for check, envoy; B, 2 cores, 24 GiB, Linux 6.1 for ratelimit.',
+    ]);
   });
 });
