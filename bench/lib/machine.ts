@@ -5,10 +5,10 @@ import { cpus, totalmem } from 'node:os';
 import { pluginBinary, pluginPeer } from './servers.js';
 import { tool } from './tools.js';
 import { cpuList } from './cpu-list.js';
-
-export { cpuList };
 import { envoyBinary } from '../../test/helpers/envoy.js';
 import { opaBinary } from '../../test/helpers/opa.js';
+
+export { cpuList };
 
 export interface Machine {
   cpu: string;
@@ -97,7 +97,6 @@ export function stealPercent(from: CpuTimes | undefined, to: CpuTimes | undefine
   if (!from || !to || to.total <= from.total) return undefined;
   return Math.round(((to.steal - from.steal) / (to.total - from.total)) * 1000) / 10;
 }
-
 
 /** Clock ticks of the given cores so far (/proc/stat's `cpuN` lines): all, and idle (idle + iowait). */
 export function coreTimes(cpus: string): { total: number; idle: number } | undefined {

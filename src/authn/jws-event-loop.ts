@@ -49,9 +49,12 @@ const SCHEMES: ReadonlyMap<string, Scheme> = new Map([
 ]);
 
 const PLAIN_HEADER = new Set(['alg', 'kid', 'typ']);
-// Compact JWS of base64url parts (jwt.ts checks the same first): node's base64url decoder skips
-// characters outside the alphabet where jose's refuses them.
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
+/**
+ * Compact JWS: three base64url parts, non-empty signature (an empty one is an unsecured JWT).
+ * jwt.ts refuses anything else up front; checked here again because node's base64url decoder
+ * skips characters outside the alphabet where jose's refuses them.
+ */
+export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 // jose's minimum for RS* and PS* keys.
 const MIN_RSA_BITS = 2048;
 // base64url of {"alg":"none"}: the header of the unsecured JWT whose claims jose validates.

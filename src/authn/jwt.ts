@@ -22,7 +22,7 @@ import type { IssuerConfig } from '../config/schema.js';
 import { AuthnError, UnavailableError, type AuthnErrorCode, errorMessage } from '../lib/errors.js';
 import { claimList, type SubjectCredential } from './authenticator.js';
 import { keysAreStatic, loadIssuerKeys, type IssuerKeys } from './jwks.js';
-import { verifyOnEventLoop } from './jws-event-loop.js';
+import { COMPACT_JWS, verifyOnEventLoop } from './jws-event-loop.js';
 import { childSpan } from '../telemetry/tracing.js';
 
 interface TrustedIssuer {
@@ -66,8 +66,6 @@ function bindVerify(keys: IssuerKeys, options: JWTVerifyOptions, signatures: Sig
 
 // Header parameters that ask the verifier to fetch or trust a key chosen by the token itself.
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk'] as const;
-// Compact JWS: three base64url parts, non-empty signature (an empty one is an unsecured JWT).
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 
 /**
  * Where signatures are checked: jose's WebCrypto jobs on the libuv thread pool (beside the event
