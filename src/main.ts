@@ -11,7 +11,8 @@ import { checkConfig, startService, type RunningService } from './server/service
 import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
 import cluster from 'node:cluster';
-import { READY_MESSAGE, runPrimary, workerConfig, workerCount, workerIndex } from './server/workers.js';
+import { READY_MESSAGE, runPrimary, workerConfig, workerIndex } from './server/workers.js';
+import { workerCount } from './lib/cpu-budget.js';
 import { serviceGcFlags } from './server/gc-threads.js';
 import { cpuBudget } from './lib/cpu-budget.js';
 

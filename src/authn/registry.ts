@@ -10,8 +10,7 @@ import { FileApiKeyStore, RedisApiKeyStore, type ApiKeyStore } from './apikey-st
 import type { AuthMethod, Authenticator } from './authenticator.js';
 import { BearerAuthenticator } from './bearer.js';
 import { Introspector, introspectorOptions } from './introspection.js';
-import { JwtVerifier, signatureThread, type SignatureThread } from './jwt.js';
-import { cpusPerWorker } from '../lib/cpu-budget.js';
+import { JwtVerifier, type SignatureThread } from './jwt.js';
 import { MtlsAuthenticator, XFCC_HEADER } from './mtls.js';
 
 /** What the registry needs of a route: its name and the methods it accepts (absent: the defaults). */
@@ -34,10 +33,15 @@ export interface Authenticators {
   readonly jwtSignatures: SignatureThread;
 }
 
-export async function buildAuthenticators(loaded: LoadedConfig, routes: readonly RouteMethods[], redis?: Redis, metrics: MetricsSink = NO_METRICS): Promise<Authenticators> {
+export async function buildAuthenticators(
+  loaded: LoadedConfig,
+  routes: readonly RouteMethods[],
+  redis?: Redis,
+  metrics: MetricsSink = NO_METRICS,
+  signatures: SignatureThread = 'thread_pool',
+): Promise<Authenticators> {
   const cfg = loaded.config;
   const a = cfg.authentication;
-  const signatures = signatureThread(cpusPerWorker(cfg.server.workers));
   const jwt = a.jwt.issuers.length > 0 ? await JwtVerifier.create(loaded, a.jwt.issuers, { cacheMaxEntries: a.jwt.cache_max_entries, metrics, signatures }) : undefined;
   const introspector = a.introspection ? new Introspector(await introspectorOptions(loaded, a.introspection), Date.now, metrics) : undefined;
   const bearerSource = { header: a.header.toLowerCase(), scheme: a.scheme, maxTokenBytes: a.max_token_bytes };

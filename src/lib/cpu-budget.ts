@@ -1,7 +1,7 @@
 // How many CPUs this process may use: its scheduler affinity (taskset, a cpuset container) and
 // the CFS quota of its cgroup (a Kubernetes CPU limit, systemd CPUQuota=), whichever is smaller.
 // Node sizes V8's helper threads without looking at either (server/gc-threads.ts says why that
-// matters). Read at startup and when the config is (re)loaded: synchronous, never on a request path.
+// matters). Read once at startup: synchronous, never on a request path.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
@@ -79,7 +79,13 @@ export function cpuBudget(opts: { readonly affinity?: number; readonly read?: Re
   return Math.max(1, quota === undefined ? affinity : Math.min(affinity, Math.ceil(quota)));
 }
 
-/** The CPUs each service process has to itself with `server.workers` set to `configured` (0: one per CPU). */
+/** Service processes for `server.workers` set to `configured`; 0: one per CPU this process may use. */
+export function workerCount(configured: number, budget: () => number = cpuBudget): number {
+  return configured === 0 ? budget() : configured;
+}
+
+/** The CPUs each service process has to itself with `server.workers` set to `configured`. */
 export function cpusPerWorker(configured: number, budget: () => number = cpuBudget): number {
-  return configured === 0 ? 1 : budget() / configured;
+  const cpus = budget();
+  return cpus / workerCount(configured, () => cpus);
 }

@@ -10,6 +10,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Redis } from 'ioredis';
 import type { Authenticator } from '../authn/authenticator.js';
 import { buildAuthenticators, type Authenticators } from '../authn/registry.js';
+import type { SignatureThread } from '../authn/jwt.js';
 import { FailureGuard, failureGuardOptions } from '../check/failure-guard.js';
 import { CheckPipeline, pipelineOptions } from '../check/pipeline.js';
 import { RouteTable, type Route } from '../check/routes.js';
@@ -53,6 +54,8 @@ export interface BuildOptions {
   readonly listenerTls?: boolean;
   /** Stands in for the configured authenticators (the offline evaluator's explicit identity). */
   readonly authenticatorsFor?: (route: Route) => readonly Authenticator[];
+  /** Where JWT signatures are checked (default thread_pool): the process's, fixed for its life. */
+  readonly jwtSignatures?: SignatureThread;
 }
 
 export interface PolicyStage {
@@ -188,7 +191,7 @@ export async function buildComponents(loaded: LoadedConfig, log: Logger, opts: B
     });
 
     const routes = new RouteTable(cfg.routes);
-    const auth = await buildAuthenticators(loaded, routes.routes, redis, metrics);
+    const auth = await buildAuthenticators(loaded, routes.routes, redis, metrics, opts.jwtSignatures);
     const signingKeys = cfg.token ? await SigningKeys.load(loaded, cfg.token.signing_keys) : undefined;
     const minter = cfg.token && signingKeys ? new TokenMinter(minterOptions(cfg.token), signingKeys, Date.now, metrics) : undefined;
     if (signingKeys && !dryRun) {

@@ -23,6 +23,8 @@ import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.j
 import { SharedResources } from './shared.js';
 import { GrpcServer } from './transport.js';
 import { gcMode } from './gc-threads.js';
+import { signatureThread } from '../authn/jwt.js';
+import { cpusPerWorker } from '../lib/cpu-budget.js';
 
 export interface RunningService {
   /** host:port actually bound (port 0 in config picks a free one). */
@@ -46,7 +48,9 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
   // Metrics and the shared components outlive each config generation.
   const metrics = new Metrics();
   const shared = new SharedResources();
-  const build = (l: LoadedConfig, listenerTls: boolean): Promise<Components> => buildComponents(l, log, { dryRun: false, metrics, shared, listenerTls });
+  // Once per process: server.workers takes a restart, and the CPU budget is read at start.
+  const jwtSignatures = signatureThread(cpusPerWorker(cfg.server.workers));
+  const build = (l: LoadedConfig, listenerTls: boolean): Promise<Components> => buildComponents(l, log, { dryRun: false, metrics, shared, listenerTls, jwtSignatures });
   let first: Components;
   try {
     first = await build(loaded, true);

@@ -5,7 +5,6 @@
 // SIGTERM/SIGINT and SIGHUP (reload) and exits when every worker has stopped.
 import { parseHostPort, withPort } from '../lib/host-port.js';
 import cluster, { type Worker } from 'node:cluster';
-import { cpuBudget } from '../lib/cpu-budget.js';
 import type { LoadedConfig } from '../config/loader.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -16,10 +15,6 @@ export const READY_MESSAGE = 'envoy-authz:ready';
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 
-export function workerCount(configured: number): number {
-  // 0: one per CPU this process may use (affinity, capped by the cgroup quota: src/lib/cpu-budget.ts).
-  return configured === 0 ? cpuBudget() : configured;
-}
 
 /** This process's worker index, or undefined when it is not a worker. */
 export function workerIndex(): number | undefined {

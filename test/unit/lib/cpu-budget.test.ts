@@ -1,6 +1,6 @@
 // The CPUs a process may use: affinity capped by the cgroup's CFS quota, read from files the tests hand in.
 import { describe, expect, it } from 'vitest';
-import { cgroupCpuLimit, cpuBudget, cpusPerWorker, type ReadText } from '../../../src/lib/cpu-budget.js';
+import { cgroupCpuLimit, cpuBudget, cpusPerWorker, workerCount, type ReadText } from '../../../src/lib/cpu-budget.js';
 
 const files = (f: Record<string, string>): ReadText => (p) => f[p];
 
@@ -66,6 +66,19 @@ describe('cpuBudget', () => {
 
   it('reads this machine without failing', () => {
     expect(cpuBudget()).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('workerCount', () => {
+  it('is the configured count, or one per CPU for 0 (reading the budget only then)', () => {
+    let reads = 0;
+    const budget = (): number => {
+      reads++;
+      return 6;
+    };
+    expect(workerCount(3, budget)).toBe(3);
+    expect(reads).toBe(0);
+    expect(workerCount(0, budget)).toBe(6);
   });
 });
 
