@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assembleApiKey, digestApiKey } from '../../src/authn/apikey-format.js';
-import { measureMedian, warmUp, type Bench } from '../lib/bench.js';
+import { measureMedian, measureRunsInTurn, warmUp, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, checkRequest, oursCheckConfig } from '../lib/fixtures.js';
 import { CHECK, ghz, RLS } from '../lib/ghz.js';
 import { rssBytes } from '../lib/procs.js';
@@ -38,6 +38,37 @@ async function point(b: Bench, label: string, size: number, server: Server, meth
   return { size, result, rssMiB: mib(server.pid) };
 }
 
+/** One server per size, started before any is measured; `data` is what that size's requests are. */
+interface SizedServer {
+  size: number;
+  start(): Promise<Server>;
+  data: unknown;
+}
+
+/**
+ * The sizes' servers side by side, loaded in turn run by run (10, 1,000, ..., 10, 1,000, ...), as
+ * the throughput scenarios do: one after the other, a drift of this shared machine between the
+ * first size and the last read as growth (the published 10-key point once ran at 444 us of CPU
+ * per call and the 1,000-key one at 568, where the same two servers measured in any other order
+ * came out alike). The median run of each by p50.
+ */
+async function pointsInTurn(b: Bench, label: string, method: typeof CHECK, sized: SizedServer[], rps: number): Promise<GrowthPoint[]> {
+  const servers: Server[] = [];
+  try {
+    for (const s of sized) servers.push(await s.start());
+    for (const [i, s] of sized.entries()) await warmUp(b, { method, address: servers[i]!.address, data: s.data, rps });
+    const measured = await measureRunsInTurn(
+      b,
+      sized.map((s, i) => ({ label: `${label} ${s.size}`, o: { method, address: servers[i]!.address, data: s.data, rps }, cpu: { server: servers[i]!.pid } })),
+      b.quick ? 1 : 3,
+      (r) => r.p50,
+    );
+    return sized.map((s, i) => ({ size: s.size, result: measured[i]!.median, rssMiB: mib(servers[i]!.pid) }));
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+}
+
 function rulesConfig(n: number): string {
   const lines = ['domain: growth', 'descriptors:'];
   for (let i = 0; i < n; i++) lines.push(`  - key: tenant`, `    value: t${i}`, `    rate_limit: { unit: second, requests_per_unit: 1000000 }`);
@@ -45,20 +76,22 @@ function rulesConfig(n: number): string {
 }
 
 async function growRules(b: Bench, sizes: number[], rps: number): Promise<GrowthPoint[]> {
-  const out: GrowthPoint[] = [];
-  for (const n of sizes) {
-    const file = join(b.workDir, `rules-${n}.yaml`);
-    writeFileSync(file, rulesConfig(n));
-    const server = await startOurs(b.workDir, `rules-${n}`, rlsOnlyConfig([file]), { cpus: b.serverCpus });
-    try {
-      // Requests spread over every rule (at most 1000 distinct ones).
-      const data = Array.from({ length: Math.min(n, 1000) }, (_, i) => ({ domain: 'growth', descriptors: [{ entries: [{ key: 'tenant', value: `t${Math.floor((i * n) / Math.min(n, 1000))}` }] }] }));
-      out.push(await point(b, 'rules', n, server, RLS, data, rps));
-    } finally {
-      await server.stop();
-    }
-  }
-  return out;
+  return pointsInTurn(
+    b,
+    'rules',
+    RLS,
+    sizes.map((n) => {
+      const file = join(b.workDir, `rules-${n}.yaml`);
+      writeFileSync(file, rulesConfig(n));
+      return {
+        size: n,
+        start: () => startOurs(b.workDir, `rules-${n}`, rlsOnlyConfig([file]), { cpus: b.serverCpus }),
+        // Requests spread over every rule (at most 1000 distinct ones).
+        data: Array.from({ length: Math.min(n, 1000) }, (_, i) => ({ domain: 'growth', descriptors: [{ entries: [{ key: 'tenant', value: `t${Math.floor((i * n) / Math.min(n, 1000))}` }] }] })),
+      };
+    }),
+    rps,
+  );
 }
 
 /** `n` API key entries; the first `usable` with known keys (returned), the rest random digests. */
@@ -84,46 +117,46 @@ function apiKeyRequests(keys: string[]): unknown[] {
 }
 
 async function growApiKeysFile(b: Bench, sizes: number[], rps: number): Promise<GrowthPoint[]> {
-  const out: GrowthPoint[] = [];
-  for (const n of sizes) {
-    const { entries, keys } = apiKeyEntries(n, Math.min(n, 1000));
-    const file = join(b.workDir, `apikeys-${n}.json`);
-    writeFileSync(file, JSON.stringify({ keys: entries }));
-    const server = await startOurs(b.workDir, `apikeys-file-${n}`, { authentication: { api_keys: { file } } }, { cpus: b.serverCpus });
-    try {
-      out.push(await point(b, 'api keys (file)', n, server, CHECK, apiKeyRequests(keys), rps));
-    } finally {
-      await server.stop();
-    }
-  }
-  return out;
+  return pointsInTurn(
+    b,
+    'api keys (file)',
+    CHECK,
+    sizes.map((n) => {
+      const { entries, keys } = apiKeyEntries(n, Math.min(n, 1000));
+      const file = join(b.workDir, `apikeys-${n}.json`);
+      writeFileSync(file, JSON.stringify({ keys: entries }));
+      return { size: n, start: () => startOurs(b.workDir, `apikeys-file-${n}`, { authentication: { api_keys: { file } } }, { cpus: b.serverCpus }), data: apiKeyRequests(keys) };
+    }),
+    rps,
+  );
 }
 
 async function growApiKeysRedis(b: Bench, sizes: number[], rps: number): Promise<GrowthPoint[]> {
-  const out: GrowthPoint[] = [];
   const redis = await startBenchRedis(b.loadCpus);
   try {
-    let loaded = 0;
     const { entries, keys } = apiKeyEntries(sizes[sizes.length - 1]!, 1000);
+    // One hash per size (its own redis.key_prefix), all in the one Redis, so that the servers can run side by side.
     for (const n of sizes) {
-      // Grow the hash to n entries (pipelined HSETs), then measure.
-      for (let i = loaded; i < n; i += 10000) {
+      for (let i = 0; i < n; i += 10000) {
         const pipe = redis.client.pipeline();
-        for (const e of entries.slice(i, Math.min(n, i + 10000))) pipe.hset('envoy-authz:apikeys', String(e.id), JSON.stringify(e));
+        for (const e of entries.slice(i, Math.min(n, i + 10000))) pipe.hset(`growth${n}:apikeys`, String(e.id), JSON.stringify(e));
         await pipe.exec();
       }
-      loaded = n;
-      const server = await startOurs(b.workDir, `apikeys-redis-${n}`, { authentication: { api_keys: { redis: true } }, redis: { url: redis.url } }, { cpus: b.serverCpus });
-      try {
-        out.push(await point(b, 'api keys (redis)', n, server, CHECK, apiKeyRequests(keys.slice(0, Math.min(n, 1000))), rps));
-      } finally {
-        await server.stop();
-      }
     }
+    return await pointsInTurn(
+      b,
+      'api keys (redis)',
+      CHECK,
+      sizes.map((n) => ({
+        size: n,
+        start: () => startOurs(b.workDir, `apikeys-redis-${n}`, { authentication: { api_keys: { redis: true } }, redis: { url: redis.url, key_prefix: `growth${n}:` } }, { cpus: b.serverCpus }),
+        data: apiKeyRequests(keys.slice(0, Math.min(n, 1000))),
+      })),
+      rps,
+    );
   } finally {
     await redis.stop();
   }
-  return out;
 }
 
 async function growBucketKeys(b: Bench, sizes: number[], rps: number): Promise<GrowthPoint[]> {
