@@ -499,7 +499,10 @@ async function main(): Promise<void> {
   if (reloadSection.length) out.push('## Rules pushed under load', '', ...reloadSection);
   const profileNames = Object.keys(profiles);
   if (profileNames.length) {
-    out.push('## CPU profiles', '', 'V8 CPU profiles (`node --cpu-prof`) of envoy-authz in runs of their own (bench/scenarios/profiles.ts), from start to stop (start-up and idle time included), by area and by function (self time).', '');
+    const span = profileNames.every((n) => profiles[n]!.loadRunOnly === true)
+      ? 'counting only the samples taken during the load run (not start-up or warm-up; idle time included)'
+      : 'from start to stop (start-up and idle time included)';
+    out.push('## CPU profiles', '', `V8 CPU profiles (\`node --cpu-prof\`) of envoy-authz in runs of their own (bench/scenarios/profiles.ts), ${span}, by area and by function (self time).`, '');
     for (const name of profileNames) {
       const p = profiles[name]!;
       out.push(`**${name}** (${p.seconds} s): ${p.areas.slice(0, 10).map((a) => `${a.area} ${a.percent}%`).join(', ')}`, '', table(['self %', 'function', 'where'], p.functions.slice(0, 10).map((f) => [f.percent, `\`${f.name}\``, f.where ? `\`${f.where}\`` : ''])), '');
