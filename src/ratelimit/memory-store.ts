@@ -1,6 +1,7 @@
 // The embedded store: the same algorithms as the Redis script, in process, bounded by an LRU
 // whose entries expire once they hold no information (bucket full / window over).
 import { LRUCache } from 'lru-cache';
+import { flat } from '../lib/flat-string.js';
 import type { BucketRequest, BucketState, EvaluateMode, RateLimitStore, WindowCount } from './limits.js';
 
 interface Step {
@@ -101,7 +102,8 @@ export class MemoryStore implements RateLimitStore {
         const b = buckets[i]!;
         if (s.write) {
           const value = b.limit.algorithm === 'fixed_window' ? { v: s.write.value, window: Math.floor(now / (b.limit.windowSeconds * 1000)) } : s.write.value;
-          this.values.set(b.key, value, { ttl: s.write.ttlMs });
+          // The key stays in the table: in one piece (the limiter built it by concatenation).
+          this.values.set(flat(b.key), value, { ttl: s.write.ttlMs });
         }
       });
     }
@@ -114,7 +116,7 @@ export class MemoryStore implements RateLimitStore {
     const prev = this.counters.get(key);
     const current = prev && prev.end > now ? prev : undefined;
     const next: WindowCounter = current ? { n: current.n + 1, end: current.end } : { n: 1, end: now + windowS * 1000 };
-    this.counters.set(key, next, { ttl: next.end - now });
+    this.counters.set(flat(key), next, { ttl: next.end - now });
     return Promise.resolve({ count: next.n, resetMs: next.end - now });
   }
 
