@@ -7,10 +7,10 @@
 import type { ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { RE2 } from 're2-wasm';
 import type { OpenApiDocument } from './load.js';
 import { SpecLoadError } from './load.js';
 import { defaultStyle, type ParamIn, type ParamSpec, type Style } from './params.js';
+import { patternEngine } from './pattern-engine.js';
 import { deref, jsonPointer, propertiesOf, refTokens, shapeOf, toRef, type Shape } from './schema.js';
 
 type Node = Record<string, unknown>;
@@ -73,10 +73,6 @@ const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv2020) => 
  * types (parameters, form and multipart fields: coerceTypes). `allErrors: false`: the first failure
  * is enough for the answer and bounds the work an attacker can ask for.
  */
-/** `pattern` keywords run on RE2 (linear time): a spec's pattern can never make a request's
- *  string backtrack for seconds. A pattern RE2 cannot run (lookaround, backreferences) fails the
- *  spec's load, naming it. */
-const re2 = Object.assign((pattern: string, flags: string) => new RE2(pattern, flags.includes('u') ? flags : `${flags}u`), { code: 'new RE2' });
 
 export class SchemaCompiler {
   readonly exact: Ajv2020;
@@ -86,7 +82,7 @@ export class SchemaCompiler {
 
   constructor() {
     const logger = { log: () => undefined, warn: (...a: unknown[]) => void this.warnings.push(a.map(String).join(' ').slice(0, 300)), error: () => undefined };
-    const common = { strict: false, allErrors: false, validateFormats: true, logger, code: { regExp: re2 } } as const;
+    const common = { strict: false, allErrors: false, validateFormats: true, logger, code: { regExp: patternEngine } } as const;
     this.exact = addFormats(new Ajv2020(common));
     this.coercing = addFormats(new Ajv2020({ ...common, coerceTypes: 'array' }));
   }
