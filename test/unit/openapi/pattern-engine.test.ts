@@ -3,7 +3,7 @@
 // compiled by RE2 first, so one RE2 refuses still fails.
 import { RE2 } from 're2-wasm';
 import { describe, expect, it } from 'vitest';
-import { boundedOnV8, patternEngine, patternShape } from '../../../src/openapi/pattern-engine.js';
+import { BoundedPattern, boundedOnV8, patternEngine, patternShape } from '../../../src/openapi/pattern-engine.js';
 
 /** Patterns in the subset, with strings to try them on (matching and not). */
 const ON_V8: [string, string[]][] = [
@@ -47,6 +47,13 @@ const ON_RE2 = [
   '^*$',
   ']',
   '^\\01$',
+  '[a-z]+1$', // ends with $ but is not anchored at its start: quadratic
+  '[a-z]{1,}1', // {1,} is unbounded
+  '^[][]$', // [] and [^]: nothing and anything in ECMA-262, a class holding ] in RE2
+  '^[^][a]$',
+  '^\\uD83D\\uDE00$', // surrogates by their code: paired by one engine, not the other
+  '^\\u{DC00}$',
+  '^\\u{41$',
 ];
 
 describe('pattern engine', () => {
@@ -54,14 +61,14 @@ describe('pattern engine', () => {
     for (const [pattern, values] of ON_V8) {
       expect(boundedOnV8(pattern), pattern).toBe(true);
       const engine = patternEngine(pattern, 'u');
-      expect(engine, pattern).toBeInstanceOf(RegExp);
+      expect(engine, pattern).toBeInstanceOf(BoundedPattern);
       const re2 = new RE2(pattern, 'u');
       for (const v of values) expect(engine.test(v), `${pattern} on ${JSON.stringify(v)}`).toBe(re2.test(v));
     }
   });
 
   it('answers as RE2 on random strings over each pattern\'s alphabet', () => {
-    const alphabet = [...'aAzZ09_- .,$é😀\t\n\r\u2028!{}[]\\'];
+    const alphabet = [...'aAzZ09_- .,$é😀\t\n\r\u2028!{}[]\\', '\ud83d', '\ude00', '\ud800'];
     let seed = 7;
     const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
     for (const [pattern] of ON_V8) {
@@ -88,6 +95,16 @@ describe('pattern engine', () => {
   it('still refuses what RE2 cannot run, whichever engine would run it', () => {
     expect(() => patternEngine('^(?=a)a$', 'u')).toThrow();
     expect(() => patternEngine('^(a)\\1$', 'u')).toThrow();
+    // In the subset's shape, but RE2 refuses them: the load fails as before.
+    expect(boundedOnV8('^a{1001}$')).toBe(true);
+    expect(() => patternEngine('^a{1001}$', 'u')).toThrow();
+    expect(() => patternEngine('^[\\b]$', 'u')).toThrow();
+  });
+
+  it('answers a value with a lone surrogate as RE2 does', () => {
+    const engine = patternEngine('^\\W\\d$', 'u');
+    expect(engine).toBeInstanceOf(BoundedPattern);
+    for (const v of ['\ud8001', '\udc00\ud800', '!1', '😀1']) expect(engine.test(v), JSON.stringify(v)).toBe(new RE2('^\\W\\d$', 'u').test(v));
   });
 
   it('counts choices and steps', () => {
@@ -102,11 +119,12 @@ describe('pattern engine', () => {
     const cases: [string, string][] = [
       ['^[a-z]+1$', `${'a'.repeat(1_000_000)}!`],
       ['[a-z]{3}1', 'a'.repeat(1_000_000)],
-      ['^[a-z]{0,3}[a-z]*1$', `${'a'.repeat(1_000_000)}!`],
+      ['^[a-z]{0,1}[a-z]*1$', `${'a'.repeat(1_000_000)}!`],
+      ['^[^1]*?[^1]?1$', `${'😀'.repeat(500_000)}!`],
     ];
     for (const [pattern, value] of cases) {
       const engine = patternEngine(pattern, 'u');
-      expect(engine, pattern).toBeInstanceOf(RegExp);
+      expect(engine, pattern).toBeInstanceOf(BoundedPattern);
       const started = performance.now();
       expect(engine.test(value)).toBe(false);
       expect(performance.now() - started, pattern).toBeLessThan(1000);
