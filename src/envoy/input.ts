@@ -38,6 +38,22 @@ export interface PolicyInputDoc extends InputDocument {
   readonly body?: { readonly parsed: unknown; readonly truncated: boolean };
 }
 
+/**
+ * input.operation as JSON text, written once per operation: the view is built at the spec's load
+ * and never changes, so each Check copies its text instead of walking it (JSON.stringify's text,
+ * which is what the writer's value() writes). Kept as long as the operation is.
+ */
+const operationTexts = new WeakMap<object, string>();
+function operationJson(op: unknown): string {
+  if (typeof op !== 'object' || op === null) return JSON.stringify(op) ?? 'null';
+  let text = operationTexts.get(op);
+  if (text === undefined) {
+    text = JSON.stringify(op);
+    operationTexts.set(op, text);
+  }
+  return text;
+}
+
 export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined, operation?: unknown) => PolicyInputDoc;
 
 const VERSION = '"version":{"ext_authz":"v3","encoding":"protojson"}';
@@ -117,7 +133,7 @@ export function policyInputBuilder(opts: InputOptions = {}): PolicyInputBuilder 
     w.value(identity ?? null);
     if (operation !== undefined) {
       w.raw(',"operation":');
-      w.value(operation);
+      w.raw(operationJson(operation));
     }
     w.byte(0x7d);
     return new InputDoc(w.take(), parsedQuery, body);

@@ -40,7 +40,13 @@ export interface MediaType {
   readonly params: Readonly<Record<string, string>>;
 }
 
+/** A lower-case `type/subtype` of token characters alone: what nearly every request sends. */
+const PLAIN = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 export function parseMediaType(s: string): MediaType {
+  // The answer the parse below gives such a value, without its scans, Map and copies.
+  if (PLAIN.test(s)) return { type: s, params: NO_PARAMS };
   const semi = s.indexOf(';');
   const base = (semi >= 0 ? s.slice(0, semi) : s).trim().toLowerCase();
   const t = token(base, 0);
