@@ -162,6 +162,11 @@ export class BoundedPattern {
   test(s: string): boolean {
     return LONE_SURROGATE.test(s) ? this.re2.test(s) : this.v8.test(s);
   }
+
+  /** `/pattern/u`: Ajv keys its compiled patterns by this text, so it must differ per pattern. */
+  toString(): string {
+    return this.v8.toString();
+  }
 }
 
 /**
@@ -169,7 +174,7 @@ export class BoundedPattern {
  * it); a pattern bounded on V8 then runs on V8's RegExp, every other on RE2.
  */
 export const patternEngine = Object.assign(
-  (pattern: string, flags: string): { test(s: string): boolean } => {
+  (pattern: string, flags: string): { test(s: string): boolean; toString(): string } => {
     const u = flags.includes('u') ? flags : `${flags}u`;
     const re2 = new RE2(pattern, u);
     if (u !== 'u' || !boundedOnV8(pattern)) return re2;

@@ -66,8 +66,8 @@ describe('worker processes', () => {
     try {
       expect(await ready(admin)).toBe(true);
       expect(await ready(admin + 1)).toBe(true);
-      const started = svc.lines.filter((l) => l.event === 'started').map((l) => l.worker);
-      expect(started.sort()).toEqual([0, 1]);
+      // A worker's admin port can answer before its `started` line has reached our pipe.
+      await expect.poll(() => svc.lines.filter((l) => l.event === 'started').map((l) => l.worker).sort(), { timeout: 10_000 }).toEqual([0, 1]);
       // Six connections of their own (grpc-js would share one), which the primary hands to the workers in turn.
       const clients = Array.from({ length: 6 }, () => rlsClient(`127.0.0.1:${port}`, { ownConnection: true }));
       const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % clients.length]!.shouldRateLimit('shared', [[['user', 'alice']]])));

@@ -82,6 +82,13 @@ describe('pattern engine', () => {
     }
   });
 
+  it('names each pattern by its text (Ajv shares compiled patterns by that name)', () => {
+    const a = patternEngine('^[a-z]{3}$', 'u');
+    const b = patternEngine('^[0-9]{4}$', 'u');
+    expect(String(a)).toBe('/^[a-z]{3}$/u');
+    expect(String(b)).not.toBe(String(a));
+  });
+
   it('leaves everything else on RE2', () => {
     for (const pattern of ON_RE2) expect(boundedOnV8(pattern), pattern).toBe(false);
     expect(patternEngine('^a+b+$', 'u')).toBeInstanceOf(RE2);
