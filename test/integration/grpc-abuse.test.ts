@@ -186,14 +186,16 @@ describe('gRPC port under abuse', () => {
       const before = process.memoryUsage().rss;
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-      // Up to two rounds, each: the client alone, then the client during a flood. One round within
-      // the bound passes: a stall of the host that hits one round is not the server's doing, a
-      // server slowed by the flood fails both. The target is a p99 under 50 ms (a quiet two-core
+      // Up to three rounds, each: the client alone, then the client during a flood. One round within
+      // the bound passes: a stall of the host that hits a round is not the server's doing, a
+      // server slowed by the flood fails them all (on a slower two-core host, an AMD EPYC VM where
+      // an empty gRPC server does 4,500 calls/s, a round missed the bound at 52-65 ms in about a
+      // third of the runs of both this code and the code before it). The target is a p99 under 50 ms (a quiet two-core
       // host measures 16-21 ms, the client alone 8-11 ms). When the host is busy with other test
       // files the client alone is slower too: the bound is then 4x its own p99 alone.
       let legitCalls = 1;
       const rounds: { p99: number; bound: number; baseline: number; stats: FloodStats; n: number }[] = [];
-      for (let round = 0; round < 2 && !rounds.some((r) => r.p99 < r.bound); round++) {
+      for (let round = 0; round < 3 && !rounds.some((r) => r.p99 < r.bound); round++) {
         const alone = await legitimateLatencies(() => client.check(req), 60);
         const flood = startFlood({ address: svc.address, body: [...checkBody(attacker)], connections: 20, perConnection: 1000, total: 20000, ms: 3000 });
         const latencies = await legitimateLatencies(() => client.check(req), 1000, flood);
@@ -215,7 +217,7 @@ describe('gRPC port under abuse', () => {
       client.close();
       await svc.shutdown();
     }
-  });
+  }, 60_000);
 
   it('closes connections at the maximum age; a call in flight finishes within the grace period', async () => {
     jwksDelayMs = 700;
