@@ -172,6 +172,8 @@ describe('config reload (a real process)', () => {
       config('listen.yaml', { dryRun: true, server: { address: '127.0.0.1:1', max_concurrent_streams: 10 } });
       await until('the reload', () => reloads(svc).length >= 1);
       expect(reloads(svc)[0]).toMatchObject({ event: 'config_reloaded', generation: 2 });
+      // Logged right after config_reloaded: it may reach our pipe in a later read.
+      await until('the restart warning', () => svc.lines.some((l) => l.event === 'config_restart_required'));
       const warning = svc.lines.find((l) => l.event === 'config_restart_required')!;
       expect(warning).toMatchObject({ level: 'warn', keys: ['/server/address', '/server/max_concurrent_streams'] });
       expect((await readyz(admin)).body.config.restart_required).toEqual(['/server/address', '/server/max_concurrent_streams']);
