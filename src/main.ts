@@ -12,9 +12,8 @@ import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
 import cluster from 'node:cluster';
 import { READY_MESSAGE, runPrimary, workerConfig, workerIndex } from './server/workers.js';
-import { workerCount } from './lib/cpu-budget.js';
 import { serviceGcFlags } from './server/gc-threads.js';
-import { cpuBudget } from './lib/cpu-budget.js';
+import { cpuBudget, workerCount } from './lib/cpu-budget.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
 

@@ -15,7 +15,6 @@ export const READY_MESSAGE = 'envoy-authz:ready';
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 
-
 /** This process's worker index, or undefined when it is not a worker. */
 export function workerIndex(): number | undefined {
   if (!cluster.isWorker) return undefined;

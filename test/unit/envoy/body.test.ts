@@ -5,6 +5,7 @@ import { parseBody } from '../../../src/envoy/body.js';
 import { parseQuery, pathUnescape } from '../../../src/envoy/go-url.js';
 import { parseMediaType } from '../../../src/envoy/media-type.js';
 import { RequestParseError } from '../../../src/lib/errors.js';
+import { rngInt } from '../../helpers/random.js';
 
 const mp = (body: string, boundary = 'b'): ReturnType<typeof parseBody> => parseBody({ 'content-type': `multipart/form-data; boundary=${boundary}` }, body, undefined);
 
@@ -31,8 +32,7 @@ describe('body parsing (opa-envoy-plugin semantics)', () => {
     // it: the two answers must be the same, for every value without a ';' of its own (random ones
     // over token characters, tspecials, spaces and upper case).
     const chars = "az09!#$%&'*+.^_`|~-AZ{}/ ;=\"@";
-    let seed = 11;
-    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const next = rngInt(11);
     const word = (): string => {
       let w = '';
       for (let len = next(6); len > 0; len--) w += chars[next(chars.length)];

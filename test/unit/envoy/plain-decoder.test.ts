@@ -11,6 +11,7 @@ import { checkRequest } from '../../../bench/lib/fixtures.js';
 import roots from '../../../proto/roots.json' with { type: 'json' };
 import fixtures from '../../fixtures/opa-envoy-plugin/fixtures.json' with { type: 'json' };
 import { allocatedPerCall } from '../../helpers/gc.js';
+import { rng } from '../../helpers/random.js';
 
 const LOADER_OPTIONS: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false, oneofs: true };
 expect(roots.loaderOptions).toMatchObject({ keepCase: true, longs: 'String', enums: 'String', defaults: false, oneofs: true });
@@ -44,15 +45,6 @@ function beside(type: protobuf.Type, reference: (b: Buffer) => unknown): { fast:
         expect.fail(`differs for ${bytes.toString('hex')}:\n got  ${'json' in got ? got.json : got.error}\n want ${'json' in want ? want.json : want.error}`);
       }
     },
-  };
-}
-
-/** Deterministic pseudo-random numbers (a failure can be replayed). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
   };
 }
 

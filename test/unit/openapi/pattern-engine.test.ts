@@ -4,6 +4,7 @@
 import { RE2 } from 're2-wasm';
 import { describe, expect, it } from 'vitest';
 import { BoundedPattern, boundedOnV8, patternEngine, patternShape } from '../../../src/openapi/pattern-engine.js';
+import { rngInt } from '../../helpers/random.js';
 
 /** Patterns in the subset, with strings to try them on (matching and not). */
 const ON_V8: [string, string[]][] = [
@@ -69,8 +70,7 @@ describe('pattern engine', () => {
 
   it('answers as RE2 on random strings over each pattern\'s alphabet', () => {
     const alphabet = [...'aAzZ09_- .,$é😀\t\n\r\u2028!{}[]\\', '\ud83d', '\ude00', '\ud800'];
-    let seed = 7;
-    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const next = rngInt(7);
     for (const [pattern] of ON_V8) {
       const engine = patternEngine(pattern, 'u');
       const re2 = new RE2(pattern, 'u');
