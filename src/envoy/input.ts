@@ -44,8 +44,7 @@ export interface PolicyInputDoc extends InputDocument {
  * which is what the writer's value() writes). Kept as long as the operation is.
  */
 const operationTexts = new WeakMap<object, string>();
-function operationJson(op: unknown): string {
-  if (typeof op !== 'object' || op === null) return JSON.stringify(op) ?? 'null';
+function operationJson(op: object): string {
   let text = operationTexts.get(op);
   if (text === undefined) {
     text = JSON.stringify(op);
@@ -54,7 +53,7 @@ function operationJson(op: unknown): string {
   return text;
 }
 
-export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined, operation?: unknown) => PolicyInputDoc;
+export type PolicyInputBuilder = (req: CheckRequest__Output, identity: Identity | undefined, operation?: object) => PolicyInputDoc;
 
 const VERSION = '"version":{"ext_authz":"v3","encoding":"protojson"}';
 const COMMA_VERSION = `,${VERSION}`;

@@ -52,7 +52,7 @@ function escapeLength(p: string, i: number, inClass: boolean): number {
     const end = braced ? p.indexOf('}', i + 3) : i + 6;
     if (end < 0) return 0;
     const hex = p.slice(braced ? i + 3 : i + 2, end);
-    if (hex.length === 0 || hex.length > (braced ? 6 : 4) || (!braced && hex.length !== 4) || ![...hex].every((h) => HEX.test(h))) return 0;
+    if ((braced ? hex.length === 0 || hex.length > 6 : hex.length !== 4) || ![...hex].every((h) => HEX.test(h))) return 0;
     const code = parseInt(hex, 16);
     return code >= 0xd800 && code <= 0xdfff ? 0 : end - i + (braced ? 1 : 0);
   }
