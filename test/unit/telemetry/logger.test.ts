@@ -1,10 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { generateApiKey } from '../../../src/authn/apikey-format.js';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { byteDestination, writesBytes } from '../../../src/telemetry/line-destination.js';
+import { byteDestination, writesBytes, writesWithoutWaiting } from '../../../src/telemetry/line-destination.js';
 import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 
@@ -287,6 +288,125 @@ describe('stdout as bytes (line-destination.ts)', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(readFileSync(out.file, 'utf8')).toBe('');
   });
+
+  it('writes in place only where a write cannot wait: /dev/null yes, a regular file no', () => {
+    const devNull = openSync('/dev/null', 'w');
+    const file = openSync(join(mkdtempSync(join(tmpdir(), 'lines-')), 'out.log'), 'w');
+    try {
+      expect(writesWithoutWaiting(devNull)).toBe(true);
+      expect(writesWithoutWaiting(file)).toBe(false);
+      expect(writesWithoutWaiting(-1)).toBe(false);
+      expect(byteDestination(devNull, MAX_LINE_BYTES).inPlace).toBe(true);
+    } finally {
+      closeSync(devNull);
+      closeSync(file);
+    }
+  });
+
+  it('tells a pipe written in non-blocking mode (in place) from one that blocks (SonicBoom)', () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'lines-')), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const blocking = openSync(fifo, constants.O_WRONLY);
+    const nonBlocking = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      expect(writesWithoutWaiting(blocking)).toBe(false);
+      expect(writesWithoutWaiting(nonBlocking)).toBe(true);
+    } finally {
+      for (const fd of [reader, blocking, nonBlocking]) closeSync(fd);
+    }
+  });
+
+  const fifo = (): { reader: number; writer: number; close: () => void } => {
+    const path = join(mkdtempSync(join(tmpdir(), 'lines-')), 'fifo');
+    execFileSync('mkfifo', [path]);
+    const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    return { reader, writer, close: () => [reader, writer].forEach((fd) => closeSync(fd)) };
+  };
+  const readNow = (fd: number): string => {
+    const buf = Buffer.alloc(65536);
+    try {
+      return buf.subarray(0, readSync(fd, buf)).toString();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return '';
+      throw err;
+    }
+  };
+
+  it('writes the lines of one turn together at its end, and at once on flushSync (pino, on exit)', async () => {
+    const p = fifo();
+    try {
+      const dest = byteDestination(p.writer, MAX_LINE_BYTES);
+      expect(dest.inPlace).toBe(true);
+      dest.write('a\n');
+      dest.write(Buffer.from('b\n'));
+      expect(readNow(p.reader)).toBe('');
+      await new Promise((r) => setImmediate(r));
+      expect(readNow(p.reader)).toBe('a\nb\n');
+      dest.write('c\n');
+      dest.flushSync();
+      expect(readNow(p.reader)).toBe('c\n');
+      // A turn over the line cap goes out as it fills, in writes of whole lines within the cap.
+      const line = `${'y'.repeat(999)}\n`;
+      for (let i = 0; i < 5; i++) dest.write(line);
+      expect(readNow(p.reader)).toBe(line.repeat(4));
+      await new Promise((r) => setImmediate(r));
+      expect(readNow(p.reader)).toBe(line);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('is silent after EPIPE in place too, and requests go on', async () => {
+    const p = fifo();
+    closeSync(p.reader);
+    const dest = byteDestination(p.writer, MAX_LINE_BYTES);
+    const log = createLogger('info', dest);
+    const writer = (): unknown => Reflect.get(dest, 'write');
+    const ours = writer();
+    writeInfo(log, { event: 'check' }, 'into a closed pipe');
+    log.info('and again');
+    // The failed writev hands the lines to SonicBoom, whose EPIPE pino's handler takes: every
+    // writer is a no-op from then on, and nothing is thrown at a caller.
+    await vi.waitFor(() => expect(writer()).not.toBe(ours));
+    writeInfo(log, { event: 'check' }, 'after');
+    closeSync(p.writer);
+  });
+
+  // A child writes 20,000 lines (4 MB) at once into its stdout while nobody reads it: the pipe
+  // fills, the writes in place meet EAGAIN, and SonicBoom waits the rest out. Every line must
+  // arrive whole and in order.
+  const child = async (count: number, how: 'end' | 'exit', waitMs: number): Promise<{ lines: string[]; report: string }> => {
+    const c = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../fixtures/logging/line-writer.ts'), String(count), how], { stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stdout.pause();
+    let report = '';
+    c.stderr.on('data', (d: Buffer) => (report += d.toString()));
+    await new Promise((r) => setTimeout(r, waitMs));
+    const chunks: Buffer[] = [];
+    c.stdout.on('data', (d: Buffer) => chunks.push(d));
+    c.stdout.resume();
+    const [code] = (await once(c, 'close')) as [number | null];
+    expect(code, report).toBe(0);
+    return { lines: Buffer.concat(chunks).toString().split('\n'), report };
+  };
+  const numbered = (count: number): string[] => [...Array.from({ length: count }, (_, i) => `${i} ${'x'.repeat(200)}`), ''];
+
+  it('keeps every line whole and in order when the pipe is full, in place until then', async () => {
+    const count = 20_000;
+    const { lines, report } = await child(count, 'end', 1000);
+    expect(lines).toEqual(numbered(count));
+    const [, inPlace, queued] = /inPlace=(\w+) queuedWrites=(\d+)/.exec(report) ?? [];
+    expect(inPlace).toBe('true');
+    // Some lines went through SonicBoom (the pipe was full), in far fewer writes than lines.
+    expect(Number(queued)).toBeGreaterThan(0);
+    expect(Number(queued)).toBeLessThan(count);
+  }, 30_000);
+
+  it('writes the lines of the turn a process exits in (a cluster worker ends with process.exit)', async () => {
+    const { lines } = await child(5, 'exit', 0);
+    expect(lines).toEqual(numbered(5));
+  }, 30_000);
 });
 
 describe('logger time', () => {
