@@ -4,11 +4,11 @@
 // of it: under load several lines wait behind each write(2), so every audit line made kilobytes of
 // garbage, more the slower stdout drains. Held as Buffers, lines are joined once per write(2), and
 // the audit line is written into its Buffer without a line string at all (logger.ts writeInfo).
-// Where a write(2) cannot wait (writesWithoutWaiting), lines are written in place, on the event
+// Where a write(2) cannot wait (nonBlockingWriter), lines are written in place, on the event
 // loop: SonicBoom's asynchronous write is a thread-pool job per write, and at 1,000 lines/s - one
 // line each, nothing to join - that hand-off cost 55-65 us of CPU a line on one core against 10-20
 // for the write itself (bench/NOTES.md item 21).
-import { fstatSync, readFileSync, writevSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, writevSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { pino, type DestinationStream } from 'pino';
 
@@ -26,27 +26,28 @@ export function writesBytes(d: DestinationStream): d is ByteDestination {
 
 type Boom = ReturnType<typeof pino.destination>;
 
-/** A ByteDestination on a file descriptor; `inPlace`: whether it writes lines in place (writesWithoutWaiting). */
+/** A ByteDestination on a file descriptor; `inPlace`: whether it writes lines in place (nonBlockingWriter). */
 export type FdDestination = Boom & ByteDestination & { readonly inPlace: boolean };
 
-const O_NONBLOCK = 0o4000;
-
 /**
- * Whether a write(2) to `fd` returns at once, never waiting for a reader or a disk: a character
- * device other than a terminal (/dev/null), or a pipe or socket in non-blocking mode (a full one
- * answers EAGAIN). process.stdout, once touched, has libuv open a pipe or socket on fd 1 so. A
- * regular file can wait on its disk, a terminal on its user, and where the mode cannot be read
- * (no /proc) the answer is no.
+ * A descriptor on which a write(2) to what `fd` names returns at once, never waiting for a reader
+ * or a disk; undefined where there is none.
+ * - A character device other than a terminal (/dev/null): `fd` itself.
+ * - A pipe: the pipe opened again in non-blocking mode (/proc/self/fd), a file description of our
+ *   own, on which a full pipe answers EAGAIN. Not `fd` itself: its mode is shared with every
+ *   process that inherited it, and libuv makes a spawned child's stdio blocking (cluster.fork
+ *   too), for the parent as well.
+ * - A regular file (it can wait on its disk), a terminal (on its user), a socket (it cannot be
+ *   opened again), or where /proc is missing: none.
  */
-export function writesWithoutWaiting(fd: number): boolean {
+export function nonBlockingWriter(fd: number): number | undefined {
   try {
     const st = fstatSync(fd);
-    if (st.isCharacterDevice()) return !isatty(fd);
-    if (!st.isFIFO() && !st.isSocket()) return false;
-    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
-    return flags !== undefined && (parseInt(flags, 8) & O_NONBLOCK) !== 0;
+    if (st.isCharacterDevice()) return isatty(fd) ? undefined : fd;
+    if (!st.isFIFO()) return undefined;
+    return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -56,7 +57,7 @@ export function writesWithoutWaiting(fd: number): boolean {
  * within PIPE_BUF (4096 bytes, written atomically) and cluster workers sharing stdout never
  * interleave inside a line.
  *
- * Where writes cannot wait (writesWithoutWaiting), the lines of one turn of the event loop are
+ * Where writes cannot wait (nonBlockingWriter), the lines of one turn of the event loop are
  * written in place at its end (setImmediate), in one writev(2) per `maxWrite` bytes: one line a
  * write at low load, many at high load, without SonicBoom's thread-pool job per write. What the fd
  * does not take at once (a full pipe: EAGAIN), and every line after it until SonicBoom has written
@@ -66,11 +67,13 @@ export function writesWithoutWaiting(fd: number): boolean {
 export function byteDestination(fd: number, maxWrite: number): FdDestination {
   const boom = pino.destination({ dest: fd, contentMode: 'buffer', sync: false, minLength: 0, maxWrite });
   const toBoom = boom.write.bind(boom) as unknown as (b: Buffer) => boolean;
-  const inPlace = writesWithoutWaiting(fd);
+  const direct = nonBlockingWriter(fd);
+  const inPlace = direct !== undefined;
   const asBytes = (line: string | Buffer): Buffer => (typeof line === 'string' ? Buffer.from(line) : line);
   // An instance property, so that pino's EPIPE handler (which replaces write with a no-op) still
   // silences every writer.
-  if (!inPlace) return Object.assign(boom, { write: (line: string | Buffer): boolean => toBoom(asBytes(line)), inPlace, [WRITES_BYTES]: true as const });
+  if (direct === undefined) return Object.assign(boom, { write: (line: string | Buffer): boolean => toBoom(asBytes(line)), inPlace, [WRITES_BYTES]: true as const });
+  if (direct !== fd) boom.once('close', () => closeSync(direct));
 
   // Bytes handed to SonicBoom and not yet written by it; the lines of this turn, not yet written.
   let queued = 0;
@@ -90,7 +93,7 @@ export function byteDestination(fd: number, maxWrite: number): FdDestination {
     let written = 0;
     if (queued === 0) {
       try {
-        written = writevSync(fd, lines);
+        written = writevSync(direct, lines);
       } catch {
         // EAGAIN (a full pipe) SonicBoom waits out; any other error it meets again and reports,
         // as it always has (pino: silent after EPIPE).
@@ -144,8 +147,6 @@ export function byteDestination(fd: number, maxWrite: number): FdDestination {
 /**
  * The process's log destination: stdout as bytes; undefined (pino's default, process.stdout) when
  * something replaced process.stdout.write - a test runner capturing output - as pino itself decides.
- * Touching process.stdout here also puts a pipe or socket on fd 1 in non-blocking mode (libuv), so
- * that lines can be written in place (writesWithoutWaiting).
  */
 export function stdoutDestination(maxWrite: number): FdDestination | undefined {
   const proto = (process.stdout.constructor as { prototype?: { write?: unknown } }).prototype;

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { byteDestination, writesBytes, writesWithoutWaiting } from '../../../src/telemetry/line-destination.js';
+import { byteDestination, nonBlockingWriter, writesBytes } from '../../../src/telemetry/line-destination.js';
 import { MAX_LINE_BYTES, REDACTED, capLine, createLogger, redact, writeInfo } from '../../../src/telemetry/logger.js';
 import { capture } from '../../helpers/log.js';
 
@@ -293,37 +293,42 @@ describe('stdout as bytes (line-destination.ts)', () => {
     const devNull = openSync('/dev/null', 'w');
     const file = openSync(join(mkdtempSync(join(tmpdir(), 'lines-')), 'out.log'), 'w');
     try {
-      expect(writesWithoutWaiting(devNull)).toBe(true);
-      expect(writesWithoutWaiting(file)).toBe(false);
-      expect(writesWithoutWaiting(-1)).toBe(false);
+      expect(nonBlockingWriter(devNull)).toBe(devNull);
+      expect(nonBlockingWriter(file)).toBe(undefined);
+      expect(nonBlockingWriter(-1)).toBe(undefined);
       expect(byteDestination(devNull, MAX_LINE_BYTES).inPlace).toBe(true);
+      expect(byteDestination(file, MAX_LINE_BYTES).inPlace).toBe(false);
     } finally {
       closeSync(devNull);
       closeSync(file);
     }
   });
 
-  it('tells a pipe written in non-blocking mode (in place) from one that blocks (SonicBoom)', () => {
-    const fifo = join(mkdtempSync(join(tmpdir(), 'lines-')), 'fifo');
-    execFileSync('mkfifo', [fifo]);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const blocking = openSync(fifo, constants.O_WRONLY);
-    const nonBlocking = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-    try {
-      expect(writesWithoutWaiting(blocking)).toBe(false);
-      expect(writesWithoutWaiting(nonBlocking)).toBe(true);
-    } finally {
-      for (const fd of [reader, blocking, nonBlocking]) closeSync(fd);
-    }
-  });
-
-  const fifo = (): { reader: number; writer: number; close: () => void } => {
+  const fifo = (mode = constants.O_NONBLOCK): { reader: number; writer: number; close: () => void } => {
     const path = join(mkdtempSync(join(tmpdir(), 'lines-')), 'fifo');
     execFileSync('mkfifo', [path]);
     const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    const writer = openSync(path, constants.O_WRONLY | mode);
     return { reader, writer, close: () => [reader, writer].forEach((fd) => closeSync(fd)) };
   };
+  const nonBlocking = (fd: number): boolean => (parseInt(/^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))![1]!, 8) & constants.O_NONBLOCK) !== 0;
+
+  it('writes a pipe through a non-blocking description of its own, whatever the mode of the one it was given', () => {
+    // A blocking stdout pipe: so is every process's after libuv spawned a child that inherits it
+    // (cluster.fork), whatever it was before.
+    const p = fifo(0);
+    const own = nonBlockingWriter(p.writer);
+    try {
+      expect(own).not.toBe(undefined);
+      expect(own).not.toBe(p.writer);
+      expect(nonBlocking(own!)).toBe(true);
+      expect(nonBlocking(p.writer)).toBe(false);
+    } finally {
+      if (own !== undefined) closeSync(own);
+      p.close();
+    }
+  });
+
   const readNow = (fd: number): string => {
     const buf = Buffer.alloc(65536);
     try {
@@ -377,18 +382,33 @@ describe('stdout as bytes (line-destination.ts)', () => {
   // A child writes 20,000 lines (4 MB) at once into its stdout while nobody reads it: the pipe
   // fills, the writes in place meet EAGAIN, and SonicBoom waits the rest out. Every line must
   // arrive whole and in order.
-  const child = async (count: number, how: 'end' | 'exit', waitMs: number): Promise<{ lines: string[]; report: string }> => {
-    const c = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../fixtures/logging/line-writer.ts'), String(count), how], { stdio: ['ignore', 'pipe', 'pipe'] });
-    c.stdout.pause();
+  const child = async (count: number, how: 'end' | 'exit' | 'spawn', waitMs: number): Promise<{ lines: string[]; report: string }> => {
+    // stdout on a FIFO, as container runtimes give one (a spawned child's 'pipe' is a socket).
+    const p = fifo(0);
+    const c = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../fixtures/logging/line-writer.ts'), String(count), how], { stdio: ['ignore', p.writer, 'pipe'] });
+    closeSync(p.writer);
     let report = '';
-    c.stderr.on('data', (d: Buffer) => (report += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (report += d.toString()));
+    // Nobody reads for waitMs after the child starts writing.
+    await vi.waitFor(() => expect(report).toContain('writing'), { timeout: 20_000, interval: 10 });
     await new Promise((r) => setTimeout(r, waitMs));
-    const chunks: Buffer[] = [];
-    c.stdout.on('data', (d: Buffer) => chunks.push(d));
-    c.stdout.resume();
-    const [code] = (await once(c, 'close')) as [number | null];
+    let text = '';
+    const exited = once(c, 'close');
+    let code: number | null | undefined;
+    void exited.then(([c0]) => (code = c0 as number | null));
+    for (;;) {
+      const got = readNow(p.reader);
+      text += got;
+      if (got === '' && code !== undefined) {
+        const rest = readNow(p.reader);
+        if (rest === '') break;
+        text += rest;
+      }
+      if (got === '') await new Promise((r) => setTimeout(r, 2));
+    }
+    closeSync(p.reader);
     expect(code, report).toBe(0);
-    return { lines: Buffer.concat(chunks).toString().split('\n'), report };
+    return { lines: text.split('\n'), report };
   };
   const numbered = (count: number): string[] => [...Array.from({ length: count }, (_, i) => `${i} ${'x'.repeat(200)}`), ''];
 
@@ -401,6 +421,16 @@ describe('stdout as bytes (line-destination.ts)', () => {
     // Some lines went through SonicBoom (the pipe was full), in far fewer writes than lines.
     expect(Number(queued)).toBeGreaterThan(0);
     expect(Number(queued)).toBeLessThan(count);
+  }, 30_000);
+
+  it('never blocks on a full pipe that another process made blocking (cluster.fork), and keeps the lines', async () => {
+    const count = 20_000;
+    const { lines, report } = await child(count, 'spawn', 1000);
+    expect(lines).toEqual(numbered(count));
+    const [, inPlace, heldMs] = /inPlace=(\w+) queuedWrites=\d+ heldMs=(\d+)/.exec(report) ?? [];
+    expect(inPlace).toBe('true');
+    // Nobody reads for a second: a write(2) on the blocking stdout would have held the loop that long.
+    expect(Number(heldMs)).toBeLessThan(500);
   }, 30_000);
 
   it('writes the lines of the turn a process exits in (a cluster worker ends with process.exit)', async () => {
