@@ -57,12 +57,12 @@ export function nonBlockingWriter(fd: number): number | undefined {
  * within PIPE_BUF (4096 bytes, written atomically) and cluster workers sharing stdout never
  * interleave inside a line.
  *
- * Where writes cannot wait (nonBlockingWriter), the lines of one turn of the event loop are
- * written in place at its end (setImmediate), in one writev(2) per `maxWrite` bytes: one line a
- * write at low load, many at high load, without SonicBoom's thread-pool job per write. What the fd
- * does not take at once (a full pipe: EAGAIN), and every line after it until SonicBoom has written
- * them all, goes to SonicBoom, which waits the pipe out - in order, as before. flush, flushSync
- * (pino's on exit) and end write the turn's lines first.
+ * Where writes cannot wait (nonBlockingWriter), SonicBoom writes nothing: the lines of one turn of
+ * the event loop are written in place at its end (setImmediate), in one writev(2) per `maxWrite`
+ * bytes - one line a write at low load, many at high load, without SonicBoom's thread-pool job per
+ * write. Lines a full pipe refuses (EAGAIN) wait, in order, with every line after them, and are
+ * tried again every RETRY_MS. flushSync (pino's, on exit) writes everything, waiting out a full
+ * pipe; EPIPE makes every writer a no-op, as pino does for SonicBoom.
  */
 export function byteDestination(fd: number, maxWrite: number): FdDestination {
   const boom = pino.destination({ dest: fd, contentMode: 'buffer', sync: false, minLength: 0, maxWrite });
@@ -74,74 +74,115 @@ export function byteDestination(fd: number, maxWrite: number): FdDestination {
   // silences every writer.
   if (direct === undefined) return Object.assign(boom, { write: (line: string | Buffer): boolean => toBoom(asBytes(line)), inPlace, [WRITES_BYTES]: true as const });
   if (direct !== fd) boom.once('close', () => closeSync(direct));
-
-  // Bytes handed to SonicBoom and not yet written by it; the lines of this turn, not yet written.
-  let queued = 0;
-  boom.on('write', (n: number) => (queued -= n));
-  let turn: Buffer[] = [];
-  let turnBytes = 0;
-  let scheduled = false;
-  const queue = (b: Buffer): void => {
-    queued += b.length;
-    toBoom(b);
-  };
-  const writeTurn = (): void => {
-    const lines = turn;
-    if (lines.length === 0) return;
-    turn = [];
-    turnBytes = 0;
-    let written = 0;
-    if (queued === 0) {
-      try {
-        written = writevSync(direct, lines);
-      } catch {
-        // EAGAIN (a full pipe) SonicBoom waits out; any other error it meets again and reports,
-        // as it always has (pino: silent after EPIPE).
-      }
-    }
-    for (const line of lines) {
-      if (written >= line.length) written -= line.length;
-      else {
-        queue(written > 0 ? line.subarray(written) : line);
-        written = 0;
-      }
-    }
-  };
-  const atTurnEnd = (): void => {
-    scheduled = false;
-    writeTurn();
-  };
-  const write = (line: string | Buffer): boolean => {
-    const bytes = asBytes(line);
-    if (turnBytes + bytes.length > maxWrite) writeTurn();
-    turn.push(bytes);
-    turnBytes += bytes.length;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(atTurnEnd);
-    }
-    return true;
-  };
-  const flush = boom.flush.bind(boom);
-  const flushSync = boom.flushSync.bind(boom);
+  const out = new InPlaceWriter(direct, maxWrite, (err) => {
+    // EPIPE: silent from now on, as pino's handler makes SonicBoom; anything else is SonicBoom's error, as before.
+    if (err.code === 'EPIPE') Object.assign(boom, { write: noop, end: noop, flushSync: noop, flush: noop, destroy: noop });
+    else boom.emit('error', err);
+  });
   const end = boom.end.bind(boom);
   return Object.assign(boom, {
-    write,
-    flush(cb?: (err?: Error) => unknown): void {
-      writeTurn();
-      flush(cb);
-    },
-    flushSync(): void {
-      writeTurn();
-      flushSync();
-    },
-    end(): void {
-      writeTurn();
-      end();
-    },
+    write: (line: string | Buffer): boolean => out.write(asBytes(line)),
+    flush: (cb?: (err?: Error) => unknown): void => out.whenWritten(() => cb?.()),
+    flushSync: (): void => out.writeAllSync(),
+    end: (): void => out.whenWritten(end),
     inPlace,
     [WRITES_BYTES]: true as const,
   });
+}
+
+const noop = (): void => undefined;
+/** How long lines a full pipe refused wait before the next try. */
+const RETRY_MS = 10;
+
+/** Lines written in place on a descriptor that never waits (see byteDestination). */
+class InPlaceWriter {
+  /** Lines not yet written, in order: this turn's, and any a full pipe refused. */
+  private lines: Buffer[] = [];
+  private bytes = 0;
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+  private waiters: (() => void)[] = [];
+  private failed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly maxWrite: number,
+    private readonly onError: (err: NodeJS.ErrnoException) => void,
+  ) {}
+
+  write(line: Buffer): boolean {
+    if (this.failed) return true;
+    // A turn over the cap goes out as it fills, in writes of whole lines within it.
+    if (this.retry === undefined && this.lines.length > 0 && this.bytes + line.length > this.maxWrite) this.tryWrite();
+    this.lines.push(line);
+    this.bytes += line.length;
+    if (this.retry === undefined && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.atTurnEnd);
+    }
+    return true;
+  }
+
+  /** `done` once every line given so far is written (or dropped after an error). */
+  whenWritten(done: () => void): void {
+    if (this.lines.length === 0) return done();
+    this.waiters.push(done);
+    if (this.retry === undefined && !this.scheduled) this.tryWrite();
+  }
+
+  /** Everything, now: a full pipe is waited out (on exit there is no event loop to wait with). */
+  writeAllSync(): void {
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!this.writeSome()) Atomics.wait(pause, 0, 0, RETRY_MS);
+  }
+
+  private readonly atTurnEnd = (): void => {
+    this.scheduled = false;
+    if (this.retry === undefined) this.tryWrite();
+  };
+
+  private tryWrite(): void {
+    if (this.writeSome()) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+      return;
+    }
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.tryWrite();
+    }, RETRY_MS);
+  }
+
+  /** Writes what the fd takes, in writes of whole lines within the cap; true when nothing is left. */
+  private writeSome(): boolean {
+    while (this.lines.length > 0) {
+      let n = 0;
+      let size = 0;
+      while (n < this.lines.length && (n === 0 || size + this.lines[n]!.length <= this.maxWrite)) size += this.lines[n++]!.length;
+      let written: number;
+      try {
+        written = writevSync(this.fd, n === this.lines.length ? this.lines : this.lines.slice(0, n));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EAGAIN') return false;
+        this.failed = true;
+        this.lines = [];
+        this.bytes = 0;
+        this.onError(e);
+        return true;
+      }
+      this.bytes -= written;
+      let k = 0;
+      while (k < n && written >= this.lines[k]!.length) written -= this.lines[k++]!.length;
+      this.lines.splice(0, k);
+      // A write cut inside a line (not a pipe's, within PIPE_BUF): the rest of it goes first next.
+      if (written > 0) this.lines[0] = this.lines[0]!.subarray(written);
+    }
+    return true;
+  }
 }
 
 /**

@@ -416,18 +416,16 @@ describe('stdout as bytes (line-destination.ts)', () => {
     const count = 20_000;
     const { lines, report } = await child(count, 'end', 1000);
     expect(lines).toEqual(numbered(count));
-    const [, inPlace, queued] = /inPlace=(\w+) queuedWrites=(\d+)/.exec(report) ?? [];
+    const [, inPlace, heldMs] = /inPlace=(\w+) heldMs=(\d+)/.exec(report) ?? [];
     expect(inPlace).toBe('true');
-    // Some lines went through SonicBoom (the pipe was full), in far fewer writes than lines.
-    expect(Number(queued)).toBeGreaterThan(0);
-    expect(Number(queued)).toBeLessThan(count);
+    expect(Number(heldMs)).toBeLessThan(500);
   }, 30_000);
 
   it('never blocks on a full pipe that another process made blocking (cluster.fork), and keeps the lines', async () => {
     const count = 20_000;
     const { lines, report } = await child(count, 'spawn', 1000);
     expect(lines).toEqual(numbered(count));
-    const [, inPlace, heldMs] = /inPlace=(\w+) queuedWrites=\d+ heldMs=(\d+)/.exec(report) ?? [];
+    const [, inPlace, heldMs] = /inPlace=(\w+) heldMs=(\d+)/.exec(report) ?? [];
     expect(inPlace).toBe('true');
     // Nobody reads for a second: a write(2) on the blocking stdout would have held the loop that long.
     expect(Number(heldMs)).toBeLessThan(500);
@@ -436,6 +434,12 @@ describe('stdout as bytes (line-destination.ts)', () => {
   it('writes the lines of the turn a process exits in (a cluster worker ends with process.exit)', async () => {
     const { lines } = await child(5, 'exit', 0);
     expect(lines).toEqual(numbered(5));
+  }, 30_000);
+
+  it('writes every line on process.exit while the pipe is full, waiting for the reader', async () => {
+    // SonicBoom's flushSync skipped its write in flight (retrying after EAGAIN): one line lost.
+    const { lines } = await child(20_000, 'exit', 1000);
+    expect(lines).toEqual(numbered(20_000));
   }, 30_000);
 });
 
