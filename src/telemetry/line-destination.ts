@@ -66,13 +66,15 @@ export function nonBlockingWriter(fd: number): number | undefined {
  */
 export function byteDestination(fd: number, maxWrite: number): FdDestination {
   const boom = pino.destination({ dest: fd, contentMode: 'buffer', sync: false, minLength: 0, maxWrite });
-  const toBoom = boom.write.bind(boom) as unknown as (b: Buffer) => boolean;
   const direct = nonBlockingWriter(fd);
   const inPlace = direct !== undefined;
   const asBytes = (line: string | Buffer): Buffer => (typeof line === 'string' ? Buffer.from(line) : line);
   // An instance property, so that pino's EPIPE handler (which replaces write with a no-op) still
   // silences every writer.
-  if (direct === undefined) return Object.assign(boom, { write: (line: string | Buffer): boolean => toBoom(asBytes(line)), inPlace, [WRITES_BYTES]: true as const });
+  if (direct === undefined) {
+    const toBoom = boom.write.bind(boom) as unknown as (b: Buffer) => boolean;
+    return Object.assign(boom, { write: (line: string | Buffer): boolean => toBoom(asBytes(line)), inPlace, [WRITES_BYTES]: true as const });
+  }
   if (direct !== fd) boom.once('close', () => closeSync(direct));
   const out = new InPlaceWriter(direct, maxWrite, (err) => {
     // EPIPE: silent from now on, as pino's handler makes SonicBoom; anything else is SonicBoom's error, as before.
