@@ -12,8 +12,12 @@ export interface BenchRedis {
   /** Commands by name and socket read events since the last reset. */
   counters(): Promise<{ commands: Record<string, number>; reads: number }>;
   reset(): Promise<void>;
-  /** Commands per request sent by clients (not by scripts, not health-check PINGs) while `during` runs; `during` returns its request count. */
-  clientCommands(during: () => Promise<number>): Promise<number>;
+  /**
+   * Per request, while `during` runs (it returns its request count): the commands clients sent (not
+   * those scripts ran, not health-check PINGs), and the keys those commands counted or evaluated
+   * (a script's KEYS, an INCRBY's key): whether every bucket of every call reached Redis.
+   */
+  clientCommands(during: () => Promise<number>): Promise<{ commands: number; keys: number }>;
   stop(): Promise<void>;
 }
 
@@ -40,17 +44,22 @@ export async function startBenchRedis(cpus: string): Promise<BenchRedis> {
     clientCommands: async (during) => {
       const monitor = await client.monitor();
       let sent = 0;
+      let keys = 0;
       monitor.on('monitor', (_time: string, args: string[], source: string) => {
         // Commands a script runs are reported with source "lua". PING is a client's health check
         // (envoyproxy/ratelimit's pool sends them), not a command of any call; another server
         // idling beside the one under test may send it too.
         const name = args[0]?.toLowerCase();
-        if (source !== 'lua' && name !== 'monitor' && name !== 'ping') sent++;
+        if (source === 'lua' || name === 'monitor' || name === 'ping') return;
+        sent++;
+        if (name === 'evalsha' || name === 'eval') keys += Number(args[2]);
+        else if (name === 'incrby' || name === 'incr') keys++;
       });
       const requests = await during();
       await new Promise((r) => setTimeout(r, 200));
       monitor.disconnect();
-      return Math.round((sent / Math.max(1, requests)) * 100) / 100;
+      const per = (n: number): number => Math.round((n / Math.max(1, requests)) * 100) / 100;
+      return { commands: per(sent), keys: per(keys) };
     },
     stop: async () => {
       client.disconnect();

@@ -14,6 +14,8 @@ export type RlsServer = 'ours_memory' | 'ours_redis_fixed' | 'ours_redis_bucket'
 export interface RedisCost {
   /** Commands the server sent per request (Redis MONITOR sample; commands run by a Lua script excluded). */
   clientCommandsPerRequest?: number;
+  /** Keys those commands evaluated or counted per request (a script's KEYS, an INCRBY's key), in the same sample. */
+  clientKeysPerRequest?: number;
   /** Commands Redis executed per request, including those inside scripts (INFO commandstats). */
   commandsPerRequest: number;
   readsPerRequest: number;
@@ -122,7 +124,7 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
           const sample = await ghz({ ...load, seconds: 2, total: 400, rps: 200, concurrency: 4, connections: 1, cpus: b.loadCpus, workDir: b.workDir });
           return sample.requests + sample.errors;
         });
-        max[`d${d}`][name] = { ...r, redis: { ...cost, clientCommandsPerRequest: sent } };
+        max[`d${d}`][name] = { ...r, redis: { ...cost, clientCommandsPerRequest: sent.commands, clientKeysPerRequest: sent.keys } };
         b.log(`    redis: ${JSON.stringify(max[`d${d}`][name]?.redis)}`);
       }
     }

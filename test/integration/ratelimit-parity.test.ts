@@ -3,6 +3,10 @@
 // window boundaries, limits changed by a reload, limits of 0, bursts, shadow limits, one key
 // named twice in a request) run against both, on one clock, and every answer must be identical.
 //
+// The Redis store evaluates the requests of one turn of the event loop in one script run
+// (redis-batch.ts); the second test sends several requests per turn, the clock moving between some
+// of them, and the memory store answering them one by one must agree.
+//
 // The clock: the memory store takes it as `now`; the Redis store passes it to the script in
 // place of Redis TIME (a test-only option). Expiry only collects garbage in both stores: a
 // stored value says which window (fixed window) or time (token bucket) it belongs to, so an
@@ -54,10 +58,26 @@ describe('MemoryStore and RedisStore agree', () => {
   const SEQUENCES = 80;
   const STEPS = 150;
 
-  it('answers every request of seeded random sequences identically', async () => {
+  /** The clock's next move: stand still, a little, a token's interval, onto a window boundary (or 1 ms before), or far. */
+  function move(r: ReturnType<typeof rng>, now: number, slot: Slot): number {
+    const windowMs = slot.limit.windowSeconds * 1000;
+    const m = r.int(0, 9);
+    if (m <= 2) return now;
+    if (m <= 5) return now + r.int(1, 999);
+    if (m === 6 && slot.limit.requestsPerUnit > 0) return now + Math.round(windowMs / slot.limit.requestsPerUnit) * r.int(1, 3);
+    if (m === 7) return (Math.floor(now / windowMs) + 1) * windowMs - r.int(0, 1);
+    if (m === 8) return now + r.int(1000, 3 * windowMs);
+    return now + r.int(1, 5);
+  }
+
+  /**
+   * Seeded sequences; each step sends `perTurn(r)` requests in one turn of the event loop (the
+   * clock standing still between them, or moving by `move` with probability `moveInTurn`).
+   */
+  async function compare(seedBase: number, perTurn: (r: ReturnType<typeof rng>) => number, moveInTurn: number): Promise<number> {
     let compared = 0;
     for (let seq = 0; seq < SEQUENCES; seq++) {
-      const seed = 0x5eed0000 + seq;
+      const seed = seedBase + seq;
       const r = rng(seed);
       let now = Date.now() + 86_400_000 + r.int(0, 3_600_000);
       const memory = new MemoryStore(1000, () => now);
@@ -67,39 +87,44 @@ describe('MemoryStore and RedisStore agree', () => {
       const slots: Slot[] = Array.from({ length: r.int(2, 5) }, (_, i) => {
         const algorithm: Algorithm = r.chance(0.5) ? 'token_bucket' : 'fixed_window';
         const windowSeconds = r.pick(WINDOWS);
-        return { key: `parity:${seq}:${i}:${algorithm}:${windowSeconds}`, limit: randomLimit(r, algorithm, windowSeconds) };
+        return { key: `parity:${seed}:${i}:${algorithm}:${windowSeconds}`, limit: randomLimit(r, algorithm, windowSeconds) };
       });
 
       for (let step = 0; step < STEPS; step++) {
-        // The clock: stand still, move a little, move by a token's interval, land exactly on a
-        // window boundary (or one ms before it), or jump far.
-        const slot = r.pick(slots);
-        const windowMs = slot.limit.windowSeconds * 1000;
-        const move = r.int(0, 9);
-        if (move <= 2) now += 0;
-        else if (move <= 5) now += r.int(1, 999);
-        else if (move === 6 && slot.limit.requestsPerUnit > 0) now += Math.round(windowMs / slot.limit.requestsPerUnit) * r.int(1, 3);
-        else if (move === 7) now = (Math.floor(now / windowMs) + 1) * windowMs - r.int(0, 1);
-        else if (move === 8) now += r.int(1000, 3 * windowMs);
-        else now += r.int(1, 5);
-        // A reload may change a limit's rate, burst or shadow mode (the key stays, as in production).
-        if (r.chance(0.03)) slot.limit = randomLimit(r, slot.limit.algorithm, slot.limit.windowSeconds);
-
-        const hits = r.pick([0, 1, 1, 1, 1, 2, 3, r.int(4, 40)]);
-        const buckets: BucketRequest[] = Array.from({ length: r.int(1, 3) }, () => {
-          const s = r.pick(slots);
-          return { key: s.key, limit: s.limit, hits };
-        });
-
-        const expected: BucketState[] = await memory.evaluate(buckets, mode);
-        const actual: BucketState[] = await store.evaluate(buckets, mode);
-        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-          const request = JSON.stringify(buckets.map((b) => ({ key: b.key, hits: b.hits, limit: b.limit })));
-          expect(actual, `seed ${seed.toString(16)} (${mode}) step ${step} at ${now}: ${request}`).toEqual(expected);
+        const turn: { buckets: BucketRequest[]; at: number; expected: Promise<BucketState[]>; actual: Promise<BucketState[]> }[] = [];
+        const k = perTurn(r);
+        for (let q = 0; q < k; q++) {
+          const slot = r.pick(slots);
+          if (q === 0 || r.chance(moveInTurn)) now = move(r, now, slot);
+          // A reload may change a limit's rate, burst or shadow mode (the key stays, as in production).
+          if (r.chance(0.03)) slot.limit = randomLimit(r, slot.limit.algorithm, slot.limit.windowSeconds);
+          const hits = r.pick([0, 1, 1, 1, 1, 2, 3, r.int(4, 40)]);
+          const buckets: BucketRequest[] = Array.from({ length: r.int(1, 3) }, () => {
+            const s = r.pick(slots);
+            return { key: s.key, limit: s.limit, hits };
+          });
+          // Both called in this turn, in this order, at this time: the memory store answers at once.
+          turn.push({ buckets, at: now, expected: memory.evaluate(buckets, mode), actual: store.evaluate(buckets, mode) });
         }
-        compared += buckets.length;
+        for (const [q, t] of turn.entries()) {
+          const [expected, actual] = [await t.expected, await t.actual];
+          if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+            const request = JSON.stringify(t.buckets.map((b) => ({ key: b.key, hits: b.hits, limit: b.limit })));
+            expect(actual, `seed ${seed.toString(16)} (${mode}) step ${step} request ${q} of ${k} at ${t.at}: ${request}`).toEqual(expected);
+          }
+          compared += t.buckets.length;
+        }
       }
     }
-    expect(compared).toBeGreaterThan(SEQUENCES * STEPS);
+    return compared;
+  }
+
+  it('answers every request of seeded random sequences identically', async () => {
+    expect(await compare(0x5eed0000, () => 1, 0)).toBeGreaterThan(SEQUENCES * STEPS);
+  }, 120_000);
+
+  it('answers identically when several requests share a turn (one script run), the clock still or moving between them', async () => {
+    // 1 to 8 requests a turn; a fifth of them move the clock, which starts a run of its own.
+    expect(await compare(0xba7c0000, (r) => r.int(1, 8), 0.2)).toBeGreaterThan(SEQUENCES * STEPS * 4);
   }, 120_000);
 });

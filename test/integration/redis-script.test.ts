@@ -1,6 +1,8 @@
-// The rate-limit script on a real Redis (redis-script.ts): one EVALSHA per call, loaded again when
-// Redis forgot it, and calls of a later tick written without waiting for the replies of earlier
-// ones (ioredis' auto-pipelining held them back: one pipeline in flight at a time).
+// The rate-limit script on a real Redis (bucket-script.ts, redis-batch.ts, redis-script.ts): the
+// calls of one turn in one script run (one EVALSHA, TIME and MGET, one SET per key changed),
+// loaded again when Redis forgot it, and calls of a later turn written without waiting for the
+// replies of earlier ones (ioredis' auto-pipelining held them back: one pipeline in flight at a
+// time).
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -105,6 +107,64 @@ describe('the rate-limit script on Redis', () => {
     await redis.client.config('RESETSTAT');
     expect((await store.evaluate([fw, tb])).map((s) => s.allowed)).toEqual([true, false]);
     expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1 });
+  });
+
+  it('runs the calls of one turn as one script: one EVALSHA, TIME and MGET, one SET per key changed, and nothing of a refused call', async () => {
+    const commands = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await redis.client.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    const route = { key: 's:turn:route', limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 1000, burst: 1000 }), hits: 1 };
+    const tight = { key: 's:turn:tight', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 1, burst: 2, windowSeconds: 60 }), hits: 1 };
+    await store.evaluate([bucket('s:turn:warm')]);
+    await redis.client.config('RESETSTAT');
+    // 20 calls in one turn: each names the shared route, and its own user; every fifth also the tight bucket.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.evaluate(i % 5 === 0 ? [route, bucket(`s:turn:user:${i}`), tight] : [route, bucket(`s:turn:user:${i}`)])),
+    );
+    // The third and fourth tight calls (i = 10, 15) are refused and spend nothing, not even from the route or their user:
+    // the keys changed are the route, 18 users and the tight bucket.
+    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1, set: 20 });
+    // The route's remaining as each call saw it: a refused call sees what the calls before it spent,
+    // and the call after it sees the same (989 twice, 985 twice).
+    expect(answers.map((a) => a[0]!.remaining)).toEqual([999, 998, 997, 996, 995, 994, 993, 992, 991, 990, 989, 989, 988, 987, 986, 985, 985, 984, 983, 982]);
+    expect([0, 5, 10, 15].map((i) => answers[i]![2]!.allowed)).toEqual([true, true, false, false]);
+    expect(await redis.client.get('s:turn:route')).toMatch(/^18:/);
+    expect(await redis.client.get('s:turn:user:10')).toBeNull();
+    // Each key's expiry is its last write's.
+    expect(await redis.client.pttl('s:turn:tight')).toBeGreaterThan(120_000);
+    expect(await redis.client.pttl('s:turn:tight')).toBeLessThanOrEqual(121_000);
+  });
+
+  it('splits a turn of more than 64 calls into runs of at most 64, sent in one write', async () => {
+    await store.evaluate([bucket('s:split:warm')]);
+    await redis.client.config('RESETSTAT');
+    await Promise.all(Array.from({ length: 150 }, (_, i) => store.evaluate([bucket(`s:split:${i}`)])));
+    const stats = await redis.client.info('commandstats');
+    expect(Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(stats)?.[1])).toBe(3);
+    // One read for the three runs, one for the INFO above, one for this one.
+    expect(await readsSinceReset(redis.client)).toBe(3);
+  });
+
+  it('fails every call of a run when Redis refuses the script (maxmemory reached), and answers again after', async () => {
+    await redis.client.config('SET', 'maxmemory', '1');
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.evaluate([bucket(`s:oom:${i}`)])));
+    } finally {
+      await redis.client.config('SET', 'maxmemory', '0');
+    }
+    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 5 }, () => 'rejected'));
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/OOM/);
+    expect(await redis.client.exists('s:oom:0')).toBe(0);
+    expect((await Promise.all(Array.from({ length: 5 }, (_, i) => store.evaluate([bucket(`s:oom:${i}`)])))).map((a) => a[0]!.remaining)).toEqual([99, 99, 99, 99, 99]);
+  });
+
+  it('loads the script again for a run of several calls, each answered on its own', async () => {
+    await redis.client.script('FLUSH');
+    const answers = await Promise.all(Array.from({ length: 4 }, () => store.evaluate([bucket('s:flush:run')])));
+    expect(answers.map((a) => a[0]!.remaining)).toEqual([99, 98, 97, 96]);
   });
 
   it('answers 200 calls of one tick in order, each with its own reply', async () => {
