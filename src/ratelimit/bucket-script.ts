@@ -94,7 +94,8 @@ while a < nargv do
       if hits == 0 then ok = 1; retry = 0 else ok = 0; retry = reset end
     elseif lalgo[j] == 'tb' then
       local interval = linterval[j]
-      local tat = tonumber(pending[key] or state[key] or now)
+      -- a value that is not a number (not ours) reads as missing, as in the memory store
+      local tat = tonumber(pending[key] or state[key]) or now
       if tat < now then tat = now end
       used = burst - min(burst, max(0, floor((now - tat) / interval + burst)))
       local newtat = tat + hits * interval

@@ -6,15 +6,18 @@
 // waits for exactly one round trip and is evaluated atomically, in the order the calls were made;
 // what changes is Redis's CPU per call (bench/NOTES.md item 22).
 //
-// A run is bounded (MAX_REQUESTS, MAX_KEYS): a script holds Redis for all its requests, and Lua's
-// unpack() takes a few thousand values at most. A request alone in a run may carry more keys (as
-// it did before batching: ratelimit.max_descriptors bounds it).
+// A run is bounded (MAX_REQUESTS, MAX_KEYS, MAX_KEY_CHARS): a script holds Redis for all its
+// requests, Lua's unpack() takes a few thousand values at most, and the command is one string
+// (V8's longest is 2^29 characters: keys carry descriptor values, up to the gRPC message size
+// three times over once percent-encoded). A request alone in a run may go past them (as it did
+// before batching: ratelimit.max_descriptors and the message size bound it).
 import type { BucketRequest, BucketState } from './limits.js';
 import { readStates, replyLength, scriptArgs, type ScriptMode, type ScriptRequest } from './bucket-script.js';
 import type { RedisScript } from './redis-script.js';
 
 const MAX_REQUESTS = 64;
 const MAX_KEYS = 512;
+const MAX_KEY_CHARS = 1 << 20;
 
 interface Waiter {
   resolve(states: BucketState[]): void;
@@ -26,6 +29,7 @@ interface Run {
   readonly requests: ScriptRequest[];
   readonly waiters: Waiter[];
   keys: number;
+  chars: number;
 }
 
 export class ScriptBatcher {
@@ -45,18 +49,21 @@ export class ScriptBatcher {
 
   evaluate(mode: ScriptMode, buckets: readonly BucketRequest[]): Promise<BucketState[]> {
     const clock = this.clock();
+    let chars = 0;
+    for (let i = 0; i < buckets.length; i++) chars += buckets[i]!.key.length;
     let run = this.open;
-    if (run !== undefined && (run.clock !== clock || run.requests.length >= MAX_REQUESTS || run.keys + buckets.length > MAX_KEYS)) {
+    if (run !== undefined && (run.clock !== clock || run.requests.length >= MAX_REQUESTS || run.keys + buckets.length > MAX_KEYS || run.chars + chars > MAX_KEY_CHARS)) {
       this.closed.push(run);
       run = undefined;
     }
     if (run === undefined) {
       if (this.open === undefined) setImmediate(this.flush);
-      run = this.open = { clock, requests: [], waiters: [], keys: 0 };
+      run = this.open = { clock, requests: [], waiters: [], keys: 0, chars: 0 };
     }
     const r = run;
     r.requests.push({ mode, buckets });
     r.keys += buckets.length;
+    r.chars += chars;
     return new Promise<BucketState[]>((resolve, reject) => r.waiters.push({ resolve, reject }));
   }
 
@@ -70,7 +77,15 @@ export class ScriptBatcher {
   };
 
   private send(run: Run): void {
-    this.script.run(scriptArgs(run.requests, this.prefix, run.clock)).then(
+    let sent: Promise<unknown>;
+    try {
+      sent = this.script.run(scriptArgs(run.requests, this.prefix, run.clock));
+    } catch (err) {
+      // Thrown here (setImmediate), it would end the process and leave the run's calls waiting.
+      for (const w of run.waiters) w.reject(err);
+      return;
+    }
+    sent.then(
       (reply) => {
         if (!Array.isArray(reply) || reply.length !== replyLength(run.requests)) {
           const err = new Error(`rate-limit script: unexpected reply (${Array.isArray(reply) ? `${reply.length} values` : typeof reply})`);

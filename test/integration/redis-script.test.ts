@@ -161,6 +161,36 @@ describe('the rate-limit script on Redis', () => {
     expect((await Promise.all(Array.from({ length: 5 }, (_, i) => store.evaluate([bucket(`s:oom:${i}`)])))).map((a) => a[0]!.remaining)).toEqual([99, 99, 99, 99, 99]);
   });
 
+  it('closes a run at 1 Mi characters of keys: long descriptor values do not make one giant command', async () => {
+    await store.evaluate([bucket('s:long:warm')]);
+    await redis.client.config('RESETSTAT');
+    const long = (i: number): string => `s:long:${i}:${'v'.repeat(400_000)}`;
+    const answers = await Promise.all([0, 1, 2, 3].map((i) => store.evaluate([bucket(long(i))])));
+    expect(answers.map((a) => a[0]!.remaining)).toEqual([99, 99, 99, 99]);
+    // 400,000 characters a call: two calls a run.
+    expect(Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.client.info('commandstats'))?.[1])).toBe(2);
+  });
+
+  it('rejects the calls of a run whose command cannot be built, and sends the other runs of the turn', async () => {
+    // A limit whose parameters throw when read stands for any failure while building a command
+    // (V8's longest string was one): thrown in the flush, it would end the process.
+    const poisoned = { ...bucket('s:poison:limit'), limit: Object.defineProperty({ ...testLimit() }, 'requestsPerUnit', { get: () => { throw new RangeError('Invalid string length'); } }) };
+    const calls = Array.from({ length: 64 }, (_, i) => store.evaluate([bucket(`s:poison:${i}`)]));
+    const bad = store.evaluate([poisoned]);
+    const after = Promise.allSettled(Array.from({ length: 3 }, (_, i) => store.evaluate([bucket(`s:poison:after:${i}`)])));
+    await expect(bad).rejects.toThrow('Invalid string length');
+    expect((await Promise.all(calls)).map((a) => a[0]!.remaining)).toEqual(Array.from({ length: 64 }, () => 99));
+    // The poisoned call's run: the three calls after it in the turn shared it.
+    expect((await after).map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  });
+
+  it('reads a token bucket whose value is not a number (not ours) as missing, and answers the other calls of its run', async () => {
+    await redis.client.set('s:garbage', 'not-a-number');
+    const tb = { key: 's:garbage', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 10, burst: 3 }), hits: 1 };
+    const [a, b, c] = await Promise.all([store.evaluate([bucket('s:garbage:a')]), store.evaluate([tb]), store.evaluate([bucket('s:garbage:c')])]);
+    expect([a[0]!.remaining, b[0]!.remaining, c[0]!.remaining]).toEqual([99, 2, 99]);
+  });
+
   it('loads the script again for a run of several calls, each answered on its own', async () => {
     await redis.client.script('FLUSH');
     const answers = await Promise.all(Array.from({ length: 4 }, () => store.evaluate([bucket('s:flush:run')])));
