@@ -342,7 +342,7 @@ async function main(): Promise<void> {
         const nd = d === 'd1' ? 1 : 3;
         targets.push({
           target: `One Redis round trip per ShouldRateLimit, every bucket evaluated in Redis (${nd} descriptor${nd === 1 ? '' : 's'}): at most one command sent per call, ${nd} bucket key${nd === 1 ? '' : 's'} per call`,
-          measured: `${fmt(sent)} command sent per call, ${keys !== undefined ? fmt(keys) : 'keys not recorded'} bucket keys per call`,
+          measured: `${fmt(sent)} command sent per call, ${keys !== undefined ? `${fmt(keys)} bucket key${keys === 1 ? '' : 's'} per call` : 'keys not recorded'}`,
           ok: sent !== undefined && sent > 0 && sent <= 1 && keys === nd,
         });
       }
