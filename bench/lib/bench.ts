@@ -55,7 +55,7 @@ export async function withCpu(cpu: CpuOf | undefined, run: () => Promise<LoadRes
 export function describe(r: LoadResult): string {
   const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}` : '';
   const idle = r.coresIdle ? `; idle: server cores ${r.coresIdle.server}%, load cores ${r.coresIdle.load}%` : '';
-  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${idle}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)})` : ''}`;
+  return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${idle}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)}${r.errorMessages ? `, first messages: ${JSON.stringify(r.errorMessages)}` : ''})` : ''}`;
 }
 
 /**

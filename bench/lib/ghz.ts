@@ -63,6 +63,7 @@ export async function ghz(r: GhzRun): Promise<LoadResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let errors = 0;
+  const messages: Record<string, string> = {};
   // When the duration ends ghz cancels the calls still in flight (at most `concurrency`): those
   // are not the server's errors and are left out.
   let cut = 0;
@@ -73,8 +74,10 @@ export async function ghz(r: GhzRun): Promise<LoadResult> {
         continue;
       }
       errors++;
+      messages[d.status] ??= d.error ?? '';
     } else latencies.push(d.latency / 1e6);
     statuses[d.status] = (statuses[d.status] ?? 0) + 1;
   }
-  return summarize(latencies, report.total / 1e9, errors, statuses, r.rps);
+  const result = summarize(latencies, report.total / 1e9, errors, statuses, r.rps);
+  return errors > 0 ? { ...result, errorMessages: messages } : result;
 }

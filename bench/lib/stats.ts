@@ -17,6 +17,8 @@ export interface LoadResult {
   max?: number;
   /** Status (gRPC code or HTTP status) -> count. */
   statuses: Record<string, number>;
+  /** The first error message of each status that is not OK (gRPC runs), to tell the cause of a rare error. */
+  errorMessages?: Record<string, string>;
   /** CPU time per completed request, in microseconds: of the server under test, and of Redis when used. */
   serverCpuUs?: number;
   redisCpuUs?: number;
