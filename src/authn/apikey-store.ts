@@ -153,23 +153,47 @@ export class FileApiKeyStore implements ApiKeyStore {
   }
 }
 
-/** Entries in the Redis hash `<prefix>apikeys`, field = key id, value = the entry as JSON. */
-export class RedisApiKeyStore implements ApiKeyStore {
-  // Short TTL: a changed entry is seen within seconds; revocation itself goes through the deny list.
-  private readonly cache = new LRUCache<string, ApiKeyRecord | false>({ max: 10000, ttl: 5000 });
+/** How long a Redis entry (found or not) is served from memory: a changed entry is seen within this time. */
+const REDIS_ENTRY_TTL_MS = 5000;
 
+/**
+ * Entries in the Redis hash `<prefix>apikeys`, field = key id, value = the entry as JSON, cached
+ * for a short time (revocation itself goes through the deny list). An entry asked for in the last
+ * quarter of its time is fetched again in the background while it is still served, one fetch per
+ * id at a time (misses share one too): a key in use keeps its entry, and its requests never wait
+ * for Redis; no entry is served older than its time, whatever Redis does meanwhile.
+ */
+export class RedisApiKeyStore implements ApiKeyStore {
+  private readonly cache: LRUCache<string, ApiKeyRecord | false>;
+  /** Fetches under way, by id. */
+  private readonly fetching = new Map<string, Promise<ApiKeyRecord | undefined>>();
+  private readonly refreshBelowMs: number;
+
+  /** `ttlMs`: tests only (shorter than the 5 s served). */
   constructor(
     private readonly redis: Redis,
     private readonly hashKey: string,
-  ) {}
+    ttlMs = REDIS_ENTRY_TTL_MS,
+  ) {
+    this.cache = new LRUCache({ max: 10000, ttl: ttlMs });
+    this.refreshBelowMs = ttlMs / 4;
+  }
 
   get(id: string): Maybe<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
-    if (hit !== undefined) return hit || undefined;
-    return this.fetch(id);
+    if (hit === undefined) return this.fetching.get(id) ?? this.fetch(id);
+    // A failed refresh leaves the entry to run out its time; the misses after it see the failure.
+    if (this.cache.getRemainingTTL(id) <= this.refreshBelowMs && !this.fetching.has(id)) this.fetch(id).catch(() => undefined);
+    return hit || undefined;
   }
 
-  private async fetch(id: string): Promise<ApiKeyRecord | undefined> {
+  private fetch(id: string): Promise<ApiKeyRecord | undefined> {
+    const p = this.load(id).finally(() => this.fetching.delete(id));
+    this.fetching.set(id, p);
+    return p;
+  }
+
+  private async load(id: string): Promise<ApiKeyRecord | undefined> {
     let raw: string | null;
     try {
       raw = await this.redis.hget(this.hashKey, id);

@@ -1,6 +1,9 @@
 // The Redis API key store against a real redis-server: an entry Redis has to be asked for comes
 // later (a promise); once cached - found or not - it comes back at once, so a Check with a known
-// key makes no promise for it; Redis being away is an UnavailableError, never "unknown key".
+// key makes no promise for it; Redis being away is an UnavailableError, never "unknown key". An
+// entry in use is fetched again before its time runs out, in the background: its requests never
+// wait for Redis, and no entry is served older than its time.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestApiKey, generateApiKey } from '../../src/authn/apikey-format.js';
 import { RedisApiKeyStore } from '../../src/authn/apikey-store.js';
@@ -31,6 +34,80 @@ describe('RedisApiKeyStore', () => {
     expect(missing).toBeInstanceOf(Promise);
     expect(await missing).toBeUndefined();
     expect(store.get('AAAAAAAAAAAA')).toBeUndefined();
+  });
+
+  const hgets = async (): Promise<number> => Number(/^cmdstat_hget:calls=(\d+)/m.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+  const entry = (id: string, owner: string): string => JSON.stringify({ id, digest: digestApiKey(k.key), owner, expires_at: new Date(Date.now() + 86400_000).toISOString() });
+
+  it('keeps a key in use answered at once: in the last quarter of its time the entry is fetched again in the background, and the change is seen', async () => {
+    const id = 'REFRESHAAAAA';
+    await redis.client.hset('t:apikeys', id, entry(id, 'before'));
+    // Times wide enough for a loaded CI machine's timers: served 1 s, fetched again from 750 ms.
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    expect(await store.get(id)).toMatchObject({ owner: 'before' });
+    await redis.client.hset('t:apikeys', id, entry(id, 'after'));
+    await redis.client.config('RESETSTAT');
+    // Asked for every 100 ms over 3 times its time: never a promise.
+    const owners: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = store.get(id);
+      expect(r).not.toBeInstanceOf(Promise);
+      owners.push((r as { owner: string }).owner);
+      await sleep(100);
+    }
+    expect(owners[0]).toBe('before');
+    expect(owners.at(-1)).toBe('after');
+    // One fetch each time the entry is 750-1000 ms old: 3 or 4 in 3 s.
+    expect(await hgets()).toBeGreaterThanOrEqual(2);
+    expect(await hgets()).toBeLessThanOrEqual(5);
+  });
+
+  it('serves no entry older than its time: a key not asked for in its last quarter is asked of Redis again, a removed one is refused', async () => {
+    const id = 'STALEAAAAAAA';
+    await redis.client.hset('t:apikeys', id, entry(id, 'before'));
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    expect(await store.get(id)).toMatchObject({ owner: 'before' });
+    await redis.client.hset('t:apikeys', id, entry(id, 'after'));
+    expect(store.get(id)).toMatchObject({ owner: 'before' });
+    await sleep(1100);
+    const late = store.get(id);
+    expect(late).toBeInstanceOf(Promise);
+    expect(await late).toMatchObject({ owner: 'after' });
+    await redis.client.hdel('t:apikeys', id);
+    await sleep(850); // in its last quarter: served, and fetched again
+    expect(store.get(id)).toMatchObject({ owner: 'after' });
+    await sleep(50);
+    // Refused once fetched again (or, on a machine that slept past its time, once asked again).
+    expect(await store.get(id)).toBeUndefined();
+  });
+
+  it('asks Redis once for concurrent misses of one id', async () => {
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys');
+    await redis.client.config('RESETSTAT');
+    const all = await Promise.all(Array.from({ length: 10 }, () => Promise.resolve(store.get(k.id))));
+    expect(all.every((r) => r?.owner === 'svc-batch')).toBe(true);
+    expect(await hgets()).toBe(1);
+  });
+
+  it('keeps serving an entry whose refresh failed until its time runs out, then fails as unavailable', async () => {
+    const down = await startRedis();
+    await down.client.hset('t:apikeys', k.id, entry(k.id, 'svc-batch'));
+    const store = new RedisApiKeyStore(down.client, 't:apikeys', 1000);
+    expect(await store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+    process.kill(down.pid, 'SIGSTOP');
+    try {
+      await sleep(850);
+      // Its refresh waits on the stalled Redis; the entry is served meanwhile.
+      expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+      down.client.disconnect();
+      await sleep(250);
+      const r = store.get(k.id);
+      expect(r).toBeInstanceOf(Promise);
+      await expect(r).rejects.toMatchObject({ code: 'store_unavailable' });
+    } finally {
+      process.kill(down.pid, 'SIGCONT');
+      await down.stop();
+    }
   });
 
   it('fails as unavailable, by rejecting, when Redis cannot answer', async () => {
