@@ -155,19 +155,37 @@ export class FileApiKeyStore implements ApiKeyStore {
 
 /** How long a Redis entry (found or not) is served from memory: a changed entry is seen within this time. */
 const REDIS_ENTRY_TTL_MS = 5000;
+/** Background refreshes gathered into one HMGET at most. */
+const REFRESH_BATCH = 256;
+
+/** A Redis entry as served: its JSON as read (null: none), and what it compiled to (undefined: nobody). */
+interface CachedEntry {
+  readonly raw: string | null;
+  readonly rec: ApiKeyRecord | undefined;
+}
+
+interface QueuedRefresh {
+  readonly id: string;
+  resolve(rec: ApiKeyRecord | undefined): void;
+  reject(err: unknown): void;
+}
 
 /**
  * Entries in the Redis hash `<prefix>apikeys`, field = key id, value = the entry as JSON, cached
  * for a short time (revocation itself goes through the deny list). An entry asked for in the last
- * quarter of its time is fetched again in the background while it is still served, one fetch per
- * id at a time (misses share one too): a key in use keeps its entry, and its requests never wait
- * for Redis; no entry is served older than its time, whatever Redis does meanwhile.
+ * quarter of its time is fetched again in the background while it is still served: a key in use
+ * keeps its entry, and its requests never wait for Redis; no entry is served older than its time,
+ * whatever Redis does meanwhile. The background fetches of a short while (a tenth of that quarter)
+ * leave as one HMGET: alone, each was an ioredis command with its own socket write and read, some
+ * 80 us of CPU (bench/NOTES.md item 23). One fetch per id at a time: misses share one too.
  */
 export class RedisApiKeyStore implements ApiKeyStore {
-  private readonly cache: LRUCache<string, ApiKeyRecord | false>;
-  /** Fetches under way, by id. */
+  private readonly cache: LRUCache<string, CachedEntry>;
+  /** Fetches under way or queued, by id. */
   private readonly fetching = new Map<string, Promise<ApiKeyRecord | undefined>>();
   private readonly refreshBelowMs: number;
+  private queued: QueuedRefresh[] = [];
+  private timer: NodeJS.Timeout | undefined;
 
   /** `ttlMs`: tests only (shorter than the 5 s served). */
   constructor(
@@ -181,16 +199,18 @@ export class RedisApiKeyStore implements ApiKeyStore {
 
   get(id: string): Maybe<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
-    if (hit === undefined) return this.fetching.get(id) ?? this.fetch(id);
-    // A failed refresh leaves the entry to run out its time; the misses after it see the failure.
-    if (this.cache.getRemainingTTL(id) <= this.refreshBelowMs && !this.fetching.has(id)) this.fetch(id).catch(() => undefined);
-    return hit || undefined;
+    if (hit === undefined) return this.fetching.get(id) ?? this.track(id, this.load(id));
+    if (this.cache.getRemainingTTL(id) <= this.refreshBelowMs && !this.fetching.has(id)) {
+      // A failed refresh leaves the entry to run out its time; the misses after it see the failure.
+      this.track(id, this.queue(id)).catch(() => undefined);
+    }
+    return hit.rec;
   }
 
-  private fetch(id: string): Promise<ApiKeyRecord | undefined> {
-    const p = this.load(id).finally(() => this.fetching.delete(id));
-    this.fetching.set(id, p);
-    return p;
+  private track(id: string, p: Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
+    const tracked = p.finally(() => this.fetching.delete(id));
+    this.fetching.set(id, tracked);
+    return tracked;
   }
 
   private async load(id: string): Promise<ApiKeyRecord | undefined> {
@@ -198,10 +218,35 @@ export class RedisApiKeyStore implements ApiKeyStore {
     try {
       raw = await this.redis.hget(this.hashKey, id);
     } catch (err) {
-      throw new UnavailableError('store_unavailable', 'API key store unavailable', { cause: err });
+      throw unavailable(err);
     }
+    return this.accept(id, raw);
+  }
+
+  private queue(id: string): Promise<ApiKeyRecord | undefined> {
+    const p = new Promise<ApiKeyRecord | undefined>((resolve, reject) => this.queued.push({ id, resolve, reject }));
+    if (this.queued.length >= REFRESH_BATCH) this.refresh();
+    else this.timer ??= setTimeout(this.refresh, this.refreshBelowMs / 10).unref();
+    return p;
+  }
+
+  private readonly refresh = (): void => {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queued;
+    this.queued = [];
+    this.redis.hmget(this.hashKey, ...batch.map((q) => q.id)).then(
+      (raws) => batch.forEach((q, i) => q.resolve(this.accept(q.id, raws[i] ?? null))),
+      (err: unknown) => batch.forEach((q) => q.reject(unavailable(err))),
+    );
+  };
+
+  /** Compiles what Redis holds for `id` and serves it from now on; a refresh that reads what it read before keeps what that compiled to. */
+  private accept(id: string, raw: string | null): ApiKeyRecord | undefined {
+    const before = this.cache.peek(id);
     let rec: ApiKeyRecord | undefined;
-    if (raw !== null) {
+    if (before !== undefined && before.raw === raw) rec = before.rec;
+    else if (raw !== null) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw);
@@ -212,7 +257,9 @@ export class RedisApiKeyStore implements ApiKeyStore {
       // A corrupt entry authenticates nobody.
       rec = typeof compiled === 'string' ? undefined : compiled;
     }
-    this.cache.set(id, rec ?? false);
+    this.cache.set(id, { raw, rec });
     return rec;
   }
 }
+
+const unavailable = (err: unknown): UnavailableError => new UnavailableError('store_unavailable', 'API key store unavailable', { cause: err });

@@ -36,7 +36,11 @@ describe('RedisApiKeyStore', () => {
     expect(store.get('AAAAAAAAAAAA')).toBeUndefined();
   });
 
-  const hgets = async (): Promise<number> => Number(/^cmdstat_hget:calls=(\d+)/m.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+  /** HGET and HMGET commands since the last RESETSTAT: the store's lookups of Redis. */
+  const hgets = async (): Promise<number> => {
+    const stats = await redis.client.info('commandstats');
+    return ['hget', 'hmget'].reduce((n, c) => n + Number(new RegExp(`^cmdstat_${c}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0), 0);
+  };
   const entry = (id: string, owner: string): string => JSON.stringify({ id, digest: digestApiKey(k.key), owner, expires_at: new Date(Date.now() + 86400_000).toISOString() });
 
   it('keeps a key in use answered at once: in the last quarter of its time the entry is fetched again in the background, and the change is seen', async () => {
@@ -79,6 +83,34 @@ describe('RedisApiKeyStore', () => {
     await sleep(50);
     // Refused once fetched again (or, on a machine that slept past its time, once asked again).
     expect(await store.get(id)).toBeUndefined();
+  });
+
+  it('keeps the compiled entry when a refresh reads the same JSON', async () => {
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    const first = await store.get(k.id);
+    await redis.client.config('RESETSTAT');
+    await sleep(850);
+    expect(store.get(k.id)).toBe(first);
+    await sleep(50);
+    expect(await hgets()).toBe(1);
+    expect(store.get(k.id)).toBe(first);
+  });
+
+  it('gathers the refreshes of a short while into one HMGET, each entry served and refreshed', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `BATCH${String(i).padStart(7, 'A')}`);
+    for (const id of ids) await redis.client.hset('t:apikeys', id, entry(id, 'before'));
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    await Promise.all(ids.map((id) => Promise.resolve(store.get(id))));
+    for (const id of ids) await redis.client.hset('t:apikeys', id, entry(id, 'after'));
+    await sleep(800);
+    await redis.client.config('RESETSTAT');
+    // All 40 asked for in their last quarter within 25 ms: served at once, one HMGET for all.
+    expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'before'));
+    await sleep(80);
+    const stats = await redis.client.info('commandstats');
+    expect(/^cmdstat_hmget:calls=(\d+)/m.exec(stats)?.[1]).toBe('1');
+    expect(/^cmdstat_hget:/m.test(stats)).toBe(false);
+    expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'after'));
   });
 
   it('asks Redis once for concurrent misses of one id', async () => {
