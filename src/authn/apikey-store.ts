@@ -184,25 +184,33 @@ export class RedisApiKeyStore implements ApiKeyStore {
   /** Fetches under way or queued, by id. */
   private readonly fetching = new Map<string, Promise<ApiKeyRecord | undefined>>();
   private readonly refreshBelowMs: number;
+  /** How long a background fetch waits for others to leave with. */
+  private readonly batchMs: number;
   private queued: QueuedRefresh[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  /** `ttlMs`: tests only (shorter than the 5 s served). */
+  /** `ttlMs` and `now` (the entries' clock): tests only. */
   constructor(
     private readonly redis: Redis,
     private readonly hashKey: string,
     ttlMs = REDIS_ENTRY_TTL_MS,
+    now?: () => number,
   ) {
-    this.cache = new LRUCache({ max: 10000, ttl: ttlMs });
+    // A test clock is read on every call (lru-cache otherwise keeps the time it read for 1 ms).
+    this.cache = new LRUCache({ max: 10000, ttl: ttlMs, ...(now ? { perf: { now }, ttlResolution: 0 } : {}) });
     this.refreshBelowMs = ttlMs / 4;
+    this.batchMs = this.refreshBelowMs / 10;
   }
 
   get(id: string): Maybe<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
     if (hit === undefined) return this.fetching.get(id) ?? this.track(id, this.load(id));
-    if (this.cache.getRemainingTTL(id) <= this.refreshBelowMs && !this.fetching.has(id)) {
-      // A failed refresh leaves the entry to run out its time; the misses after it see the failure.
-      this.track(id, this.queue(id)).catch(() => undefined);
+    const left = this.cache.getRemainingTTL(id);
+    if (left <= this.refreshBelowMs && !this.fetching.has(id)) {
+      // An entry about to run out is fetched at once, not after the batch's wait: the misses that
+      // follow share that fetch. A failed refresh leaves the entry to run out its time; the misses
+      // after it see the failure.
+      this.track(id, left > this.batchMs ? this.queue(id) : this.load(id)).catch(() => undefined);
     }
     return hit.rec;
   }
@@ -226,7 +234,7 @@ export class RedisApiKeyStore implements ApiKeyStore {
   private queue(id: string): Promise<ApiKeyRecord | undefined> {
     const p = new Promise<ApiKeyRecord | undefined>((resolve, reject) => this.queued.push({ id, resolve, reject }));
     if (this.queued.length >= REFRESH_BATCH) this.refresh();
-    else this.timer ??= setTimeout(this.refresh, this.refreshBelowMs / 10).unref();
+    else this.timer ??= setTimeout(this.refresh, this.batchMs).unref();
     return p;
   }
 

@@ -43,55 +43,63 @@ describe('RedisApiKeyStore', () => {
   };
   const entry = (id: string, owner: string): string => JSON.stringify({ id, digest: digestApiKey(k.key), owner, expires_at: new Date(Date.now() + 86400_000).toISOString() });
 
+  // The entries' times run on a test clock (`now`, 1 s entries: fetched again from 750 ms, a batch
+  // waits 25 ms); only Redis and the batch's timer take real time.
+  const clock = (): { now: number; read: () => number } => {
+    const c = { now: 1_000_000, read: () => c.now };
+    return c;
+  };
+
   it('keeps a key in use answered at once: in the last quarter of its time the entry is fetched again in the background, and the change is seen', async () => {
     const id = 'REFRESHAAAAA';
     await redis.client.hset('t:apikeys', id, entry(id, 'before'));
-    // Times wide enough for a loaded CI machine's timers: served 1 s, fetched again from 750 ms.
-    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    const c = clock();
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000, c.read);
     expect(await store.get(id)).toMatchObject({ owner: 'before' });
     await redis.client.hset('t:apikeys', id, entry(id, 'after'));
     await redis.client.config('RESETSTAT');
     // Asked for every 100 ms over 3 times its time: never a promise.
     const owners: string[] = [];
     for (let i = 0; i < 30; i++) {
+      c.now += 100;
       const r = store.get(id);
       expect(r).not.toBeInstanceOf(Promise);
       owners.push((r as { owner: string }).owner);
-      await sleep(100);
+      await sleep(40);
     }
     expect(owners[0]).toBe('before');
     expect(owners.at(-1)).toBe('after');
-    // One fetch each time the entry is 750-1000 ms old: 3 or 4 in 3 s.
-    expect(await hgets()).toBeGreaterThanOrEqual(2);
-    expect(await hgets()).toBeLessThanOrEqual(5);
+    // Fetched again when 800 ms old (the first ask in its last quarter), then every 800 ms: 3 in 3 s.
+    expect(await hgets()).toBe(3);
   });
 
   it('serves no entry older than its time: a key not asked for in its last quarter is asked of Redis again, a removed one is refused', async () => {
     const id = 'STALEAAAAAAA';
     await redis.client.hset('t:apikeys', id, entry(id, 'before'));
-    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    const c = clock();
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000, c.read);
     expect(await store.get(id)).toMatchObject({ owner: 'before' });
     await redis.client.hset('t:apikeys', id, entry(id, 'after'));
     expect(store.get(id)).toMatchObject({ owner: 'before' });
-    await sleep(1100);
+    c.now += 1001; // past its time (served up to 1,000 ms old, not after)
     const late = store.get(id);
     expect(late).toBeInstanceOf(Promise);
     expect(await late).toMatchObject({ owner: 'after' });
     await redis.client.hdel('t:apikeys', id);
-    await sleep(850); // in its last quarter: served, and fetched again
+    c.now += 800; // in its last quarter: served, and fetched again
     expect(store.get(id)).toMatchObject({ owner: 'after' });
-    await sleep(50);
-    // Refused once fetched again (or, on a machine that slept past its time, once asked again).
-    expect(await store.get(id)).toBeUndefined();
+    await sleep(80);
+    expect(store.get(id)).toBeUndefined();
   });
 
   it('keeps the compiled entry when a refresh reads the same JSON', async () => {
-    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    const c = clock();
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000, c.read);
     const first = await store.get(k.id);
     await redis.client.config('RESETSTAT');
-    await sleep(850);
+    c.now += 850;
     expect(store.get(k.id)).toBe(first);
-    await sleep(50);
+    await sleep(80);
     expect(await hgets()).toBe(1);
     expect(store.get(k.id)).toBe(first);
   });
@@ -99,10 +107,11 @@ describe('RedisApiKeyStore', () => {
   it('gathers the refreshes of a short while into one HMGET, each entry served and refreshed', async () => {
     const ids = Array.from({ length: 40 }, (_, i) => `BATCH${String(i).padStart(7, 'A')}`);
     for (const id of ids) await redis.client.hset('t:apikeys', id, entry(id, 'before'));
-    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000);
+    const c = clock();
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000, c.read);
     await Promise.all(ids.map((id) => Promise.resolve(store.get(id))));
     for (const id of ids) await redis.client.hset('t:apikeys', id, entry(id, 'after'));
-    await sleep(800);
+    c.now += 800;
     await redis.client.config('RESETSTAT');
     // All 40 asked for in their last quarter within 25 ms: served at once, one HMGET for all.
     expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'before'));
@@ -111,6 +120,27 @@ describe('RedisApiKeyStore', () => {
     expect(/^cmdstat_hmget:calls=(\d+)/m.exec(stats)?.[1]).toBe('1');
     expect(/^cmdstat_hget:/m.test(stats)).toBe(false);
     expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'after'));
+  });
+
+  it('fetches an entry about to run out at once, not after the batch\'s wait', async () => {
+    const c = clock();
+    const store = new RedisApiKeyStore(redis.client, 't:apikeys', 1000, c.read);
+    expect(await store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+    await redis.client.config('RESETSTAT');
+    c.now += 990; // 10 ms left, under the 25 ms a batch waits: one HGET now
+    expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+    // The HGET was written before this INFO on the same connection.
+    let stats = await redis.client.info('commandstats');
+    expect(/^cmdstat_hget:calls=(\d+)/m.exec(stats)?.[1]).toBe('1');
+    expect(/^cmdstat_hmget:/m.test(stats)).toBe(false);
+    await sleep(20);
+    // Fetched again at 990: 800 ms later it has 190 ms left, so it waits for the batch.
+    c.now += 800;
+    expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+    expect(/^cmdstat_hmget:/m.test(await redis.client.info('commandstats'))).toBe(false);
+    await sleep(80);
+    stats = await redis.client.info('commandstats');
+    expect(/^cmdstat_hmget:calls=(\d+)/m.exec(stats)?.[1]).toBe('1');
   });
 
   it('asks Redis once for concurrent misses of one id', async () => {
@@ -124,15 +154,18 @@ describe('RedisApiKeyStore', () => {
   it('keeps serving an entry whose refresh failed until its time runs out, then fails as unavailable', async () => {
     const down = await startRedis();
     await down.client.hset('t:apikeys', k.id, entry(k.id, 'svc-batch'));
-    const store = new RedisApiKeyStore(down.client, 't:apikeys', 1000);
+    const c = clock();
+    const store = new RedisApiKeyStore(down.client, 't:apikeys', 1000, c.read);
     expect(await store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
     process.kill(down.pid, 'SIGSTOP');
     try {
-      await sleep(850);
+      c.now += 850;
       // Its refresh waits on the stalled Redis; the entry is served meanwhile.
       expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
+      await sleep(50);
       down.client.disconnect();
-      await sleep(250);
+      await sleep(20);
+      c.now += 200;
       const r = store.get(k.id);
       expect(r).toBeInstanceOf(Promise);
       await expect(r).rejects.toMatchObject({ code: 'store_unavailable' });
