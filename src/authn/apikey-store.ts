@@ -187,6 +187,8 @@ export class RedisApiKeyStore implements ApiKeyStore {
   /** How long a background fetch waits for others to leave with. */
   private readonly batchMs: number;
   private queued: QueuedRefresh[] = [];
+  /** The ids in `queued`: a miss on one of them sends the batch at once rather than wait for it. */
+  private readonly queuedIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   /** `ttlMs` and `now` (the entries' clock): tests only. */
@@ -196,15 +198,22 @@ export class RedisApiKeyStore implements ApiKeyStore {
     ttlMs = REDIS_ENTRY_TTL_MS,
     now?: () => number,
   ) {
-    // A test clock is read on every call (lru-cache otherwise keeps the time it read for 1 ms).
-    this.cache = new LRUCache({ max: 10000, ttl: ttlMs, ...(now ? { perf: { now }, ttlResolution: 0 } : {}) });
+    // The clock is read on every lookup: lru-cache otherwise keeps the time it read until a timer
+    // clears it, so within one busy turn of the event loop an entry could be served past its time.
+    this.cache = new LRUCache({ max: 10000, ttl: ttlMs, ttlResolution: 0, ...(now ? { perf: { now } } : {}) });
     this.refreshBelowMs = ttlMs / 4;
     this.batchMs = this.refreshBelowMs / 10;
   }
 
   get(id: string): Maybe<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
-    if (hit === undefined) return this.fetching.get(id) ?? this.track(id, this.load(id));
+    if (hit === undefined) {
+      const under = this.fetching.get(id);
+      if (under === undefined) return this.track(id, this.load(id));
+      // Its entry left (run out, or evicted) while its refresh waits in the batch: send it now.
+      if (this.queuedIds.has(id)) this.refresh();
+      return under;
+    }
     const left = this.cache.getRemainingTTL(id);
     if (left <= this.refreshBelowMs && !this.fetching.has(id)) {
       // An entry about to run out is fetched at once, not after the batch's wait: the misses that
@@ -233,6 +242,7 @@ export class RedisApiKeyStore implements ApiKeyStore {
 
   private queue(id: string): Promise<ApiKeyRecord | undefined> {
     const p = new Promise<ApiKeyRecord | undefined>((resolve, reject) => this.queued.push({ id, resolve, reject }));
+    this.queuedIds.add(id);
     if (this.queued.length >= REFRESH_BATCH) this.refresh();
     else this.timer ??= setTimeout(this.refresh, this.batchMs).unref();
     return p;
@@ -243,9 +253,26 @@ export class RedisApiKeyStore implements ApiKeyStore {
     this.timer = undefined;
     const batch = this.queued;
     this.queued = [];
-    this.redis.hmget(this.hashKey, ...batch.map((q) => q.id)).then(
-      (raws) => batch.forEach((q, i) => q.resolve(this.accept(q.id, raws[i] ?? null))),
-      (err: unknown) => batch.forEach((q) => q.reject(unavailable(err))),
+    this.queuedIds.clear();
+    const fail = (err: unknown): void => batch.forEach((q) => q.reject(unavailable(err)));
+    let sent: Promise<(string | null)[]>;
+    try {
+      sent = this.redis.hmget(this.hashKey, ...batch.map((q) => q.id));
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    // Each entry settles on its own: one that fails to compile cannot leave the others waiting.
+    sent.then(
+      (raws) =>
+        batch.forEach((q, i) => {
+          try {
+            q.resolve(this.accept(q.id, raws[i] ?? null));
+          } catch (err) {
+            q.reject(err);
+          }
+        }),
+      fail,
     );
   };
 
