@@ -24,8 +24,8 @@ export type GhzOptions = Omit<GhzRun, 'seconds' | 'cpus' | 'workDir' | 'concurre
 /** Load shape of every gRPC run: two HTTP/2 connections (as an Envoy with two workers holds) and 32 calls in flight. */
 const DEFAULTS = { concurrency: 32, connections: 2 };
 
-export async function warmUp(b: Bench, o: GhzOptions & { cpus?: string }): Promise<void> {
-  await ghz({ ...DEFAULTS, ...o, seconds: b.warmupSeconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir });
+export async function warmUp(b: Bench, o: GhzOptions & { cpus?: string }, seconds = b.warmupSeconds): Promise<void> {
+  await ghz({ ...DEFAULTS, ...o, seconds, cpus: o.cpus ?? b.loadCpus, workDir: b.workDir });
 }
 
 /** Processes whose CPU time per request a run reports. */
@@ -98,7 +98,7 @@ export async function measureRunsInTurn(
   const runs: LoadResult[][] = entries.map(() => []);
   for (let i = 0; i < times; i++)
     for (const [j, e] of entries.entries()) {
-      if (warmSeconds > 0) await ghz({ ...DEFAULTS, ...e.o, seconds: warmSeconds, cpus: e.o.cpus ?? b.loadCpus, workDir: b.workDir });
+      if (warmSeconds > 0) await warmUp(b, e.o, warmSeconds);
       runs[j]!.push(await measure(b, e.label, e.o, e.cpu));
     }
   return runs.map((rs) => ({ median: [...rs].sort((x, y) => key(x) - key(y))[Math.floor(rs.length / 2)]!, runs: rs }));

@@ -234,13 +234,6 @@ export function scriptArgs(requests: readonly ScriptRequest[], prefix: string, c
   return out;
 }
 
-/** Numbers the script returns for `requests`: five per bucket. */
-export function replyLength(requests: readonly ScriptRequest[]): number {
-  let n = 0;
-  for (const r of requests) n += r.buckets.length;
-  return n * 5;
-}
-
 /** The states of `n` buckets from the script's reply, starting at bucket `first` of the run. */
 export function readStates(reply: readonly unknown[], first: number, n: number): BucketState[] {
   const out = new Array<BucketState>(n);

@@ -12,7 +12,7 @@
 // three times over once percent-encoded). A request alone in a run may go past them (as it did
 // before batching: ratelimit.max_descriptors and the message size bound it).
 import type { BucketRequest, BucketState } from './limits.js';
-import { readStates, replyLength, scriptArgs, type ScriptMode, type ScriptRequest } from './bucket-script.js';
+import { readStates, scriptArgs, type ScriptMode, type ScriptRequest } from './bucket-script.js';
 import type { RedisScript } from './redis-script.js';
 
 const MAX_REQUESTS = 64;
@@ -28,6 +28,7 @@ interface Run {
   readonly clock: string;
   readonly requests: ScriptRequest[];
   readonly waiters: Waiter[];
+  /** Buckets in the run (the script returns five numbers for each). */
   keys: number;
   chars: number;
 }
@@ -87,7 +88,7 @@ export class ScriptBatcher {
     }
     sent.then(
       (reply) => {
-        if (!Array.isArray(reply) || reply.length !== replyLength(run.requests)) {
+        if (!Array.isArray(reply) || reply.length !== run.keys * 5) {
           const err = new Error(`rate-limit script: unexpected reply (${Array.isArray(reply) ? `${reply.length} values` : typeof reply})`);
           for (const w of run.waiters) w.reject(err);
           return;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Command, type Redis } from 'ioredis';
 
 /** One RESP bulk string: the form of every argument in a Redis command. */
-export const bulk = (s: string): string => `$${Buffer.byteLength(s, 'utf8')}\r\n${s}\r\n`;
+const bulk = (s: string): string => `$${Buffer.byteLength(s, 'utf8')}\r\n${s}\r\n`;
 
 /** A command whose wire form is given whole (ioredis sends what toWritable returns; the arguments are not read again). */
 class EncodedCommand extends Command {

@@ -109,3 +109,10 @@ export function startRedisOn(port: number): { stop(): Promise<void> } {
     },
   };
 }
+
+/** Commands Redis ran since its last CONFIG RESETSTAT, by name (INFO itself left out). */
+export async function commandsSinceReset(admin: Redis): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await admin.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]!] = Number(m[2]);
+  return out;
+}

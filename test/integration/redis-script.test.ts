@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/ratelimit/redis-store.js';
 import { testLimit } from '../helpers/limits.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { commandsSinceReset, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const bucket = (key: string) => ({ key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 100, burst: 100 }), hits: 1 });
 
@@ -87,17 +87,12 @@ describe('the rate-limit script on Redis', () => {
   });
 
   it('runs TIME, one MGET and one SET with its expiry per bucket it changes, and no write for a refused request', async () => {
-    const commands = async (): Promise<Record<string, number>> => {
-      const out: Record<string, number> = {};
-      for (const m of (await redis.client.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]!] = Number(m[2]);
-      return out;
-    };
     const fw = bucket('s:cmd:fw');
     const tb = { key: 's:cmd:tb', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 1, burst: 1, windowSeconds: 60 }), hits: 1 };
     await store.evaluate([bucket('s:cmd:warm')]);
     await redis.client.config('RESETSTAT');
     await store.evaluate([fw, tb, bucket('s:cmd:other')]);
-    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1, set: 3 });
+    expect(await commandsSinceReset(redis.client)).toEqual({ evalsha: 1, time: 1, mget: 1, set: 3 });
     // Every written bucket has its expiry: the window's end (10 s windows), the bucket's full refill plus a second.
     expect(await redis.client.pttl('s:cmd:fw')).toBeGreaterThan(0);
     expect(await redis.client.pttl('s:cmd:fw')).toBeLessThanOrEqual(10_000);
@@ -106,15 +101,10 @@ describe('the rate-limit script on Redis', () => {
     // The bucket is empty: this request is refused, and nothing is written.
     await redis.client.config('RESETSTAT');
     expect((await store.evaluate([fw, tb])).map((s) => s.allowed)).toEqual([true, false]);
-    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1 });
+    expect(await commandsSinceReset(redis.client)).toEqual({ evalsha: 1, time: 1, mget: 1 });
   });
 
   it('runs the calls of one turn as one script: one EVALSHA, TIME and MGET, one SET per key changed, and nothing of a refused call', async () => {
-    const commands = async (): Promise<Record<string, number>> => {
-      const out: Record<string, number> = {};
-      for (const m of (await redis.client.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]!] = Number(m[2]);
-      return out;
-    };
     const route = { key: 's:turn:route', limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 1000, burst: 1000 }), hits: 1 };
     const tight = { key: 's:turn:tight', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 1, burst: 2, windowSeconds: 60 }), hits: 1 };
     await store.evaluate([bucket('s:turn:warm')]);
@@ -125,7 +115,7 @@ describe('the rate-limit script on Redis', () => {
     );
     // The third and fourth tight calls (i = 10, 15) are refused and spend nothing, not even from the route or their user:
     // the keys changed are the route, 18 users and the tight bucket.
-    expect(await commands()).toEqual({ evalsha: 1, time: 1, mget: 1, set: 20 });
+    expect(await commandsSinceReset(redis.client)).toEqual({ evalsha: 1, time: 1, mget: 1, set: 20 });
     // The route's remaining as each call saw it: a refused call sees what the calls before it spent,
     // and the call after it sees the same (989 twice, 985 twice).
     expect(answers.map((a) => a[0]!.remaining)).toEqual([999, 998, 997, 996, 995, 994, 993, 992, 991, 990, 989, 989, 988, 987, 986, 985, 985, 984, 983, 982]);
@@ -141,8 +131,7 @@ describe('the rate-limit script on Redis', () => {
     await store.evaluate([bucket('s:split:warm')]);
     await redis.client.config('RESETSTAT');
     await Promise.all(Array.from({ length: 150 }, (_, i) => store.evaluate([bucket(`s:split:${i}`)])));
-    const stats = await redis.client.info('commandstats');
-    expect(Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(stats)?.[1])).toBe(3);
+    expect((await commandsSinceReset(redis.client)).evalsha).toBe(3);
     // One read for the three runs, one for the INFO above, one for this one.
     expect(await readsSinceReset(redis.client)).toBe(3);
   });
@@ -168,7 +157,7 @@ describe('the rate-limit script on Redis', () => {
     const answers = await Promise.all([0, 1, 2, 3].map((i) => store.evaluate([bucket(long(i))])));
     expect(answers.map((a) => a[0]!.remaining)).toEqual([99, 99, 99, 99]);
     // 400,000 characters a call: two calls a run.
-    expect(Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.client.info('commandstats'))?.[1])).toBe(2);
+    expect((await commandsSinceReset(redis.client)).evalsha).toBe(2);
   });
 
   it('rejects the calls of a run whose command cannot be built, and sends the other runs of the turn', async () => {
