@@ -1,7 +1,7 @@
 // A real redis-server for the rate-limit scenarios, pinned like everything else, and the
 // counters that tell how many commands and socket reads each request cost it.
 import { Redis } from 'ioredis';
-import { freePort } from '../../test/helpers/envoy.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { startPinned, waitForPort, type Proc } from './procs.js';
 
 export interface BenchRedis {

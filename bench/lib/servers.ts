@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from '../../test/helpers/envoy.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { startPinned, waitForPort, type Proc } from './procs.js';
 import { cpuList } from './cpu-list.js';
 import { ROOT, tool } from './tools.js';

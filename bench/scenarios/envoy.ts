@@ -7,7 +7,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../../test/helpers/envoy.js';
+import { envoyPorts, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../../test/helpers/envoy.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, oursCheckConfig } from '../lib/fixtures.js';
 import { pin, startPinned, waitForPort } from '../lib/procs.js';

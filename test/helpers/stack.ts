@@ -4,7 +4,8 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import { join } from 'node:path';
 import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { devCerts, type DevCerts } from './certs.js';
-import { envoyPorts, freePort, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RenderOptions, type RunningEnvoy } from './envoy.js';
+import { envoyPorts, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RenderOptions, type RunningEnvoy } from './envoy.js';
+import { freePort } from './ports.js';
 import { configYaml, spawnService, type ServiceProcess } from './service.js';
 import type { tempDir } from './tmp.js';
 
@@ -68,8 +69,8 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
 }
 
 /**
- * Envoy on ports picked free a moment before: another test's process can take one in between
- * (Envoy then exits with "Address already in use"), so that is retried on fresh ports, twice.
+ * Envoy on ports picked free a moment before (ports.ts): a process outside the test run can still
+ * take one in between (Envoy then exits with "Address already in use"), so that is retried on fresh ports, twice.
  */
 async function startEnvoyOnFreePorts(authzPort: number, upstreamPort: number, render: (p: EnvoyPorts) => string): Promise<{ ports: EnvoyPorts; envoy: RunningEnvoy }> {
   for (let attempt = 1; ; attempt++) {

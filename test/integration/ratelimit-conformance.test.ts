@@ -19,7 +19,7 @@ import { ConfigError } from '../../src/lib/errors.js';
 import { loadRateLimitFiles } from '../../src/ratelimit/config.js';
 import { envoyProtos } from '../../src/envoy/protos.js';
 import { send } from '../helpers/client.js';
-import { freePort } from '../helpers/envoy.js';
+import { freePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { configYaml, ROOT, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';

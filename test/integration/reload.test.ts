@@ -3,7 +3,7 @@
 // names what needs a restart; in-flight calls finish on their generation; nothing leaks.
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { freePort } from '../helpers/envoy.js';
+import { freePort } from '../helpers/ports.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authzClient, rlsClient } from '../helpers/grpc.js';
 import { loopbackServer, sendJson } from '../helpers/http.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { serverSpan, setupTracing, type Tracing } from '../../src/telemetry/tracing.js';
-import { freePort } from '../helpers/envoy.js';
+import { freePort } from '../helpers/ports.js';
 import { capture } from '../helpers/log.js';
 import { startOtlpReceiver } from '../helpers/otlp.js';
 

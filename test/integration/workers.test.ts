@@ -1,25 +1,12 @@
 // server.workers: several processes behind one gRPC port, sharing state through Redis.
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/envoy.js';
+import { freePort } from '../helpers/ports.js';
 import { rlsClient } from '../helpers/grpc.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { join } from 'node:path';
 import { ROOT, configYaml, runService, spawnCommand, spawnService } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
-
-/** A port p with p + 1 free too (the second worker's admin listener). */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const p = await freePort();
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p + 1, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return p;
-  }
-}
 
 async function ready(port: number): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
@@ -61,7 +48,7 @@ describe('worker processes', () => {
   }
 
   it('serves one port from two workers that share the rate-limit buckets, each with its own admin port, and stops on SIGTERM', async () => {
-    const [port, admin] = [await freePort(), await freePortPair()];
+    const [port, admin] = [await freePort(), await freePort(2)];
     const svc = await spawnService(['--config', config(port, admin)]);
     try {
       expect(await ready(admin)).toBe(true);
@@ -93,7 +80,7 @@ describe('worker processes', () => {
   });
 
   it('starts workers that share the CPUs one each with --single-threaded-gc (src/server/gc-threads.ts)', async () => {
-    const [port, admin] = [await freePort(), await freePortPair()];
+    const [port, admin] = [await freePort(), await freePort(2)];
     const svc = await spawnCommand('taskset', ['-c', '0,1', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config(port, admin)]);
     try {
       const started = (): Record<string, unknown>[] => svc.lines.filter((l) => l.event === 'started');
@@ -112,7 +99,7 @@ describe('worker processes', () => {
     const blocker = createServer();
     const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
     try {
-      const r = await runService(['--config', config(port, await freePortPair())]);
+      const r = await runService(['--config', config(port, await freePort(2))]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('cannot start');
     } finally {

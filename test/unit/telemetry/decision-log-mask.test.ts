@@ -9,7 +9,7 @@ import { parseBundle } from '../../../src/policy/bundle.js';
 import { PolicyEngine } from '../../../src/policy/engine.js';
 import { decisionEvent, type DecisionEvent } from '../../../src/telemetry/decision-log/event.js';
 import { MASK_ENTRYPOINT, MaskError, applyMask, parseMaskRules, pathEscape } from '../../../src/telemetry/decision-log/mask.js';
-import { freePort } from '../../helpers/envoy.js';
+import { freePort } from '../../helpers/ports.js';
 import { buildBundle, opaBinary } from '../../helpers/opa.js';
 import { tempDir } from '../../helpers/tmp.js';
 
