@@ -58,7 +58,10 @@ function watch<T extends Redis | Cluster>(redis: T, name: string, log: Logger): 
 
 /** A standalone or sentinel connection (revocation, API keys, rate limits). */
 export function connectRedis(cfg: RedisConfig, name: string, log: Logger, opts: ConnectOptions = {}): Redis {
-  const o = options(cfg, name, opts);
+  return connectTo(cfg, name, log, options(cfg, name, opts));
+}
+
+function connectTo(cfg: RedisConfig, name: string, log: Logger, o: RedisOptions): Redis {
   const redis =
     cfg.mode === 'sentinel'
       ? new Redis({ ...o, sentinels: (cfg.nodes ?? []).map(node), name: cfg.sentinel_name ?? 'mymaster' })
@@ -66,15 +69,24 @@ export function connectRedis(cfg: RedisConfig, name: string, log: Logger, opts: 
   return watch(redis, name, log);
 }
 
-/** The rate-limit store's connection: a Cluster client in cluster mode. */
+/**
+ * The rate-limit store's connection: a Cluster client in cluster mode. Its commands count (a
+ * script run spends buckets, INCR counts a failure), so a command whose reply was lost with its
+ * connection is not sent again: Redis may have run it, and a second run would count the same calls
+ * twice. It fails instead (by `redis.command_timeout_ms` at the latest), and
+ * `ratelimit.failure_mode` answers for it; ioredis would otherwise send it again on reconnect.
+ */
 export function connectRateLimitRedis(cfg: RedisConfig, log: Logger, opts: ConnectOptions = {}): Redis | Cluster {
-  if (cfg.mode !== 'cluster') return connectRedis(cfg, 'ratelimit', log, opts);
+  const once = { autoResendUnfulfilledCommands: false };
+  if (cfg.mode !== 'cluster') return connectTo(cfg, 'ratelimit', log, { ...options(cfg, 'ratelimit', opts), ...once });
   const o = options(cfg, 'ratelimit', opts);
   return watch(new Cluster((cfg.nodes ?? []).map(node), {
       // ioredis auto-pipelining batches commands of different slots together, which a cluster refuses.
-      redisOptions: { ...o, enableAutoPipelining: false },
+      redisOptions: { ...o, ...once, enableAutoPipelining: false },
       enableAutoPipelining: false,
       enableOfflineQueue: true,
+      // Not "Connection is closed, try again on the node after the failover": the command may have run.
+      retryDelayOnFailover: 0,
       lazyConnect: opts.lazy === true,
     }), 'ratelimit', log);
 }
