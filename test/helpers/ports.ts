@@ -7,26 +7,41 @@
 // vitest worker has its own slice of it, so two test files running at once never pick the same.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 
 const LOW = 10_000;
-const SLICES = 16;
+/** Slices: at least one per vitest worker (it runs at most one per CPU). */
+const SLICES = Math.max(16, availableParallelism());
+/** Smallest slice worth having: a test file may start a few dozen processes. */
+const MIN_SLICE = 64;
 
-function ephemeralLow(): number {
+/** The first port of the kernel's ephemeral range. */
+export function ephemeralLow(rangeFile = '/proc/sys/net/ipv4/ip_local_port_range'): number {
+  let text: string;
   try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    if (Number.isInteger(low) && low > LOW + SLICES * 64) return low;
+    text = readFileSync(rangeFile, 'utf8');
   } catch {
-    // not Linux: the IANA dynamic range starts at 49152
+    // Not Linux: macOS and the BSDs pick from 49152 up (IANA's dynamic range).
+    return 49_152;
   }
-  return 32_768;
+  const low = Number(text.trim().split(/\s+/)[0]);
+  if (!Number.isInteger(low) || low < LOW + SLICES * MIN_SLICE) {
+    throw new Error(`${rangeFile} says the ephemeral ports start at ${text.trim()}: test ports need ${LOW}-${LOW + SLICES * MIN_SLICE} outside it`);
+  }
+  return low;
 }
 
-const sliceSize = Math.floor((ephemeralLow() - LOW) / SLICES);
-// VITEST_POOL_ID is 1..workers and stays with a worker slot; outside vitest (bench) the pid picks.
-const slice = (Number(process.env.VITEST_POOL_ID) || process.pid) % SLICES;
-const base = LOW + slice * sliceSize;
+/** The ports [first, first + size) of slice `index` (0-based) below `low`. */
+export function slice(index: number, low: number, slices = SLICES): { first: number; size: number } {
+  const size = Math.floor((low - LOW) / slices);
+  return { first: LOW + (index % slices) * size, size };
+}
+
+// VITEST_POOL_ID is 1..workers, distinct among running workers; outside vitest (bench) the pid picks.
+const poolId = Number(process.env.VITEST_POOL_ID);
+const mine = slice(Number.isInteger(poolId) && poolId > 0 ? poolId - 1 : process.pid, ephemeralLow());
 // A random start: the slot's previous test file may have left a process still closing.
-let next = Math.floor(Math.random() * sliceSize);
+let next = Math.floor(Math.random() * mine.size);
 const handedOut = new Set<number>();
 
 function bindable(port: number): Promise<boolean> {
@@ -40,9 +55,9 @@ function bindable(port: number): Promise<boolean> {
 /** `count` consecutive free loopback ports (the first is returned), none handed out before by this
  *  process (until the slice has gone round once: a long bench run reuses the ports of servers it stopped). */
 export async function freePort(count = 1): Promise<number> {
-  for (let tried = 0; tried < 2 * sliceSize; tried++) {
-    if (tried === sliceSize) handedOut.clear();
-    const first = base + (next % (sliceSize - count + 1));
+  for (let tried = 0; tried < 2 * mine.size; tried++) {
+    if (tried === mine.size) handedOut.clear();
+    const first = mine.first + (next % (mine.size - count + 1));
     next += 1;
     const ports = Array.from({ length: count }, (_, i) => first + i);
     if (ports.some((p) => handedOut.has(p))) continue;
@@ -52,5 +67,5 @@ export async function freePort(count = 1): Promise<number> {
     for (const p of ports) handedOut.add(p);
     return first;
   }
-  throw new Error(`no ${count} free consecutive loopback ports left in ${base}-${base + sliceSize - 1}`);
+  throw new Error(`no ${count} free consecutive loopback ports left in ${mine.first}-${mine.first + mine.size - 1}`);
 }

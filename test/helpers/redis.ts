@@ -56,8 +56,10 @@ export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(
   const nodes: string[] = [];
   for (let i = 0; i < n; i++) {
     const port = await freePort();
+    // The cluster bus is a second listener (port + 10000 unless given): a free port of its own.
+    const bus = await freePort();
     children.push(
-      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
+      spawn('redis-server', ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
     );
     nodes.push(`127.0.0.1:${port}`);
   }
