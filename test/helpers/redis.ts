@@ -1,10 +1,12 @@
 // A real redis-server on a free loopback port, for the duration of a test file.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { replyDroppingProxy, type ReplyDroppingProxy } from './redis-proxy.js';
 
 export interface TestRedis {
   url: string;
@@ -49,17 +51,29 @@ export async function startRedis(): Promise<TestRedis> {
   };
 }
 
-/** A real Redis Cluster: `n` cluster-enabled redis-server processes joined by redis-cli. */
-export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(): Promise<void> }> {
+/**
+ * A real Redis Cluster: `n` cluster-enabled redis-server processes joined by redis-cli.
+ * `proxied`: each node behind a reply-dropping proxy (redis-proxy.ts) that it announces to clients
+ * as its address, so a cluster client's every connection goes through them; `nodes` stay the
+ * nodes' own addresses.
+ */
+export async function startRedisCluster(n = 3, opts: { proxied?: boolean } = {}): Promise<{ nodes: string[]; proxies: ReplyDroppingProxy[]; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'envoy-authz-cluster-'));
   const children: ChildProcess[] = [];
   const nodes: string[] = [];
+  const proxies: ReplyDroppingProxy[] = [];
   for (let i = 0; i < n; i++) {
     const port = await freePort();
     // The cluster bus is a second listener (port + 10000 unless given): a free port of its own.
     const bus = await freePort();
+    const announce: string[] = [];
+    if (opts.proxied) {
+      const proxy = await replyDroppingProxy(port);
+      proxies.push(proxy);
+      announce.push('--cluster-announce-ip', '127.0.0.1', '--cluster-announce-port', String(proxy.port));
+    }
     children.push(
-      spawn('redis-server', ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
+      spawn('redis-server', ['--port', String(port), '--cluster-port', String(bus), ...announce, '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
     );
     nodes.push(`127.0.0.1:${port}`);
   }
@@ -80,7 +94,8 @@ export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(
     }
     c.disconnect();
   }
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  // Not execFileSync: the proxies run on this event loop, and redis-cli talks to the nodes through them.
+  await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
   // Wait until every node agrees the cluster is up.
   for (const node of nodes) {
     const c = new Redis(`redis://${node}`, { maxRetriesPerRequest: 0 });
@@ -93,7 +108,9 @@ export async function startRedisCluster(n = 3): Promise<{ nodes: string[]; stop(
   }
   return {
     nodes,
+    proxies,
     stop: async () => {
+      for (const p of proxies) p.close();
       await Promise.all(children.map((ch) => new Promise<void>((r) => (ch.exitCode !== null ? r() : (ch.once('exit', () => r()), ch.kill('SIGTERM'))))));
       rmSync(dir, { recursive: true, force: true });
     },

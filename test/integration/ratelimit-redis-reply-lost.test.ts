@@ -2,57 +2,18 @@
 // such commands again once it has reconnected (autoResendUnfulfilledCommands), which for a
 // rate-limit run or a failure counter means counting the same calls twice. The rate-limit
 // connection fails them instead (ratelimit.failure_mode answers), and Redis counted them once.
-import { createServer, connect, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster, Redis } from 'ioredis';
 import { parseConfig } from '../../src/config/loader.js';
 import { connectRateLimitRedis } from '../../src/lib/redis.js';
 import { RedisStore } from '../../src/ratelimit/redis-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testLimit } from '../helpers/limits.js';
 import { capture } from '../helpers/log.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-
-interface Proxy {
-  readonly port: number;
-  /** Connections the proxy has accepted. */
-  connections(): number;
-  /** Close the connection instead of passing on the next reply Redis sends. */
-  dropNextReply(): void;
-  close(): void;
-}
-
-/** A TCP proxy to Redis on loopback. */
-function replyDroppingProxy(redisPort: number): Promise<Proxy> {
-  let drop = false;
-  let accepted = 0;
-  const server: Server = createServer((client) => {
-    accepted++;
-    const upstream = connect(redisPort, '127.0.0.1');
-    const both = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => {
-      if (!drop) return void client.write(d);
-      drop = false;
-      both();
-    });
-    for (const s of [client, upstream]) s.on('error', both).on('close', both);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as { port: number }).port,
-        connections: () => accepted,
-        dropNextReply: () => void (drop = true),
-        close: () => void server.close(),
-      }),
-    ),
-  );
-}
+import { replyDroppingProxy, type ReplyDroppingProxy } from '../helpers/redis-proxy.js';
+import { startRedis, startRedisCluster, type TestRedis } from '../helpers/redis.js';
 
 async function ready(conn: Redis): Promise<void> {
   for (let i = 0; i < 100 && conn.status !== 'ready'; i++) await sleep(20);
@@ -61,7 +22,7 @@ async function ready(conn: Redis): Promise<void> {
 
 describe('a rate-limit reply lost with its connection', () => {
   let redis: TestRedis;
-  let proxy: Proxy;
+  let proxy: ReplyDroppingProxy;
   let conn: Redis;
   let store: RedisStore;
   beforeAll(async () => {
@@ -97,5 +58,35 @@ describe('a rate-limit reply lost with its connection', () => {
     await expect(store.count('lost:count', 60)).rejects.toThrow();
     await ready(conn);
     expect((await store.count('lost:count', 60)).count).toBe(3);
+  });
+});
+
+describe('a rate-limit reply lost with its connection, in a Redis Cluster', () => {
+  let cluster: Awaited<ReturnType<typeof startRedisCluster>>;
+  let conn: Cluster;
+  let store: RedisStore;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3, { proxied: true });
+    const seeds = cluster.proxies.map((p) => `"127.0.0.1:${p.port}"`).join(', ');
+    const cfg = parseConfig('test.yaml', `redis: {url: "redis://127.0.0.1:6379", mode: cluster, nodes: [${seeds}], command_timeout_ms: 1000}\n`).redis!;
+    conn = connectRateLimitRedis(cfg, createLogger('info', capture().stream)) as Cluster;
+    store = new RedisStore(conn);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it('a script run is not tried again on the node after the connection closed: the call fails, Redis counted it once', async () => {
+    const key = 'lost:cluster';
+    const b = { key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 100, burst: 100 }), hits: 1 };
+    expect((await store.evaluate([b]))[0]).toMatchObject({ allowed: true, remaining: 99 });
+    // The proxy of the node serving the key's slot (nodes announce their proxies' addresses).
+    const owner = conn.slots[calculateSlot(key)]![0]!;
+    const proxy = cluster.proxies.find((p) => owner === `127.0.0.1:${p.port}`)!;
+    expect(proxy).toBeDefined();
+    proxy.dropNextReply();
+    await expect(store.evaluate([b])).rejects.toThrow();
+    expect((await store.evaluate([b]))[0]).toMatchObject({ allowed: true, remaining: 97 });
   });
 });
