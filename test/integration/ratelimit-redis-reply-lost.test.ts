@@ -1,7 +1,8 @@
 // A reply lost with its connection: Redis ran the command, the client never heard. ioredis sends
-// such commands again once it has reconnected (autoResendUnfulfilledCommands), which for a
-// rate-limit run or a failure counter means counting the same calls twice. The rate-limit
-// connection fails them instead (ratelimit.failure_mode answers), and Redis counted them once.
+// such commands again once it has reconnected (autoResendUnfulfilledCommands; a Cluster client
+// tries the node again after refreshing its slots), which for a rate-limit run or a failure
+// counter means counting the same calls twice. The rate-limit connection fails them instead
+// (ratelimit.failure_mode answers), and Redis counted them once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import calculateSlot from 'cluster-key-slot';
