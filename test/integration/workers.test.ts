@@ -59,8 +59,10 @@ describe('worker processes', () => {
       const clients = Array.from({ length: 6 }, () => rlsClient(`127.0.0.1:${port}`, { ownConnection: true }));
       const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % clients.length]!.shouldRateLimit('shared', [[['user', 'alice']]])));
       clients.forEach((c) => c.close());
-      // Ten a minute in total, not ten per worker.
-      expect(answers.filter((a) => a.overall_code === 'OK')).toHaveLength(10);
+      // Ten a minute in total, not ten per worker. More means calls went to the failure mode's
+      // local buckets: the message says why (seen once in a full run, not reproduced alone).
+      const storeTrouble = svc.lines.filter((l) => l.event === 'ratelimit_store_failed' || l.event === 'redis_error');
+      expect(answers.filter((a) => a.overall_code === 'OK'), `Redis trouble: ${JSON.stringify(storeTrouble)}`).toHaveLength(10);
       expect(answers.filter((a) => a.overall_code === 'OVER_LIMIT')).toHaveLength(20);
       // And both workers answer: each over-limit answer is logged by its worker. The primary hands
       // connections to whichever worker is free, so on a busy host one worker may take all six:
