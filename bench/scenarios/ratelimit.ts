@@ -97,8 +97,8 @@ export async function runRateLimit(b: Bench): Promise<RlsResults> {
       const server = await starters[name]();
       servers[name] = server;
       // 10 s, not the bench's usual 3: a fresh envoy-authz on Redis spent 180 and 160 us of CPU a
-      // call in its first two 5 s windows at max, then 122-133 (bench/NOTES.md item 24), and its
-      // first measured run came out the slowest of three.
+      // call in its first two 5 s windows at max, then mostly 103-133 (bench/NOTES.md item 24),
+      // and its first measured run came out the slowest of three.
       await warmUp(b, { method: RLS, address: server.address, data: rlsRequests(users, 1) }, b.quick ? b.warmupSeconds : RLS_WARMUP_SECONDS);
     }
     const at = (name: RlsServer): Server => servers[name]!;
