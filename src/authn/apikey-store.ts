@@ -165,7 +165,6 @@ interface CachedEntry {
 }
 
 interface QueuedRefresh {
-  readonly id: string;
   resolve(rec: ApiKeyRecord | undefined): void;
   reject(err: unknown): void;
 }
@@ -186,9 +185,8 @@ export class RedisApiKeyStore implements ApiKeyStore {
   private readonly refreshBelowMs: number;
   /** How long a background fetch waits for others to leave with. */
   private readonly batchMs: number;
-  private queued: QueuedRefresh[] = [];
-  /** The ids in `queued`: a miss on one of them sends the batch at once rather than wait for it. */
-  private readonly queuedIds = new Set<string>();
+  /** Refreshes waiting for the batch, by id (an id is queued at most once: it is in `fetching` meanwhile). */
+  private queued = new Map<string, QueuedRefresh>();
   private timer: NodeJS.Timeout | undefined;
 
   /** `ttlMs` and `now` (the entries' clock): tests only. */
@@ -211,7 +209,7 @@ export class RedisApiKeyStore implements ApiKeyStore {
       const under = this.fetching.get(id);
       if (under === undefined) return this.track(id, this.load(id));
       // Its entry left (run out, or evicted) while its refresh waits in the batch: send it now.
-      if (this.queuedIds.has(id)) this.refresh();
+      if (this.queued.has(id)) this.refresh();
       return under;
     }
     const left = this.cache.getRemainingTTL(id);
@@ -241,9 +239,8 @@ export class RedisApiKeyStore implements ApiKeyStore {
   }
 
   private queue(id: string): Promise<ApiKeyRecord | undefined> {
-    const p = new Promise<ApiKeyRecord | undefined>((resolve, reject) => this.queued.push({ id, resolve, reject }));
-    this.queuedIds.add(id);
-    if (this.queued.length >= REFRESH_BATCH) this.refresh();
+    const p = new Promise<ApiKeyRecord | undefined>((resolve, reject) => this.queued.set(id, { resolve, reject }));
+    if (this.queued.size >= REFRESH_BATCH) this.refresh();
     else this.timer ??= setTimeout(this.refresh, this.batchMs).unref();
     return p;
   }
@@ -251,13 +248,12 @@ export class RedisApiKeyStore implements ApiKeyStore {
   private readonly refresh = (): void => {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.queued;
-    this.queued = [];
-    this.queuedIds.clear();
-    const fail = (err: unknown): void => batch.forEach((q) => q.reject(unavailable(err)));
+    const batch = [...this.queued];
+    this.queued = new Map();
+    const fail = (err: unknown): void => batch.forEach(([, q]) => q.reject(unavailable(err)));
     let sent: Promise<(string | null)[]>;
     try {
-      sent = this.redis.hmget(this.hashKey, ...batch.map((q) => q.id));
+      sent = this.redis.hmget(this.hashKey, ...batch.map(([id]) => id));
     } catch (err) {
       fail(err);
       return;
@@ -265,9 +261,9 @@ export class RedisApiKeyStore implements ApiKeyStore {
     // Each entry settles on its own: one that fails to compile cannot leave the others waiting.
     sent.then(
       (raws) =>
-        batch.forEach((q, i) => {
+        batch.forEach(([id, q], i) => {
           try {
-            q.resolve(this.accept(q.id, raws[i] ?? null));
+            q.resolve(this.accept(id, raws[i] ?? null));
           } catch (err) {
             q.reject(err);
           }
