@@ -77,12 +77,11 @@ function connectTo(cfg: RedisConfig, name: string, log: Logger, o: RedisOptions)
  * `ratelimit.failure_mode` answers for it; ioredis would otherwise send it again on reconnect.
  */
 export function connectRateLimitRedis(cfg: RedisConfig, log: Logger, opts: ConnectOptions = {}): Redis | Cluster {
-  const once = { autoResendUnfulfilledCommands: false };
-  if (cfg.mode !== 'cluster') return connectTo(cfg, 'ratelimit', log, { ...options(cfg, 'ratelimit', opts), ...once });
-  const o = options(cfg, 'ratelimit', opts);
+  const o = { ...options(cfg, 'ratelimit', opts), autoResendUnfulfilledCommands: false };
+  if (cfg.mode !== 'cluster') return connectTo(cfg, 'ratelimit', log, o);
   return watch(new Cluster((cfg.nodes ?? []).map(node), {
       // ioredis auto-pipelining batches commands of different slots together, which a cluster refuses.
-      redisOptions: { ...o, ...once, enableAutoPipelining: false },
+      redisOptions: { ...o, enableAutoPipelining: false },
       enableAutoPipelining: false,
       enableOfflineQueue: true,
       // Not "Connection is closed, try again on the node after the failover": the command may have run.
