@@ -32,7 +32,7 @@ describe.each<GrpcClientKind>(['envoy_grpc', 'google_grpc'])('Envoy calling envo
       `domain: envoy-authz
 descriptors:
   - key: user
-    rate_limit: {name: per-user, unit: minute, requests_per_unit: 2}
+    rate_limit: {name: per-user, unit: day, requests_per_unit: 2}
 `,
     );
     stack = await startStack(

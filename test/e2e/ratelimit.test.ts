@@ -19,7 +19,7 @@ describe('per-user rate limits through Envoy', () => {
       `domain: envoy-authz
 descriptors:
   - key: user
-    rate_limit: {name: per-user, unit: minute, requests_per_unit: 3}
+    rate_limit: {name: per-user, unit: day, requests_per_unit: 3}
 `,
     );
     stack = await startStack(tmp, {
@@ -34,7 +34,7 @@ descriptors:
   it('the N+1th request of a user gets 429 with Retry-After and RateLimit headers; another user is still served', async () => {
     const first = await get('carol');
     expect(first.status).toBe(200);
-    expect(first.headers['ratelimit-policy']).toBe('"per-user";q=3;w=60');
+    expect(first.headers['ratelimit-policy']).toBe('"per-user";q=3;w=86400');
     expect(first.headers.ratelimit).toMatch(/^"per-user";r=2;t=\d+$/);
     expect(first.headers['x-ratelimit-remaining']).toBe('2');
     expect((await get('carol')).status).toBe(200);

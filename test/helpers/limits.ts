@@ -15,3 +15,13 @@ export function testLimit(over: Partial<Limit> = {}): Limit {
     ...over,
   };
 }
+
+/**
+ * Waits, when the current fixed window (aligned on the Unix epoch, as the stores align them)
+ * ends within `marginMs`, until the next one has begun: calls made right after share a window.
+ */
+export async function clearOfWindowEnd(windowSeconds: number, marginMs = 3000): Promise<void> {
+  const windowMs = windowSeconds * 1000;
+  const msLeft = windowMs - (Date.now() % windowMs);
+  if (msLeft < marginMs) await new Promise((r) => setTimeout(r, msLeft + 50));
+}

@@ -20,6 +20,7 @@ import { loadRateLimitFiles } from '../../src/ratelimit/config.js';
 import { envoyProtos } from '../../src/envoy/protos.js';
 import { send } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
+import { clearOfWindowEnd } from '../helpers/limits.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { configYaml, ROOT, startInProcess } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -181,10 +182,7 @@ function expectSame(ours: Answer, theirs: Answer, what: string): void {
 }
 
 /** Waits out the last seconds of an hour: every counting limit below is hourly or longer. */
-async function awayFromHourEnd(): Promise<void> {
-  const left = 3_600_000 - (Date.now() % 3_600_000);
-  if (left < 20_000) await new Promise((r) => setTimeout(r, left + 100));
-}
+const awayFromHourEnd = (): Promise<void> => clearOfWindowEnd(3600, 20_000);
 
 const d = (...pairs: [string, string][]): [string, string][] => pairs;
 const rep = (n: number, c: Call): Call[] => Array.from({ length: n }, () => c);

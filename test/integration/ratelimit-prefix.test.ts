@@ -15,7 +15,7 @@ describe('redis.key_prefix for rate limits', () => {
   afterAll(() => redis?.stop());
 
   it('keeps the buckets of two deployments on one Redis apart, each under its own prefix', async () => {
-    tmp.write('limits.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 3 }\n');
+    tmp.write('limits.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: day, requests_per_unit: 3 }\n');
     const start = (prefix: string): ReturnType<typeof startInProcess> =>
       startInProcess(
         tmp.write(

@@ -10,7 +10,10 @@ import { RedisStore } from '../../src/ratelimit/redis-store.js';
 import { testLimit } from '../helpers/limits.js';
 import { commandsSinceReset, startRedis, type TestRedis } from '../helpers/redis.js';
 
-const bucket = (key: string) => ({ key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 100, burst: 100 }), hits: 1 });
+// Fixed windows of a day: the calls of a test share one window unless they straddle midnight UTC
+// (a 10 s window could roll over between them on a slow machine).
+const DAY = 86_400;
+const bucket = (key: string) => ({ key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 100, burst: 100, windowSeconds: DAY }), hits: 1 });
 
 async function readsSinceReset(admin: Redis): Promise<number> {
   return Number(/^total_reads_processed:(\d+)/m.exec(await admin.info('stats'))?.[1]);
@@ -75,7 +78,7 @@ describe('the rate-limit script on Redis', () => {
   it('sends keys of any bytes as they are (multi-byte UTF-8, CR LF, RESP markers), under a multi-byte prefix, with each limit\'s own parameters', async () => {
     const prefixed = new RedisStore(client, { keyPrefix: 'prä:' });
     const key = 's:ü𝄞\r\n*3\r\n$1\r\n';
-    const small = { key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 5, burst: 5 }), hits: 2 };
+    const small = { key, limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 5, burst: 5, windowSeconds: DAY }), hits: 2 };
     const shadow = { key: `${key}:shadow`, limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 3, burst: 3, shadow: true }), hits: 4 };
     const [a, b] = await prefixed.evaluate([small, shadow]);
     expect(a).toMatchObject({ allowed: true, remaining: 3 });
@@ -93,9 +96,9 @@ describe('the rate-limit script on Redis', () => {
     await redis.client.config('RESETSTAT');
     await store.evaluate([fw, tb, bucket('s:cmd:other')]);
     expect(await commandsSinceReset(redis.client)).toEqual({ evalsha: 1, time: 1, mget: 1, set: 3 });
-    // Every written bucket has its expiry: the window's end (10 s windows), the bucket's full refill plus a second.
+    // Every written bucket has its expiry: the window's end, the bucket's full refill plus a second.
     expect(await redis.client.pttl('s:cmd:fw')).toBeGreaterThan(0);
-    expect(await redis.client.pttl('s:cmd:fw')).toBeLessThanOrEqual(10_000);
+    expect(await redis.client.pttl('s:cmd:fw')).toBeLessThanOrEqual(DAY * 1000);
     expect(await redis.client.pttl('s:cmd:tb')).toBeGreaterThan(60_000);
     expect(await redis.client.pttl('s:cmd:tb')).toBeLessThanOrEqual(61_000);
     // The bucket is empty: this request is refused, and nothing is written.
@@ -105,7 +108,7 @@ describe('the rate-limit script on Redis', () => {
   });
 
   it('runs the calls of one turn as one script: one EVALSHA, TIME and MGET, one SET per key changed, and nothing of a refused call', async () => {
-    const route = { key: 's:turn:route', limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 1000, burst: 1000 }), hits: 1 };
+    const route = { key: 's:turn:route', limit: testLimit({ algorithm: 'fixed_window', requestsPerUnit: 1000, burst: 1000, windowSeconds: DAY }), hits: 1 };
     const tight = { key: 's:turn:tight', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 1, burst: 2, windowSeconds: 60 }), hits: 1 };
     await store.evaluate([bucket('s:turn:warm')]);
     await redis.client.config('RESETSTAT');

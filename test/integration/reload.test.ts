@@ -47,8 +47,8 @@ describe('config reload (a real process)', () => {
     tmp.write('a.json', jwks(keyA));
     tmp.write('b.json', jwks(keyB));
     buildBundle(tmp.dir, 'deny', { rego: 'package envoy.authz\n\ndefault allow := false\n', revision: 'deny' });
-    tmp.write('user.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 1 }\n');
-    tmp.write('client.yaml', 'domain: d\ndescriptors:\n  - key: client\n    rate_limit: { unit: minute, requests_per_unit: 1 }\n');
+    tmp.write('user.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: day, requests_per_unit: 1 }\n');
+    tmp.write('client.yaml', 'domain: d\ndescriptors:\n  - key: client\n    rate_limit: { unit: day, requests_per_unit: 1 }\n');
   });
 
   const issuer = (iss: string, file: string): Record<string, unknown> => ({ issuer: iss, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { file } });
@@ -280,8 +280,8 @@ describe('config reload (in process)', () => {
 
     it('leaks no file descriptor, socket or interval timer over many reloads that rebuild everything', async () => {
       buildBundle(tmp.dir, 'allow', { rego: 'package envoy.authz\n\ndefault allow := true\n', revision: 'allow' });
-      tmp.write('rl-0.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n');
-      tmp.write('rl-1.yaml', 'domain: d\ndescriptors:\n  - key: client\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n');
+      tmp.write('rl-0.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: day, requests_per_unit: 5 }\n');
+      tmp.write('rl-1.yaml', 'domain: d\ndescriptors:\n  - key: client\n    rate_limit: { unit: day, requests_per_unit: 5 }\n');
       // Each generation differs in what every shared component is built from: new Redis
       // connections, deny list, buckets and policy stage each time, the old ones closed.
       const cfg = (i: number): string =>
@@ -366,7 +366,7 @@ describe('config reload (in process)', () => {
     });
 
     it('with server.workers 2: the primary forwards SIGHUP and each worker reloads', async () => {
-      tmp.write('w.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n');
+      tmp.write('w.yaml', 'domain: d\ndescriptors:\n  - key: user\n    rate_limit: { unit: day, requests_per_unit: 5 }\n');
       const file = tmp.write(
         'workers.yaml',
         configYaml({

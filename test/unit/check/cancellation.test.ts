@@ -48,7 +48,7 @@ describe('cancellation', () => {
   });
 
   it('a ShouldRateLimit reset before the store call spends no tokens', async () => {
-    const domain = compileRateLimitFile('t.yaml', 'domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 2}\n', { algorithm: 'fixed_window' });
+    const domain = compileRateLimitFile('t.yaml', 'domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: day, requests_per_unit: 2}\n', { algorithm: 'fixed_window' });
     const limiter = new RateLimiter(() => new Map([['d', domain]]), new MemoryStore(1000), 'draft', 64);
     const ac = new AbortController();
     ac.abort(cancelled());
