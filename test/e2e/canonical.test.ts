@@ -10,7 +10,7 @@ import type { DevCerts } from '../helpers/certs.js';
 import { send, type Reply } from '../helpers/client.js';
 import type { EnvoyPorts } from '../helpers/envoy.js';
 import { ISSUER, jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('canonical credential through Envoy', () => {
@@ -36,6 +36,7 @@ describe('canonical credential through Envoy', () => {
       token: { issuer: 'urn:envoy-authz:test', default_audience: 'demo-upstream', signing_keys: [{ file: 'token-signing.jwk' }] },
     });
     ({ certs, ports, adminPort } = stack);
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
   });
   afterAll(() => stack?.stop());
 

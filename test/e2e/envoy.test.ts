@@ -4,7 +4,7 @@ import type { DevCerts } from '../helpers/certs.js';
 import { send } from '../helpers/client.js';
 import type { EnvoyPorts } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { legacyTlsServer, offerTls11 } from '../helpers/tls-probe.js';
 
@@ -32,6 +32,7 @@ describe('Envoy + envoy-authz + upstream', () => {
       routes: [{ name: 'health', match: { path_exact: '/healthz', methods: ['GET'] }, public: true }],
     });
     ({ certs, ports, http } = stack);
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
     https = `https://127.0.0.1:${ports.https}`;
   });
   afterAll(() => stack?.stop());

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildRepoPolicies } from '../helpers/opa.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('policy through Envoy', () => {
@@ -22,6 +22,7 @@ describe('policy through Envoy', () => {
       routes: [{ name: 'health', match: { path_exact: '/healthz' }, public: true }],
       policy: { bundle: { file: 'bundle.tar.gz' } },
     });
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up', claims: { roles: ['buyer'] } })}` }, '/orders/1');
   });
   afterAll(() => stack?.stop());
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('per-user rate limits through Envoy', () => {
@@ -26,6 +26,7 @@ descriptors:
       authentication: { jwt: { issuers: [jwksFileIssuer()] }, brute_force: { max_failures: 3, window_s: 60 } },
       ratelimit: { files: ['limits.yaml'], algorithm: 'fixed_window', headers: 'both' },
     });
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
   });
   afterAll(() => stack?.stop());
 

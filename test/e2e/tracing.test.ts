@@ -7,19 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { startOtlpGrpcReceiver, type ReceivedSpan } from '../helpers/otlp.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The first Check of a cold process can outlast Envoy's 200 ms ext_authz timeout on a busy machine. */
-async function warmUp(stack: Stack, key: TestKey): Promise<void> {
-  const token = await signToken(key, { sub: 'warm-up' });
-  for (let i = 0; i < 20; i++) {
-    if ((await send(`${stack.http}/orders`, { headers: { authorization: `Bearer ${token}` } })).status === 200) return;
-    await sleep(200);
-  }
-}
 
 describe('one trace through Envoy and envoy-authz', () => {
   const tmp = tempDir();
@@ -44,7 +35,7 @@ describe('one trace through Envoy and envoy-authz', () => {
         },
       },
     );
-    await warmUp(stack, key);
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -147,7 +138,7 @@ describe('the shipped tracer without a collector', () => {
     tmp.write('jwks.json', jwks(key));
     // No tracingCollectorPort: Envoy's otel_collector cluster points at a port nothing listens on.
     stack = await startStack(tmp, { authentication: { jwt: { issuers: [jwksFileIssuer()] } } });
-    await warmUp(stack, key);
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -2,8 +2,10 @@
 // filled in), the demo upstream recording what reached it, and Envoy running envoy/envoy.yaml.
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { devCerts, type DevCerts } from './certs.js';
+import { send } from './client.js';
 import { envoyPorts, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RenderOptions, type RunningEnvoy } from './envoy.js';
 import { freePort } from './ports.js';
 import { configYaml, spawnService, type ServiceProcess } from './service.js';
@@ -66,6 +68,17 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
       echo.server.close();
     },
   };
+}
+
+/**
+ * Sends `path` with `headers` until Envoy's filters answer in time (anything but 503), then
+ * forgets what the upstream saw. A fresh process's first Check and ShouldRateLimit (JIT, first
+ * connection, the policy's first evaluation) can outlast Envoy's 200 ms filter timeouts on a busy
+ * two-core machine, and Envoy then fails closed (503): the first request of a test must not be it.
+ */
+export async function warmUp(stack: Stack, headers: Record<string, string>, path = '/orders'): Promise<void> {
+  for (let i = 0; i < 20 && (await send(`${stack.http}${path}`, { headers })).status === 503; i++) await sleep(200);
+  stack.clear();
 }
 
 /**
