@@ -220,7 +220,7 @@ describe('gRPC port under abuse', () => {
   }, 60_000);
 
   it('closes connections at the maximum age; a call in flight finishes within the grace period', async () => {
-    jwksDelayMs = 700;
+    jwksDelayMs = 1500;
     const svc = await startInProcess(config('age', { max_connection_age_ms: 1000, max_connection_age_grace_ms: 3000 }));
     try {
       const s = session(svc.address);
@@ -228,8 +228,9 @@ describe('gRPC port under abuse', () => {
       s.once('goaway', () => (goawayAt = Date.now()));
       const closedAt = new Promise<number>((r) => s.once('close', () => r(Date.now())));
       const started = Date.now();
-      await sleep(600);
-      // In flight across the GOAWAY: the slow JWKS holds it ~700 ms.
+      await sleep(100);
+      // In flight across the GOAWAY (at 850-1100 ms): the slow JWKS holds it ~1,500 ms, so a
+      // stalled machine cannot start it after the GOAWAY.
       const inflight = rawRequest(s, CHECK, checkBody(await signToken(key, { iss: SLOW_ISSUER, sub: 'late' })));
       const answer = await inflight;
       expect(answer.grpcStatus).toBe('0');

@@ -340,8 +340,7 @@ describe('bundle over HTTP', () => {
     const revision = async (): Promise<string | undefined> => (await client.check(checkRequest())).dynamic_metadata?.fields?.policy_revision?.stringValue;
     try {
       expect(await revision()).toBe('HA');
-      await new Promise((r) => setTimeout(r, 350));
-      expect(notModified).toBeGreaterThan(0);
+      await expect.poll(() => notModified, { timeout: 3000, interval: 50 }).toBeGreaterThan(0);
       current = b;
       const until = Date.now() + 3000;
       while ((await revision()) !== 'HB' && Date.now() < until) await new Promise((r) => setTimeout(r, 50));

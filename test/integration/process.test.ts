@@ -80,7 +80,8 @@ describe('SIGTERM', () => {
     const file = tmp.write(
       'drain.yaml',
       configYaml({
-        server: { address: '127.0.0.1:0', shutdown_drain_ms: 500, shutdown_grace_ms: 5000 },
+        // A drain long enough for the health checks below to connect on a stalled machine.
+        server: { address: '127.0.0.1:0', shutdown_drain_ms: 2000, shutdown_grace_ms: 5000 },
         check: { deadline_ms: 5000 },
         authentication: { jwt: { issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: { url: `${slow.url}/jwks`, allow_insecure_http: true } }] } },
       }),
@@ -92,9 +93,8 @@ describe('SIGTERM', () => {
     const inflight = client.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key)}` } }), 5000);
     await new Promise((r) => setTimeout(r, 100));
     svc.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 150));
 
-    expect(await healthCheck(svc.address)).toBe('NOT_SERVING');
+    await expect.poll(() => healthCheck(svc.address), { timeout: 1500, interval: 50 }).toBe('NOT_SERVING');
     expect(await healthCheck(svc.address, 'envoy.service.auth.v3.Authorization')).toBe('NOT_SERVING');
     const res = await inflight;
     expect(res.status?.code).toBe(0);

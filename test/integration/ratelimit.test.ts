@@ -52,16 +52,20 @@ describe('Redis store', () => {
 
   it('runs the token bucket on Redis time: burst, refusal without consumption, refill', async () => {
     const s = new RedisStore(redis.client);
-    const b = { key: 'tb:1', limit: limit(), hits: 1 };
+    // A token a second (10 per 10 s, burst 3): the calls up to the refusal must not span a refill
+    // even on a stalled machine.
+    const slow = limit({ windowSeconds: 10 });
+    const b = { key: 'tb:1', limit: slow, hits: 1 };
     const r = [];
     for (let i = 0; i < 4; i++) r.push((await s.evaluate([b]))[0]!);
     expect(r.map((x) => x.allowed)).toEqual([true, true, true, false]);
     expect(r[3]!.retryAfterMs).toBeGreaterThan(0);
-    expect(r[3]!.retryAfterMs).toBeLessThanOrEqual(100);
-    const other = { key: 'tb:2', limit: limit(), hits: 1 };
+    expect(r[3]!.retryAfterMs).toBeLessThanOrEqual(1000);
+    const other = { key: 'tb:2', limit: slow, hits: 1 };
     expect((await s.evaluate([other, b])).map((x) => x.allowed)).toEqual([true, false]);
     expect((await s.evaluate([{ ...other, hits: 0 }]))[0]!.remaining).toBe(3); // the refused request consumed nothing
-    await new Promise((res) => setTimeout(res, 120));
+    const refill = r[3]!.retryAfterMs + 50;
+    await new Promise((res) => setTimeout(res, refill));
     expect((await s.evaluate([b]))[0]!.allowed).toBe(true);
   });
 
@@ -118,7 +122,9 @@ describe('accuracy with two instances on one Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    const file = serviceConfig(tmp, 'acc', redis.url);
+    // A generous command timeout: a stalled event loop (two instances and their clients share
+    // it) must not send calls to the failure mode's local buckets, which would admit more.
+    const file = serviceConfig(tmp, 'acc', redis.url, { redis: { url: redis.url, key_prefix: 'acc:', command_timeout_ms: 2000 } });
     a = await startInProcess(file);
     b = await startInProcess(file);
     clients = [rlsClient(a.address), rlsClient(b.address), rlsClient(a.address), rlsClient(b.address)];
@@ -225,7 +231,9 @@ describe('Redis failure modes', () => {
       expect((await c.shouldRateLimit('acc', [[['window', 'x']]])).overall_code).toBe('OK');
       await redis.stop();
       if (expected === 'local') {
-        // In-process buckets take over: the limit still holds, counted locally.
+        // In-process buckets take over: the limit still holds, counted locally (in one minute
+        // window: the quota's windows are aligned on the epoch).
+        await clearOfWindowEnd(60, 10_000);
         const codes = [];
         for (let i = 0; i < 52; i++) codes.push((await c.shouldRateLimit('acc', [[['window', 'local']]])).overall_code);
         expect(codes.filter((x) => x === 'OK').length).toBe(50);

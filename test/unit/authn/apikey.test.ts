@@ -193,6 +193,7 @@ describe('FileApiKeyStore', () => {
     const path = tmp.write('large.json', JSON.stringify({ keys: keySet(100_000) }));
     const { result: store, longestMs, tookMs } = await longestStop(() => FileApiKeyStore.load({ file: 'c.yaml', dir: tmp.dir }, path));
     expect(store.size).toBe(100_000);
-    expect(longestMs, `longest event-loop gap ${longestMs.toFixed(0)} ms of a ${tookMs.toFixed(0)} ms load`).toBeLessThan(150);
+    // In-thread the load stops the loop for all of it; a stall of the whole machine lengthens both.
+    expect(longestMs, `longest event-loop gap ${longestMs.toFixed(0)} ms of a ${tookMs.toFixed(0)} ms load`).toBeLessThan(Math.max(150, tookMs / 4));
   });
 });

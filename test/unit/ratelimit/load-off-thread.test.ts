@@ -154,8 +154,9 @@ describe('rate-limit files compiled off the event loop', () => {
       expect(at19()).toBe(before); // and gone with it
       expect(configs.domains.get('large')?.root.children.size).toBe(10_000 + Math.ceil(10_000 / 97) + Math.ceil(10_000 / 89));
       expect(logs.lines().map((l) => l.event)).toEqual(['ratelimit_config_reloaded']);
-      // In-thread the reload stopped the event loop for all of its 1.5-2.5 s.
-      expect(longestMs, `longest event-loop gap ${longestMs.toFixed(0)} ms of a ${tookMs.toFixed(0)} ms reload`).toBeLessThan(200);
+      // In-thread the reload stopped the event loop for all of its 1.5-2.5 s. (A quarter of it: a
+      // stall of the whole machine lengthens both.)
+      expect(longestMs, `longest event-loop gap ${longestMs.toFixed(0)} ms of a ${tookMs.toFixed(0)} ms reload`).toBeLessThan(Math.max(200, tookMs / 4));
     } finally {
       configs.stop();
     }

@@ -62,7 +62,7 @@ async function withOpenRoute(log: Logger, fn: (c: Components, config: Config) =>
 
 /** The audit line of the Check, once written (lines are written after the answer). */
 async function checkLine(logs: ReturnType<typeof capture>): Promise<Record<string, unknown> | undefined> {
-  for (let i = 0; i < 50 && !logs.lines().some((l) => l.event === 'check'); i++) await new Promise((r) => setTimeout(r, 10));
+  for (const until = Date.now() + 5000; Date.now() < until && !logs.lines().some((l) => l.event === 'check'); ) await new Promise((r) => setTimeout(r, 10));
   return logs.lines().find((l) => l.event === 'check');
 }
 
