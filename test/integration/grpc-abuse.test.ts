@@ -169,7 +169,7 @@ describe('gRPC port under abuse', () => {
       sock.resume();
       await new Promise<void>((r) => sock.once('close', () => r()));
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
-      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       await svc.shutdown();
     }

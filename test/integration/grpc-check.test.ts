@@ -150,7 +150,7 @@ describe('failing closed', () => {
       const err = await errOf(client.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key, { iss: SLOW_ISSUER })}` } })));
       expect(err.code).toBe(status.DEADLINE_EXCEEDED);
       expect(err.details).toBe('authorization decision unavailable');
-      expect(Date.now() - started).toBeLessThan(1000);
+      expect(Date.now() - started).toBeLessThan(3000);
       // Envoy's own grpc-timeout shortens our budget further.
       const err2 = await errOf(
         client.check(checkRequest({ headers: { authorization: `Bearer ${await signToken(key, { iss: SLOW_ISSUER })}` } }), 60),

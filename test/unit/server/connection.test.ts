@@ -53,7 +53,7 @@ describe('connection limits', () => {
     await new Promise<void>((resolve) => sock.once('close', () => resolve()));
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(250);
-    expect(took).toBeLessThan(2000);
+    expect(took).toBeLessThan(5000);
   });
 
   it('sends GOAWAY at max age, lets the call in flight finish within the grace, then closes', async () => {
@@ -65,7 +65,7 @@ describe('connection limits', () => {
     const goaway = new Promise<void>((r) => s.once('goaway', () => r()));
     const started = Date.now();
     await goaway;
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(3000);
     release!();
     expect((await inflight).grpcStatus).toBe('0');
     expect((await done).goaway).toBe(constants.NGHTTP2_NO_ERROR);
@@ -78,7 +78,7 @@ describe('connection limits', () => {
     const started = Date.now();
     void rawRequest(s, '/t.Svc/Echo', EMPTY);
     await done;
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it('closes an idle connection', async () => {
@@ -88,7 +88,7 @@ describe('connection limits', () => {
     expect((await rawRequest(s, '/t.Svc/Echo', EMPTY)).grpcStatus).toBe('0');
     const started = Date.now();
     expect((await done).goaway).toBe(constants.NGHTTP2_NO_ERROR);
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it('answers too-frequent client pings with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (grpc-go\'s policy)', async () => {

@@ -116,7 +116,7 @@ describe('deadlines', () => {
     const started = Date.now();
     const a = await rawCall(address, '/t.Svc/Echo', grpcFrame(msg('slow')), { 'grpc-timeout': '200m' });
     expect(a.grpcStatus).toBe(String(status.DEADLINE_EXCEEDED));
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(reason).toMatchObject({ code: 'deadline_exceeded' });
   });
 
@@ -129,7 +129,7 @@ describe('deadlines', () => {
     s.close();
     expect(withTimeout.grpcStatus).toBe(String(status.DEADLINE_EXCEEDED));
     expect(without.grpcStatus).toBe(String(status.DEADLINE_EXCEEDED));
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(calls).toBe(0);
   });
 
