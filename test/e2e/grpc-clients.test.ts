@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/client.js';
 import type { GrpcClientKind } from '../helpers/envoy.js';
 import { AUDIENCE, ISSUER, jwks, makeKey, signToken, type TestKey } from '../helpers/keys.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Envoy's counters whose names match `filter` (a regex), by name. */
@@ -43,9 +43,7 @@ descriptors:
       },
       { grpcClient },
     );
-    // A fresh process's first Check and ShouldRateLimit (JIT, first connection) can take longer than
-    // Envoy's 200 ms filter timeouts on a busy two-core machine, and Envoy then fails closed (503).
-    for (let i = 0; i < 10 && (await get('warm-up')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    await warmUp(stack, { authorization: `Bearer ${await signToken(key, { sub: 'warm-up' })}` });
   });
   afterAll(() => stack?.stop());
 

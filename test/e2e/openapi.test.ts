@@ -7,7 +7,7 @@ import { send } from '../helpers/client.js';
 import { jwks, makeKey, signToken, type TestKey, jwksFileIssuer } from '../helpers/keys.js';
 import { buildRepoPolicies } from '../helpers/opa.js';
 import { ROOT } from '../helpers/service.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, warmUp, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'openapi');
@@ -26,9 +26,7 @@ describe('OpenAPI validation through Envoy', () => {
       openapi: { specs: [{ name: 'pets', file: join(FIXTURES, 'petstore-30.yaml') }] },
     });
     bearer = `Bearer ${await signToken(key, { sub: 'alice' })}`;
-    // A fresh process's first Check (JIT, first connection) can take longer than Envoy's 200 ms
-    // ext_authz timeout on a busy two-core machine, and Envoy then fails closed (503).
-    for (let i = 0; i < 10 && (await get('/pets?limit=1')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    await warmUp(stack, { authorization: bearer }, '/pets?limit=1');
   });
   afterAll(() => stack?.stop());
 

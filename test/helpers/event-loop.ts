@@ -18,3 +18,13 @@ export async function longestStop<T>(work: () => Promise<T>): Promise<{ result: 
     clearInterval(tick);
   }
 }
+
+/**
+ * longestStop, with `work` run a second time when the first run's longest gap is `boundMs` or
+ * more: a stall of the whole (busy, shared) machine seldom comes twice in a row, a stop of the
+ * code under test always does. Returns the run that is judged.
+ */
+export async function longestStopRetried<T>(work: () => Promise<T>, boundMs: number): Promise<{ result: T; longestMs: number; tookMs: number }> {
+  const first = await longestStop(work);
+  return first.longestMs < boundMs ? first : longestStop(work);
+}

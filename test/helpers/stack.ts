@@ -71,13 +71,14 @@ export async function startStack(tmp: ReturnType<typeof tempDir>, config: Record
 }
 
 /**
- * Sends `path` with `headers` until Envoy's filters answer in time (anything but 503), then
- * forgets what the upstream saw. A fresh process's first Check and ShouldRateLimit (JIT, first
- * connection, the policy's first evaluation) can outlast Envoy's 200 ms filter timeouts on a busy
- * two-core machine, and Envoy then fails closed (503): the first request of a test must not be it.
+ * Sends `path` with `headers` until Envoy's filters answer in time (no 5xx), then forgets what the
+ * upstream saw. A fresh process's first Check and ShouldRateLimit (JIT, first connection, the
+ * policy's first evaluation) can outlast Envoy's 200 ms filter timeouts on a busy two-core
+ * machine, and Envoy then fails closed (503 from ext_authz's status_on_error, 500 from the
+ * ratelimit filter's failure_mode_deny): the first request of a test must not be it.
  */
 export async function warmUp(stack: Stack, headers: Record<string, string>, path = '/orders'): Promise<void> {
-  for (let i = 0; i < 20 && (await send(`${stack.http}${path}`, { headers })).status === 503; i++) await sleep(200);
+  for (let i = 0; i < 20 && (await send(`${stack.http}${path}`, { headers })).status >= 500; i++) await sleep(200);
   stack.clear();
 }
 

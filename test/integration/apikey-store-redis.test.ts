@@ -100,8 +100,7 @@ describe('RedisApiKeyStore', () => {
     await redis.client.config('RESETSTAT');
     c.now += 850;
     expect(store.get(k.id)).toBe(first);
-    await sleep(80);
-    expect(await hgets()).toBe(1);
+    await expect.poll(hgets, { timeout: 3000, interval: 20 }).toBe(1);
     expect(store.get(k.id)).toBe(first);
   });
 
@@ -116,11 +115,9 @@ describe('RedisApiKeyStore', () => {
     await redis.client.config('RESETSTAT');
     // All 40 asked for in their last quarter within 25 ms: served at once, one HMGET for all.
     expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'before'));
-    await sleep(80);
-    const stats = await commandsSinceReset(redis.client);
-    expect(stats.hmget).toBe(1);
-    expect(stats.hget).toBeUndefined();
-    expect(ids.map((id) => (store.get(id) as { owner: string }).owner)).toEqual(ids.map(() => 'after'));
+    await expect.poll(async () => (await commandsSinceReset(redis.client)).hmget, { timeout: 3000, interval: 20 }).toBe(1);
+    expect((await commandsSinceReset(redis.client)).hget).toBeUndefined();
+    await expect.poll(() => ids.map((id) => (store.get(id) as { owner: string }).owner), { timeout: 3000, interval: 20 }).toEqual(ids.map(() => 'after'));
   });
 
   it('fetches an entry about to run out at once, not after the batch\'s wait', async () => {
@@ -131,7 +128,7 @@ describe('RedisApiKeyStore', () => {
     c.now += 990; // 10 ms left, under the 25 ms a batch waits: one HGET now
     expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
     // The HGET was written before this INFO on the same connection.
-    let stats = await commandsSinceReset(redis.client);
+    const stats = await commandsSinceReset(redis.client);
     expect(stats.hget).toBe(1);
     expect(stats.hmget).toBeUndefined();
     await sleep(20);
@@ -139,9 +136,7 @@ describe('RedisApiKeyStore', () => {
     c.now += 800;
     expect(store.get(k.id)).toMatchObject({ owner: 'svc-batch' });
     expect((await commandsSinceReset(redis.client)).hmget).toBeUndefined();
-    await sleep(80);
-    stats = await commandsSinceReset(redis.client);
-    expect(stats.hmget).toBe(1);
+    await expect.poll(async () => (await commandsSinceReset(redis.client)).hmget, { timeout: 3000, interval: 20 }).toBe(1);
   });
 
   it('sends a waiting batch at once when an entry in it runs out first: the miss does not wait for the batch', async () => {

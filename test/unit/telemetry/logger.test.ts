@@ -413,7 +413,7 @@ describe('stdout as bytes (line-destination.ts)', () => {
 
   // 'end': the pipe fills while nobody reads. 'spawn': the same after another process that
   // inherits stdout made it blocking (cluster.fork does): a write(2) on stdout's own description
-  // would have held the loop for the second nobody reads.
+  // would have held the loop for as long as nobody reads.
   it.each(['end', 'spawn'] as const)('keeps every line whole and in order when the pipe is full, never holding the loop (%s)', async (how) => {
     const count = 20_000;
     // Nobody reads for 2 s: a write that held the loop would hold it that long. Half of it is the
