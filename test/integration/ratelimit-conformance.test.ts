@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RateLimitRequest } from '../../src/gen/envoy/service/ratelimit/v3/RateLimitRequest.js';
 import type { RateLimitResponse__Output } from '../../src/gen/envoy/service/ratelimit/v3/RateLimitResponse.js';
 import { ConfigError } from '../../src/lib/errors.js';
@@ -319,13 +319,14 @@ describe('envoyproxy/ratelimit conformance (real binary beside ours, real Redis)
       }
       return { theirs, mine };
     };
-    let { theirs, mine } = await counters();
-    for (const until = Date.now() + 5000; Date.now() < until && JSON.stringify([...mine].sort()) !== JSON.stringify([...theirs].sort()); ) {
-      await new Promise((r) => setTimeout(r, 100));
-      ({ theirs, mine } = await counters());
-    }
-    expect(theirs.size).toBeGreaterThan(20);
-    expect(Object.fromEntries(mine)).toEqual(Object.fromEntries(theirs));
+    await vi.waitFor(
+      async () => {
+        const { theirs, mine } = await counters();
+        expect(theirs.size).toBeGreaterThan(20);
+        expect(Object.fromEntries(mine)).toEqual(Object.fromEntries(theirs));
+      },
+      { timeout: 5000, interval: 100 },
+    );
   }, 40_000);
 
   it('differs with our default (count_refused_requests: false) exactly as documented: a refused request spends nothing', async () => {
