@@ -17,9 +17,11 @@
 // Struct fields) come in sorted order, not in the order they were sent. A sender may write a
 // map in any order (ghz, a Go program, in a new one every call): V8 makes a new hidden class for
 // every order of keys it has not seen, in the old generation - about 900 bytes and 3 us a
-// CheckRequest with nine headers - where sorted keys reuse one. Nothing reads a map's order: OPA's
-// objects are sorted, and so is the JSON Go writes of a map (opa-envoy-plugin's decision logs).
-// What falls back to proto-loader is sorted the same way, so the order never depends on the path.
+// CheckRequest with nine headers - where sorted keys reuse one. Sorted as JavaScript compares
+// strings (UTF-16 units; integer-like keys still come first, as in any object); Go sorts a map's
+// JSON keys by bytes, the same for ASCII names (opa-envoy-plugin's decision logs). Rego objects
+// have no order. Where names differ only in case the request view no longer follows the wire
+// order either (src/envoy/request.ts). What falls back to proto-loader is sorted the same way.
 import protobuf from 'protobufjs';
 import { setOwn } from '../lib/records.js';
 

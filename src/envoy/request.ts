@@ -82,8 +82,15 @@ function headerEntries(http: NonNullable<NonNullable<CheckRequest__Output['attri
     let lower = true;
     for (const k in h) if (Object.hasOwn(h, k) && toLower(k) !== k) lower = false;
     if (lower) return new DecodedHeaders(h);
+    // Names that differ only in case (never from Envoy, which lower-cases them): the lower-case
+    // one wins - the value a policy reads as headers[name] - else the first in the map's order
+    // (sorted: src/envoy/plain-decoder.ts). Never the order they were sent in.
     const out = new Map<string, string>();
-    for (const k in h) if (Object.hasOwn(h, k)) out.set(toLower(k), h[k]!);
+    for (const k in h) {
+      if (!Object.hasOwn(h, k)) continue;
+      const name = toLower(k);
+      if (name === k || !out.has(name)) out.set(name, h[k]!);
+    }
     return out;
   }
   const out = new Map<string, string>();

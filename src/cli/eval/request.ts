@@ -3,11 +3,12 @@
 // flags, encoded to protobuf and decoded by the same gRPC deserializer the server uses.
 import type protobuf from 'protobufjs';
 import type { Config } from '../../config/schema.js';
-import { envoyProtos, envoyReflection } from '../../envoy/protos.js';
+import { envoyReflection } from '../../envoy/protos.js';
 import { jsonToStruct } from '../../envoy/struct.js';
 import type { CheckRequest, CheckRequest__Output } from '../../gen/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse, CheckResponse__Output } from '../../gen/envoy/service/auth/v3/CheckResponse.js';
 import { UsageError } from './usage-error.js';
+import { checkMethod as serverCheckMethod } from '../../server/codecs.js';
 
 /** The short form: the few fields a policy author sets by hand. */
 export interface ShortForm {
@@ -134,8 +135,11 @@ interface CheckCodec {
   responseDeserialize(bytes: Buffer): CheckResponse__Output;
 }
 
+let codec: CheckCodec | undefined;
+
+/** The server's own codec (src/server/codecs.ts: its request decoder, its response writer), made once. */
 function checkMethod(): CheckCodec {
-  return envoyProtos().envoy.service.auth.v3.Authorization.service.Check;
+  return (codec ??= serverCheckMethod() as CheckCodec);
 }
 
 /** Where the service looks for each credential (authentication.header/scheme, api_keys.header). */

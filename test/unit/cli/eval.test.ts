@@ -10,6 +10,7 @@ import { UsageError } from '../../../src/cli/eval/usage-error.js';
 import { ensureDevSigningKey } from '../../../src/dev/local-secrets.js';
 import { toRequestView } from '../../../src/envoy/request.js';
 import { canonicalize } from '../../../src/identity/identity.js';
+import { checkMethod } from '../../../src/server/codecs.js';
 import { jwks, makeKey, signToken, jwksFileIssuer } from '../../helpers/keys.js';
 import { buildRepoPolicies } from '../../helpers/opa.js';
 import { testPki } from '../../helpers/pki.js';
@@ -81,6 +82,16 @@ describe('the request document', () => {
     expect(snake.attributes?.request?.time).toMatchObject({ seconds: String(Date.UTC(2026, 0, 2, 3, 4, 5)).slice(0, -3), nanos: 500_000_000 });
     expect(snake.attributes?.source?.address?.socket_address?.address).toBe('10.0.0.1');
     expect(snake.attributes?.metadata_context?.filter_metadata?.['envoy.filters.http.jwt_authn']?.fields?.claims).toBeDefined();
+  });
+
+  it('decodes as the server does: a map\'s keys sorted, the same header winning', () => {
+    const doc = { attributes: { request: { http: { method: 'GET', path: '/', host: 'h', headers: { 'x-user': 'lower', b: '2', 'X-User': 'upper', a: '1' } } }, context_extensions: { z: '1', a: '2' } } };
+    const { request } = parseRequest(doc, { headers: {} }, places);
+    const message = checkMethod();
+    expect(JSON.stringify(request)).toBe(JSON.stringify(message.requestDeserialize(message.requestSerialize(doc as never))));
+    expect(Object.keys(request.attributes!.request!.http!.headers!)).toEqual(['X-User', 'a', 'b', 'x-user']);
+    expect(Object.keys(request.attributes!.context_extensions!)).toEqual(['a', 'z']);
+    expect(toRequestView(request).headers.get('x-user')).toBe('lower');
   });
 
   it('refuses a field the proto does not have, instead of dropping it', () => {

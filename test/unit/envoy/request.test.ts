@@ -20,6 +20,14 @@ describe('toRequestView', () => {
     expect(v.headers.get('authorization')).toBe('Bearer x');
   });
 
+  it('a name sent in two cases: the lower-case one is the header, whatever the order (what a policy reads as headers[name])', () => {
+    for (const headers of [{ Authorization: 'Bearer upper', authorization: 'Bearer lower' }, { authorization: 'Bearer lower', Authorization: 'Bearer upper' }]) {
+      expect(toRequestView(checkRequest({ headers })).headers.get('authorization')).toBe('Bearer lower');
+    }
+    // No lower-case one: the first in the map's order (the decoder sorts a map's keys).
+    expect(toRequestView(checkRequest({ headers: { 'X-Tenant': 'a', 'x-Tenant': 'b' } })).headers.get('x-tenant')).toBe('a');
+  });
+
   it('reads the decoded headers in place as a map: every entry, no inherited names', () => {
     const headers = { ':authority': 'a.test', 'x-one': '1', '123': 'numeric', constructor: 'sent' };
     const v = toRequestView(checkRequest({ headers }));
