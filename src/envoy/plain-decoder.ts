@@ -360,7 +360,8 @@ function message(plan: TypePlan, end: number, depth: number): Record<string, unk
     if (f.map) {
       if (wire !== 2) throw NOT_OURS;
       const to = delimited(end);
-      map ??= entriesFor(depth, (own(out, f.name) as Record<string, unknown> | undefined) ?? (out[f.name] = {}));
+      // A map field's first entry: its number is higher than any read before, so `out` has no such key yet.
+      map ??= entriesFor(depth, (out[f.name] = {}));
       mapEntry(f, map, to, depth);
       if (pos !== to) throw NOT_OURS;
       continue;
