@@ -232,7 +232,7 @@ async function main(): Promise<void> {
       }
     }
     checkSection.push(
-      `Floor, the empty grpc-js Check handler (with the node options we ship): ${c.floor.throughput} calls/s (CPU ${fmt(c.floor.serverCpuUs, 0)} us/call).`,
+      `Floor, the empty grpc-js Check handler (with the node options we ship): ${c.floor.throughput} calls/s (CPU ${fmt(c.floor.serverCpuUs, 0)} us/call; ${c.floorInTurn ? 'its max runs taken in turn with the four servers\' RS256 allow runs' : 'measured on its own after the other runs'}).`,
       `envoy-authz (RS256 allow, cache on) reaches ${x(ratio(c.max.RS256.allow.ours.throughput, c.floor.throughput))} of it; with the cache off ${x(ratio(c.max.RS256.allow.ours_nocache.throughput, c.floor.throughput))}.`,
       '',
       `Latency at fixed offered loads (${c.fractions.map((f) => `${f * 100}%`).join(', ')} of the ${peerLabel(c.peer ?? STAND_IN)}'s max, allow; the four servers and the floor run side by side and are loaded in turn at each load; below the max, runs twice as long as the others):`,
