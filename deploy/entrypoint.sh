@@ -1,6 +1,7 @@
 #!/bin/sh
 # The image's entrypoint: envoy-authz under node with the options that fit the CPUs this container
-# may use (dist/src/cli/node-flags.js: --single-threaded-gc at one CPU; see src/server/gc-threads.ts).
+# may use (dist/src/cli/node-flags.js: --single-threaded-gc --heap-growing-percent=10 at one CPU; see
+# src/server/gc-threads.ts).
 # NODE_FLAGS, when set, replaces that choice. Arguments go to envoy-authz.
 set -eu
 app=$(cd "$(dirname "$0")/.." && pwd)

@@ -12,7 +12,7 @@ import { createLogger } from './telemetry/logger.js';
 import { setupTracing } from './telemetry/tracing.js';
 import cluster from 'node:cluster';
 import { READY_MESSAGE, runPrimary, workerConfig, workerIndex } from './server/workers.js';
-import { serviceGcFlags } from './server/gc-threads.js';
+import { serviceGcFlags, SINGLE_THREADED_GC } from './server/gc-threads.js';
 import { cpuBudget, workerCount } from './lib/cpu-budget.js';
 
 const USAGE = `usage: envoy-authz [--config FILE]
@@ -77,9 +77,10 @@ async function main(): Promise<number> {
   // from the primary), and a second one must not kill it mid-drain. Shutdown is idempotent.
   process.on('SIGTERM', signalled);
   process.on('SIGINT', signalled);
-  if (cluster.isPrimary && serviceGcFlags(process.execArgv).length > 0) {
+  const gcAdvice = serviceGcFlags(process.execArgv);
+  if (cluster.isPrimary && gcAdvice.includes(SINGLE_THREADED_GC)) {
     // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
-    log.warn({ event: 'gc_threads', cpus: cpuBudget() }, "one CPU: V8's GC helper threads will preempt calls; start node with --single-threaded-gc (deploy/entrypoint.sh does)");
+    log.warn({ event: 'gc_threads', cpus: cpuBudget() }, `one CPU: V8's GC helper threads will preempt calls; start node with ${gcAdvice.join(' ')} (deploy/entrypoint.sh does)`);
   }
   const index = workerIndex();
   const tracing = await setupTracing(log);

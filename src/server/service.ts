@@ -22,7 +22,7 @@ import type { RateLimitServiceHandlers } from '../gen/envoy/service/ratelimit/v3
 import { ConfigReloader, type ConfigStatus, type ReloadResult } from './reload.js';
 import { SharedResources } from './shared.js';
 import { GrpcServer } from './transport.js';
-import { gcMode } from './gc-threads.js';
+import { gcMode, heapGrowing } from './gc-threads.js';
 import { signatureThread } from '../authn/jwt.js';
 import { cpusPerWorker } from '../lib/cpu-budget.js';
 
@@ -135,6 +135,7 @@ export async function startService(loaded: LoadedConfig, log: Logger, opts: Star
         authorization: cfg.check.enabled,
         ratelimit: first.limiter ? first.store.kind : false,
         gc: gcMode(process.execArgv),
+        heap_growing: heapGrowing(process.execArgv),
       },
       'serving',
     );

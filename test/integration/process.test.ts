@@ -195,6 +195,8 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
   it('the image entrypoint starts node with --single-threaded-gc on one CPU, and without it on two', async () => {
     const one = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-one.yaml')]);
     expect(started(one)[0]?.gc).toBe('single_threaded');
+    // Its heap grows by a fixed factor (src/server/gc-threads.ts, HEAP_GROWING).
+    expect(started(one)[0]?.heap_growing).toBe('10%');
     // And checks JWT signatures on its event loop (src/authn/jws-event-loop.ts).
     expect(started(one)[0]?.jwt_signatures).toBe('event_loop');
     expect(one.lines.map((l) => l.event)).not.toContain('gc_threads');
@@ -203,6 +205,7 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     // Two CPUs, unless this machine's cgroup quota allows one (then one is right).
     expect(started(two)[0]?.gc).toBe(cpuBudget({ affinity: 2 }) > 1 ? 'concurrent' : 'single_threaded');
     expect(started(two)[0]?.jwt_signatures).toBe(cpuBudget({ affinity: 2 }) > 1 ? 'thread_pool' : 'event_loop');
+    expect(started(two)[0]?.heap_growing).toBe(cpuBudget({ affinity: 2 }) > 1 ? 'v8' : '10%');
     expect(await two.stop()).toBe(0);
   });
 
@@ -210,6 +213,8 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     const agent = tmp.write('agent.cjs', "console.log('agent loaded');\n");
     const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-node-options.yaml')], { NODE_OPTIONS: `--require ${agent} --v8-pool-size=2` });
     expect(started(svc)[0]?.gc).toBe('concurrent');
+    // The threading option was the operator's; the growing factor is still ours.
+    expect(started(svc)[0]?.heap_growing).toBe('10%');
     expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
     expect(await svc.stop()).toBe(0);
   });
@@ -219,6 +224,7 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     tmp.write('--title=authzX', '');
     const svc = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-flags.yaml')], { NODE_FLAGS: '--v8-pool-size=2 --title=authz*' }, tmp.dir);
     expect(started(svc)[0]?.gc).toBe('concurrent');
+    expect(started(svc)[0]?.heap_growing).toBe('v8');
     // taskset and the entrypoint exec: the pid is node's, and it got the pattern as written.
     // (--title sets the process title, which Linux shows as its command line.)
     expect(readFileSync(`/proc/${svc.child.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('authz*');

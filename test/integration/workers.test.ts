@@ -91,6 +91,7 @@ describe('worker processes', () => {
       // The first worker's `started` resolved the spawn; the second follows.
       for (let i = 0; i < 200 && started().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       expect(started().map((l) => l.gc)).toEqual(['single_threaded', 'single_threaded']);
+      expect(started().map((l) => l.heap_growing)).toEqual(['10%', '10%']);
       expect(started().map((l) => l.jwt_signatures)).toEqual(['event_loop', 'event_loop']);
       // The primary chose for them: no advice logged.
       expect(svc.lines.map((l) => l.event)).not.toContain('gc_threads');
