@@ -44,7 +44,8 @@ async function serving(proc: Proc, port: number): Promise<Server> {
 
 /**
  * The node options envoy-authz ships with on this CPU set, as deploy/entrypoint.sh chooses them:
- * dist/src/cli/node-flags.js run under the same pinning (one CPU: --single-threaded-gc).
+ * dist/src/cli/node-flags.js run under the same pinning (one CPU: --single-threaded-gc
+ * --heap-growing-percent=10).
  */
 function shippedNodeFlags(cpus: string): string[] {
   const out = execFileSync('taskset', ['-c', cpus, process.execPath, join(ROOT, 'dist', 'src', 'cli', 'node-flags.js')], { encoding: 'utf8' });

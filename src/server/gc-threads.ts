@@ -20,13 +20,13 @@ const SINGLE_THREADED = /^--(?:single[-_]threaded(?:[-_]gc)?|predictable)$/;
 const GC_THREAD_OPTIONS = /^--(?:(?:no[-_]?)?(?:single[-_]threaded(?:[-_]gc)?|predictable|concurrent[-_]marking|parallel[-_]marking|parallel[-_]scavenge|concurrent[-_]sweeping)|v8[-_]pool[-_]size)(?:=|$)/;
 
 /**
- * At one CPU the old generation's limit also grows by a fixed 10% (V8 adds at least its minimum
- * step, about 16 MB here) after every mark-compact, instead of by V8's own factor. The factor it
- * picks after the start-up collections (a small heap, the process idle) lets the heap grow for
- * minutes under load, so the first mark-compact under load comes from V8's memory reducer, 100 s
- * after the last one, and finalizes every request header string node:http2 made in that time
- * (each an external string in the old generation): 90-100 ms at 571 Checks/s on one core,
- * 224-244 ms at 1,266/s, past a 200 ms ext_authz timeout. With a fixed 10% mark-compacts run from
+ * At one CPU the old generation's limit also grows by a fixed 10% after every mark-compact (or by
+ * V8's minimum step, which is more at this service's heap size), instead of by V8's own factor.
+ * The factor V8 picks after the start-up collections (a small heap, the process idle) lets the
+ * heap grow for minutes under load, so the first mark-compact under load comes from V8's memory
+ * reducer, 100 s after the last one, and finalizes every request header string node:http2 made in
+ * that time (each an external string in the old generation): 90-97 ms at 571 Checks/s on one
+ * core, 224-244 ms at 1,266/s, past a 200 ms ext_authz timeout. With a fixed 10% mark-compacts run from
  * the first seconds under load, as long as in the steady state (11-26 ms at 571/s, 12-29 ms at
  * 1,266/s); the steady state is unchanged, and the heap is no larger. Measured on one core only
  * (bench/NOTES.md, item 27).
@@ -52,12 +52,13 @@ export function gcFlags(cpusPerProcess: number, execArgv: readonly string[]): st
   return [...(execArgv.some((a) => GC_THREAD_OPTIONS.test(a)) ? [] : [SINGLE_THREADED_GC]), ...(execArgv.some((a) => HEAP_GROWING_OPTIONS.test(a)) ? [] : [HEAP_GROWING])];
 }
 
-/** How the heap's limit grows in a process started with these options: a fixed percent, or 'v8' (V8's own factor; 0 is that too). */
+/**
+ * How the heap's limit grows in a process started with these options: a fixed percent, or 'v8'
+ * (V8's own factor; 0 is that too). On node's command line a V8 option takes its value after '='.
+ */
 export function heapGrowing(execArgv: readonly string[]): string {
-  let percent: string | undefined;
-  execArgv.forEach((a, i) => {
-    if (HEAP_GROWING_OPTIONS.test(a)) percent = a.includes('=') ? a.slice(a.indexOf('=') + 1) : execArgv[i + 1];
-  });
+  const given = execArgv.findLast((a) => HEAP_GROWING_OPTIONS.test(a));
+  const percent = given?.includes('=') ? given.slice(given.indexOf('=') + 1) : undefined;
   return percent !== undefined && /^\d+$/.test(percent) && Number(percent) > 0 ? `${Number(percent)}%` : 'v8';
 }
 

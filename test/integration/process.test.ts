@@ -192,7 +192,7 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
   const config = (name: string): string => tmp.write(name, configYaml({ server: { address: '127.0.0.1:0' }, admin: { address: '127.0.0.1:0' } }));
   const started = (svc: ServiceProcess): Record<string, unknown>[] => svc.lines.filter((l) => l.event === 'started');
 
-  it('the image entrypoint starts node with --single-threaded-gc on one CPU, and without it on two', async () => {
+  it('the image entrypoint starts node with --single-threaded-gc --heap-growing-percent=10 on one CPU, and without them on two', async () => {
     const one = await spawnCommand('taskset', ['-c', '0', entrypoint, '--config', config('gc-one.yaml')]);
     expect(started(one)[0]?.gc).toBe('single_threaded');
     // Its heap grows by a fixed factor (src/server/gc-threads.ts, HEAP_GROWING).
@@ -259,8 +259,9 @@ describe('GC threads for the CPUs the process has (src/server/gc-threads.ts)', (
     const warnings = svc.lines.filter((l) => l.event === 'gc_threads');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ level: 'warn', cpus: 1 });
-    expect(String(warnings[0]?.msg)).toContain('--single-threaded-gc');
+    expect(String(warnings[0]?.msg)).toContain('--single-threaded-gc --heap-growing-percent=10');
     expect(started(svc)[0]?.gc).toBe('concurrent');
+    expect(started(svc)[0]?.heap_growing).toBe('v8');
     expect(await svc.stop()).toBe(0);
   });
 

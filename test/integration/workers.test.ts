@@ -83,7 +83,7 @@ describe('worker processes', () => {
     }
   });
 
-  it('starts workers that share the CPUs one each with --single-threaded-gc (src/server/gc-threads.ts)', async () => {
+  it('starts workers that share the CPUs one each with --single-threaded-gc --heap-growing-percent=10 (src/server/gc-threads.ts)', async () => {
     const [port, admin] = [await freePort(), await freePort(2)];
     const svc = await spawnCommand('taskset', ['-c', '0,1', process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--config', config(port, admin)]);
     try {
