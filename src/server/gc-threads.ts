@@ -26,10 +26,10 @@ const GC_THREAD_OPTIONS = /^--(?:(?:no[-_]?)?(?:single[-_]threaded(?:[-_]gc)?|pr
  * heap grow for minutes under load, so the first mark-compact under load comes from V8's memory
  * reducer, 100 s after the last one, and finalizes every request header string node:http2 made in
  * that time (each an external string in the old generation): 90-97 ms at 571 Checks/s on one
- * core, 224-244 ms at 1,266/s, past a 200 ms ext_authz timeout. With a fixed 10% mark-compacts run from
- * the first seconds under load, as long as in the steady state (11-26 ms at 571/s, 12-29 ms at
- * 1,266/s); the steady state is unchanged, and the heap is no larger. Measured on one core only
- * (bench/NOTES.md, item 27).
+ * core, 224-244 ms at 1,266/s, past a 200 ms ext_authz timeout. With a fixed 10% mark-compacts
+ * run from the first seconds under load, as long as in the steady state (11-26 ms at 571/s,
+ * 12-29 ms at 1,266/s); the steady state is unchanged, and the heap is no larger. Measured on one
+ * core only (bench/NOTES.md, item 27).
  */
 export const HEAP_GROWING = '--heap-growing-percent=10';
 const HEAP_GROWING_OPTIONS = /^--heap[-_]growing[-_]percent(?:=|$)/;
