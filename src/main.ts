@@ -77,9 +77,10 @@ async function main(): Promise<number> {
   // from the primary), and a second one must not kill it mid-drain. Shutdown is idempotent.
   process.on('SIGTERM', signalled);
   process.on('SIGINT', signalled);
-  const gcAdvice = serviceGcFlags(process.execArgv);
-  if (cluster.isPrimary && gcAdvice.includes(SINGLE_THREADED_GC)) {
-    // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
+  // Node options are fixed at its start: what runs us (deploy/entrypoint.sh, `make run`) passes them.
+  // Only the primary advises (its workers were started with the options: runPrimary).
+  const gcAdvice = cluster.isPrimary ? serviceGcFlags(process.execArgv) : [];
+  if (gcAdvice.includes(SINGLE_THREADED_GC)) {
     log.warn({ event: 'gc_threads', cpus: cpuBudget() }, `one CPU: V8's GC helper threads will preempt calls; start node with ${gcAdvice.join(' ')} (deploy/entrypoint.sh does)`);
   }
   const index = workerIndex();

@@ -49,7 +49,11 @@ export function gcMode(execArgv: readonly string[]): GcMode {
  */
 export function gcFlags(cpusPerProcess: number, execArgv: readonly string[]): string[] {
   if (cpusPerProcess > 1) return [];
-  return [...(execArgv.some((a) => GC_THREAD_OPTIONS.test(a)) ? [] : [SINGLE_THREADED_GC]), ...(execArgv.some((a) => HEAP_GROWING_OPTIONS.test(a)) ? [] : [HEAP_GROWING])];
+  const chosen = (options: RegExp): boolean => execArgv.some((a) => options.test(a));
+  const out: string[] = [];
+  if (!chosen(GC_THREAD_OPTIONS)) out.push(SINGLE_THREADED_GC);
+  if (!chosen(HEAP_GROWING_OPTIONS)) out.push(HEAP_GROWING);
+  return out;
 }
 
 /**
