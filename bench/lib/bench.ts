@@ -53,7 +53,7 @@ export async function withCpu(cpu: CpuOf | undefined, run: () => Promise<LoadRes
 }
 
 export function describe(r: LoadResult): string {
-  const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}` : '';
+  const cpu = r.serverCpuUs !== undefined ? `; cpu ${r.serverCpuUs} us/req${r.redisCpuUs !== undefined ? `, redis ${r.redisCpuUs} us/req` : ''}${r.proxyCpuUs !== undefined ? `, Envoy ${r.proxyCpuUs} us/req` : ''}` : '';
   const idle = r.coresIdle ? `; idle: server cores ${r.coresIdle.server}%, load cores ${r.coresIdle.load}%` : '';
   return `${r.throughput}/s p50 ${r.p50} p99 ${r.p99} p99.9 ${r.p999} ms${cpu}${idle}${r.gc ? `; ${describeGc(r.gc)}` : ''}${r.errors ? ` (${r.errors} errors: ${JSON.stringify(r.statuses)}${r.errorMessages ? `, first messages: ${JSON.stringify(r.errorMessages)}` : ''})` : ''}`;
 }
@@ -106,10 +106,10 @@ export async function measureRunsInTurn(
 
 /**
  * How idle the server's and the load generator's cores are while the load runs: read at 500 ms
- * into the run and 200 ms before its end, so that ghz's start-up and the harness's parsing of its
- * report (on the load generator's core, with the server's idle) stay out of the figure.
+ * into the run and 200 ms before its end, so that the load generator's start-up and the harness's
+ * parsing of its report (on the load generator's core, with the server's idle) stay out of the figure.
  */
-function sampleIdle(serverCpus: string, loadCpus: string, seconds: number): Promise<LoadResult['coresIdle']> {
+export function sampleIdle(serverCpus: string, loadCpus: string, seconds: number): Promise<LoadResult['coresIdle']> {
   const fromMs = 500;
   const toMs = seconds * 1000 - 200;
   if (toMs - fromMs < 500) return Promise.resolve(undefined);

@@ -27,6 +27,8 @@ export interface LoadResult {
    * where they run) while the load runs, percent; time stolen by the hypervisor counts as not idle.
    */
   coresIdle?: { server: number; load: number };
+  /** CPU time per request of the proxy in front of the server (Envoy, through-Envoy runs), microseconds. */
+  proxyCpuUs?: number;
   /** Allocation and GC pauses of the server over the run (our servers, with the GC probe loaded). */
   gc?: GcStats;
 }

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { envoyPorts, renderEnvoyConfig, startEnvoy, type EnvoyPorts, type RunningEnvoy } from '../../test/helpers/envoy.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
+import { sampleIdle, withCpu, describe as describeRun, type Bench } from '../lib/bench.js';
 import { buildPolicies, checkFixtures, oursCheckConfig } from '../lib/fixtures.js';
-import { pin, startPinned, waitForPort } from '../lib/procs.js';
+import { cpuSeconds, pin, startPinned, waitForPort } from '../lib/procs.js';
 import { startFloor, startOurs } from '../lib/servers.js';
 import type { LoadResult } from '../lib/stats.js';
 import { ROOT } from '../lib/tools.js';
@@ -93,7 +93,7 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
       v === 'direct'
         ? withoutFilters(renderEnvoyConfig(ports, certs, join(b.workDir, 'envoy-direct-full.yaml'), { tracing: false }), join(b.workDir, 'envoy-direct.yaml'))
         : renderEnvoyConfig(ports, certs, join(b.workDir, `envoy-${v}.yaml`), { tracing: false });
-    const setups = {} as Record<Variant, { ports: EnvoyPorts; file: string; serverPid: number }>;
+    const setups = {} as Record<Variant, { ports: EnvoyPorts; file: string; serverPid: number; envoyPid: number }>;
     const headers = { authorization: `Bearer ${f.tokens.RS256.allow[0]!}` };
     const url = (v: Variant): string => `http://127.0.0.1:${setups[v].ports.http}/orders/42`;
     for (const v of VARIANTS) {
@@ -102,9 +102,10 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
       // from the same range) and the run failed with "Address already in use".
       const server = v === 'empty' ? empty : ours;
       const ports = await envoyPorts(server.port, upstreamPort);
-      setups[v] = { ports, file: configFor(v, ports), serverPid: server.pid };
-      const envoy = await startEnvoy(setups[v].file, setups[v].ports.admin);
+      const file = configFor(v, ports);
+      const envoy = await startEnvoy(file, ports.admin);
       envoys.push(envoy);
+      setups[v] = { ports, file, serverPid: server.pid, envoyPid: envoy.process.pid! };
       // Envoy shares the load generator's core: the server core stays the server's alone.
       pin(envoy.process.pid!, b.loadCpus);
       await vegeta({ url: url(v), headers, rps: 500, seconds: b.warmupSeconds, cpus: b.loadCpus, workDir: b.workDir });
@@ -112,7 +113,14 @@ export async function runEnvoy(b: Bench): Promise<EnvoyResults> {
     for (const [i, rps] of rates.entries()) {
       for (let t = 0; t < times; t++) {
         for (const v of VARIANTS) {
-          const r = await withCpu({ server: setups[v].serverPid }, () => vegeta({ url: url(v), headers, rps, seconds: b.seconds, cpus: b.loadCpus, workDir: b.workDir }));
+          // What the load generator's core does beside the server's: how idle it is, and Envoy's
+          // own CPU per request, which the filters' two gRPC calls add to.
+          const idle = sampleIdle(b.serverCpus, b.loadCpus, b.seconds);
+          const proxy0 = cpuSeconds(setups[v].envoyPid);
+          const run = await withCpu({ server: setups[v].serverPid }, () => vegeta({ url: url(v), headers, rps, seconds: b.seconds, cpus: b.loadCpus, workDir: b.workDir }));
+          const proxyCpuUs = Math.round(((cpuSeconds(setups[v].envoyPid) - proxy0) * 1e6) / Math.max(1, run.requests));
+          const coresIdle = await idle;
+          const r = { ...run, proxyCpuUs, ...(coresIdle ? { coresIdle } : {}) };
           b.log(`  envoy ${v} @${rps}/s: ${describeRun(r)} ${JSON.stringify(r.statuses)}`);
           runs[v][i]!.push(r);
         }
