@@ -9,6 +9,7 @@
 // present (not undefined or null), even at its default value. A property this writer does not
 // know makes it hand the object to the generic encoder, so nothing is ever dropped.
 import { envoyReflection, fieldIds } from './protos.js';
+import { utf8Length, writeUtf8 } from '../lib/utf8.js';
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -157,7 +158,7 @@ class Sizer implements Walk {
     this.size += tagSize(id) + varintSize(v);
   }
   string(id: number, v: string): void {
-    const n = Buffer.byteLength(v, 'utf8');
+    const n = utf8Length(v);
     this.size += tagSize(id) + varintSize(n) + n;
   }
   bool(id: number): void {
@@ -208,7 +209,7 @@ class Writer implements Walk {
     // At most 42 UTF-16 units encode to at most 126 bytes: a one-byte length, filled in after.
     if (v.length <= 42) {
       const lenAt = this.pos++;
-      const n = this.buf.write(v, this.pos, 'utf8');
+      const n = writeUtf8(this.buf, this.pos, v);
       this.buf[lenAt] = n;
       this.pos += n;
     } else {

@@ -5,6 +5,8 @@
 // JSON.stringify, so the text is exactly what JSON.stringify would write for the same value;
 // everything else is written as is.
 
+import { SHORT, writeUtf8 } from './utf8.js';
+
 // eslint-disable-next-line no-control-regex -- control characters are exactly what JSON must escape
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const MAX_RETAINED = 1024 * 1024;
@@ -31,7 +33,7 @@ export class JsonWriter {
   /** Text known to be JSON already (punctuation, pre-quoted keys, numbers). */
   raw(json: string): void {
     this.ensure(json.length * 3);
-    this.pos += this.buf.write(json, this.pos, 'utf8');
+    this.pos += writeUtf8(this.buf, this.pos, json);
   }
 
   byte(c: number): void {
@@ -40,6 +42,26 @@ export class JsonWriter {
   }
 
   string(s: string): void {
+    const n = s.length;
+    if (n <= SHORT) {
+      // Printable ASCII needs no escape: written in place, with no regex and no native call.
+      this.ensure(n + 2);
+      const buf = this.buf;
+      let p = this.pos;
+      buf[p++] = 0x22;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) return this.anyString(s);
+        buf[p++] = c;
+      }
+      buf[p++] = 0x22;
+      this.pos = p;
+      return;
+    }
+    this.anyString(s);
+  }
+
+  private anyString(s: string): void {
     if (NEEDS_ESCAPE.test(s)) return this.utf8(JSON.stringify(s));
     this.ensure(s.length * 3 + 2);
     this.buf[this.pos++] = 0x22;
@@ -129,7 +151,7 @@ export class JsonWriter {
 
   private utf8(text: string): void {
     this.ensure(text.length * 3);
-    this.pos += this.buf.write(text, this.pos, 'utf8');
+    this.pos += writeUtf8(this.buf, this.pos, text);
   }
 
   /** The document written since reset(), in a buffer of its own. */

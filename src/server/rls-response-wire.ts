@@ -10,6 +10,7 @@
 // range, a string that is not well-formed UTF-16 (protobufjs encodes a lone surrogate its own
 // way) - hands the whole object to the generic encoder, so nothing is ever dropped or changed.
 import { envoyReflection, fieldIds } from '../envoy/protos.js';
+import { utf8Length, writeUtf8 } from '../lib/utf8.js';
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -131,10 +132,10 @@ class Out {
 
   string(id: number, v: string): void {
     this.raw((id << 3) | WIRE_LEN);
-    const n = Buffer.byteLength(v, 'utf8');
+    const n = utf8Length(v);
     this.raw(n);
     this.room(n);
-    this.pos += this.buf.write(v, this.pos, 'utf8');
+    this.pos += writeUtf8(this.buf, this.pos, v);
   }
 
   /** Starts field `id` as a nested message; returns where its contents start, for end(). */

@@ -2,6 +2,8 @@
 // for every value, and the input document built with it equal to the one the object graph made.
 import { describe, expect, it } from 'vitest';
 import { JsonWriter } from '../../../src/lib/json-writer.js';
+import { SHORT } from '../../../src/lib/utf8.js';
+import { sampleStrings } from '../../helpers/strings.js';
 import { policyInputBuilder } from '../../../src/envoy/input.js';
 import { envoyProtos } from '../../../src/envoy/protos.js';
 import type { CheckRequest, CheckRequest__Output } from '../../../src/gen/envoy/service/auth/v3/CheckRequest.js';
@@ -69,6 +71,20 @@ describe('JsonWriter', () => {
     list.push(list);
     expect(() => written((w) => w.value(list))).toThrow(TypeError);
     expect(() => written((w) => w.value({ n: 1n }))).toThrow(TypeError);
+  });
+
+  it('writes short strings (written in place when printable ASCII) as JSON.stringify does, whatever units they hold', () => {
+    const all = [...sampleStrings(3000), 'x'.repeat(SHORT), 'x'.repeat(SHORT + 1), `${'x'.repeat(SHORT - 1)}"`, `${'x'.repeat(SHORT - 1)}\u00e9`];
+    expect(written((w) => w.value(all))).toBe(JSON.stringify(all));
+    expect(written((w) => all.forEach((s) => w.raw(JSON.stringify(s))))).toBe(all.map((s) => JSON.stringify(s)).join(''));
+  });
+
+  it('grows past its buffer with short strings too', () => {
+    const w = new JsonWriter();
+    w.reset();
+    const words = Array.from({ length: 3000 }, (_, i) => `word-${i}`);
+    w.value(words);
+    expect(w.take().toString('utf8')).toBe(JSON.stringify(words));
   });
 
   it('grows past its buffer and starts over on reset', () => {
