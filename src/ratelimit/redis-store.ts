@@ -64,15 +64,27 @@ export class RedisStore implements RateLimitStore {
   private readonly clock = (): string => (this.opts.now ? String(Math.floor(this.opts.now())) : '');
 
   private async run(mode: ScriptMode, buckets: readonly BucketRequest[]): Promise<BucketState[]> {
-    if (this.batcher) return this.batcher.evaluate(mode, buckets);
     const reply = await this.client.envoyAuthzRateLimit(...scriptArgs([{ mode, buckets }], this.prefix, this.clock()));
     return readStates(reply, 0, buckets.length);
   }
 
-  async evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
-    if (buckets.length === 0) return [];
+  evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
+    if (buckets.length === 0) return Promise.resolve([]);
     const single = mode === 'each' ? 'each' : 'consume';
-    if (!isCluster(this.client)) return this.run(single, buckets);
+    // A standalone Redis: the batch's own promise, with no async layer of ours around it (each is
+    // a promise and a suspended frame a call); a throw still comes out as a rejection.
+    if (this.batcher) {
+      try {
+        return this.batcher.evaluate(single, buckets);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    return this.evaluateCluster(buckets, mode, single);
+  }
+
+  /** A Cluster: a run per slot (the script's keys must share one), all-or-nothing across them by a check first. */
+  private async evaluateCluster(buckets: readonly BucketRequest[], mode: EvaluateMode, single: ScriptMode): Promise<BucketState[]> {
     const bySlot = new Map<number, number[]>();
     buckets.forEach((b, i) => {
       const slot = calculateSlot(this.prefix + b.key);

@@ -176,6 +176,18 @@ describe('the rate-limit script on Redis', () => {
     expect((await after).map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
   });
 
+  it('turns a failure while a call joins its run into a rejection, never a throw (the standalone path has no async layer)', async () => {
+    const broken = new RedisStore(client, {
+      now: () => {
+        throw new Error('clock failed');
+      },
+    });
+    let pending: Promise<unknown> | undefined;
+    expect(() => (pending = broken.evaluate([bucket('s:clock')]))).not.toThrow();
+    await expect(pending).rejects.toThrow('clock failed');
+    await expect(broken.evaluate([])).resolves.toEqual([]);
+  });
+
   it('reads a token bucket whose value is not a number (not ours) as missing, and answers the other calls of its run', async () => {
     await redis.client.set('s:garbage', 'not-a-number');
     const tb = { key: 's:garbage', limit: testLimit({ algorithm: 'token_bucket', requestsPerUnit: 10, burst: 3 }), hits: 1 };
