@@ -69,18 +69,18 @@ export class RedisStore implements RateLimitStore {
   }
 
   evaluate(buckets: readonly BucketRequest[], mode: EvaluateMode = 'all'): Promise<BucketState[]> {
-    if (buckets.length === 0) return Promise.resolve([]);
-    const single = mode === 'each' ? 'each' : 'consume';
     // A standalone Redis: the batch's own promise, with no async layer of ours around it (each is
-    // a promise and a suspended frame a call); a throw still comes out as a rejection.
-    if (this.batcher) {
-      try {
-        return this.batcher.evaluate(single, buckets);
-      } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
+    // a promise and a suspended frame a call). Whatever is thrown comes out as a rejection with
+    // that value, as from the async function this was.
+    try {
+      if (buckets.length === 0) return Promise.resolve([]);
+      const single = mode === 'each' ? 'each' : 'consume';
+      if (this.batcher) return this.batcher.evaluate(single, buckets);
+      return this.evaluateCluster(buckets, mode, single);
+    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the value thrown, unchanged
+      return Promise.reject(err);
     }
-    return this.evaluateCluster(buckets, mode, single);
   }
 
   /** A Cluster: a run per slot (the script's keys must share one), all-or-nothing across them by a check first. */

@@ -186,6 +186,19 @@ describe('the rate-limit script on Redis', () => {
     expect(() => (pending = broken.evaluate([bucket('s:clock')]))).not.toThrow();
     await expect(pending).rejects.toThrow('clock failed');
     await expect(broken.evaluate([])).resolves.toEqual([]);
+    // What was thrown is the rejection, unchanged, even when it is not an Error.
+    const odd = Object.create(null) as object;
+    const strange = new RedisStore(client, {
+      now: () => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- a value that is not an Error, on purpose
+        throw odd;
+      },
+    });
+    let rejected: Promise<unknown> | undefined;
+    expect(() => (rejected = strange.evaluate([bucket('s:clock')]))).not.toThrow();
+    await expect(rejected).rejects.toBe(odd);
+    expect(() => (rejected = store.evaluate(undefined as never))).not.toThrow();
+    await expect(rejected).rejects.toThrow(TypeError);
   });
 
   it('reads a token bucket whose value is not a number (not ours) as missing, and answers the other calls of its run', async () => {
