@@ -2,7 +2,10 @@
 // (fromObject, then an encoder that queues one operation object per field, then a copy into the
 // gRPC frame) allocated about 9 KB per allowed Check, a tenth of all a Check allocated; this
 // writes the same bytes (the test compares them with protobufjs's on every shape we send) with
-// no objects beyond the output buffer and one array of message lengths.
+// no objects beyond the output buffer and one array of message lengths. One difference, kept on
+// purpose: a lone surrogate (a policy's string need not be well-formed UTF-16) is written as
+// U+FFFD, as Buffer#write writes it, where protobufjs, in a string under 40 units, writes three
+// bytes that are not UTF-8 - in a proto3 string, which a strict parser refuses.
 //
 // Field numbers and enum values come from the loaded descriptors, never typed in here. The
 // writer follows protobufjs's presence rule exactly: a field is written when its property is

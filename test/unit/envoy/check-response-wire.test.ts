@@ -1,7 +1,7 @@
 // The fast CheckResponse writer against protobufjs's generic encoder (what proto-loader's
 // responseSerialize does): the same bytes for every shape we send, and the generic path for any
 // shape it does not cover.
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../../src/check/decision.js';
 import { checkResponseWriter } from '../../../src/envoy/check-response-wire.js';
 import { envoyProtos } from '../../../src/envoy/protos.js';
@@ -12,7 +12,7 @@ import { writerBesideGeneric } from '../../helpers/wire.js';
 
 const def = envoyProtos().envoy.service.auth.v3.Authorization.service.Check;
 const generic = (v: unknown): Buffer => def.responseSerialize(v as CheckResponse);
-const { same } = writerBesideGeneric(checkResponseWriter, generic);
+const { fast, same } = writerBesideGeneric(checkResponseWriter, generic);
 
 const identity = { subject: 'u1', issuer: 'https://issuer.example', kind: 'user', method: 'jwt', scopes: [], roles: [], workload: { id: 'spiffe://d/w', method: 'mtls' }, claims: {} } as const;
 const long = 'x'.repeat(300);
@@ -54,6 +54,21 @@ describe('checkResponseWriter', () => {
     ['problem', { allowed: false, route: 'r', status: 422, reason: 'openapi_invalid_parameter', problem: { status: 422, body: '{"type":"about:blank"}', headers: [['x-problem', 'p']], errors: [] } }],
   ];
   for (const [name, d] of decisions) it(`writes protobufjs's bytes: ${name}`, () => same(toCheckResponse(d)));
+
+  it('writes a lone surrogate as U+FFFD (valid UTF-8, as Buffer#write does), where protobufjs writes bytes that are not UTF-8 in a short string', () => {
+    // protobufjs encodes strings under 40 units itself (three bytes per lone surrogate) and longer
+    // ones with Buffer#write (U+FFFD): ours is U+FFFD at every length.
+    for (const [odd, plain, short] of [
+      ['a\ud800b', 'a\ufffdb', true],
+      ['\udc00', '\ufffd', true],
+      [`${'x'.repeat(30)}\ud83d`, `${'x'.repeat(30)}\ufffd`, true],
+      [`${long}\udfff`, `${long}\ufffd`, false],
+    ] as const) {
+      const answer = (v: string): unknown => toCheckResponse({ allowed: true, route: 'r', upstreamHeaders: { 'x-odd': v }, removeHeaders: [], additions: false });
+      expect(fast(answer(odd)).toString('hex')).toBe(generic(answer(plain)).toString('hex'));
+      expect(generic(answer(odd)).equals(generic(answer(plain)))).toBe(!short);
+    }
+  });
 
   it('writes negative and large numbers, and enum values given as numbers', () => {
     same({ status: { code: -1, message: 'm' }, denied_response: { status: { code: 403 }, headers: [{ header: { key: 'k', value: 'v' }, append_action: 3, keep_empty_value: true, append: { value: false } }] } });
