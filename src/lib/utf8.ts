@@ -1,8 +1,8 @@
 // UTF-8 writes of the short strings a Check is made of (header names and values, JSON keys, limit
 // names) into a buffer we own. Buffer#write and Buffer.byteLength each cost a native call with its
 // argument checks - 50-90 ns on the bench's host whatever the length - where a JS loop over an
-// ASCII string of up to SHORT units takes 20-45 (bench/NOTES.md item 29). Longer strings, and any
-// with a unit of 0x80 or more, go to the native call, which is faster from about 32 units on.
+// ASCII string costs 1.5-3 ns a unit (bench/NOTES.md item 29). Longer strings, and any with a unit
+// of 0x80 or more, go to the native call, which is faster from about 32 units on.
 
 /** Strings up to this many UTF-16 units are tried byte by byte. */
 export const SHORT = 24;
